@@ -1,0 +1,28 @@
+# The two commands of the README, each doing all its own set-up on a fresh Debian 12 machine:
+#   make demo   the main job
+#   make test   the tests
+BUILD ?= build
+JOBS ?= 2
+
+.PHONY: all deps build test demo bench clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+demo: build
+	scripts/demo.sh $(BUILD)/vertebra
+
+bench: build
+	$(BUILD)/vertebra bench arch --count 20000
+
+clean:
+	rm -rf $(BUILD)

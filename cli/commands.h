@@ -1,0 +1,25 @@
+// The subcommands of `vertebra`. Each Register* adds its subcommand to the application; the
+// subcommand's callback does the work and ends by throwing CLI::RuntimeError with the exit code
+// when it fails (main turns that into the process's exit status).
+#ifndef VERTEBRA_CLI_COMMANDS_H_
+#define VERTEBRA_CLI_COMMANDS_H_
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+
+namespace vertebra::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitFailure = 1;   // Something went wrong that is not the user's input.
+inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the message says which.
+
+// Prints "vertebra: <message>" on one line to stderr and throws CLI::RuntimeError with
+// kExitBadInput for InvalidArgument/NotFound/OutOfRange and kExitFailure otherwise.
+[[noreturn]] void Fail(const absl::Status& status);
+
+void RegisterArchCommand(CLI::App& app);
+void RegisterBenchCommand(CLI::App& app);
+
+}  // namespace vertebra::cli
+
+#endif  // VERTEBRA_CLI_COMMANDS_H_

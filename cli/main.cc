@@ -1,0 +1,28 @@
+// vertebra: scale-permuted backbone search. Flags become options; the libraries do the work.
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Vertebra: search, inspect and re-train scale-permuted detection backbones.", "vertebra"};
+  app.set_version_flag("--version", std::string("vertebra 0.1.0"));
+  app.require_subcommand(1);
+  vertebra::cli::RegisterArchCommand(app);
+  vertebra::cli::RegisterBenchCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // The command has already said why.
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "vertebra: " << e.what() << " (see --help)\n";
+    return vertebra::cli::kExitBadInput;
+  }
+  return 0;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The main job, for now: the architecture tools on the SpineNet family and the search space.
+# Writes its pictures to demo-out/.
+set -euo pipefail
+vertebra=${1:-build/vertebra}
+out=demo-out
+mkdir -p "$out"
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "The reference family (exact backbone parameters, multiply-adds at 640)"
+"$vertebra" arch list
+
+say "SpineNet-49 with the paper's RetinaNet head (4 x 256, 91 classes, 9 anchors) at 640"
+"$vertebra" arch stats spinenet-49 --size 640 --head retinanet
+
+say "SpineNet-49, drawn for the terminal (and as $out/spinenet-49.svg)"
+"$vertebra" arch draw spinenet-49 -o "$out/spinenet-49.svg" --text
+
+say "The search space"
+"$vertebra" arch space
+
+say "Three architectures sampled uniformly from it, priced at the proxy setting (512 px, scale 0.25, alpha 0.25)"
+"$vertebra" arch sample --seed 2020 --count 3 > "$out/samples.jsonl"
+i=0
+while IFS= read -r line; do
+  printf '%s\n' "$line" > "$out/sample-$i.json"
+  "$vertebra" arch stats "$out/sample-$i.json" --size 512 --filter-scale 0.25 --alpha 0.25 \
+    --endpoint-filters 64 --head retinanet --head-width 64 --classes 3 | head -n 1
+  "$vertebra" arch draw "$out/sample-$i.json" -o "$out/sample-$i.svg" > /dev/null 2>&1
+  i=$((i + 1))
+done < "$out/samples.jsonl"
+
+say "Pricing speed (decode + validate + resolve + cost + hash)"
+"$vertebra" bench arch --count 20000
+
+printf '\nPictures are in %s/.\n' "$out"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of Vertebra from Debian 12's archive.
+# Idempotent: packages already present are left as they are. Needs root (or sudo) and apt.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  nlohmann-json3-dev libcli11-dev libssl-dev libsqlite3-dev libgtest-dev libgmock-dev
+  libtorch-dev libopenblas0-pthread
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

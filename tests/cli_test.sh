@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The `vertebra arch` and `vertebra bench` commands as a user meets them: outputs, exit codes,
+# one-line errors that name the file and field, --help everywhere.
+# Usage: cli_test.sh PATH/TO/vertebra TEST_DATA_DIR
+set -u
+vertebra=$1
+data=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+passed=0
+
+check() {  # check NAME CONDITION...
+  local name=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $name"
+    failures=$((failures + 1))
+  fi
+}
+
+# run EXPECTED_EXIT ARGS...: runs the CLI, keeps stdout/stderr in $tmp/out, $tmp/err.
+run() {
+  local expected=$1
+  shift
+  "$vertebra" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -ne "$expected" ]; then
+    echo "FAIL: 'vertebra $*' exited $rc, expected $expected; stderr: $(head -c 400 "$tmp/err")"
+    failures=$((failures + 1))
+    return 1
+  fi
+  passed=$((passed + 1))
+}
+
+# The exact totals of spinenet.md §5.6, as printed by the CLI.
+for pair in spinenet-49s:9089215 spinenet-49:21831488 spinenet-96:36262976 spinenet-143:60247616 spinenet-190:126587664; do
+  name=${pair%%:*}
+  want=${pair##*:}
+  run 0 arch stats "$name" --json
+  check "$name backbone_params" grep -q "\"backbone_params\":$want," "$tmp/out"
+done
+run 0 arch stats spinenet-49 --size 640 --head retinanet --head-width 256 --head-convs 4 --classes 91 --json
+for key in backbone_params head_params total_params backbone_macs total_macs hash; do
+  check "stats --json has $key" grep -q "\"$key\":" "$tmp/out"
+done
+run 0 arch stats spinenet-49 --head retinanet
+check "stats text has a total row" grep -q "total" "$tmp/out"
+
+# A bad file: exit 2, one line on stderr naming the file, block and field.
+run 2 arch validate "$data/bad_parents.json"
+check "bad parents is one line" test "$(wc -l <"$tmp/err")" -eq 1
+check "bad parents names file and field" grep -q "bad_parents.json: blocks\[3\].parents: 7 is not an earlier feature" "$tmp/err"
+run 2 arch stats "$data/typo.json"
+check "typo names the key" grep -q "typo.json: blocks\[1\].parnets: unknown key" "$tmp/err"
+run 2 arch stats "$data/no_such_file.json"
+check "missing file is named" grep -q "no_such_file.json" "$tmp/err"
+run 2 arch stats spinenet-49 --size 0
+run 2 arch stats spinenet-49 --filter-scale 0.001
+check "scaling override is validated" grep -q "scaling.filter_scale" "$tmp/err"
+run 2 arch bogus-command
+
+# A valid file: its hash; blocks reaching no output are a warning, not an error.
+run 0 arch validate "$data/small.json"
+check "validate prints the hash" grep -qE "small.json: ok: 'small', 7 blocks, hash [0-9a-f]{64}" "$tmp/out"
+
+# Drawings: an SVG written atomically, and text for the terminal.
+run 0 arch draw spinenet-49 -o "$tmp/s49.svg"
+check "svg written" grep -q "<svg" "$tmp/s49.svg"
+check "no temporary file left" test "$(ls "$tmp" | grep -c tmp)" -eq 0
+run 0 arch draw "$data/small.json" --text
+check "text drawing has level rows" grep -q "^L7" "$tmp/out"
+
+# Sampling is deterministic; every sample is a valid spec; encode/decode round trip.
+run 0 arch sample --seed 7 --count 5
+cp "$tmp/out" "$tmp/a.jsonl"
+run 0 arch sample --seed 7 --count 5
+check "same seed, same samples" cmp -s "$tmp/out" "$tmp/a.jsonl"
+check "five samples" test "$(wc -l <"$tmp/a.jsonl")" -eq 5
+head -n 1 "$tmp/a.jsonl" >"$tmp/first.json"
+run 0 arch validate "$tmp/first.json"
+run 0 arch encode spinenet-49
+cp "$tmp/out" "$tmp/d.json"
+run 0 arch decode "$tmp/d.json"
+cp "$tmp/out" "$tmp/decoded.json"
+run 0 arch stats "$tmp/decoded.json" --json
+check "decode(encode(spinenet-49)) has its parameters" grep -q '"backbone_params":21831488,' "$tmp/out"
+run 2 arch decode "[1, 2, 3]"
+run 2 arch encode "$data/small.json"
+check "encode names why" grep -q "small.json" "$tmp/err"
+run 0 arch space
+check "space prints a total" grep -q "total" "$tmp/out"
+run 0 arch list
+check "list names the family" grep -q "scale-decreased-49" "$tmp/out"
+run 0 bench arch --count 200 --json
+check "bench prints us_per_arch" grep -q '"us_per_arch":' "$tmp/out"
+
+# --help on every command.
+for cmd in "" "arch" "arch validate" "arch stats" "arch draw" "arch sample" "arch encode" "arch decode" \
+           "arch space" "arch list" "bench" "bench arch"; do
+  # shellcheck disable=SC2086
+  run 0 $cmd --help
+  check "'$cmd --help' prints usage" grep -qi "usage" "$tmp/out"
+done
+
+echo "cli: $passed passed, $failures failed"
+[ "$failures" -eq 0 ]
