@@ -26,7 +26,7 @@ i=0
 while IFS= read -r line; do
   printf '%s\n' "$line" > "$out/sample-$i.json"
   "$vertebra" arch stats "$out/sample-$i.json" --size 512 --filter-scale 0.25 --alpha 0.25 \
-    --endpoint-filters 64 --head retinanet --head-width 64 --classes 3 | head -n 1
+    --endpoint-filters 64 --head retinanet --head-width 64 --classes 3 | sed -n '1p;/backbone/p;/total/p'
   "$vertebra" arch draw "$out/sample-$i.json" -o "$out/sample-$i.svg" > /dev/null 2>&1
   i=$((i + 1))
 done < "$out/samples.jsonl"
