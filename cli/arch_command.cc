@@ -1,6 +1,7 @@
 // `vertebra arch ...`: validate, price, draw, sample, encode and decode architectures.
 #include <cstdint>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -188,7 +189,11 @@ void RegisterStats(CLI::App& arch) {
   cmd->add_option("--anchors", o->head_options.anchors_per_location, "Anchors per location")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_flag("--no-head-bn{false}", o->head_options.batch_norm_per_level, "Head convs without per-level BN");
+  cmd->add_option("--head-norm", o->head_options.norm, "Head normalization: bn (per level), gn or none")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, ss::HeadNorm>{
+              {"bn", ss::HeadNorm::kBatchNormPerLevel}, {"gn", ss::HeadNorm::kGroupNorm}, {"none", ss::HeadNorm::kNone}},
+          CLI::ignore_case));
   cmd->add_flag("--json", o->json, "Print one JSON object");
   cmd->callback([o] { RunStats(*o); });
 }

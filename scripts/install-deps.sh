@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   nlohmann-json3-dev libcli11-dev libssl-dev libsqlite3-dev libgtest-dev libgmock-dev
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread python3-torch
 )
 
 missing=()

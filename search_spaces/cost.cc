@@ -40,7 +40,7 @@ Tally StemCost(const ResolvedGraph& g) {
   for (int group = 0; group < Stem::kNumGroups; ++group) {
     for (int r = 0; r < s.repeats; ++r) {
       const bool first = group == 0 && r == 0;
-      Block(t, v1::BOTTLENECK, s.inner_width, s.pool_size, first ? Stem::kConvFilters : 0);
+      Block(t, v1::BOTTLENECK, s.inner_width, s.pool_size, first && s.projection ? Stem::kConvFilters : 0);
     }
   }
   return t;
@@ -59,6 +59,14 @@ Tally ResampleCost(const ResampleEdge& e) {
 }
 
 }  // namespace
+
+int HeadGroupNormGroups(int width) {
+  constexpr int kPreferredGroups = 32;  // Wu & He, "Group Normalization".
+  for (int g = kPreferredGroups; g > 1; --g) {
+    if (width % g == 0) return g;
+  }
+  return 1;
+}
 
 Cost CountCost(const ResolvedGraph& g, const std::optional<HeadOptions>& head) {
   Cost c;
@@ -103,7 +111,9 @@ Cost CountCost(const ResolvedGraph& g, const std::optional<HeadOptions>& head) {
     }
     const int64_t class_out = static_cast<int64_t>(h.anchors_per_location) * h.num_classes;
     const int64_t box_out = static_cast<int64_t>(h.anchors_per_location) * 4;
-    const int64_t bn_params = h.batch_norm_per_level ? num_levels * h.num_convs * 2 * h.width : 0;
+    int64_t bn_params = 0;
+    if (h.norm == HeadNorm::kBatchNormPerLevel) bn_params = num_levels * h.num_convs * 2 * h.width;
+    if (h.norm == HeadNorm::kGroupNorm) bn_params = h.num_convs * 2 * h.width;
     c.head_params = 2 * (conv_params + bn_params) + (9 * in * class_out + class_out) +
                     (9 * in * box_out + box_out);
     c.head_macs = pixels * (2 * conv_macs_per_pixel + 9 * in * class_out + 9 * in * box_out);

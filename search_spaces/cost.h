@@ -13,17 +13,27 @@
 
 namespace vertebra::search_spaces {
 
+// Normalization after each 3x3 conv of the RetinaNet subnets.
+enum class HeadNorm {
+  kNone,
+  kBatchNormPerLevel,  // The reference head: a BN of its own per level (gamma/beta counted 5x).
+  kGroupNorm,          // One GroupNorm per conv, shared across levels like the conv weights.
+};
+
 // A RetinaNet head (detection.md §3): a class subnet and a box subnet, each `num_convs` 3x3
 // convs of `width` channels with biases, then a 3x3 conv to anchors x classes (or x 4). The conv
-// weights are shared across P3..P7; with `batch_norm_per_level` each conv is followed by a BN of
-// its own per level (the reference head; its gamma/beta are counted 5 times).
+// weights are shared across P3..P7. The builder (worker/) instantiates exactly this.
 struct HeadOptions {
   int width = 256;
   int num_convs = 4;
   int num_classes = 91;
   int anchors_per_location = 9;
-  bool batch_norm_per_level = true;
+  HeadNorm norm = HeadNorm::kBatchNormPerLevel;
 };
+
+// GroupNorm groups for a head of `width` channels: 32 when it divides the width (the usual
+// choice), else the largest divisor of the width below 32.
+int HeadGroupNormGroups(int width);
 
 struct Cost {
   // Parameters.

@@ -15,12 +15,6 @@ constexpr int kBottleneckExpansion = 4;
 
 int CeilDiv(int x, int d) { return (x + d - 1) / d; }
 
-Size2 LevelSize(Size2 input, int level) {
-  // Every stride-2 op (3x3 pad 1, 7x7 pad 3, max-pool 3x3 pad 1) maps n to ceil(n / 2), and
-  // ceil(ceil(n / a) / b) = ceil(n / ab), so a level's size does not depend on the path to it.
-  return {CeilDiv(input.height, 1 << level), CeilDiv(input.width, 1 << level)};
-}
-
 int Channels(v1::BlockType type, int inner) {
   return type == v1::BOTTLENECK ? kBottleneckExpansion * inner : inner;
 }
@@ -42,6 +36,10 @@ ResampleEdge MakeEdge(const Feature& parent, const Feature& target, double alpha
 
 }  // namespace
 
+Size2 LevelSize(Size2 input, int level) {
+  return {CeilDiv(input.height, 1 << level), CeilDiv(input.width, 1 << level)};
+}
+
 int InnerWidth(int level, double filter_scale) {
   return static_cast<int>(kBaseWidth[level] * filter_scale);
 }
@@ -61,6 +59,7 @@ absl::StatusOr<ResolvedGraph> Resolve(const v1::ArchSpec& spec, int height, int 
   g.stem.pool_size = LevelSize(g.input, 2);
   g.stem.inner_width = InnerWidth(kMinLevel, scale);
   g.stem.repeats = repeats;
+  g.stem.projection = Stem::kConvFilters != Channels(v1::BOTTLENECK, g.stem.inner_width);
 
   const int n = spec.blocks_size();
   g.features.reserve(n + kNumStemFeatures);

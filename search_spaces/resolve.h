@@ -76,7 +76,7 @@ struct Endpoint {
 
 // The fixed stem: 7x7/2 conv (3 -> 64) + BN + act, 3x3/2 max-pool, then two level-2 bottleneck
 // groups of `repeats` blocks each (features 0 and 1). Only the first block of the first group
-// has a projection shortcut (64 -> 4 x inner_width).
+// may have a projection shortcut: when 64 differs from its 4 x inner_width output channels.
 struct Stem {
   static constexpr int kNumGroups = 2;   // Features 0 and 1.
   static constexpr int kInChannels = 3;
@@ -86,6 +86,7 @@ struct Stem {
   Size2 pool_size;   // After the max-pool: ceil(input / 4).
   int inner_width = 0;
   int repeats = 1;
+  bool projection = true;  // 1x1 conv + BN shortcut, 64 -> 4 x inner_width, in the first block.
 };
 
 struct ResolvedGraph {
@@ -101,6 +102,11 @@ struct ResolvedGraph {
 // The inner width of a block at `level` (2..7) for a filter scale: int(base * filter_scale) with
 // bases {64, 128, 256, 256, 256, 256} (spinenet.md §2.3).
 int InnerWidth(int level, double filter_scale);
+
+// The size of a level-`level` feature map for an input: ceil(input / 2^level) per dimension.
+// Every stride-2 op of the network (3x3 pad 1, 7x7 pad 3, 3x3 max-pool pad 1) maps n to
+// ceil(n / 2), and ceil(ceil(n / a) / b) = ceil(n / ab), so the size does not depend on the path.
+Size2 LevelSize(Size2 input, int level);
 
 // Resolves a valid spec for an input of height x width pixels (any positive size; sizes that do
 // not divide by 128 are fine: every level's size is ceil(input / 2^level)). InvalidArgument when

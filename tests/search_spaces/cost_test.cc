@@ -87,10 +87,12 @@ TEST(CostTest, HeadFirstConvReadsTheEndpointWidth) {
   head.width = 32;
   head.num_convs = 2;
   head.num_classes = 3;
-  head.batch_norm_per_level = false;
+  head.norm = HeadNorm::kNone;
   const Cost c = CountCost(*graph, head);
   const int64_t per_subnet = (9 * 64 * 32 + 32) + (9 * 32 * 32 + 32);
   EXPECT_EQ(c.head_params, 2 * per_subnet + (9 * 32 * 27 + 27) + (9 * 32 * 36 + 36));
+  head.norm = HeadNorm::kGroupNorm;  // One GN per conv, shared by the levels.
+  EXPECT_EQ(CountCost(*graph, head).head_params - c.head_params, 2 * 2 * 2 * 32);
 }
 
 }  // namespace

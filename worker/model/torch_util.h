@@ -1,0 +1,62 @@
+// The firewall between LibTorch and the rest of Vertebra: devices, threads, autocast, and the
+// translation of LibTorch exceptions into absl::Status. Everything that differs between LibTorch
+// 1.13 (Debian) and 2.x lives in torch_util.cc.
+#ifndef VERTEBRA_WORKER_MODEL_TORCH_UTIL_H_
+#define VERTEBRA_WORKER_MODEL_TORCH_UTIL_H_
+
+#include <c10/core/Device.h>
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace vertebra::worker {
+
+// "auto" (CUDA device 0 when one is present, else CPU), "cpu", "cuda" or "cuda:N".
+// InvalidArgument for anything else, FailedPrecondition for CUDA on a machine without it.
+absl::StatusOr<c10::Device> ParseDevice(const std::string& spec);
+
+// Whether this process can use CUDA.
+bool CudaAvailable();
+
+// Sets LibTorch's intra-op thread count (LibTorch defaults to one thread on some machines).
+// InvalidArgument for n < 1.
+absl::Status SetNumThreads(int n);
+
+// The Status for an exception thrown by LibTorch or the standard library: ResourceExhausted for
+// out-of-memory (CUDA or host), InvalidArgument for c10::Error that reports a bad value or
+// shape, Internal otherwise. The message keeps LibTorch's first line.
+absl::Status StatusFromException(const std::exception& e);
+
+// Runs `f` and turns any exception into a Status. `f` returns absl::Status or absl::StatusOr<T>.
+template <typename F>
+auto GuardTorch(F&& f) -> decltype(f()) {
+  try {
+    return std::forward<F>(f)();
+  } catch (const std::exception& e) {
+    return StatusFromException(e);
+  }
+}
+
+// While alive, CUDA ops run under bf16 autocast (no-op when `enabled` is false). Not copyable.
+class CudaBf16Autocast {
+ public:
+  explicit CudaBf16Autocast(bool enabled);
+  ~CudaBf16Autocast();
+  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
+  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_ = false;
+};
+
+// A version string such as "1.13.0" for reports.
+std::string TorchVersion();
+
+}  // namespace vertebra::worker
+
+#endif  // VERTEBRA_WORKER_MODEL_TORCH_UTIL_H_
