@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
+#include "cli/spec_source.h"
 #include "common/file_util.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_json.h"
@@ -20,6 +21,9 @@
 #include "search_spaces/draw.h"
 #include "search_spaces/family.h"
 #include "search_spaces/resolve.h"
+#if VERTEBRA_WITH_TORCH
+#include "worker/step_bench.h"
+#endif
 
 namespace vertebra::cli {
 namespace {
@@ -29,38 +33,6 @@ namespace ss = ::vertebra::search_spaces;
 
 // Input size of the paper's SpineNet-49 RetinaNet (spinenet.md §2.2).
 constexpr int kDefaultInputSize = 640;
-
-// Where a spec comes from, with optional scaling overrides (e.g. proxy settings).
-struct SpecSource {
-  std::string name_or_path;
-  std::optional<double> filter_scale;
-  std::optional<double> resample_alpha;
-  std::optional<int> block_repeats;
-  std::optional<int> endpoint_filters;
-
-  void AddOptions(CLI::App* cmd) {
-    cmd->add_option("arch", name_or_path, "A reference name (see 'vertebra arch list') or a JSON spec file")
-        ->required();
-    cmd->add_option("--filter-scale", filter_scale, "Override scaling.filter_scale");
-    cmd->add_option("--alpha", resample_alpha, "Override scaling.resample_alpha");
-    cmd->add_option("--block-repeats", block_repeats, "Override scaling.block_repeats");
-    cmd->add_option("--endpoint-filters", endpoint_filters, "Override scaling.endpoint_filters");
-  }
-
-  v1::ArchSpec Load() const {
-    absl::StatusOr<v1::ArchSpec> spec = ss::LoadArchSpec(name_or_path);
-    if (!spec.ok()) Fail(spec.status());
-    v1::Scaling* s = spec->mutable_scaling();
-    if (filter_scale) s->set_filter_scale(*filter_scale);
-    if (resample_alpha) s->set_resample_alpha(*resample_alpha);
-    if (block_repeats) s->set_block_repeats(*block_repeats);
-    if (endpoint_filters) s->set_endpoint_filters(*endpoint_filters);
-    if (absl::Status st = ss::ValidateArchSpec(*spec); !st.ok()) {
-      Fail(absl::InvalidArgumentError(absl::StrFormat("%s: %s", name_or_path, st.message())));
-    }
-    return *std::move(spec);
-  }
-};
 
 ss::ResolvedGraph ResolveOrFail(const v1::ArchSpec& spec, int size) {
   absl::StatusOr<ss::ResolvedGraph> graph = ss::Resolve(spec, size, size);
@@ -108,12 +80,24 @@ void RegisterValidate(CLI::App& arch) {
 
 // ---- stats -------------------------------------------------------------------------------
 
+// Instantiates the LibTorch module and counts its parameters.
+int64_t BuiltParams(const v1::ArchSpec& spec, int size, const std::optional<ss::HeadOptions>& head) {
+#if VERTEBRA_WITH_TORCH
+  absl::StatusOr<int64_t> n = worker::BuiltParameterCount(spec, size, head ? &*head : nullptr);
+  if (!n.ok()) Fail(n.status());
+  return *n;
+#else
+  Fail(absl::FailedPreconditionError("--built needs a build with LibTorch (VERTEBRA_WITH_TORCH=ON)"));
+#endif
+}
+
 struct StatsOptions {
   SpecSource source;
   int size = kDefaultInputSize;
   std::string head = "none";
   ss::HeadOptions head_options;
   bool json = false;
+  bool built = false;
 };
 
 void RunStats(const StatsOptions& o) {
@@ -144,6 +128,7 @@ void RunStats(const StatsOptions& o) {
               {"head_macs", c.head_macs},
               {"total_macs", c.total_macs},
               {"warnings", graph.warnings}};
+    if (o.built) j["built_params"] = BuiltParams(spec, o.size, head);
     std::cout << j.dump() << "\n";
     return;
   }
@@ -164,6 +149,9 @@ void RunStats(const StatsOptions& o) {
   if (head) {
     row("head", c.head_params, c.head_macs);
     row("total", c.total_params, c.total_macs);
+  }
+  if (o.built) {
+    std::cout << absl::StrFormat("  built module: %s parameters\n", WithThousands(BuiltParams(spec, o.size, head)));
   }
 }
 
@@ -195,6 +183,7 @@ void RegisterStats(CLI::App& arch) {
               {"bn", ss::HeadNorm::kBatchNormPerLevel}, {"gn", ss::HeadNorm::kGroupNorm}, {"none", ss::HeadNorm::kNone}},
           CLI::ignore_case));
   cmd->add_flag("--json", o->json, "Print one JSON object");
+  cmd->add_flag("--built", o->built, "Also build the LibTorch module and count its parameters (built_params)");
   cmd->callback([o] { RunStats(*o); });
 }
 
@@ -336,6 +325,22 @@ void RegisterSpace(CLI::App& arch) {
   });
 }
 
+void RegisterResolve(CLI::App& arch) {
+  struct Options {
+    SpecSource source;
+    int size = kDefaultInputSize;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = arch.add_subcommand(
+      "resolve", "Print the resolved graph (levels, channels, sizes, resampling, extra parents) as JSON");
+  o->source.AddOptions(cmd);
+  cmd->add_option("--size", o->size, "Square input size in pixels")->check(CLI::Range(1, 16384))->capture_default_str();
+  cmd->callback([o] {
+    const ss::ResolvedGraph graph = ResolveOrFail(o->source.Load(), o->size);
+    std::cout << ss::ResolvedGraphToJson(graph) << "\n";
+  });
+}
+
 void RegisterList(CLI::App& arch) {
   CLI::App* cmd = arch.add_subcommand("list", "The reference architectures");
   cmd->callback([] {
@@ -358,6 +363,7 @@ void RegisterArchCommand(CLI::App& app) {
   RegisterList(*arch);
   RegisterValidate(*arch);
   RegisterStats(*arch);
+  RegisterResolve(*arch);
   RegisterDraw(*arch);
   RegisterSample(*arch);
   RegisterEncode(*arch);

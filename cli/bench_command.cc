@@ -13,6 +13,10 @@
 #include "search_spaces/cost.h"
 #include "search_spaces/decisions.h"
 #include "search_spaces/resolve.h"
+#include "cli/spec_source.h"
+#if VERTEBRA_WITH_TORCH
+#include "worker/step_bench.h"
+#endif
 
 namespace vertebra::cli {
 namespace {
@@ -91,6 +95,69 @@ void RunArchBench(const ArchBenchOptions& o) {
       Micros(hash) / n);
 }
 
+#if VERTEBRA_WITH_TORCH
+struct StepOptions {
+  SpecSource source;
+  worker::StepBenchOptions bench;
+  bool json = false;
+};
+
+void RunStep(const StepOptions& o) {
+  worker::StepBenchOptions options = o.bench;
+  options.spec = o.source.Load();
+  absl::StatusOr<worker::StepBenchResult> r = worker::RunStepBench(options);
+  if (!r.ok()) Fail(r.status());
+  if (o.json) {
+    std::cout << nlohmann::json{{"arch", o.source.name_or_path},
+                                {"size", options.size},
+                                {"batch", options.batch},
+                                {"steps", options.steps},
+                                {"threads", r->threads},
+                                {"device", r->device},
+                                {"channels_last", options.channels_last},
+                                {"bf16", options.bf16},
+                                {"parameters", r->parameters},
+                                {"images_per_s", r->images_per_s},
+                                {"ms_per_step", r->ms_per_step},
+                                {"peak_rss_mb", r->peak_rss_mb},
+                                {"first_loss", r->first_loss},
+                                {"last_loss", r->last_loss},
+                                {"torch", r->torch_version}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << absl::StrFormat(
+      "%s at %d px, batch %d, %d threads on %s%s%s: %.1f images/s, %.1f ms/step, peak RSS %.0f MB "
+      "(loss %.3f -> %.3f, %d parameters, LibTorch %s)\n",
+      o.source.name_or_path, options.size, options.batch, r->threads, r->device,
+      options.channels_last ? ", channels-last" : "", options.bf16 ? ", bf16" : "", r->images_per_s, r->ms_per_step,
+      r->peak_rss_mb, r->first_loss, r->last_loss, r->parameters, r->torch_version);
+}
+
+void RegisterStep(CLI::App& bench) {
+  auto o = std::make_shared<StepOptions>();
+  CLI::App* cmd = bench.add_subcommand(
+      "step", "Time full proxy training steps (forward, loss with matching, backward, SGD) on random data");
+  o->source.AddOptions(cmd);
+  worker::StepBenchOptions& b = o->bench;
+  cmd->add_option("--head-width", b.head.width, "RetinaNet subnet width")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--head-convs", b.head.num_convs, "3x3 convs per subnet")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--classes", b.head.num_classes, "Object classes")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--size", b.size, "Square input size")->check(CLI::Range(8, 4096))->capture_default_str();
+  cmd->add_option("--batch", b.batch, "Images per step")->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--steps", b.steps, "Timed steps")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--warmup", b.warmup_steps, "Untimed steps first")->check(CLI::Range(0, 1000))->capture_default_str();
+  cmd->add_option("--threads", b.threads, "LibTorch threads")->check(CLI::Range(1, 1024))->capture_default_str();
+  cmd->add_option("--device", b.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_flag("--channels-last", b.channels_last, "Channels-last memory format");
+  cmd->add_flag("--bf16", b.bf16, "bf16 autocast (CUDA only)");
+  cmd->add_option("--seed", b.seed, "Seed of the weights and the random data")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print one JSON object");
+  cmd->callback([o] { RunStep(*o); });
+}
+#endif
+
 }  // namespace
 
 void RegisterBenchCommand(CLI::App& app) {
@@ -104,6 +171,9 @@ void RegisterBenchCommand(CLI::App& app) {
   arch->add_option("--size", o->size, "Input size to resolve at")->check(CLI::Range(1, 16384))->capture_default_str();
   arch->add_flag("--json", o->json, "Print one JSON object");
   arch->callback([o] { RunArchBench(*o); });
+#if VERTEBRA_WITH_TORCH
+  RegisterStep(*bench);
+#endif
 }
 
 }  // namespace vertebra::cli

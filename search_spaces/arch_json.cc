@@ -186,4 +186,46 @@ absl::StatusOr<v1::ArchSpec> LoadArchSpec(const std::string& name_or_path) {
   return ReadArchSpecFile(name_or_path);
 }
 
+std::string ResolvedGraphToJson(const ResolvedGraph& g) {
+  auto size = [](Size2 s) { return json::array({s.height, s.width}); };
+  auto feature = [&](const Feature& f) {
+    return json{{"index", f.index}, {"level", f.level}, {"block", BlockTypeName(f.type)},
+                {"inner_width", f.inner_width}, {"channels", f.channels}, {"size", size(f.size)},
+                {"output", f.is_output}};
+  };
+  json features = json::array();
+  for (const Feature& f : g.features) features.push_back(feature(f));
+  json blocks = json::array();
+  for (const ResolvedBlock& b : g.blocks) {
+    json edges = json::array();
+    for (const ResampleEdge& e : b.edges) {
+      edges.push_back({{"parent", e.parent}, {"in_channels", e.in_channels}, {"squeeze_channels", e.squeeze_channels},
+                       {"out_channels", e.out_channels}, {"level_delta", e.level_delta},
+                       {"strided_conv", e.strided_conv}, {"max_pools", e.max_pools}, {"upsample", e.upsample},
+                       {"in_size", size(e.in_size)}, {"out_size", size(e.out_size)}});
+    }
+    blocks.push_back({{"row", b.row}, {"feature", feature(b.feature)}, {"edges", edges},
+                      {"extra_parents", b.extra_parents}, {"repeats", b.repeats},
+                      {"reaches_endpoint", b.reaches_endpoint}});
+  }
+  json endpoints = json::array();
+  for (const Endpoint& e : g.endpoints) {
+    endpoints.push_back({{"level", e.level}, {"feature", e.feature}, {"in_channels", e.in_channels},
+                         {"filters", e.filters}, {"size", size(e.size)}});
+  }
+  const v1::Scaling& s = g.scaling;
+  json j = {{"input", size(g.input)},
+            {"scaling", {{"filter_scale", s.filter_scale()}, {"resample_alpha", s.resample_alpha()},
+                         {"block_repeats", s.block_repeats()}, {"endpoint_filters", s.endpoint_filters()}}},
+            {"stem", {{"in_channels", Stem::kInChannels}, {"conv_filters", Stem::kConvFilters},
+                      {"conv_kernel", Stem::kConvKernel}, {"conv_size", size(g.stem.conv_size)},
+                      {"pool_size", size(g.stem.pool_size)}, {"inner_width", g.stem.inner_width},
+                      {"repeats", g.stem.repeats}, {"projection", g.stem.projection}}},
+            {"features", features},
+            {"blocks", blocks},
+            {"endpoints", endpoints},
+            {"warnings", g.warnings}};
+  return j.dump();
+}
+
 }  // namespace vertebra::search_spaces

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "search_spaces/resolve.h"
 #include "vertebra/v1/arch.pb.h"
 
 namespace vertebra::search_spaces {
@@ -31,6 +32,11 @@ absl::StatusOr<v1::ArchSpec> ReadArchSpecFile(const std::string& path);
 
 // A reference model by name (family.h) or else a JSON file at that path.
 absl::StatusOr<v1::ArchSpec> LoadArchSpec(const std::string& name_or_path);
+
+// The resolved graph as one JSON object (for tools in other languages that build or inspect the
+// network without redoing its arithmetic): input, scaling, stem, features, blocks with their
+// edges and extra parents, endpoints, warnings. Field names follow resolve.h.
+std::string ResolvedGraphToJson(const ResolvedGraph& graph);
 
 }  // namespace vertebra::search_spaces
 

@@ -1,0 +1,31 @@
+// Where a command's architecture comes from: a reference name or a JSON file, with optional
+// scaling overrides (e.g. the proxy task's --filter-scale 0.25 --alpha 0.25).
+#ifndef VERTEBRA_CLI_SPEC_SOURCE_H_
+#define VERTEBRA_CLI_SPEC_SOURCE_H_
+
+#include <optional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "vertebra/v1/arch.pb.h"
+
+namespace vertebra::cli {
+
+struct SpecSource {
+  std::string name_or_path;
+  std::optional<double> filter_scale;
+  std::optional<double> resample_alpha;
+  std::optional<int> block_repeats;
+  std::optional<int> endpoint_filters;
+
+  // Adds the positional `arch` and the override flags to `cmd`.
+  void AddOptions(CLI::App* cmd);
+
+  // The spec with the overrides applied and validated; on error prints one line naming the file
+  // and field and exits through Fail().
+  v1::ArchSpec Load() const;
+};
+
+}  // namespace vertebra::cli
+
+#endif  // VERTEBRA_CLI_SPEC_SOURCE_H_

@@ -1,0 +1,109 @@
+// Behaviour of the built backbone beyond parameter counts: stable names, initialization,
+// stochastic depth, activations, memory formats.
+#include <torch/torch.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "search_spaces/family.h"
+#include "search_spaces/resolve.h"
+#include "worker/model/retinanet.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace ss = search_spaces;
+
+ss::ResolvedGraph ProxyGraph(int size) {
+  v1::ArchSpec spec = ss::SpineNet49();
+  spec.mutable_scaling()->set_filter_scale(0.25);
+  spec.mutable_scaling()->set_resample_alpha(0.25);
+  spec.mutable_scaling()->set_endpoint_filters(64);
+  return *ss::Resolve(spec, size, size);
+}
+
+DetectorOptions ProxyOptions() {
+  DetectorOptions o;
+  o.head.width = 64;
+  o.head.num_convs = 2;
+  o.head.num_classes = 3;
+  return o;
+}
+
+TEST(SpineNetTest, SubmoduleNamesAreStable) {
+  Detector model(ProxyGraph(128), ProxyOptions());
+  std::set<std::string> names;
+  for (const auto& p : model->named_parameters()) names.insert(p.key());
+  for (const char* expected : {"backbone.stem_conv.conv.weight", "backbone.stem_group_1.0.conv_0.conv.weight",
+                               "backbone.block_00.resample_0.squeeze.conv.weight",
+                               "backbone.block_07.resample_1.strided.bn.weight",
+                               "backbone.block_14.units.0.conv_2.conv.weight", "backbone.endpoint_p3.conv.weight",
+                               "head.class_conv_0.weight", "head.class_bn_l4_1.weight", "head.box_predict.bias"}) {
+    EXPECT_TRUE(names.count(expected)) << expected;
+  }
+  // The same spec built twice has the same names in the same order.
+  Detector again(ProxyGraph(256), ProxyOptions());
+  std::vector<std::string> a, b;
+  for (const auto& p : model->named_parameters()) a.push_back(p.key());
+  for (const auto& p : again->named_parameters()) b.push_back(p.key());
+  EXPECT_EQ(a, b);
+}
+
+TEST(SpineNetTest, ReferenceInitialization) {
+  torch::manual_seed(0);
+  Detector model(ss::Resolve(ss::SpineNet49(), 128, 128).value(), DetectorOptions{});
+  for (const auto& p : model->named_parameters()) {
+    const std::string& name = p.key();
+    const at::Tensor& w = p.value();
+    if (name.rfind("backbone.", 0) == 0 && w.dim() == 4 && w.numel() >= 4096) {
+      // Variance 1 / fan_in, truncated at 2 sigma of the untruncated normal.
+      const double fan_in = static_cast<double>(w.size(1) * w.size(2) * w.size(3));
+      EXPECT_NEAR(w.std().item<double>() * std::sqrt(fan_in), 1.0, 0.08) << name;
+      EXPECT_LE(w.abs().max().item<double>() * std::sqrt(fan_in), 2.0 / 0.8796 + 1e-4) << name;
+    }
+    if (name.find(".bn.weight") != std::string::npos) EXPECT_TRUE(torch::all(w == 1).item<bool>()) << name;
+  }
+  // The class prior: sigmoid(bias) = 0.01.
+  for (const auto& p : model->named_parameters()) {
+    if (p.key() == "head.class_predict.bias") {
+      EXPECT_NEAR(torch::sigmoid(p.value()).mean().item<double>(), 0.01, 1e-6);
+    }
+  }
+}
+
+TEST(SpineNetTest, StochasticDepthOnlyInTraining) {
+  torch::manual_seed(0);
+  DetectorOptions options = ProxyOptions();
+  options.backbone.stochastic_depth_rate = 0.5;
+  SpineNet net(ProxyGraph(64), options.backbone);
+  const at::Tensor x = torch::randn({4, 3, 64, 64});
+  net->eval();
+  const at::Tensor a = net->forward(x)[0];
+  const at::Tensor b = net->forward(x)[0];
+  EXPECT_TRUE(torch::equal(a, b));  // Deterministic in eval mode.
+  net->train();
+  torch::manual_seed(1);
+  const at::Tensor c = net->forward(x)[0];
+  torch::manual_seed(2);
+  const at::Tensor d = net->forward(x)[0];
+  EXPECT_FALSE(torch::allclose(c, d));  // Different branches dropped.
+}
+
+TEST(SpineNetTest, SwishAndChannelsLastGiveTheSameShapes) {
+  torch::manual_seed(0);
+  DetectorOptions options = ProxyOptions();
+  options.backbone.activation = Activation::kSwish;
+  Detector model(ProxyGraph(96), options);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::randn({2, 3, 96, 96});
+  const DetectorOutput plain = model->forward(x);
+  const DetectorOutput cl = model->forward(x.contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::allclose(plain.head.class_logits, cl.head.class_logits, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(plain.head.box_deltas, cl.head.box_deltas, 1e-4, 1e-4));
+}
+
+}  // namespace
+}  // namespace vertebra::worker

@@ -1,0 +1,139 @@
+#include "worker/step_bench.h"
+
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "search_spaces/resolve.h"
+#include "worker/model/detection.h"
+#include "worker/model/retinanet.h"
+#include "worker/model/torch_util.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace ss = search_spaces;
+using Clock = std::chrono::steady_clock;
+
+// SGD momentum of the paper's recipe (spinenet.md §6.1).
+constexpr double kMomentum = 0.9;
+// Random boxes are at least this many pixels on a side, so that some anchor matches them.
+constexpr double kMinBoxSide = 8.0;
+
+double PeakRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux.
+}
+
+std::vector<ImageTargets> RandomTargets(const StepBenchOptions& o, torch::Generator& gen) {
+  std::vector<ImageTargets> targets;
+  for (int i = 0; i < o.batch; ++i) {
+    const int n = o.boxes_per_image;
+    const at::Tensor wh = torch::rand({n, 2}, gen) * (o.size / 2.0 - kMinBoxSide) + kMinBoxSide;
+    const at::Tensor xy = torch::rand({n, 2}, gen) * (o.size - wh);
+    ImageTargets t;
+    t.boxes = torch::cat({xy, xy + wh}, 1);
+    t.classes = torch::randint(o.head.num_classes, {n}, gen, torch::kInt64);
+    targets.push_back(t);
+  }
+  return targets;
+}
+
+absl::Status Validate(const StepBenchOptions& o) {
+  if (o.size < 8) return absl::InvalidArgumentError(absl::StrFormat("size: must be at least 8, got %d", o.size));
+  if (o.batch < 1) return absl::InvalidArgumentError(absl::StrFormat("batch: must be at least 1, got %d", o.batch));
+  if (o.steps < 1) return absl::InvalidArgumentError(absl::StrFormat("steps: must be at least 1, got %d", o.steps));
+  if (o.warmup_steps < 0) return absl::InvalidArgumentError("warmup_steps: must not be negative");
+  if (o.boxes_per_image < 0) return absl::InvalidArgumentError("boxes_per_image: must not be negative");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
+  RETURN_IF_ERROR(Validate(o));
+  ASSIGN_OR_RETURN(const c10::Device device, ParseDevice(o.device));
+  if (o.bf16 && !device.is_cuda()) {
+    return absl::FailedPreconditionError("bf16 autocast needs a CUDA device");
+  }
+  RETURN_IF_ERROR(SetNumThreads(o.threads));
+  ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(o.spec, o.size, o.size));
+  return GuardTorch([&]() -> absl::StatusOr<StepBenchResult> {
+    torch::manual_seed(o.seed);
+    auto gen = at::detail::createCPUGenerator(o.seed);
+    DetectorOptions options;
+    options.head = o.head;
+    Detector model(graph, options);
+    model->to(device);
+    if (o.channels_last) {
+      for (auto& p : model->parameters()) {
+        if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+      }
+    }
+    model->train();
+    std::vector<int> levels;
+    for (const ss::Endpoint& e : graph.endpoints) levels.push_back(e.level);
+    AnchorOptions anchor_options;
+    anchor_options.base_scale = 2.0;  // The small-image setting (proxy-pilot.md).
+    const AnchorSet anchors = GenerateAnchors({o.size, o.size}, levels, anchor_options,
+                                              torch::TensorOptions().device(device));
+    torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(o.learning_rate).momentum(kMomentum));
+    at::Tensor images = torch::randn({o.batch, 3, o.size, o.size}, gen).to(device);
+    if (o.channels_last) images = images.contiguous(at::MemoryFormat::ChannelsLast);
+    std::vector<ImageTargets> targets = RandomTargets(o, gen);
+    for (ImageTargets& t : targets) {
+      t.boxes = t.boxes.to(device);
+      t.classes = t.classes.to(device);
+    }
+    const LossOptions loss_options;
+    StepBenchResult result;
+    auto step = [&]() {
+      sgd.zero_grad();
+      DetectionLoss loss;
+      {
+        CudaBf16Autocast autocast(o.bf16);
+        const DetectorOutput out = model->forward(images);
+        loss = ComputeLoss(out.head, anchors, targets, loss_options);
+      }
+      loss.total.backward();
+      sgd.step();
+      return loss.total.item<double>();  // Synchronizes with the device.
+    };
+    for (int i = 0; i < o.warmup_steps; ++i) {
+      const double l = step();
+      if (i == 0) result.first_loss = l;
+    }
+    const Clock::time_point start = Clock::now();
+    for (int i = 0; i < o.steps; ++i) {
+      result.last_loss = step();
+      if (o.warmup_steps == 0 && i == 0) result.first_loss = result.last_loss;
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    result.ms_per_step = 1000.0 * seconds / o.steps;
+    result.images_per_s = o.batch * o.steps / seconds;
+    result.peak_rss_mb = PeakRssMb();
+    result.parameters = CountParameters(*model);
+    result.device = device.str();
+    result.threads = o.threads;
+    result.torch_version = TorchVersion();
+    return result;
+  });
+}
+
+absl::StatusOr<int64_t> BuiltParameterCount(const v1::ArchSpec& spec, int size, const ss::HeadOptions* head) {
+  ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(spec, size, size));
+  return GuardTorch([&]() -> absl::StatusOr<int64_t> {
+    DetectorOptions options;
+    options.backbone.reference_init = false;  // Counting only.
+    if (head == nullptr) return CountParameters(*SpineNet(graph, options.backbone));
+    options.head = *head;
+    return CountParameters(*Detector(graph, options));
+  });
+}
+
+}  // namespace vertebra::worker

@@ -1,0 +1,55 @@
+// The proxy training step as a benchmark: full steps (forward, matching and loss, backward, SGD
+// update) of a SpineNet + RetinaNet detector on random images with random boxes. No LibTorch in
+// this header: the CLI includes it.
+#ifndef VERTEBRA_WORKER_STEP_BENCH_H_
+#define VERTEBRA_WORKER_STEP_BENCH_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "search_spaces/cost.h"
+#include "vertebra/v1/arch.pb.h"
+
+namespace vertebra::worker {
+
+struct StepBenchOptions {
+  v1::ArchSpec spec;              // With the scaling to build (e.g. the proxy's 0.25 / 0.25).
+  search_spaces::HeadOptions head = {64, 4, 3, 9, search_spaces::HeadNorm::kBatchNormPerLevel};
+  int size = 128;                 // Square input, pixels.
+  int batch = 8;
+  int steps = 20;                 // Timed steps.
+  int warmup_steps = 3;           // Untimed steps first (allocator and oneDNN warm-up).
+  int threads = 1;
+  std::string device = "cpu";     // auto, cpu, cuda, cuda:N
+  bool channels_last = false;
+  bool bf16 = false;              // bf16 autocast; CUDA only.
+  int boxes_per_image = 4;
+  double learning_rate = 0.01;    // SGD, momentum 0.9.
+  uint64_t seed = 0;
+};
+
+struct StepBenchResult {
+  double images_per_s = 0;
+  double ms_per_step = 0;
+  double peak_rss_mb = 0;         // Of the whole process, from getrusage.
+  double first_loss = 0;
+  double last_loss = 0;
+  int64_t parameters = 0;
+  std::string device;
+  int threads = 0;
+  std::string torch_version;
+};
+
+// InvalidArgument for bad options, FailedPrecondition for CUDA or bf16 where unavailable,
+// ResourceExhausted for out-of-memory.
+absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& options);
+
+// Builds the detector for `spec` at `size` with `head` and returns its trainable parameter count
+// (what `vertebra arch stats --built` reports).
+absl::StatusOr<int64_t> BuiltParameterCount(const v1::ArchSpec& spec, int size,
+                                            const search_spaces::HeadOptions* head);
+
+}  // namespace vertebra::worker
+
+#endif  // VERTEBRA_WORKER_STEP_BENCH_H_
