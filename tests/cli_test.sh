@@ -6,6 +6,7 @@ set -u
 vertebra=$1
 data=$2
 tmp=$(mktemp -d)
+extra_help=""
 trap 'rm -rf "$tmp"' EXIT
 failures=0
 passed=0
@@ -97,9 +98,28 @@ check "list names the family" grep -q "scale-decreased-49" "$tmp/out"
 run 0 bench arch --count 200 --json
 check "bench prints us_per_arch" grep -q '"us_per_arch":' "$tmp/out"
 
+# The resolved graph as JSON, for tools in other languages.
+run 0 arch resolve spinenet-49 --size 100
+check "resolve prints endpoints" grep -q '"endpoints":' "$tmp/out"
+
+# With LibTorch: the built module's parameters equal the cost model's, and the step benchmark runs.
+if "$vertebra" bench --help | grep -q "step"; then
+  run 0 arch stats spinenet-49 --filter-scale 0.25 --alpha 0.25 --endpoint-filters 64 --size 128 \
+    --head retinanet --head-width 64 --classes 3 --built --json
+  check "built_params equals total_params" python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(d['built_params'] != d['total_params'])"
+  run 0 bench step spinenet-49 --filter-scale 0.25 --alpha 0.25 --endpoint-filters 64 --size 64 --batch 2 \
+    --steps 2 --warmup 1 --json
+  for key in images_per_s ms_per_step peak_rss_mb; do
+    check "bench step prints $key" grep -q "\"$key\":" "$tmp/out"
+  done
+  run 2 bench step spinenet-49 --device tpu
+  check "bad device is named" grep -q "device 'tpu'" "$tmp/err"
+  extra_help="bench step"
+fi
+
 # --help on every command.
 for cmd in "" "arch" "arch validate" "arch stats" "arch draw" "arch sample" "arch encode" "arch decode" \
-           "arch space" "arch list" "bench" "bench arch"; do
+           "arch space" "arch list" "arch resolve" "bench" "bench arch" ${extra_help:+"$extra_help"}; do
   # shellcheck disable=SC2086
   run 0 $cmd --help
   check "'$cmd --help' prints usage" grep -qi "usage" "$tmp/out"

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
@@ -36,6 +37,9 @@ constexpr size_t kHeaderLengthBytes = sizeof(uint64_t);
 constexpr size_t kDataAlignment = 8;
 // The reserved header key for free-form string metadata.
 constexpr char kMetadataKey[] = "__metadata__";
+// How a pickle names collections.OrderedDict (module and class, newline-terminated); torch.save
+// stores its pickle uncompressed, so the name is visible in the file.
+constexpr char kOrderedDictGlobal[] = "collections\nOrderedDict\n";
 
 struct DtypeName {
   at::ScalarType type;
@@ -44,8 +48,8 @@ struct DtypeName {
 
 // The dtypes this module reads and writes, with their safetensors names.
 constexpr DtypeName kDtypes[] = {
-    {at::kFloat, "F32"}, {at::kHalf, "F16"}, {at::kBFloat16, "BF16"}, {at::kDouble, "F64"}, {at::kLong, "I64"},
-    {at::kInt, "I32"},   {at::kShort, "I16"}, {at::kChar, "I8"},      {at::kByte, "U8"},    {at::kBool, "BOOL"},
+    {at::kFloat, "F32"}, {at::kHalf, "F16"},  {at::kBFloat16, "BF16"}, {at::kDouble, "F64"}, {at::kLong, "I64"},
+    {at::kInt, "I32"},   {at::kShort, "I16"}, {at::kChar, "I8"},       {at::kByte, "U8"},    {at::kBool, "BOOL"},
 };
 
 const char* SafetensorsName(at::ScalarType type) {
@@ -82,8 +86,7 @@ auto Guarded(const std::string& context, F&& f) -> decltype(f()) {
 // storage would otherwise drag the whole storage into a pickle archive).
 at::Tensor CompactCpu(const at::Tensor& t) {
   at::Tensor cpu = t.detach();
-  if (!cpu.is_cpu() || !cpu.is_contiguous() || cpu.storage_offset() != 0 ||
-      cpu.storage().nbytes() != cpu.nbytes()) {
+  if (!cpu.is_cpu() || !cpu.is_contiguous() || cpu.storage_offset() != 0 || cpu.storage().nbytes() != cpu.nbytes()) {
     cpu = cpu.to(at::TensorOptions().device(at::kCPU), /*non_blocking=*/false, /*copy=*/true,
                  at::MemoryFormat::Contiguous);
   }
@@ -107,8 +110,8 @@ absl::Status CheckCompatible(const TensorMap& live, const TensorMap& state) {
   for (const auto& [name, target] : live) {
     const auto it = state.find(name);
     if (it == state.end()) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: missing from the state (the model has shape %s, %s)",
-                                                        name, ShapeString(target.sizes()),
+      return absl::InvalidArgumentError(absl::StrFormat("%s: missing from the state (the model has shape %s, %s)", name,
+                                                        ShapeString(target.sizes()),
                                                         c10::toString(target.scalar_type())));
     }
     const at::Tensor& value = it->second;
@@ -182,9 +185,9 @@ absl::StatusOr<at::Tensor> ReadSafetensorsEntry(const std::string& path, const s
   ASSIGN_OR_RETURN(const uint64_t begin, NonNegativeInteger((*offsets)[0], where + " data_offsets"));
   ASSIGN_OR_RETURN(const uint64_t end, NonNegativeInteger((*offsets)[1], where + " data_offsets"));
   if (end < begin || end - begin != nbytes) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: data_offsets [%d, %d] do not hold %s %s (%d bytes)", where, begin, end,
-                        ShapeString(sizes), dtype->get<std::string>(), nbytes));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: data_offsets [%d, %d] do not hold %s %s (%d bytes)", where,
+                                                      begin, end, ShapeString(sizes), dtype->get<std::string>(),
+                                                      nbytes));
   }
   if (end > data_size) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -241,6 +244,14 @@ absl::StatusOr<TensorMap> LoadTorchArchive(const std::string& path) {
     try {
       value = torch::jit::pickle_load(std::vector<char>(contents.begin(), contents.end()));
     } catch (const std::exception& e) {
+      // LibTorch's unpickler cannot fill a collections.OrderedDict, which is what Python's
+      // state_dict() returns; the pickle names the class as a GLOBAL opcode's argument.
+      if (absl::StrContains(contents, kOrderedDictGlobal)) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: holds a Python OrderedDict (an unconverted state_dict()?), which LibTorch cannot read; "
+            "save dict(state_dict) instead",
+            path));
+      }
       const absl::Status status = StatusFromException(e);
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: not a torch archive (a torch.save file): %s", path, status.message()));
@@ -281,8 +292,8 @@ absl::Status SaveSafetensors(const TensorMap& state, const std::string& path,
       if (!t.defined()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s: undefined tensor", path, name));
       const char* dtype = SafetensorsName(t.scalar_type());
       if (dtype == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: %s: dtype %s has no safetensors name here", path, name, c10::toString(t.scalar_type())));
+        return absl::InvalidArgumentError(absl::StrFormat("%s: %s: dtype %s has no safetensors name here", path, name,
+                                                          c10::toString(t.scalar_type())));
       }
       tensors.push_back(CompactCpu(t));
       const uint64_t nbytes = tensors.back().nbytes();
