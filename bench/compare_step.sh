@@ -64,6 +64,7 @@ for size in $SIZES; do
   for threads in $THREADS; do
     for layout in $LAYOUTS; do
       config="${size}px ${threads}t ${layout}"
+      echo "$config (load $(cut -d' ' -f1-3 /proc/loadavg))"
       for ((r = 1; r <= ROUNDS; r++)); do
         run cpp "$config" "$size" "$threads" "$layout"
         run py "$config" "$size" "$threads" "$layout"

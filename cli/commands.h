@@ -19,6 +19,7 @@ inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the
 
 void RegisterArchCommand(CLI::App& app);
 void RegisterBenchCommand(CLI::App& app);
+void RegisterEvalCommand(CLI::App& app);
 
 }  // namespace vertebra::cli
 

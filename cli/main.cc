@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   vertebra::cli::RegisterArchCommand(app);
   vertebra::cli::RegisterBenchCommand(app);
+  vertebra::cli::RegisterEvalCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
