@@ -481,14 +481,8 @@ def main():
     print(f"step.py: parameters python {parameters} c++ {cpp_parameters}", file=sys.stderr)
     assert parameters == cpp_parameters, f"parameter count {parameters} != C++ {cpp_parameters}"
     if args.channels_last:
-        # As step_bench.cc: p.set_data(p.contiguous(ChannelsLast)) for every 4-D parameter. Unlike
-        # model.to(memory_format=...), this leaves 1x1 conv weights [O, I, 1, 1] with their NCHW
-        # strides (they already count as channels-last contiguous), which changes the conv path for
-        # 1x1 feature maps; doing the same keeps the two runs bit-identical.
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.dim() == 4:
-                    p.data = p.data.contiguous(memory_format=torch.channels_last)
+        # As ToChannelsLast in worker/model/torch_util.cc (1x1 conv weights re-strided too).
+        model = model.to(memory_format=torch.channels_last)
     model.train()
     anchors = generate_anchors(graph["endpoints"])
     sgd = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)

@@ -70,11 +70,7 @@ absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
     options.head = o.head;
     Detector model(graph, options);
     model->to(device);
-    if (o.channels_last) {
-      for (auto& p : model->parameters()) {
-        if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
-      }
-    }
+    if (o.channels_last) ToChannelsLast(*model);
     model->train();
     std::vector<int> levels;
     for (const ss::Endpoint& e : graph.endpoints) levels.push_back(e.level);

@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 #include <c10/util/Exception.h>
 #include <torch/cuda.h>
+#include <torch/nn/module.h>
 #include <torch/utils.h>
 #include <torch/version.h>
 
@@ -95,6 +96,16 @@ CudaBf16Autocast::~CudaBf16Autocast() {
   at::autocast::set_enabled(previous_);
 #endif
   at::autocast::clear_cache();
+}
+
+void ToChannelsLast(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (at::Tensor& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(at::empty_like(p, at::MemoryFormat::ChannelsLast).copy_(p));
+  }
+  for (at::Tensor& b : module.buffers()) {
+    if (b.dim() == 4) b.set_data(at::empty_like(b, at::MemoryFormat::ChannelsLast).copy_(b));
+  }
 }
 
 std::string TorchVersion() { return TORCH_VERSION; }

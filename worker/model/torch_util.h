@@ -13,6 +13,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
 namespace vertebra::worker {
 
 // "auto" (CUDA device 0 when one is present, else CPU), "cpu", "cuda" or "cuda:N".
@@ -40,6 +44,12 @@ auto GuardTorch(F&& f) -> decltype(f()) {
     return StatusFromException(e);
   }
 }
+
+// Re-strides every 4-D parameter and buffer of `module` to channels-last, as Python's
+// module.to(memory_format=torch.channels_last) does (1x1 conv weights included, whose NCHW
+// strides would otherwise already count as channels-last contiguous and keep them on the NCHW
+// path). On CPU this is worth 20-50% of a proxy training step (bench/compare_step.sh).
+void ToChannelsLast(torch::nn::Module& module);
 
 // While alive, CUDA ops run under bf16 autocast (no-op when `enabled` is false). Not copyable.
 class CudaBf16Autocast {
