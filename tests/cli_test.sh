@@ -117,9 +117,16 @@ if "$vertebra" bench --help | grep -q "step"; then
   extra_help="bench step"
 fi
 
+# COCO evaluation: perfect detections give AP 1 (up to pycocotools' epsilon); bad files exit 2.
+run 0 eval "$data/eval_gt.json" "$data/eval_dets.json" --json
+check "eval prints the 12 keys" python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(len(d) != 12 or abs(d['AP'] - 1) > 1e-9)"
+run 2 eval "$data/eval_gt.json" "$data/no_such_dets.json"
+check "missing detections file is named" grep -q "no_such_dets.json" "$tmp/err"
+run 2 eval "$data/small.json" "$data/eval_dets.json"
+
 # --help on every command.
 for cmd in "" "arch" "arch validate" "arch stats" "arch draw" "arch sample" "arch encode" "arch decode" \
-           "arch space" "arch list" "arch resolve" "bench" "bench arch" ${extra_help:+"$extra_help"}; do
+           "arch space" "arch list" "arch resolve" "bench" "bench arch" "eval" ${extra_help:+"$extra_help"}; do
   # shellcheck disable=SC2086
   run 0 $cmd --help
   check "'$cmd --help' prints usage" grep -qi "usage" "$tmp/out"
