@@ -11,32 +11,15 @@
 #include "search_spaces/decisions.h"
 #include "search_spaces/family.h"
 #include "search_spaces/resolve.h"
+#include "tests/testing/proxy_model.h"
 #include "worker/model/retinanet.h"
 
 namespace vertebra::worker {
 namespace {
 
 namespace ss = search_spaces;
-
-// Proxy scaling of the paper's search (spinenet.md §4), with a small head as at 128 px.
-v1::Scaling ProxyScaling() {
-  v1::Scaling s;
-  s.set_filter_scale(0.25);
-  s.set_resample_alpha(0.25);
-  s.set_block_repeats(1);
-  s.set_endpoint_filters(64);
-  return s;
-}
-
-ss::HeadOptions ProxyHead(ss::HeadNorm norm = ss::HeadNorm::kBatchNormPerLevel) {
-  ss::HeadOptions h;
-  h.width = 64;
-  h.num_convs = 2;
-  h.num_classes = 3;
-  h.anchors_per_location = 9;
-  h.norm = norm;
-  return h;
-}
+using ::vertebra::test_util::ProxyHead;
+using ::vertebra::test_util::ProxyScaling;
 
 TEST(ParityTest, ReferenceFamilyBackboneAndHead) {
   torch::manual_seed(0);

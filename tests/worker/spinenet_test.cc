@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "search_spaces/family.h"
 #include "search_spaces/resolve.h"
+#include "tests/testing/proxy_model.h"
 #include "worker/model/retinanet.h"
 
 namespace vertebra::worker {
@@ -16,24 +17,14 @@ namespace {
 
 namespace ss = search_spaces;
 
-ss::ResolvedGraph ProxyGraph(int size) {
-  v1::ArchSpec spec = ss::SpineNet49();
-  spec.mutable_scaling()->set_filter_scale(0.25);
-  spec.mutable_scaling()->set_resample_alpha(0.25);
-  spec.mutable_scaling()->set_endpoint_filters(64);
-  return *ss::Resolve(spec, size, size);
-}
-
 DetectorOptions ProxyOptions() {
   DetectorOptions o;
-  o.head.width = 64;
-  o.head.num_convs = 2;
-  o.head.num_classes = 3;
+  o.head = ::vertebra::test_util::ProxyHead();
   return o;
 }
 
 TEST(SpineNetTest, SubmoduleNamesAreStable) {
-  Detector model(ProxyGraph(128), ProxyOptions());
+  Detector model(::vertebra::test_util::ProxySpineNet49(128), ProxyOptions());
   std::set<std::string> names;
   for (const auto& p : model->named_parameters()) names.insert(p.key());
   for (const char* expected : {"backbone.stem_conv.conv.weight", "backbone.stem_group_1.0.conv_0.conv.weight",
@@ -44,7 +35,7 @@ TEST(SpineNetTest, SubmoduleNamesAreStable) {
     EXPECT_TRUE(names.count(expected)) << expected;
   }
   // The same spec built twice has the same names in the same order.
-  Detector again(ProxyGraph(256), ProxyOptions());
+  Detector again(::vertebra::test_util::ProxySpineNet49(256), ProxyOptions());
   std::vector<std::string> a, b;
   for (const auto& p : model->named_parameters()) a.push_back(p.key());
   for (const auto& p : again->named_parameters()) b.push_back(p.key());
@@ -77,7 +68,7 @@ TEST(SpineNetTest, StochasticDepthOnlyInTraining) {
   torch::manual_seed(0);
   DetectorOptions options = ProxyOptions();
   options.backbone.stochastic_depth_rate = 0.5;
-  SpineNet net(ProxyGraph(64), options.backbone);
+  SpineNet net(::vertebra::test_util::ProxySpineNet49(64), options.backbone);
   const at::Tensor x = torch::randn({4, 3, 64, 64});
   net->eval();
   const at::Tensor a = net->forward(x)[0];
@@ -95,7 +86,7 @@ TEST(SpineNetTest, SwishAndChannelsLastGiveTheSameShapes) {
   torch::manual_seed(0);
   DetectorOptions options = ProxyOptions();
   options.backbone.activation = Activation::kSwish;
-  Detector model(ProxyGraph(96), options);
+  Detector model(::vertebra::test_util::ProxySpineNet49(96), options);
   model->eval();
   torch::NoGradGuard no_grad;
   const at::Tensor x = torch::randn({2, 3, 96, 96});

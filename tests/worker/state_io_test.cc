@@ -2,6 +2,7 @@
 // detector computes bit for bit what the saved one did), every safetensors dtype, the errors for
 // malformed files, and Python reading what C++ wrote (and the reverse).
 #include "worker/model/state_io.h"
+#include "tests/testing/proxy_model.h"
 
 #include <torch/torch.h>
 #include <unistd.h>
@@ -29,32 +30,13 @@ namespace {
 
 namespace ss = search_spaces;
 using ::testing::HasSubstr;
+using ::vertebra::test_util::ProxyHead;
+using ::vertebra::test_util::ProxyScaling;
 
 // The interpreter the cross-language test runs; Debian's python3-torch installs into it.
 constexpr char kPython[] = "/usr/bin/python3";
 // Small enough to keep a forward pass in milliseconds; P7 is still 1x1.
 constexpr int kImageSize = 64;
-
-// Proxy scaling of the paper's search (spinenet.md §4), with a small head as at 128 px; as in
-// parity_test.cc.
-v1::Scaling ProxyScaling() {
-  v1::Scaling s;
-  s.set_filter_scale(0.25);
-  s.set_resample_alpha(0.25);
-  s.set_block_repeats(1);
-  s.set_endpoint_filters(64);
-  return s;
-}
-
-ss::HeadOptions ProxyHead() {
-  ss::HeadOptions h;
-  h.width = 64;
-  h.num_convs = 2;
-  h.num_classes = 3;
-  h.anchors_per_location = 9;
-  h.norm = ss::HeadNorm::kBatchNormPerLevel;
-  return h;
-}
 
 // SpineNet-49 at proxy scaling with a small head, initialized from `seed`.
 Detector MakeDetector(uint64_t seed) {
