@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   vertebra::cli::RegisterArchCommand(app);
   vertebra::cli::RegisterBenchCommand(app);
   vertebra::cli::RegisterEvalCommand(app);
+#if VERTEBRA_WITH_TORCH
+  vertebra::cli::RegisterDataCommand(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

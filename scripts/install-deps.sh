@@ -8,6 +8,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   nlohmann-json3-dev libcli11-dev libssl-dev libsqlite3-dev libgtest-dev libgmock-dev
   libtorch-dev libopenblas0-pthread python3-torch
+  libturbojpeg0-dev libpng-dev
 )
 
 missing=()

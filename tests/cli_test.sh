@@ -114,6 +114,11 @@ if "$vertebra" bench --help | grep -q "step"; then
   done
   run 2 bench step spinenet-49 --device tpu
   check "bad device is named" grep -q "device 'tpu'" "$tmp/err"
+  run 0 data synth --out "$tmp/synth" --images 6 --size 64 --seed 3
+  check "synth wrote instances.json" test -f "$tmp/synth/instances.json"
+  check "synth wrote 6 images" test "$(ls "$tmp/synth/images" | wc -l)" -eq 6
+  run 2 data synth --out "$tmp/synth2" --images 2 --spec "synthetic:bogus=1"
+  check "bad synthetic key is named" grep -q "bogus" "$tmp/err"
   extra_help="bench step"
 fi
 
@@ -126,7 +131,7 @@ run 2 eval "$data/small.json" "$data/eval_dets.json"
 
 # --help on every command.
 for cmd in "" "arch" "arch validate" "arch stats" "arch draw" "arch sample" "arch encode" "arch decode" \
-           "arch space" "arch list" "arch resolve" "bench" "bench arch" "eval" ${extra_help:+"$extra_help"}; do
+           "arch space" "arch list" "arch resolve" "bench" "bench arch" "eval" ${extra_help:+"$extra_help"} ${extra_help:+"data synth"}; do
   # shellcheck disable=SC2086
   run 0 $cmd --help
   check "'$cmd --help' prints usage" grep -qi "usage" "$tmp/out"
