@@ -31,6 +31,11 @@ while IFS= read -r line; do
   i=$((i + 1))
 done < "$out/samples.jsonl"
 
+if "$vertebra" data --help > /dev/null 2>&1; then
+  say "The built-in synthetic detection set, written as a COCO folder ($out/synthetic)"
+  "$vertebra" data synth --out "$out/synthetic" --images 64 --size 128 --seed 1
+fi
+
 say "Pricing speed (decode + validate + resolve + cost + hash)"
 "$vertebra" bench arch --count 20000
 
