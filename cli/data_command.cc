@@ -40,21 +40,11 @@ void RunSynth(const SynthFlags& f) {
   if (!ds.ok()) Fail(ds.status());
 
   const auto start = std::chrono::steady_clock::now();
-  absl::Status written = wd::WriteCocoDataset(**ds, f.out);
-  if (!written.ok()) Fail(written);
+  absl::StatusOr<wd::WrittenDataset> written = wd::WriteCocoDataset(**ds, f.out);
+  if (!written.ok()) Fail(written.status());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  // The summary regenerates the ground truth (cheap next to PNG encoding and fsync).
-  std::array<int64_t, 3> per_size{};
-  int64_t objects = 0;
-  for (int i = 0; i < (*ds)->size(); ++i) {
-    absl::StatusOr<wd::Example> ex = (*ds)->Get(i);
-    if (!ex.ok()) Fail(ex.status());
-    for (const wd::Object& obj : ex->objects) {
-      ++per_size[obj.area < 32 * 32 ? 0 : obj.area < 96 * 96 ? 1 : 2];  // COCO's area ranges.
-      ++objects;
-    }
-  }
+  const std::array<int64_t, 3>& per_size = written->objects_by_size;
+  const int64_t objects = written->objects;
   std::cout << absl::StrFormat(
       "wrote %d images (%dx%d, %d classes, seed %d), %d objects (small %d, medium %d, large %d) to %s in %.1f s\n",
       options->images, options->size, options->size, options->classes, options->seed, objects, per_size[0], per_size[1],

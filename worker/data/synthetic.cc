@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "worker/data/image_codec.h"
 
@@ -485,7 +486,11 @@ absl::StatusOr<Example> SyntheticDataset::Get(int index) const {
   return ex;
 }
 
-absl::Status WriteCocoDataset(const Dataset& dataset, const std::string& out_dir) {
+absl::StatusOr<WrittenDataset> WriteCocoDataset(const Dataset& dataset, const std::string& out_dir) {
+  // COCO's small/medium boundaries (detection.md §2).
+  constexpr double kSmallArea = 32.0 * 32.0;
+  constexpr double kMediumArea = 96.0 * 96.0;
+  WrittenDataset summary;
   namespace fs = std::filesystem;
   const fs::path root(out_dir);
   const fs::path images_dir = root / "images";
@@ -511,7 +516,10 @@ absl::Status WriteCocoDataset(const Dataset& dataset, const std::string& out_dir
     if (!written.ok()) return written;
     images.push_back(
         {{"id", ex->image_id}, {"width", ex->image.width}, {"height", ex->image.height}, {"file_name", name}});
+    ++summary.images;
     for (const Object& obj : ex->objects) {
+      ++summary.objects;
+      ++summary.objects_by_size[obj.area < kSmallArea ? 0 : obj.area < kMediumArea ? 1 : 2];
       if (obj.category < 0 || obj.category >= static_cast<int>(cats.size())) {
         return absl::InvalidArgumentError(absl::StrCat(name, ": object ", obj.id, " has category ", obj.category,
                                                        " outside the dataset's ", cats.size()));
@@ -526,7 +534,8 @@ absl::Status WriteCocoDataset(const Dataset& dataset, const std::string& out_dir
   }
   const nlohmann::json doc = {
       {"images", std::move(images)}, {"annotations", std::move(annotations)}, {"categories", std::move(categories)}};
-  return WriteFileAtomically(instances.string(), doc.dump());
+  RETURN_IF_ERROR(WriteFileAtomically(instances.string(), doc.dump()));
+  return summary;
 }
 
 }  // namespace vertebra::worker::data

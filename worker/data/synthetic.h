@@ -8,6 +8,7 @@
 #ifndef VERTEBRA_WORKER_DATA_SYNTHETIC_H_
 #define VERTEBRA_WORKER_DATA_SYNTHETIC_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -116,7 +117,14 @@ class SyntheticDataset : public Dataset {
 // category_id/bbox [x, y, w, h]/area/iscrowd, categories with id/name). An existing
 // instances.json is removed first and the new one is written atomically last, so a half-written
 // folder never has one. Errors from Get, the encoder or the file system, naming the image or path.
-absl::Status WriteCocoDataset(const Dataset& dataset, const std::string& out_dir);
+// Returns what was written, counted as it was written.
+struct WrittenDataset {
+  int64_t images = 0;
+  int64_t objects = 0;
+  // Objects by COCO area range: small (area < 32^2), medium (< 96^2), large.
+  std::array<int64_t, 3> objects_by_size{};
+};
+absl::StatusOr<WrittenDataset> WriteCocoDataset(const Dataset& dataset, const std::string& out_dir);
 
 }  // namespace vertebra::worker::data
 
