@@ -22,6 +22,8 @@ void RegisterBenchCommand(CLI::App& app);
 void RegisterEvalCommand(CLI::App& app);
 // `data`; built only with VERTEBRA_WITH_TORCH (the data library lives under worker/).
 void RegisterDataCommand(CLI::App& app);
+// `train`; built only with VERTEBRA_WITH_TORCH.
+void RegisterTrainCommand(CLI::App& app);
 
 }  // namespace vertebra::cli
 

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   vertebra::cli::RegisterEvalCommand(app);
 #if VERTEBRA_WITH_TORCH
   vertebra::cli::RegisterDataCommand(app);
+  vertebra::cli::RegisterTrainCommand(app);
 #endif
   try {
     app.parse(argc, argv);

@@ -7,8 +7,8 @@
 
 namespace vertebra::cli {
 
-void SpecSource::AddOptions(CLI::App* cmd) {
-  cmd->add_option("arch", name_or_path, "A reference name (see 'vertebra arch list') or a JSON spec file")
+void SpecSource::AddOptions(CLI::App* cmd, const std::string& name) {
+  cmd->add_option(name, name_or_path, "A reference name (see 'vertebra arch list') or a JSON spec file")
       ->required();
   cmd->add_option("--filter-scale", filter_scale, "Override scaling.filter_scale");
   cmd->add_option("--alpha", resample_alpha, "Override scaling.resample_alpha");

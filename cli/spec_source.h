@@ -18,8 +18,9 @@ struct SpecSource {
   std::optional<int> block_repeats;
   std::optional<int> endpoint_filters;
 
-  // Adds the positional `arch` and the override flags to `cmd`.
-  void AddOptions(CLI::App* cmd);
+  // Adds the architecture (`name`: "arch" for a positional argument, "--arch" for a flag) and
+  // the override flags to `cmd`.
+  void AddOptions(CLI::App* cmd, const std::string& name = "arch");
 
   // The spec with the overrides applied and validated; on error prints one line naming the file
   // and field and exits through Fail().

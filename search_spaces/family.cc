@@ -102,4 +102,26 @@ absl::StatusOr<v1::ArchSpec> ReferenceArch(std::string_view name) {
                                              absl::StrJoin(ReferenceArchNames(), ", ")));
 }
 
+std::vector<std::string> ModelScaleNames() { return {"proxy", "49s", "49", "96", "143", "190"}; }
+
+absl::StatusOr<ModelScale> NamedModelScale(std::string_view name) {
+  auto make = [](v1::Scaling scaling, int head_width, int head_convs, double anchor) {
+    ModelScale m;
+    m.scaling = std::move(scaling);
+    m.head.width = head_width;
+    m.head.num_convs = head_convs;
+    m.anchor_scale = anchor;
+    return m;
+  };
+  // Head widths: 256 with 4 convs, except 49S (128) and 190 (512 x 7) (spinenet.md §6.2).
+  if (name == "proxy") return make(MakeScaling(0.25, 0.25, 1, 64), 64, 4, 3.0);
+  if (name == "49s") return make(MakeScaling(0.65, 0.5, 1, 128), 128, 4, 3.0);
+  if (name == "49") return make(MakeScaling(1.0, 0.5, 1, 256), 256, 4, 3.0);
+  if (name == "96") return make(MakeScaling(1.0, 0.5, 2, 256), 256, 4, 3.0);
+  if (name == "143") return make(MakeScaling(1.0, 1.0, 3, 256), 256, 4, 4.0);
+  if (name == "190") return make(MakeScaling(1.3, 1.0, 4, 512), 512, 7, 4.0);
+  return absl::NotFoundError(absl::StrFormat("no model scale named '%s' (known: %s)", name,
+                                             absl::StrJoin(ModelScaleNames(), ", ")));
+}
+
 }  // namespace vertebra::search_spaces

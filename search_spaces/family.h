@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "search_spaces/cost.h"
 #include "vertebra/v1/arch.pb.h"
 
 namespace vertebra::search_spaces {
@@ -21,6 +22,19 @@ absl::StatusOr<v1::ArchSpec> ReferenceArch(std::string_view name);
 
 // SpineNet-49's 15 block rows with SpineNet-49's scaling.
 v1::ArchSpec SpineNet49();
+
+// A model size for training any block order: the backbone scaling, the RetinaNet head and the
+// anchor size that go with it (spinenet.md §2.2, §4 and §6.2).
+struct ModelScale {
+  v1::Scaling scaling;
+  HeadOptions head;      // num_classes is the dataset's.
+  double anchor_scale;   // The reference's base anchor size (3 up to 96, 4 for 143 and 190).
+};
+
+// "proxy" (the search's proxy task: filter scale 0.25, alpha 0.25, 64 endpoint filters, a 4 x 64
+// head), "49s", "49", "96", "143", "190". NotFound listing the names for anything else.
+std::vector<std::string> ModelScaleNames();
+absl::StatusOr<ModelScale> NamedModelScale(std::string_view name);
 
 }  // namespace vertebra::search_spaces
 

@@ -69,6 +69,7 @@ class CocoDataset : public Dataset {
   // The ground truth of this split only: its images (ascending id), every category, and the
   // annotations of those images. Evaluating on the held-out split scores exactly these images.
   const eval::GroundTruth& ground_truth() const { return ground_truth_; }
+  absl::StatusOr<eval::GroundTruth> EvalGroundTruth() const override { return ground_truth_; }
 
   // The contiguous index of a COCO category id, or -1 when the id is not a category.
   int CategoryIndex(int64_t coco_id) const;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "eval/coco_eval.h"
 
 namespace vertebra::worker::data {
 
@@ -52,6 +53,12 @@ class Dataset {
   // The example at `index` in [0, size()). DataLoss for an image that cannot be decoded (the
   // loader skips and counts those); OutOfRange for a bad index.
   virtual absl::StatusOr<Example> Get(int index) const = 0;
+
+  // The set as COCO ground truth for the evaluator: every image (id, size, file name; in index
+  // order, so images[i] is example i), every
+  // category with its COCO id, every object as an annotation. The default reads every example
+  // through Get (errors are Get's); datasets that hold their annotations override it.
+  virtual absl::StatusOr<eval::GroundTruth> EvalGroundTruth() const;
 };
 
 }  // namespace vertebra::worker::data

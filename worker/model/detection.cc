@@ -175,6 +175,16 @@ DetectionLoss ComputeLoss(const HeadOutput& head, const AnchorSet& anchors, cons
   }
   loss.box_loss = box.sum() / normalizer;
   loss.total = loss.class_loss + options.box_loss_weight * loss.box_loss;
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor per_image_positives = positive.sum(1).clamp_min(1).to(torch::kFloat32);
+    const at::Tensor class_per_image = (focal * valid.to(torch::kFloat32)).sum({1, 2});
+    // Scatter each positive's box loss back to its image.
+    const at::Tensor image_of_positive = torch::nonzero(positive).select(1, 0);
+    const at::Tensor box_per_image =
+        torch::zeros({batch}, class_per_image.options()).index_add_(0, image_of_positive, box.sum(1).detach());
+    loss.per_image = (class_per_image.detach() + options.box_loss_weight * box_per_image) / per_image_positives;
+  }
   return loss;
 }
 

@@ -82,6 +82,9 @@ struct DetectionLoss {
   at::Tensor class_loss;  // Focal loss summed over non-ignored anchors / num_positives.
   at::Tensor box_loss;    // Box loss summed over positives / num_positives.
   int64_t num_positives = 0;
+  // [B], without gradients: each image's class + weighted box loss normalized by its own
+  // positive anchors (at least 1), so that images can be compared with each other (MaxUp).
+  at::Tensor per_image;
 };
 
 // The RetinaNet loss of a batch, normalized by the batch's positive anchors (at least 1).

@@ -1,0 +1,302 @@
+// `vertebra train`: train a detector with any backbone on the built-in or a COCO-format dataset,
+// evaluate it on the held-out split, and leave a run folder (worker/train/trainer.h).
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/commands.h"
+#include "cli/spec_source.h"
+#include "search_spaces/family.h"
+#include "worker/data/data_spec.h"
+#include "worker/train/trainer.h"
+
+namespace vertebra::cli {
+namespace {
+
+namespace ss = ::vertebra::search_spaces;
+namespace wd = ::vertebra::worker::data;
+using worker::TrainOptions;
+
+// Exit status of a run that diverged (a result, written to result.json, not a crash).
+constexpr int kExitDiverged = 3;
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) {
+  // First Ctrl-C or SIGTERM: finish the step, checkpoint, exit. A second one kills at once.
+  if (g_stop.exchange(true)) std::_Exit(130);
+}
+
+struct TrainFlags {
+  SpecSource arch;
+  std::string scale = "proxy";
+  std::string data = "synthetic";
+  std::string val;
+  int held_out = 0;
+  uint64_t split_seed = 0;
+  int64_t steps = 0;
+  double epochs = 0;
+  int batch = 16;
+  int size = 128;
+  std::string optimizer = "adamw";
+  double lr = 0;
+  double momentum = 0.9;
+  double weight_decay = -1;
+  int64_t warmup = -1;
+  std::string schedule = "cosine";
+  double clip = 10;
+  int maxup = 1;
+  bool no_flip = false;
+  std::vector<double> jitter;
+  bool swish = false;
+  double stochastic_depth = 0;
+  double anchor_scale = 0;
+  int head_width = 0;
+  int head_convs = 0;
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  int threads = 1;
+  int loader_threads = 2;
+  std::string out;
+  bool resume = false;
+  int64_t checkpoint_every = 0;
+  double checkpoint_minutes = 10;
+  int64_t eval_every = 0;
+  int64_t stop_after = 0;
+  bool json = false;
+  bool quiet = false;
+};
+
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s >= 3600) return absl::StrFormat("%dh%02dm", s / 3600, (s / 60) % 60);
+  if (s >= 60) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%ds", s);
+}
+
+// One live line on a terminal; a plain line every 10% of the run (or minute) otherwise.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
+  ~ProgressPrinter() {
+    if (tty_ && live_) std::cerr << "\n";
+  }
+
+  void operator()(const worker::Progress& p) {
+    if (quiet_) return;
+    if (p.ap) {
+      Line(absl::StrFormat("step %d/%d: held-out AP %.4f", p.step, p.steps, *p.ap), true);
+      return;
+    }
+    const std::string text = absl::StrFormat("step %d/%d  loss %.4f  %.1f img/s  elapsed %s  ETA %s", p.step, p.steps,
+                                             p.loss, p.images_per_s, Duration(p.elapsed_s), Duration(p.eta_s));
+    const auto now = std::chrono::steady_clock::now();
+    if (tty_) {
+      if (now - last_ < std::chrono::milliseconds(250) && p.step != p.steps) return;
+      std::cerr << "\r\033[K" << text << std::flush;
+      live_ = true;
+    } else {
+      const int64_t tenth = std::max<int64_t>(1, p.steps / 10);
+      if (p.step % tenth != 0 && now - last_ < std::chrono::seconds(60) && p.step != p.steps) return;
+      std::cerr << text << "\n";
+    }
+    last_ = now;
+  }
+
+ private:
+  void Line(const std::string& text, bool) {
+    if (tty_ && live_) std::cerr << "\r\033[K";
+    std::cerr << text << "\n";
+    live_ = false;
+  }
+  bool quiet_;
+  bool tty_;
+  bool live_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+void RunTrain(const TrainFlags& f) {
+  TrainOptions o;
+  o.spec = f.arch.Load();
+  absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale(f.scale);
+  if (!scale.ok()) Fail(absl::InvalidArgumentError(absl::StrCat("--scaling: ", scale.status().message())));
+  // The scale's backbone scaling, then the explicit overrides (--filter-scale, ...).
+  *o.spec.mutable_scaling() = scale->scaling;
+  v1::Scaling* s = o.spec.mutable_scaling();
+  if (f.arch.filter_scale) s->set_filter_scale(*f.arch.filter_scale);
+  if (f.arch.resample_alpha) s->set_resample_alpha(*f.arch.resample_alpha);
+  if (f.arch.block_repeats) s->set_block_repeats(*f.arch.block_repeats);
+  if (f.arch.endpoint_filters) s->set_endpoint_filters(*f.arch.endpoint_filters);
+  o.head = scale->head;
+  if (f.head_width > 0) o.head.width = f.head_width;
+  if (f.head_convs > 0) o.head.num_convs = f.head_convs;
+  // Small inputs need smaller anchors than the reference's (proxy-pilot.md: 2 x stride at 128 px).
+  o.anchor_scale = f.anchor_scale > 0 ? f.anchor_scale : (f.size <= 256 ? 2.0 : scale->anchor_scale);
+  o.swish = f.swish;
+  o.stochastic_depth = f.stochastic_depth;
+
+  absl::StatusOr<wd::DataSplits> data = wd::OpenDataSplits(f.data, f.val, f.held_out, f.split_seed);
+  if (!data.ok()) Fail(data.status());
+
+  if ((f.steps > 0) == (f.epochs > 0)) Fail(absl::InvalidArgumentError("give exactly one of --steps and --epochs"));
+  o.batch = f.batch;
+  o.steps = f.steps > 0 ? f.steps
+                        : static_cast<int64_t>(std::ceil(f.epochs * data->train->size() / static_cast<double>(f.batch)));
+  o.size = f.size;
+  if (f.optimizer == "sgd") {
+    o.optimizer = worker::OptimizerKind::kSgd;
+    // The paper's 0.28 at batch 256, scaled linearly; L2 4e-5 on kernels (spinenet.md §6.2).
+    o.lr = f.lr > 0 ? f.lr : 0.28 * f.batch / 256.0;
+    o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 4e-5;
+  } else {
+    o.optimizer = worker::OptimizerKind::kAdamW;
+    o.lr = f.lr > 0 ? f.lr : 2e-3;
+    o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 1e-4;
+  }
+  o.momentum = f.momentum;
+  o.warmup_steps = f.warmup >= 0 ? f.warmup : std::min<int64_t>(50, o.steps / 10);
+  o.schedule = f.schedule == "step" ? worker::ScheduleKind::kStep : worker::ScheduleKind::kCosine;
+  o.clip_norm = f.clip;
+  o.maxup = f.maxup;
+  o.augment.horizontal_flip = !f.no_flip;
+  if (!f.jitter.empty()) {
+    o.augment.min_scale = f.jitter[0];
+    o.augment.max_scale = f.jitter[1];
+  }
+  o.seed = f.seed;
+  o.device = f.device;
+  o.threads = f.threads;
+  o.loader_threads = f.loader_threads;
+  o.out_dir = f.out;
+  o.resume = f.resume;
+  o.checkpoint_every = f.checkpoint_every;
+  o.checkpoint_minutes = f.checkpoint_minutes;
+  o.eval_every = f.eval_every;
+  o.stop_after = f.stop_after;
+  o.stop = &g_stop;
+
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  absl::StatusOr<worker::TrainResult> result;
+  {
+    ProgressPrinter printer(f.quiet);
+    result = worker::Train(*data->train, *data->val, o, [&printer](const worker::Progress& p) { printer(p); });
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (!result.ok()) Fail(result.status());
+  if (f.json) {
+    std::cout << worker::TrainResultJson(*result, o);
+  } else if (result->status == "completed") {
+    const eval::CocoStats& st = *result->stats;
+    std::cout << absl::StrFormat(
+        "completed %d steps in %s (%.1f img/s): AP %.4f  AP50 %.4f  AP75 %.4f  APs %.4f  APm %.4f  APl %.4f\n"
+        "wrote %s/{result.json,metrics.jsonl,checkpoint.pt,detections.json}\n",
+        result->steps_done, Duration(result->train_seconds), result->images_per_s, st.ap, st.ap50, st.ap75,
+        st.ap_small, st.ap_medium, st.ap_large, f.out);
+  } else if (result->status == "stopped") {
+    std::cout << absl::StrFormat("stopped after step %d of %d; continue with the same command and --resume\n",
+                                 result->steps_done, o.steps);
+  } else {
+    std::cout << absl::StrFormat("diverged: the loss at step %d was not finite; see %s/result.json\n",
+                                 result->diverged_step, f.out);
+  }
+  if (result->status == "diverged") throw CLI::RuntimeError(kExitDiverged);
+}
+
+}  // namespace
+
+void RegisterTrainCommand(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Train a RetinaNet detector with a given backbone, evaluate it on the held-out split, and write a run folder "
+      "(metrics.jsonl, checkpoint.pt, detections.json, result.json). Ctrl-C checkpoints and stops; --resume "
+      "continues. Exit status 3 when the loss diverged.");
+  f->arch.AddOptions(cmd, "--arch");
+  const std::vector<std::string> scales = ss::ModelScaleNames();
+  cmd->add_option("--scaling", f->scale,
+                  "Model size, replacing the spec's scaling: proxy (filter scale 0.25, alpha 0.25, 64 endpoint "
+                  "filters, 4x64 head) or " +
+                      absl::StrJoin(scales.begin() + 1, scales.end(), "|") +
+                      " (SpineNet's scaling map with the reference head)")
+      ->capture_default_str();
+  cmd->add_option("--data", f->data,
+                  "synthetic[:key=value,...] (built in) or coco:ANNOTATIONS.json:IMAGE_DIR")
+      ->capture_default_str();
+  cmd->add_option("--val", f->val,
+                  "Held-out data (same forms as --data). Default: the synthetic generator with another seed "
+                  "(500 images), or --held-out images of a COCO --data");
+  cmd->add_option("--held-out", f->held_out, "Images held out of the training data for evaluation")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--split-seed", f->split_seed, "Seed of the held-out split");
+  cmd->add_option("--steps", f->steps, "Training steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", f->epochs, "Training epochs (instead of --steps)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", f->batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--size", f->size, "Square input side in pixels")->capture_default_str()->check(CLI::Range(32, 4096));
+  cmd->add_option("--optimizer", f->optimizer, "adamw (short proxies) or sgd (momentum; the paper's full-scale recipe)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"adamw", "sgd"}));
+  cmd->add_option("--lr", f->lr, "Peak learning rate (default: 2e-3 for adamw, 0.28 x batch / 256 for sgd)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--momentum", f->momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--weight-decay", f->weight_decay,
+                  "Weight decay, not on biases and norms (default: 1e-4 for adamw, 4e-5 for sgd)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup", f->warmup, "Linear warm-up steps (default: min(50, steps / 10))")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--schedule", f->schedule,
+                  "cosine, or step (x0.1 at 320/350 and 340/350 of the run, as the paper's protocol)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cosine", "step"}));
+  cmd->add_option("--clip", f->clip, "Gradient-norm clip (0: none)")->capture_default_str()->check(
+      CLI::NonNegativeNumber);
+  cmd->add_option("--maxup", f->maxup, "MaxUp: train on the worst of M augmented copies of each image (1: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_flag("--no-flip", f->no_flip, "No random horizontal flip");
+  cmd->add_option("--jitter", f->jitter, "Scale jitter MIN MAX, e.g. 0.5 2.0 (protocol B); default none")
+      ->expected(2)
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--swish", f->swish, "Swish instead of ReLU (protocol C)");
+  cmd->add_option("--stochastic-depth", f->stochastic_depth, "Stochastic depth rate (protocol C: 0.2)")
+      ->check(CLI::Range(0.0, 0.99));
+  cmd->add_option("--anchor-scale", f->anchor_scale,
+                  "Anchor size / stride (default: 2 up to 256 px inputs, else the scale's 3 or 4)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--head-width", f->head_width, "Override the head's width")->check(CLI::PositiveNumber);
+  cmd->add_option("--head-convs", f->head_convs, "Override the head's conv count")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", f->seed, "Seed of initialization, data order and augmentation")->capture_default_str();
+  cmd->add_option("--device", f->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "LibTorch threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--loader-threads", f->loader_threads, "Data loader threads")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--out", f->out, "Run folder")->required();
+  cmd->add_flag("--resume", f->resume, "Continue the run in --out from its checkpoint");
+  cmd->add_option("--checkpoint-every", f->checkpoint_every, "Also checkpoint every N steps")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint-minutes", f->checkpoint_minutes, "Checkpoint at least this often")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-every", f->eval_every, "Also evaluate every N steps (the AP curve in metrics.jsonl)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stop-after", f->stop_after, "Stop (resumably) after step N of the schedule")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", f->json, "Print result.json instead of a summary");
+  cmd->add_flag("--quiet", f->quiet, "No progress on stderr");
+  cmd->callback([f] { RunTrain(*f); });
+}
+
+}  // namespace vertebra::cli

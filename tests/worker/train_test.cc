@@ -1,0 +1,272 @@
+#include "worker/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "search_spaces/family.h"
+#include "tests/testing/proxy_model.h"
+#include "worker/data/synthetic.h"
+#include "worker/model/detection.h"
+#include "worker/model/torch_util.h"
+#include "worker/train/maxup.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::unique_ptr<data::SyntheticDataset> TinySet(uint64_t seed, int images) {
+  data::SyntheticOptions o;
+  o.size = 64;
+  o.images = images;
+  o.min_side = 12;
+  o.max_side = 40;
+  o.seed = seed;
+  return *data::SyntheticDataset::Create(o);
+}
+
+class TrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vertebra_train_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    train_ = TinySet(1, 24);
+    val_ = TinySet(2, 6);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  TrainOptions Options(const std::string& run) const {
+    TrainOptions o;
+    o.spec = search_spaces::SpineNet49();
+    *o.spec.mutable_scaling() = test_util::ProxyScaling();
+    o.head = test_util::ProxyHead();
+    o.size = 64;
+    o.batch = 4;
+    o.steps = 6;
+    o.warmup_steps = 2;
+    o.augment.min_scale = 0.8;
+    o.augment.max_scale = 1.2;
+    o.seed = 7;
+    o.threads = 1;
+    o.loader_threads = 2;
+    o.checkpoint_minutes = 0;
+    o.out_dir = (dir_ / run).string();
+    return o;
+  }
+
+  // The "loss" of every step line of a run's metrics.jsonl, in order.
+  std::vector<double> Losses(const std::string& run) const {
+    std::ifstream in(dir_ / run / "metrics.jsonl");
+    std::vector<double> losses;
+    std::string line;
+    int64_t expected_step = 1;
+    while (std::getline(in, line)) {
+      const json j = json::parse(line);
+      if (j.contains("event")) continue;
+      EXPECT_EQ(j["step"].get<int64_t>(), expected_step++);
+      losses.push_back(j["loss"].get<double>());
+    }
+    return losses;
+  }
+
+  json Result(const std::string& run) const {
+    std::ifstream in(dir_ / run / "result.json");
+    return json::parse(in);
+  }
+
+  fs::path dir_;
+  std::unique_ptr<data::SyntheticDataset> train_, val_;
+};
+
+TEST_F(TrainTest, WritesTheRunFolderAndTheLossFalls) {
+  TrainOptions o = Options("run");
+  o.steps = 12;
+  o.lr = 3e-3;
+  absl::StatusOr<TrainResult> r = Train(*train_, *val_, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, "completed");
+  for (const char* f : {"metrics.jsonl", "checkpoint.pt", "detections.json", "result.json"}) {
+    EXPECT_TRUE(fs::exists(dir_ / "run" / f)) << f;
+  }
+  const std::vector<double> losses = Losses("run");
+  ASSERT_EQ(losses.size(), 12u);
+  EXPECT_LT(losses.back(), losses.front());
+  const json result = Result("run");
+  EXPECT_EQ(result["status"], "completed");
+  EXPECT_EQ(result["steps_done"], 12);
+  EXPECT_EQ(result["eval_images"], 6);
+  for (const char* key : {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"}) {
+    EXPECT_TRUE(result["ap"].contains(key)) << key;
+  }
+  EXPECT_GT(result["parameters"].get<int64_t>(), 0);
+  EXPECT_GT(result["macs"].get<int64_t>(), 0);
+  const json detections = json::parse(std::ifstream(dir_ / "run" / "detections.json"));
+  ASSERT_TRUE(detections.is_array());
+  for (const json& d : detections) {
+    EXPECT_GE(d["category_id"].get<int>(), 1);
+    EXPECT_EQ(d["bbox"].size(), 4u);
+  }
+}
+
+TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
+  TrainOptions full = Options("full");
+  full.stochastic_depth = 0.2;  // The RNG state must travel with the checkpoint too.
+  full.maxup = 2;
+  ASSERT_TRUE(Train(*train_, *val_, full).ok());
+
+  TrainOptions first = Options("split");
+  first.stochastic_depth = 0.2;
+  first.maxup = 2;
+  first.stop_after = 3;
+  absl::StatusOr<TrainResult> stopped = Train(*train_, *val_, first);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->status, "stopped");
+  EXPECT_EQ(stopped->steps_done, 3);
+
+  TrainOptions second = first;
+  second.stop_after = 0;
+  second.resume = true;
+  absl::StatusOr<TrainResult> resumed = Train(*train_, *val_, second);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->resumed_from, 3);
+  EXPECT_EQ(resumed->status, "completed");
+
+  const std::vector<double> a = Losses("full"), b = Losses("split");
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), 6u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+  EXPECT_EQ(Result("full")["ap"], Result("split")["ap"]);
+}
+
+TEST_F(TrainTest, ResumeRefusesAnotherRunsCheckpointAndFreshRunsRefuseToOverwrite) {
+  TrainOptions o = Options("run");
+  o.stop_after = 2;
+  ASSERT_TRUE(Train(*train_, *val_, o).ok());
+  // A fresh start into the same folder would destroy the run.
+  TrainOptions again = Options("run");
+  EXPECT_EQ(Train(*train_, *val_, again).status().code(), absl::StatusCode::kAlreadyExists);
+  // Resuming with a different learning rate is another run.
+  TrainOptions other = Options("run");
+  other.resume = true;
+  other.lr = 1e-2;
+  const absl::Status s = Train(*train_, *val_, other).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("lr"), std::string::npos) << s;
+  // Resuming a folder without a checkpoint.
+  TrainOptions none = Options("empty");
+  none.resume = true;
+  EXPECT_EQ(Train(*train_, *val_, none).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TrainTest, MaxUpWithOneCopyIsPlainTrainingBitForBit) {
+  TrainOptions plain = Options("plain");
+  plain.stochastic_depth = 0.2;
+  TrainOptions scored = Options("scored");
+  scored.stochastic_depth = 0.2;
+  scored.maxup_score_always = true;  // Runs the scoring pass, which must leave no trace.
+  ASSERT_TRUE(Train(*train_, *val_, plain).ok());
+  ASSERT_TRUE(Train(*train_, *val_, scored).ok());
+  EXPECT_EQ(Losses("plain"), Losses("scored"));
+  EXPECT_EQ(Result("plain")["ap"], Result("scored")["ap"]);
+}
+
+TEST_F(TrainTest, DivergenceEndsTheRunWithItsStep) {
+  TrainOptions o = Options("run");
+  o.optimizer = OptimizerKind::kSgd;
+  o.lr = 1e30;
+  o.warmup_steps = 0;
+  o.clip_norm = 0;
+  absl::StatusOr<TrainResult> r = Train(*train_, *val_, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, "diverged");
+  EXPECT_GE(r->diverged_step, 2);
+  const json result = Result("run");
+  EXPECT_EQ(result["status"], "diverged");
+  EXPECT_EQ(result["diverged_step"], r->diverged_step);
+  EXPECT_TRUE(result["ap"].is_null());
+}
+
+TEST_F(TrainTest, BadOptionsNameTheOption) {
+  TrainOptions o = Options("run");
+  o.warmup_steps = 6;
+  EXPECT_NE(Train(*train_, *val_, o).status().message().find("warmup"), std::string::npos);
+  o = Options("run");
+  o.maxup = 0;
+  EXPECT_NE(Train(*train_, *val_, o).status().message().find("maxup"), std::string::npos);
+}
+
+TEST(LearningRate, WarmsUpLinearlyThenFollowsCosineOrSteps) {
+  TrainOptions o;
+  o.lr = 1.0;
+  o.steps = 110;
+  o.warmup_steps = 10;
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 0), 0.1);
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 9), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 10), 1.0);
+  EXPECT_NEAR(LearningRateAt(o, 60), 0.5, 1e-12);
+  EXPECT_NEAR(LearningRateAt(o, 109), 0.5 * (1 + std::cos(M_PI * 99 / 100)), 1e-12);
+  o.schedule = ScheduleKind::kStep;
+  o.decay_at = {0.5, 0.9};
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 54), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 55), 0.1);
+  EXPECT_NEAR(LearningRateAt(o, 99), 0.01, 1e-15);
+}
+
+TEST(MaxUp, ChoosesTheCopyWithTheLargestLossAndLeavesTheModelUnchanged) {
+  torch::manual_seed(3);
+  const int size = 64;
+  const search_spaces::ResolvedGraph graph = test_util::ProxySpineNet49(size);
+  DetectorOptions options;
+  options.head = test_util::ProxyHead();
+  Detector model(graph, options);
+  model->train();
+  std::vector<int> levels;
+  for (const search_spaces::Endpoint& e : graph.endpoints) levels.push_back(e.level);
+  AnchorOptions anchor_options;
+  anchor_options.base_scale = 2;
+  const AnchorSet anchors = GenerateAnchors({size, size}, levels, anchor_options, torch::TensorOptions());
+  const int copies = 4, batch = 3;
+  std::vector<at::Tensor> images;
+  std::vector<std::vector<ImageTargets>> targets;
+  for (int c = 0; c < copies; ++c) {
+    images.push_back(torch::randn({batch, 3, size, size}));
+    std::vector<ImageTargets> t;
+    for (int i = 0; i < batch; ++i) {
+      const float x = 4.0f + 6.0f * c + i, w = 12.0f + 5.0f * c;
+      t.push_back({torch::tensor({x, x, x + w, x + w}).reshape({1, 4}), torch::tensor({(c + i) % 3}, torch::kInt64)});
+    }
+    targets.push_back(t);
+  }
+  const std::vector<at::Tensor> before = model->buffers();
+  std::vector<at::Tensor> saved;
+  for (const at::Tensor& b : before) saved.push_back(b.clone());
+  const LossOptions loss_options;
+  const MaxUpChoice choice = SelectWorstCopies(model, images, targets, anchors, loss_options);
+  for (size_t k = 0; k < before.size(); ++k) EXPECT_TRUE(torch::equal(before[k], saved[k])) << "buffer " << k;
+  ASSERT_EQ(choice.losses.sizes(), (std::vector<int64_t>{copies, batch}));
+
+  // Score each copy on its own: the same losses, and the chosen copy's is the largest.
+  for (int i = 0; i < batch; ++i) {
+    std::vector<double> own;
+    for (int c = 0; c < copies; ++c) {
+      const MaxUpChoice single =
+          SelectWorstCopies(model, {images[c]}, {targets[c]}, anchors, loss_options);  // Same batch statistics.
+      own.push_back(single.losses[0][i].item<double>());
+      EXPECT_NEAR(own.back(), choice.losses[c][i].item<double>(), 1e-5) << "copy " << c << " image " << i;
+    }
+    const int64_t chosen = choice.chosen[i].item<int64_t>();
+    for (int c = 0; c < copies; ++c) EXPECT_GE(own[chosen], own[c]) << "image " << i;
+  }
+}
+
+}  // namespace
+}  // namespace vertebra::worker
