@@ -173,6 +173,7 @@ void RegisterBenchCommand(CLI::App& app) {
   arch->callback([o] { RunArchBench(*o); });
 #if VERTEBRA_WITH_TORCH
   RegisterStep(*bench);
+  RegisterTrainBenchmarks(*bench);
 #endif
 }
 

@@ -14,7 +14,7 @@ inline constexpr int kExitFailure = 1;   // Something went wrong that is not the
 inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the message says which.
 
 // Prints "vertebra: <message>" on one line to stderr and throws CLI::RuntimeError with
-// kExitBadInput for InvalidArgument/NotFound/OutOfRange and kExitFailure otherwise.
+// kExitBadInput for InvalidArgument/NotFound/OutOfRange/AlreadyExists and kExitFailure otherwise.
 [[noreturn]] void Fail(const absl::Status& status);
 
 void RegisterArchCommand(CLI::App& app);
@@ -24,6 +24,8 @@ void RegisterEvalCommand(CLI::App& app);
 void RegisterDataCommand(CLI::App& app);
 // `train`; built only with VERTEBRA_WITH_TORCH.
 void RegisterTrainCommand(CLI::App& app);
+// `bench loader` and `bench maxup` under `bench`; built only with VERTEBRA_WITH_TORCH.
+void RegisterTrainBenchmarks(CLI::App& bench);
 
 }  // namespace vertebra::cli
 

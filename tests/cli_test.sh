@@ -120,6 +120,42 @@ if "$vertebra" bench --help | grep -q "step"; then
   run 2 data synth --out "$tmp/synth2" --images 2 --spec "synthetic:bogus=1"
   check "bad synthetic key is named" grep -q "bogus" "$tmp/err"
   extra_help="bench step"
+
+  # Training: a tiny run writes its folder; Ctrl-C-free resume; refusals name the reason.
+  tiny=(--arch spinenet-49 --held-out 4 --size 64 --batch 2 --quiet)
+  synth="synthetic:images=16,size=64"
+  run 0 train "${tiny[@]}" --data "$synth" --steps 3 --stop-after 2 --out "$tmp/run"
+  check "stopped run says how to resume" grep -q "resume" "$tmp/out"
+  run 0 train "${tiny[@]}" --data "$synth" --steps 3 --out "$tmp/run" --resume --json
+  check "resumed run completes" python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(d['status'] != 'completed' or d['resumed_from'] != 2 or len(d['ap']) != 12)"
+  for f in metrics.jsonl checkpoint.pt detections.json result.json; do
+    check "train wrote $f" test -f "$tmp/run/$f"
+  done
+  check "no temporary file left in the run" test "$(ls "$tmp/run" | grep -c tmp)" -eq 0
+  run 0 eval "$tmp/synth/instances.json" "$tmp/run/detections.json" --json
+  run 2 train "${tiny[@]}" --data "$synth" --steps 3 --out "$tmp/run"
+  check "an existing run is not overwritten" grep -q "pass --resume" "$tmp/err"
+  run 2 train "${tiny[@]}" --data "$synth" --steps 4 --out "$tmp/run" --resume
+  check "another run's checkpoint is refused" grep -q "steps was 3, now 4" "$tmp/err"
+  run 2 train "${tiny[@]}" --steps 3 --out "$tmp/run2" --data imagenet
+  check "bad data spec is named" grep -q "data 'imagenet'" "$tmp/err"
+  run 2 train "${tiny[@]}" --data "$synth" --out "$tmp/run3"
+  check "steps or epochs required" grep -q "steps" "$tmp/err"
+  run 2 train --arch spinenet-49 --steps 3 --out "$tmp/run4" --data "coco:$tmp/synth/instances.json:$tmp/synth/images"
+  check "coco needs a held-out split" grep -q "held-out" "$tmp/err"
+  run 0 train --arch spinenet-49 --data "coco:$tmp/synth/instances.json:$tmp/synth/images" --held-out 2 \
+    --size 64 --batch 2 --steps 2 --quiet --out "$tmp/coco_run"
+  check "coco run evaluated 2 images" grep -q '"eval_images": 2' "$tmp/coco_run/result.json"
+  cp -r "$tmp/synth" "$tmp/corrupt"
+  echo "not a png" >"$tmp/corrupt/images/000001.png"
+  run 0 train --arch spinenet-49 --data "coco:$tmp/corrupt/instances.json:$tmp/corrupt/images" --held-out 2 \
+    --size 64 --batch 2 --steps 2 --quiet --out "$tmp/corrupt_run"
+  check "a corrupt image is skipped and counted" python3 -c "import json,sys; d=json.load(open('$tmp/corrupt_run/result.json')); sys.exit(d['status'] != 'completed' or d['skipped_images'] < 1)"
+  run 0 bench loader --size 64 --batch 2 --steps 2 --batches 3 --rounds 1 --json
+  check "bench loader prints a ratio" grep -q '"ratio_to_step":' "$tmp/out"
+  run 0 bench maxup --size 64 --batch 2 --steps 2 --rounds 1 --maxup 2 --json
+  check "bench maxup prints a ratio" grep -q '"time_ratio_to_plain":' "$tmp/out"
+  extra_help="$extra_help"
 fi
 
 # COCO evaluation: perfect detections give AP 1 (up to pycocotools' epsilon); bad files exit 2.
@@ -131,7 +167,8 @@ run 2 eval "$data/small.json" "$data/eval_dets.json"
 
 # --help on every command.
 for cmd in "" "arch" "arch validate" "arch stats" "arch draw" "arch sample" "arch encode" "arch decode" \
-           "arch space" "arch list" "arch resolve" "bench" "bench arch" "eval" ${extra_help:+"$extra_help"} ${extra_help:+"data synth"}; do
+           "arch space" "arch list" "arch resolve" "bench" "bench arch" "eval" ${extra_help:+"$extra_help"} ${extra_help:+"data synth"} \
+           ${extra_help:+"train"} ${extra_help:+"bench loader"} ${extra_help:+"bench maxup"}; do
   # shellcheck disable=SC2086
   run 0 $cmd --help
   check "'$cmd --help' prints usage" grep -qi "usage" "$tmp/out"
