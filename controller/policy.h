@@ -1,0 +1,74 @@
+// The search policies behind one interface: propose, observe, checkpoint, restore.
+//
+// A policy is a deterministic function of its seed and the sequence of calls made on it: a
+// policy restored from Save() answers every later call exactly as the original would have.
+// Policies are not thread-safe; the scheduler calls them from one thread.
+#ifndef VERTEBRA_CONTROLLER_POLICY_H_
+#define VERTEBRA_CONTROLLER_POLICY_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "search_spaces/decisions.h"
+#include "vertebra/v1/experiment.pb.h"
+
+namespace vertebra::controller {
+
+struct Proposal {
+  std::vector<int> decisions;
+  // log pi(decision_i | earlier decisions) under the policy that sampled it; empty for policies
+  // without a distribution to speak of (evolution, random).
+  std::vector<double> log_probs;
+  int64_t parent = 0;  // Evolution: the trial the proposal was mutated from.
+};
+
+struct Observation {
+  int64_t trial = 0;
+  std::vector<int> decisions;
+  std::vector<double> log_probs;  // As proposed (PPO's old policy).
+  double reward = 0;
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  virtual std::string algorithm() const = 0;
+  virtual Proposal Propose() = 0;
+  // Results arrive asynchronously and out of order; a policy may learn at once or in batches.
+  virtual void Observe(const Observation& observation) = 0;
+  // Everything that determines future calls (weights, optimizer, baseline, RNG, population).
+  virtual std::string Save() const = 0;
+  // InvalidArgument when `state` is not a checkpoint of this algorithm and configuration.
+  virtual absl::Status Restore(const std::string& state) = 0;
+  // Diagnostics for the report: mean entropy of the last proposals, the baseline, updates done.
+  virtual double Entropy() const { return 0; }
+};
+
+// Uniform random search (search_spaces::SearchSpace::Sample).
+std::unique_ptr<Policy> NewRandomPolicy(const search_spaces::SearchSpace& space, uint64_t seed);
+
+// Regularized (aging) evolution (Real et al. 2019): the population is the `population` most
+// recent results; a proposal mutates the best of `tournament` members drawn at random (with
+// replacement); random proposals until the population is full.
+std::unique_ptr<Policy> NewEvolutionPolicy(const search_spaces::SearchSpace& space, int population, int tournament,
+                                           uint64_t seed);
+
+// Makes the policy the configuration names. The RL policies ("ppo", "reinforce") live in a
+// LibTorch library that registers itself through SetRlPolicyFactory; without it they are
+// Unimplemented.
+using RlPolicyFactory = std::function<absl::StatusOr<std::unique_ptr<Policy>>(const search_spaces::SearchSpace&,
+                                                                              const v1::AlgorithmConfig&, uint64_t)>;
+void SetRlPolicyFactory(RlPolicyFactory factory);
+absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const search_spaces::SearchSpace& space,
+                                                   const v1::ExperimentConfig& config);
+
+// The search space the configuration describes.
+absl::StatusOr<search_spaces::SearchSpace> MakeSearchSpace(const v1::ExperimentConfig& config);
+
+}  // namespace vertebra::controller
+
+#endif  // VERTEBRA_CONTROLLER_POLICY_H_

@@ -1,0 +1,800 @@
+#include "controller/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "controller/config.h"
+#include "nlohmann/json.hpp"
+#include "search_spaces/arch_spec.h"
+#include "search_spaces/cost.h"
+#include "search_spaces/family.h"
+#include "search_spaces/resolve.h"
+
+namespace vertebra::controller {
+namespace {
+
+namespace ss = search_spaces;
+using json = nlohmann::json;
+
+// Proposals rejected in a row before the experiment stops: the policy cannot find anything
+// within the limits.
+constexpr int64_t kMaxRejectedInARow = 1000;
+// Rung results needed at both rungs before rewards are rescaled across them.
+constexpr size_t kMinPairsForScale = 3;
+
+class SystemClock : public Clock {
+ public:
+  double Now() const override {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+};
+
+// The first path where two JSON values differ ("rungs.steps"), for the resume error.
+std::string FirstDifference(const json& a, const json& b, const std::string& path) {
+  if (a.is_object() && b.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      const std::string p = path.empty() ? it.key() : path + "." + it.key();
+      if (!b.contains(it.key())) return p;
+      std::string d = FirstDifference(it.value(), b[it.key()], p);
+      if (!d.empty()) return d;
+    }
+    for (auto it = b.begin(); it != b.end(); ++it) {
+      if (!a.contains(it.key())) return path.empty() ? it.key() : path + "." + it.key();
+    }
+    return "";
+  }
+  return a == b ? "" : (path.empty() ? "(root)" : path);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+const v1::RungResult* ResultAt(const v1::Trial& t, int32_t rung) {
+  for (const v1::RungResult& r : t.results()) {
+    if (r.rung() == rung) return &r;
+  }
+  return nullptr;
+}
+
+int NumClassesOf(const std::string& data) {
+  // The synthetic set has 3 classes unless its spec says otherwise; COCO has 80.
+  if (data.rfind("synthetic", 0) == 0) {
+    const size_t at = data.find("classes=");
+    return at == std::string::npos ? 3 : std::max(1, std::atoi(data.c_str() + at + 8));
+  }
+  return 80;
+}
+
+}  // namespace
+
+Clock* RealClock() {
+  static SystemClock clock;
+  return &clock;
+}
+
+absl::StatusOr<v1::ArchSpec> ProxySpec(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
+  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
+  v1::ArchSpec out = spec;
+  *out.mutable_scaling() = scale.scaling;
+  return out;
+}
+
+absl::StatusOr<ProxyCost> PriceProxy(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
+  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
+  ASSIGN_OR_RETURN(const v1::ArchSpec scaled, ProxySpec(spec, proxy));
+  ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(scaled, proxy.size(), proxy.size()));
+  ss::HeadOptions head = scale.head;
+  head.num_classes = NumClassesOf(proxy.data());
+  const ss::Cost cost = ss::CountCost(graph, head);
+  return ProxyCost{cost.total_params, cost.total_macs};
+}
+
+Scheduler::Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* clock, SchedulerOptions options,
+                     ss::SearchSpace space)
+    : store_(store), config_(config), clock_(clock), options_(options), space_(std::move(space)) {
+  rung_trials_.resize(std::max(1, config_.rungs().steps_size()));
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_thread_ = true;
+  }
+  wake_policy_.notify_all();
+  if (policy_thread_.joinable()) policy_thread_.join();
+}
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v1::ExperimentConfig& config,
+                                                           Clock* clock, SchedulerOptions options) {
+  ASSIGN_OR_RETURN(Snapshot snapshot, store->Load());
+  v1::ExperimentConfig effective = config;
+  if (snapshot.experiment) {
+    const json stored = json::parse(ExperimentConfigToJson(*snapshot.experiment));
+    const json given = json::parse(ExperimentConfigToJson(config));
+    const std::string difference = FirstDifference(stored, given, "");
+    if (!difference.empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the database holds experiment '%s' with a different configuration (first difference: %s); use the "
+          "stored configuration or another database",
+          snapshot.experiment->name(), difference));
+    }
+    effective = *snapshot.experiment;
+  }
+  ASSIGN_OR_RETURN(ss::SearchSpace space, MakeSearchSpace(effective));
+  std::unique_ptr<Scheduler> s(new Scheduler(store, effective, clock, options, std::move(space)));
+  if (options.policy_factory) {
+    s->policy_ = options.policy_factory(s->space_);
+  } else {
+    ASSIGN_OR_RETURN(s->policy_, MakePolicy(s->space_, effective));
+  }
+  {
+    std::lock_guard<std::mutex> lock(s->mu_);
+    Mutation m;
+    if (!snapshot.experiment) {
+      m.create_experiment = effective;
+      m.experiment_state = "running";
+    }
+    RETURN_IF_ERROR(s->Restore(snapshot));
+    m.events.push_back(s->MakeEvent("controller_started", 0,
+                                    absl::StrFormat("%d trials in the store", snapshot.trials.size())));
+    RETURN_IF_ERROR(s->Commit(m));
+  }
+  if (options.policy_thread) s->policy_thread_ = std::thread([p = s.get()] { p->PolicyLoop(); });
+  return s;
+}
+
+absl::Status Scheduler::Restore(const Snapshot& snapshot) {
+  if (!snapshot.experiment_state.empty()) state_ = snapshot.experiment_state;
+  std::vector<std::pair<int64_t, Observation>> unobserved;
+  const int64_t observed = snapshot.policy ? snapshot.policy->observed : 0;
+  for (const v1::Trial& t : snapshot.trials) {
+    trials_[t.id()] = t;
+    next_trial_ = std::max(next_trial_, t.id() + 1);
+    next_lease_ = std::max(next_lease_, t.lease() + 1);
+    if (t.state() != v1::REJECTED) ++proposed_;
+    if (t.state() == v1::PENDING) pending_.push_back(t.id());
+    if (t.state() == v1::LEASED) leased_.insert(t.id());
+    for (const v1::RungResult& r : t.results()) {
+      next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
+      if (r.rung() >= 0 && r.rung() < static_cast<int>(rung_trials_.size()) && t.reused_from() == 0) {
+        rung_trials_[r.rung()].push_back(t.id());
+      }
+      if (r.sequence() > observed) {
+        unobserved.push_back({r.sequence(), Observation{t.id(), {t.decisions().begin(), t.decisions().end()},
+                                                        {t.log_probs().begin(), t.log_probs().end()}, r.reward()}});
+      }
+    }
+    if (t.results_size() > 0 && t.reused_from() == 0) finished_by_hash_.emplace(t.hash(), t.id());
+  }
+  std::sort(unobserved.begin(), unobserved.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [seq, o] : unobserved) to_observe_.push_back({seq, std::move(o)});
+  for (const WorkerRecord& w : snapshot.workers) {
+    workers_[w.id] = w;
+    const size_t dash = w.id.rfind('-');
+    if (dash != std::string::npos) next_worker_ = std::max<int64_t>(next_worker_, std::atoll(w.id.c_str() + dash + 1) + 1);
+  }
+  observed_ = observed;
+  if (snapshot.policy) {
+    RETURN_IF_ERROR(policy_->Restore(snapshot.policy->state));
+    policy_state_ = snapshot.policy->state;
+  } else {
+    policy_state_ = policy_->Save();
+  }
+  return absl::OkStatus();
+}
+
+Event Scheduler::MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const {
+  Event e;
+  e.at = clock_->Now();
+  e.kind = kind;
+  e.trial = trial;
+  e.detail = detail;
+  return e;
+}
+
+absl::Status Scheduler::Commit(Mutation& mutation) {
+  if (mutation.empty()) return absl::OkStatus();
+  return store_->Apply(mutation);
+}
+
+absl::StatusOr<std::string> Scheduler::Register(const WorkerInfo& info) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (info.simulated != config_.simulated()) {
+    return absl::FailedPreconditionError(
+        config_.simulated() ? "this experiment is simulated: start workers with --simulate"
+                            : "this experiment trains for real: a simulated worker may not join it");
+  }
+  WorkerRecord w;
+  w.id = absl::StrFormat("w-%d", next_worker_);
+  w.host = info.host;
+  w.device = info.device;
+  w.memory_mb = info.memory_mb;
+  w.simulated = info.simulated;
+  w.registered_at = w.last_seen = clock_->Now();
+  Mutation m;
+  m.workers.push_back(w);
+  m.events.push_back(MakeEvent("registered", 0, absl::StrFormat("%s on %s (%s)", w.id, w.host, w.device)));
+  RETURN_IF_ERROR(Commit(m));
+  ++next_worker_;
+  workers_[w.id] = w;
+  return w.id;
+}
+
+bool Scheduler::BudgetSpent() const {
+  if (proposed_ >= config_.budget().trials()) return true;
+  return false;
+}
+
+std::optional<int64_t> Scheduler::FindPromotion() const {
+  const int eta = config_.rungs().eta();
+  const bool pareto = config_.objective().kind() == "ap_macs";
+  for (int k = static_cast<int>(rung_trials_.size()) - 2; k >= 0; --k) {
+    const std::vector<int64_t>& ids = rung_trials_[k];
+    const size_t quota = ids.size() / eta;
+    if (quota == 0) continue;
+    struct Entry {
+      int64_t id;
+      double ap;
+      int64_t macs;
+      int rank;
+    };
+    std::vector<Entry> entries;
+    entries.reserve(ids.size());
+    for (int64_t id : ids) {
+      const v1::Trial& t = trials_.at(id);
+      const v1::RungResult* r = ResultAt(t, k);
+      entries.push_back({id, r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0, t.macs(), 0});
+    }
+    if (pareto) {
+      // Non-dominated sorting on (AP up, MACs down): rank 0 is the Pareto front.
+      std::vector<bool> assigned(entries.size(), false);
+      size_t left = entries.size();
+      for (int rank = 0; left > 0; ++rank) {
+        std::vector<size_t> front;
+        for (size_t i = 0; i < entries.size(); ++i) {
+          if (assigned[i]) continue;
+          bool dominated = false;
+          for (size_t j = 0; j < entries.size() && !dominated; ++j) {
+            if (j == i || assigned[j]) continue;
+            const Entry& a = entries[j];
+            const Entry& b = entries[i];
+            dominated = a.ap >= b.ap && a.macs <= b.macs && (a.ap > b.ap || a.macs < b.macs);
+          }
+          if (!dominated) front.push_back(i);
+        }
+        for (size_t i : front) {
+          entries[i].rank = rank;
+          assigned[i] = true;
+        }
+        left -= front.size();
+      }
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      if (a.rank != b.rank) return a.rank < b.rank;
+      if (a.ap != b.ap) return a.ap > b.ap;
+      return a.id < b.id;
+    });
+    for (size_t i = 0; i < quota; ++i) {
+      const v1::Trial& t = trials_.at(entries[i].id);
+      // Still at rung k and finished there: not yet promoted.
+      if (t.rung() == k && t.state() == v1::DONE) return t.id();
+    }
+  }
+  return std::nullopt;
+}
+
+bool Scheduler::Finished() const {
+  return BudgetSpent() && pending_.empty() && leased_.empty() && !FindPromotion().has_value();
+}
+
+absl::StatusOr<int> Scheduler::ExpireLocked(Mutation& m) {
+  const double now = clock_->Now();
+  std::vector<v1::Trial> changed;
+  for (int64_t id : leased_) {
+    const v1::Trial& t = trials_.at(id);
+    if (t.lease_deadline() >= now) continue;
+    v1::Trial u = t;
+    if (u.attempts() >= config_.lease().max_attempts()) {
+      u.set_state(v1::FAILED);
+      u.set_failure(absl::StrFormat("lease expired %d times (last worker %s)", u.attempts(), u.worker()));
+      u.set_finished_at(now);
+      m.events.push_back(MakeEvent("failed", id, u.failure()));
+    } else {
+      u.set_state(v1::PENDING);
+      m.events.push_back(MakeEvent("expired", id, absl::StrFormat("lease %d of %s", u.lease(), u.worker())));
+    }
+    changed.push_back(std::move(u));
+  }
+  for (const v1::Trial& u : changed) m.trials.push_back(u);
+  return static_cast<int>(changed.size());
+}
+
+// Applies trial records that were just committed to the in-memory indices.
+void Scheduler::Queue(const v1::Trial& t, bool front) {
+  const auto it = trials_.find(t.id());
+  const v1::TrialState before = it == trials_.end() ? v1::TRIAL_STATE_UNSPECIFIED : it->second.state();
+  trials_[t.id()] = t;
+  if (before == v1::LEASED && t.state() != v1::LEASED) leased_.erase(t.id());
+  if (t.state() == v1::LEASED) leased_.insert(t.id());
+  if (before == v1::PENDING && t.state() != v1::PENDING) {
+    pending_.erase(std::remove(pending_.begin(), pending_.end(), t.id()), pending_.end());
+  }
+  if (t.state() == v1::PENDING && before != v1::PENDING) {
+    if (front) {
+      pending_.push_front(t.id());
+    } else {
+      pending_.push_back(t.id());
+    }
+  }
+}
+
+absl::StatusOr<int> Scheduler::ExpireLeases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Mutation m;
+  ASSIGN_OR_RETURN(const int n, ExpireLocked(m));
+  RETURN_IF_ERROR(Commit(m));
+  for (const v1::Trial& t : m.trials) Queue(t, /*front=*/true);
+  return n;
+}
+
+absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto w = workers_.find(worker);
+  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", worker));
+  {
+    Mutation expiry;
+    ASSIGN_OR_RETURN(const int expired, ExpireLocked(expiry));
+    if (expired > 0) {
+      RETURN_IF_ERROR(Commit(expiry));
+      for (const v1::Trial& t : expiry.trials) Queue(t, /*front=*/true);
+    }
+  }
+  Mutation m;
+  const double now = clock_->Now();
+  if (config_.budget().wall_hours() > 0 && state_ == "running" && !trials_.empty()) {
+    const double started = trials_.begin()->second.created_at();
+    if (now - started > 3600 * config_.budget().wall_hours()) {
+      state_ = "stopped";
+      m.experiment_state = state_;
+      m.events.push_back(MakeEvent("stopped", 0, "wall-time budget reached"));
+    }
+  }
+  LeaseResult result;
+  if (state_ != "running") {
+    RETURN_IF_ERROR(Commit(m));
+    result.status = LeaseStatus::kFinished;
+    result.reason = "the experiment is " + state_;
+    return result;
+  }
+  v1::Trial t;
+  const std::optional<int64_t> promotion = FindPromotion();
+  if (promotion) {
+    t = trials_.at(*promotion);
+    t.set_rung(t.rung() + 1);
+    t.set_attempts(0);
+    m.events.push_back(MakeEvent("promoted", t.id(), absl::StrFormat("to rung %d (%d steps)", t.rung(),
+                                                                      config_.rungs().steps(t.rung()))));
+  } else if (!pending_.empty()) {
+    t = trials_.at(pending_.front());
+  } else {
+    if (Finished()) {
+      state_ = "finished";
+      m.experiment_state = state_;
+      m.events.push_back(MakeEvent("finished", 0, "every trial is accounted for"));
+      RETURN_IF_ERROR(Commit(m));
+      result.status = LeaseStatus::kFinished;
+      result.reason = "the experiment is finished";
+      return result;
+    }
+    RETURN_IF_ERROR(Commit(m));
+    lock.unlock();
+    wake_policy_.notify_all();
+    return result;  // kWait.
+  }
+  t.set_state(v1::LEASED);
+  t.set_attempts(t.attempts() + 1);
+  t.set_worker(worker);
+  t.set_lease(next_lease_);
+  t.set_leased_at(now);
+  t.set_lease_deadline(now + config_.lease().lease_seconds());
+  m.trials.push_back(t);
+  m.events.push_back(MakeEvent("leased", t.id(), absl::StrFormat("lease %d to %s at rung %d, attempt %d", t.lease(),
+                                                                  worker, t.rung(), t.attempts())));
+  WorkerRecord wr = w->second;
+  wr.last_seen = now;
+  m.workers.push_back(wr);
+  RETURN_IF_ERROR(Commit(m));
+  ++next_lease_;
+  w->second = wr;
+  Queue(t, false);
+  LeaseGrant g;
+  g.trial = t.id();
+  g.lease = t.lease();
+  g.rung = t.rung();
+  g.steps = config_.rungs().steps(t.rung());
+  g.previous_steps = t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0;
+  ASSIGN_OR_RETURN(g.spec, ProxySpec(t.spec(), config_.proxy()));
+  g.hash = t.hash();
+  g.deadline = t.lease_deadline();
+  g.heartbeat_seconds = config_.lease().heartbeat_seconds();
+  result.status = LeaseStatus::kGranted;
+  result.grant = std::move(g);
+  lock.unlock();
+  wake_policy_.notify_all();  // The queue shrank.
+  return result;
+}
+
+absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto w = workers_.find(req.worker);
+  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker));
+  auto it = trials_.find(req.trial);
+  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
+  const v1::Trial& t = it->second;
+  if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "trial %d: lease %d is no longer yours (the trial is %s under lease %d of %s): stop it", req.trial, req.lease,
+        v1::TrialState_Name(t.state()), t.lease(), t.worker()));
+  }
+  const double now = clock_->Now();
+  Mutation m;
+  v1::Trial u = t;
+  u.set_lease_deadline(now + config_.lease().lease_seconds());
+  m.trials.push_back(u);
+  MetricPoint p;
+  p.trial = req.trial;
+  p.rung = t.rung();
+  p.step = req.step;
+  p.loss = req.loss;
+  p.ap = req.ap;
+  p.at = now;
+  m.metrics.push_back(p);
+  WorkerRecord wr = w->second;
+  wr.last_seen = now;
+  m.workers.push_back(wr);
+  RETURN_IF_ERROR(Commit(m));
+  w->second = wr;
+  trials_[u.id()] = u;
+  HeartbeatReply reply;
+  reply.deadline = u.lease_deadline();
+  if (state_ != "running") {
+    reply.stop = true;
+    reply.reason = "the experiment is " + state_;
+  }
+  return reply;
+}
+
+double Scheduler::TopScale(int32_t rung) const {
+  const int32_t top = static_cast<int32_t>(rung_trials_.size()) - 1;
+  if (rung >= top) return 1.0;
+  std::vector<double> low, high;
+  for (int64_t id : rung_trials_[top]) {
+    const v1::Trial& t = trials_.at(id);
+    const v1::RungResult* a = ResultAt(t, rung);
+    const v1::RungResult* b = ResultAt(t, top);
+    if (a == nullptr || b == nullptr || a->ap().stats_size() == 0 || b->ap().stats_size() == 0) continue;
+    low.push_back(a->ap().stats(0));
+    high.push_back(b->ap().stats(0));
+  }
+  if (low.size() < kMinPairsForScale) return 1.0;
+  const double lo = Median(low);
+  return lo > 0 ? Median(high) / lo : 1.0;
+}
+
+double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
+  const v1::ObjectiveConfig& o = config_.objective();
+  double reward = r.ap_at_top();
+  if (o.kind() == "ap_macs" && o.target_macs() > 0 && t.macs() > 0) {
+    reward *= std::pow(static_cast<double>(t.macs()) / o.target_macs(), o.macs_weight());
+  }
+  return reward;
+}
+
+absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto it = trials_.find(req.trial);
+  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
+  const v1::Trial& t = it->second;
+  for (const v1::RungResult& r : t.results()) {
+    if (r.lease() == req.lease) return ReportOutcome::kDuplicate;
+  }
+  if (t.lease() == req.lease && t.worker() == req.worker && t.state() != v1::LEASED) return ReportOutcome::kDuplicate;
+  if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "stale report for trial %d: lease %d of %s, but the trial is %s under lease %d of %s", req.trial, req.lease,
+        req.worker, v1::TrialState_Name(t.state()), t.lease(), t.worker()));
+  }
+  if (!req.failed && req.simulated != config_.simulated()) {
+    return absl::FailedPreconditionError(config_.simulated() ? "a real result for a simulated experiment"
+                                                             : "a simulated result for a real experiment");
+  }
+  if (!req.failed && req.ap.size() != 12) {
+    return absl::InvalidArgumentError(absl::StrFormat("a result needs the 12 COCO numbers, got %d", req.ap.size()));
+  }
+  const double now = clock_->Now();
+  Mutation m;
+  v1::Trial u = t;
+  std::optional<Observation> observation;
+  int64_t sequence = 0;
+  if (req.failed) {
+    if (req.retryable && u.attempts() < config_.lease().max_attempts()) {
+      u.set_state(v1::PENDING);
+      m.events.push_back(MakeEvent("retry", u.id(), req.failure));
+    } else {
+      u.set_state(v1::FAILED);
+      u.set_failure(req.failure.empty() ? "the worker reported a failure" : req.failure);
+      u.set_finished_at(now);
+      m.events.push_back(MakeEvent("failed", u.id(), u.failure()));
+    }
+  } else {
+    v1::RungResult* r = u.add_results();
+    r->set_rung(u.rung());
+    r->set_steps(config_.rungs().steps(u.rung()));
+    for (double x : req.ap) r->mutable_ap()->add_stats(x);
+    r->set_train_seconds(req.train_seconds);
+    r->set_images_per_s(req.images_per_s);
+    r->set_worker(req.worker);
+    r->set_simulated(req.simulated);
+    r->set_continued(req.continued);
+    r->set_reported_at(now);
+    r->set_lease(req.lease);
+    sequence = next_sequence_;
+    r->set_sequence(sequence);
+    r->set_ap_at_top(req.ap[0] * TopScale(u.rung()));
+    r->set_reward(RewardOf(u, *r));
+    u.set_reward(r->reward());
+    u.set_state(v1::DONE);
+    u.set_finished_at(now);
+    m.events.push_back(MakeEvent("reported", u.id(), absl::StrFormat("AP %.4f at rung %d by %s", req.ap[0], u.rung(),
+                                                                      req.worker)));
+    observation = Observation{u.id(), {u.decisions().begin(), u.decisions().end()},
+                              {u.log_probs().begin(), u.log_probs().end()}, r->reward()};
+  }
+  m.trials.push_back(u);
+  auto w = workers_.find(req.worker);
+  WorkerRecord wr;
+  if (w != workers_.end()) {
+    wr = w->second;
+    wr.last_seen = now;
+    if (!req.failed) ++wr.trials_done;
+    m.workers.push_back(wr);
+  }
+  RETURN_IF_ERROR(Commit(m));
+  if (w != workers_.end()) w->second = wr;
+  Queue(u, /*front=*/true);
+  if (observation) {
+    ++next_sequence_;
+    rung_trials_[u.rung()].push_back(u.id());
+    finished_by_hash_.emplace(u.hash(), u.id());
+    to_observe_.push_back({sequence, std::move(*observation)});
+  }
+  lock.unlock();
+  wake_policy_.notify_all();
+  return ReportOutcome::kAccepted;
+}
+
+absl::Status Scheduler::Release(const std::string& worker, int64_t trial, int64_t lease) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = trials_.find(trial);
+  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", trial));
+  const v1::Trial& t = it->second;
+  if (t.state() != v1::LEASED || t.lease() != lease || t.worker() != worker) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("trial %d: lease %d is not held by %s", trial, lease, worker));
+  }
+  v1::Trial u = t;
+  u.set_state(v1::PENDING);
+  u.set_attempts(std::max(0, u.attempts() - 1));  // A release is not the trial's fault.
+  Mutation m;
+  m.trials.push_back(u);
+  m.events.push_back(MakeEvent("released", trial, absl::StrFormat("lease %d by %s", lease, worker)));
+  RETURN_IF_ERROR(Commit(m));
+  Queue(u, /*front=*/true);
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Stop(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != "running") return absl::OkStatus();
+  Mutation m;
+  m.experiment_state = "stopped";
+  for (int64_t id : pending_) {
+    v1::Trial u = trials_.at(id);
+    u.set_state(v1::STOPPED);
+    m.trials.push_back(u);
+  }
+  m.events.push_back(MakeEvent("stopped", 0, reason));
+  RETURN_IF_ERROR(Commit(m));
+  state_ = "stopped";
+  for (const v1::Trial& u : m.trials) Queue(u, false);
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::RunPolicy() {
+  std::lock_guard<std::mutex> policy_lock(policy_mu_);
+  std::deque<std::pair<int64_t, Observation>> batch;
+  int needed = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(to_observe_);
+    if (state_ == "running") {
+      const int64_t left = config_.budget().trials() - proposed_;
+      needed = static_cast<int>(std::min<int64_t>(left, config_.algorithm().queue() - static_cast<int64_t>(pending_.size())));
+    }
+  }
+  int64_t observed = observed_;
+  for (auto& [seq, o] : batch) {
+    policy_->Observe(o);
+    observed = std::max(observed, seq);
+  }
+  std::vector<v1::Trial> created;
+  std::vector<Event> events;
+  int64_t rejected_in_a_row = rejected_in_a_row_;
+  int made = 0;
+  int64_t next_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_id = next_trial_;
+  }
+  const double now = clock_->Now();
+  while (made < needed) {
+    if (rejected_in_a_row >= kMaxRejectedInARow) break;
+    Proposal p = policy_->Propose();
+    v1::Trial t;
+    t.set_id(next_id++);
+    t.set_created_at(now);
+    for (int d : p.decisions) t.add_decisions(d);
+    for (double l : p.log_probs) t.add_log_probs(l);
+    t.set_parent(p.parent);
+    absl::StatusOr<v1::ArchSpec> spec = space_.Decode(p.decisions);
+    if (!spec.ok()) return absl::InternalError(absl::StrCat("the policy proposed an invalid sequence: ",
+                                                           spec.status().message()));
+    spec->set_name(absl::StrFormat("trial-%d", t.id()));
+    *t.mutable_spec() = *spec;
+    t.set_hash(ss::ArchHash(*spec));
+    absl::StatusOr<ProxyCost> cost = PriceProxy(*spec, config_.proxy());
+    if (!cost.ok()) return cost.status();
+    t.set_params(cost->params);
+    t.set_macs(cost->macs);
+    const v1::ObjectiveConfig& o = config_.objective();
+    std::string violation;
+    if (o.max_macs() > 0 && cost->macs > o.max_macs()) {
+      violation = absl::StrFormat("%d multiply-adds exceed objective.max_macs %d", cost->macs, o.max_macs());
+    } else if (o.max_params() > 0 && cost->params > o.max_params()) {
+      violation = absl::StrFormat("%d parameters exceed objective.max_params %d", cost->params, o.max_params());
+    }
+    if (!violation.empty()) {
+      t.set_state(v1::REJECTED);
+      t.set_failure(violation);
+      t.set_reward(o.penalty());
+      t.set_finished_at(now);
+      events.push_back(MakeEvent("rejected", t.id(), violation));
+      policy_->Observe({t.id(), p.decisions, p.log_probs, o.penalty()});
+      ++rejected_in_a_row;
+      created.push_back(std::move(t));
+      continue;
+    }
+    rejected_in_a_row = 0;
+    std::optional<v1::Trial> previous;
+    if (!config_.allow_repeats()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto found = finished_by_hash_.find(t.hash());
+      if (found != finished_by_hash_.end()) previous = trials_.at(found->second);
+    }
+    if (previous) {
+      // The same network has a result: reuse it instead of training it again.
+      t.set_state(v1::DONE);
+      t.set_reused_from(previous->id());
+      t.set_rung(previous->rung());
+      *t.mutable_results() = previous->results();
+      t.set_reward(previous->reward());
+      t.set_finished_at(now);
+      events.push_back(MakeEvent("reused", t.id(), absl::StrFormat("same hash as trial %d", previous->id())));
+      policy_->Observe({t.id(), p.decisions, p.log_probs, previous->reward()});
+    } else {
+      t.set_state(v1::PENDING);
+    }
+    ++made;
+    created.push_back(std::move(t));
+  }
+  if (batch.empty() && created.empty()) return absl::OkStatus();
+  const std::string state = policy_->Save();
+  std::lock_guard<std::mutex> lock(mu_);
+  Mutation m;
+  m.trials = created;
+  m.events = events;
+  m.policy = PolicyCheckpoint{policy_->algorithm(), observed, state};
+  if (rejected_in_a_row >= kMaxRejectedInARow && state_ == "running") {
+    m.experiment_state = "stopped";
+    m.events.push_back(MakeEvent("stopped", 0, absl::StrFormat("%d proposals in a row broke the hard limits",
+                                                               rejected_in_a_row)));
+  }
+  RETURN_IF_ERROR(Commit(m));
+  if (m.experiment_state) state_ = *m.experiment_state;
+  observed_ = observed;
+  rejected_in_a_row_ = rejected_in_a_row;
+  policy_state_ = state;
+  next_trial_ = next_id;
+  for (const v1::Trial& t : created) {
+    if (t.state() != v1::REJECTED) ++proposed_;
+    Queue(t, false);
+  }
+  return absl::OkStatus();
+}
+
+void Scheduler::PolicyLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_policy_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+        return stopping_thread_ || !to_observe_.empty() ||
+               (state_ == "running" && !BudgetSpent() &&
+                static_cast<int64_t>(pending_.size()) < config_.algorithm().queue());
+      });
+      if (stopping_thread_) return;
+    }
+    if (absl::Status s = RunPolicy(); !s.ok()) {
+      // The store refused a write: nothing half-done is in it, and the process cannot keep a
+      // policy that is ahead of its database. Stop; a restart carries on from the database.
+      std::fprintf(stderr, "vertebra controller: the policy could not commit: %s\n", std::string(s.message()).c_str());
+      std::abort();
+    }
+  }
+}
+
+ExperimentStatus Scheduler::Status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ExperimentStatus s;
+  s.name = config_.name();
+  s.state = state_;
+  s.proposed = proposed_;
+  s.budget = config_.budget().trials();
+  s.workers = static_cast<int64_t>(workers_.size());
+  for (const std::vector<int64_t>& r : rung_trials_) s.rung_results.push_back(static_cast<int64_t>(r.size()));
+  for (const auto& [id, t] : trials_) {
+    switch (t.state()) {
+      case v1::PENDING: ++s.counts.pending; break;
+      case v1::LEASED: ++s.counts.leased; break;
+      case v1::DONE: ++s.counts.done; break;
+      case v1::FAILED: ++s.counts.failed; break;
+      case v1::REJECTED: ++s.counts.rejected; break;
+      case v1::STOPPED: ++s.counts.stopped; break;
+      default: break;
+    }
+    if (t.results_size() > 0 && t.reused_from() == 0) {
+      const v1::RungResult& r = t.results(t.results_size() - 1);
+      const double ap = r.ap().stats_size() > 0 ? r.ap().stats(0) : 0;
+      // The best is judged at the highest rung reached, then by AP.
+      if (!s.best_trial || r.rung() > s.best_rung || (r.rung() == s.best_rung && ap > s.best_ap)) {
+        s.best_trial = id;
+        s.best_ap = ap;
+        s.best_rung = r.rung();
+      }
+    }
+  }
+  return s;
+}
+
+absl::StatusOr<v1::Trial> Scheduler::GetTrial(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = trials_.find(id);
+  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", id));
+  return it->second;
+}
+
+std::string Scheduler::PolicyState() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return policy_state_;
+}
+
+}  // namespace vertebra::controller

@@ -1,0 +1,344 @@
+#include "controller/service.h"
+
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "common/file_util.h"
+#include "vertebra/v1/service.grpc.pb.h"
+
+namespace vertebra::controller {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  grpc::StatusCode code;
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
+    case absl::StatusCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
+    case absl::StatusCode::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
+    case absl::StatusCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
+    case absl::StatusCode::kUnauthenticated: code = grpc::StatusCode::UNAUTHENTICATED; break;
+    case absl::StatusCode::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
+    case absl::StatusCode::kResourceExhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
+    case absl::StatusCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
+    default: code = grpc::StatusCode::INTERNAL; break;
+  }
+  return grpc::Status(code, std::string(s.message()));
+}
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? a[i] : 0, y = i < b.size() ? b[i] : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+// Checks the bearer token of a call (nothing to check when the server has none).
+grpc::Status Authorize(const grpc::ServerContext* context, const std::string& token) {
+  if (token.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing bearer token");
+  const std::string value(it->second.data(), it->second.size());
+  if (!ConstantTimeEquals(value, "Bearer " + token)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong bearer token");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RequireWorker(const std::string& id) {
+  if (id.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "worker_id: required");
+  return grpc::Status::OK;
+}
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  WorkerServiceImpl(Scheduler* scheduler, std::string token) : scheduler_(scheduler), token_(std::move(token)) {}
+
+  grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* req,
+                        v1::RegisterReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    absl::StatusOr<std::string> id = scheduler_->Register({req->host(), req->device(), req->memory_mb(), req->simulated()});
+    if (!id.ok()) return ToGrpc(id.status());
+    const v1::ExperimentConfig& c = scheduler_->config();
+    reply->set_worker_id(*id);
+    reply->set_experiment(c.name());
+    *reply->mutable_proxy() = c.proxy();
+    if (c.simulated()) *reply->mutable_simulation() = c.simulation();
+    reply->set_heartbeat_seconds(c.lease().heartbeat_seconds());
+    *reply->mutable_rungs() = c.rungs();
+    reply->set_seed(c.seed());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Lease(grpc::ServerContext* context, const v1::LeaseRequest* req, v1::LeaseReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    absl::StatusOr<LeaseResult> r = scheduler_->Lease(req->worker_id());
+    if (!r.ok()) return ToGrpc(r.status());
+    switch (r->status) {
+      case LeaseStatus::kGranted: {
+        const LeaseGrant& g = *r->grant;
+        reply->set_status(v1::LeaseReply::GRANTED);
+        reply->set_trial(g.trial);
+        reply->set_lease(g.lease);
+        reply->set_rung(g.rung);
+        reply->set_steps(g.steps);
+        reply->set_previous_steps(g.previous_steps);
+        *reply->mutable_spec() = g.spec;
+        reply->set_hash(g.hash);
+        reply->set_deadline(g.deadline);
+        reply->set_heartbeat_seconds(g.heartbeat_seconds);
+        break;
+      }
+      case LeaseStatus::kWait:
+        reply->set_status(v1::LeaseReply::WAIT);
+        reply->set_retry_after_seconds(std::min(1.0, scheduler_->config().lease().heartbeat_seconds()));
+        break;
+      case LeaseStatus::kFinished:
+        reply->set_status(v1::LeaseReply::FINISHED);
+        reply->set_reason(r->reason);
+        break;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* req,
+                         v1::HeartbeatReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    HeartbeatRequest h;
+    h.worker = req->worker_id();
+    h.trial = req->trial();
+    h.lease = req->lease();
+    h.step = req->step();
+    h.loss = req->loss();
+    if (req->has_ap()) h.ap = req->ap();
+    absl::StatusOr<HeartbeatReply> r = scheduler_->Heartbeat(h);
+    if (!r.ok()) return ToGrpc(r.status());
+    reply->set_stop(r->stop);
+    reply->set_reason(r->reason);
+    reply->set_deadline(r->deadline);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Report(grpc::ServerContext* context, const v1::ReportRequest* req, v1::ReportReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    ReportRequest r;
+    r.worker = req->worker_id();
+    r.trial = req->trial();
+    r.lease = req->lease();
+    r.failed = req->failed();
+    r.retryable = req->retryable();
+    r.failure = req->failure();
+    r.ap.assign(req->ap().stats().begin(), req->ap().stats().end());
+    r.train_seconds = req->train_seconds();
+    r.images_per_s = req->images_per_s();
+    r.continued = req->continued();
+    r.simulated = req->simulated();
+    absl::StatusOr<ReportOutcome> outcome = scheduler_->Report(r);
+    if (!outcome.ok()) return ToGrpc(outcome.status());
+    reply->set_duplicate(*outcome == ReportOutcome::kDuplicate);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* req, v1::ReleaseReply*) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
+    return ToGrpc(scheduler_->Release(req->worker_id(), req->trial(), req->lease()));
+  }
+
+ private:
+  Scheduler* scheduler_;
+  std::string token_;
+};
+
+class AdminServiceImpl final : public v1::AdminService::Service {
+ public:
+  AdminServiceImpl(Scheduler* scheduler, Store* store, std::string token)
+      : scheduler_(scheduler), store_(store), token_(std::move(token)) {}
+
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::StatusRequest*, v1::StatusReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    const ExperimentStatus st = scheduler_->Status();
+    reply->set_experiment(st.name);
+    reply->set_state(st.state);
+    reply->set_pending(st.counts.pending);
+    reply->set_leased(st.counts.leased);
+    reply->set_done(st.counts.done);
+    reply->set_failed(st.counts.failed);
+    reply->set_rejected(st.counts.rejected);
+    reply->set_stopped(st.counts.stopped);
+    reply->set_proposed(st.proposed);
+    reply->set_budget(st.budget);
+    reply->set_workers(st.workers);
+    reply->set_best_trial(st.best_trial.value_or(0));
+    reply->set_best_ap(st.best_ap);
+    reply->set_best_rung(st.best_rung);
+    reply->set_simulated(scheduler_->config().simulated());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListTrials(grpc::ServerContext* context, const v1::ListTrialsRequest* req,
+                          v1::TrialsReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (req->offset() < 0 || req->limit() < 0 || req->limit() > 10000) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "offset >= 0 and limit in [0, 10000] required");
+    }
+    absl::StatusOr<std::vector<v1::Trial>> trials = store_->ListTrials(req->offset(), req->limit() ? req->limit() : 100);
+    if (!trials.ok()) return ToGrpc(trials.status());
+    for (v1::Trial& t : *trials) *reply->add_trials() = std::move(t);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetTrial(grpc::ServerContext* context, const v1::GetTrialRequest* req, v1::Trial* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(req->id());
+    if (!t.ok()) return ToGrpc(t.status());
+    *reply = *std::move(t);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Top(grpc::ServerContext* context, const v1::TopRequest* req, v1::TrialsReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (req->k() < 0 || req->k() > 10000) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "k in [0, 10000]");
+    absl::StatusOr<std::vector<v1::Trial>> trials = store_->TopTrials(req->k() ? req->k() : 10);
+    if (!trials.ok()) return ToGrpc(trials.status());
+    for (v1::Trial& t : *trials) *reply->add_trials() = std::move(t);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Stop(grpc::ServerContext* context, const v1::StopRequest* req, v1::StopReply*) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    return ToGrpc(scheduler_->Stop(req->reason().empty() ? "stopped by an administrator" : req->reason()));
+  }
+
+ private:
+  Scheduler* scheduler_;
+  Store* store_;
+  std::string token_;
+};
+
+}  // namespace
+
+bool IsLoopback(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+absl::StatusOr<std::string> ReadToken(const std::string& token_file) {
+  std::string token;
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(token_file);
+    if (!text.ok()) return absl::NotFoundError(absl::StrFormat("%s: cannot read the token", token_file));
+    token = *text;
+  } else if (const char* env = std::getenv("VERTEBRA_TOKEN"); env != nullptr) {
+    token = env;
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
+}
+
+struct ControllerServer::Impl {
+  std::unique_ptr<WorkerServiceImpl> worker;
+  std::unique_ptr<AdminServiceImpl> admin;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  Scheduler* scheduler = nullptr;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool shutting_down = false;
+  std::thread expiry;
+};
+
+ControllerServer::ControllerServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ControllerServer::~ControllerServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Scheduler* scheduler, Store* store,
+                                                                          const ServerOptions& options) {
+  if (options.token.empty() && !IsLoopback(options.listen)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "listen %s: a bearer token is required beyond loopback (--token-file or VERTEBRA_TOKEN)", options.listen));
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    absl::StatusOr<std::string> cert = ReadFile(options.tls_cert);
+    if (!cert.ok()) return absl::InvalidArgumentError(absl::StrFormat("--tls-cert %s: cannot read", options.tls_cert));
+    absl::StatusOr<std::string> key = ReadFile(options.tls_key);
+    if (!key.ok()) return absl::InvalidArgumentError(absl::StrFormat("--tls-key %s: cannot read", options.tls_key));
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!options.tls_client_ca.empty()) {
+      absl::StatusOr<std::string> ca = ReadFile(options.tls_client_ca);
+      if (!ca.ok()) {
+        return absl::InvalidArgumentError(absl::StrFormat("--tls-client-ca %s: cannot read", options.tls_client_ca));
+      }
+      ssl.pem_root_certs = *ca;
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->scheduler = scheduler;
+  impl->worker = std::make_unique<WorkerServiceImpl>(scheduler, options.token);
+  impl->admin = std::make_unique<AdminServiceImpl>(scheduler, store, options.token);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, credentials, &impl->port);
+  builder.RegisterService(impl->worker.get());
+  builder.RegisterService(impl->admin.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(64 << 20);
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("listen %s: cannot bind", options.listen));
+  }
+  Impl* raw = impl.get();
+  const double interval = options.expiry_interval_seconds;
+  impl->expiry = std::thread([raw, interval] {
+    std::unique_lock<std::mutex> lock(raw->mu);
+    while (!raw->shutting_down) {
+      raw->cv.wait_for(lock, std::chrono::duration<double>(interval));
+      if (raw->shutting_down) break;
+      lock.unlock();
+      (void)raw->scheduler->ExpireLeases();
+      lock.lock();
+    }
+  });
+  return std::unique_ptr<ControllerServer>(new ControllerServer(std::move(impl)));
+}
+
+int ControllerServer::port() const { return impl_->port; }
+
+void ControllerServer::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->shutting_down) return;
+    impl_->shutting_down = true;
+  }
+  impl_->cv.notify_all();
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (impl_->expiry.joinable()) impl_->expiry.join();
+}
+
+void ControllerServer::Wait() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->shutting_down; });
+}
+
+}  // namespace vertebra::controller

@@ -1,0 +1,360 @@
+#include "controller/scheduler.h"
+
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controller/config.h"
+#include "gtest/gtest.h"
+
+namespace vertebra::controller {
+namespace {
+
+v1::ExperimentConfig Config(const std::string& extra = "") {
+  const std::string text = R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution", "population": 4,
+    "tournament": 2, "queue": 2}, "budget": {"trials": 6, "parallel": 2},
+    "lease": {"lease_seconds": 60, "heartbeat_seconds": 10, "max_attempts": 2},
+    "simulation": {"seconds": 0}, "rungs": {"steps": [100]})" +
+                           extra + "}";
+  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(text, "test.json");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+std::vector<double> Ap(double ap) {
+  std::vector<double> v(12, 0.0);
+  v[0] = ap;
+  return v;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void Open(const v1::ExperimentConfig& config) {
+    SchedulerOptions options;
+    options.policy_thread = false;
+    absl::StatusOr<std::unique_ptr<Scheduler>> s = Scheduler::Open(store_.get(), config, &clock_, options);
+    ASSERT_TRUE(s.ok()) << s.status();
+    scheduler_ = std::move(*s);
+  }
+
+  std::string Worker(bool simulated = true) {
+    absl::StatusOr<std::string> w = scheduler_->Register({"host", "cpu", 1024, simulated});
+    EXPECT_TRUE(w.ok()) << w.status();
+    return *w;
+  }
+
+  LeaseGrant MustLease(const std::string& worker) {
+    EXPECT_TRUE(scheduler_->RunPolicy().ok());
+    absl::StatusOr<LeaseResult> r = scheduler_->Lease(worker);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, LeaseStatus::kGranted) << r->reason;
+    return r->grant.value_or(LeaseGrant{});
+  }
+
+  absl::StatusOr<ReportOutcome> Report(const std::string& worker, const LeaseGrant& g, double ap) {
+    ReportRequest r;
+    r.worker = worker;
+    r.trial = g.trial;
+    r.lease = g.lease;
+    r.ap = Ap(ap);
+    r.simulated = true;
+    return scheduler_->Report(r);
+  }
+
+  std::unique_ptr<Store> store_ = NewMemoryStore();
+  FakeClock clock_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, LeaseHeartbeatReportAndIdempotentRepeats) {
+  Open(Config());
+  const std::string w = Worker();
+  const LeaseGrant g = MustLease(w);
+  EXPECT_EQ(g.steps, 100);
+  EXPECT_DOUBLE_EQ(g.deadline, clock_.Now() + 60);
+  EXPECT_DOUBLE_EQ(g.spec.scaling().filter_scale(), 0.25);  // The proxy scaling travels with it.
+  clock_.Advance(30);
+  absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({w, g.trial, g.lease, 50, 0.7, std::nullopt});
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_FALSE(hb->stop);
+  EXPECT_DOUBLE_EQ(hb->deadline, clock_.Now() + 60);
+  EXPECT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
+  EXPECT_EQ(*Report(w, g, 0.9), ReportOutcome::kDuplicate);  // The first valid report wins.
+  const v1::Trial t = *scheduler_->GetTrial(g.trial);
+  EXPECT_EQ(t.state(), v1::DONE);
+  ASSERT_EQ(t.results_size(), 1);
+  EXPECT_DOUBLE_EQ(t.results(0).ap().stats(0), 0.3);
+  EXPECT_TRUE(t.results(0).simulated());
+  // Stored before the call returned.
+  EXPECT_EQ(store_->GetTrial(g.trial)->state(), v1::DONE);
+  EXPECT_EQ(store_->Metrics(g.trial)->size(), 1u);
+}
+
+TEST_F(SchedulerTest, ExpiredLeasesRequeueThenFailAndStaleReportsAreRefused) {
+  Open(Config());
+  const std::string a = Worker(), b = Worker();
+  const LeaseGrant first = MustLease(a);
+  clock_.Advance(61);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  EXPECT_EQ(scheduler_->GetTrial(first.trial)->state(), v1::PENDING);
+  // The expired trial goes out first, to another worker, under a new lease.
+  const LeaseGrant second = MustLease(b);
+  EXPECT_EQ(second.trial, first.trial);
+  EXPECT_NE(second.lease, first.lease);
+  absl::StatusOr<ReportOutcome> stale = Report(a, first, 0.5);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(stale.status().message().find("stale"), std::string::npos) << stale.status();
+  absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({a, first.trial, first.lease, 1, 1, std::nullopt});
+  EXPECT_EQ(hb.status().code(), absl::StatusCode::kFailedPrecondition);
+  // Second expiry: out of attempts (max_attempts 2).
+  clock_.Advance(61);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  const v1::Trial t = *scheduler_->GetTrial(first.trial);
+  EXPECT_EQ(t.state(), v1::FAILED);
+  EXPECT_NE(t.failure().find("expired 2 times"), std::string::npos) << t.failure();
+}
+
+TEST_F(SchedulerTest, ReleaseGivesTheTrialBackWithoutCountingAnAttempt) {
+  Open(Config());
+  const std::string w = Worker();
+  const LeaseGrant g = MustLease(w);
+  ASSERT_TRUE(scheduler_->Release(w, g.trial, g.lease).ok());
+  const v1::Trial t = *scheduler_->GetTrial(g.trial);
+  EXPECT_EQ(t.state(), v1::PENDING);
+  EXPECT_EQ(t.attempts(), 0);
+  EXPECT_EQ(scheduler_->Release(w, g.trial, g.lease).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SchedulerTest, ProposalsOverTheLimitsNeverReachAWorker) {
+  // Price a few proposals first, then set the limit between them.
+  v1::ExperimentConfig config = Config(R"(, "objective": {"max_macs": 201000000, "penalty": -1})");
+  config.mutable_budget()->set_trials(20);
+  config.mutable_algorithm()->set_queue(20);
+  Open(config);
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  int rejected = 0, pending = 0;
+  for (int64_t id = 1;; ++id) {
+    absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(id);
+    if (!t.ok()) break;
+    if (t->state() == v1::REJECTED) {
+      ++rejected;
+      EXPECT_GT(t->macs(), 201000000);
+      EXPECT_NE(t->failure().find("objective.max_macs"), std::string::npos) << t->failure();
+      EXPECT_DOUBLE_EQ(t->reward(), -1);
+    } else {
+      ++pending;
+      EXPECT_LE(t->macs(), 201000000);
+    }
+  }
+  EXPECT_GT(rejected, 0);
+  EXPECT_EQ(pending, 20);  // Rejections do not count against the budget.
+  const std::string w = Worker();
+  for (int i = 0; i < 5; ++i) EXPECT_LE(scheduler_->GetTrial(MustLease(w).trial)->macs(), 201000000);
+}
+
+// Proposes from a short list of architectures over and over.
+class RepeatingPolicy : public Policy {
+ public:
+  explicit RepeatingPolicy(const search_spaces::SearchSpace& space) {
+    std::mt19937_64 rng(1);
+    for (int i = 0; i < 3; ++i) list_.push_back(space.Sample(rng));
+  }
+  std::string algorithm() const override { return "random"; }
+  Proposal Propose() override { return {list_[next_++ % list_.size()], {}, 0}; }
+  void Observe(const Observation&) override {}
+  std::string Save() const override { return std::to_string(next_); }
+  absl::Status Restore(const std::string& s) override {
+    next_ = std::stoul(s);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::vector<int>> list_;
+  size_t next_ = 0;
+};
+
+TEST_F(SchedulerTest, AKnownArchitectureReusesItsResult) {
+  v1::ExperimentConfig config = Config();
+  config.mutable_budget()->set_trials(30);
+  SchedulerOptions options;
+  options.policy_thread = false;
+  options.policy_factory = [](const search_spaces::SearchSpace& space) {
+    return std::make_unique<RepeatingPolicy>(space);
+  };
+  scheduler_ = *Scheduler::Open(store_.get(), config, &clock_, options);
+  const std::string w = Worker();
+  std::set<std::string> trained;
+  int reused = 0;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(scheduler_->RunPolicy().ok());
+    absl::StatusOr<LeaseResult> r = scheduler_->Lease(w);
+    ASSERT_TRUE(r.ok());
+    if (r->status != LeaseStatus::kGranted) continue;
+    EXPECT_TRUE(trained.insert(r->grant->hash).second) << "trained twice: " << r->grant->hash;
+    ASSERT_EQ(*Report(w, *r->grant, 0.1), ReportOutcome::kAccepted);
+  }
+  for (int64_t id = 1;; ++id) {
+    absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(id);
+    if (!t.ok()) break;
+    if (t->reused_from() != 0) {
+      ++reused;
+      EXPECT_EQ(t->state(), v1::DONE);
+      EXPECT_EQ(t->hash(), scheduler_->GetTrial(t->reused_from())->hash());
+      EXPECT_EQ(t->results_size(), 1);
+    }
+  }
+  EXPECT_EQ(trained.size(), 3u);
+  EXPECT_EQ(reused, 27);
+}
+
+TEST_F(SchedulerTest, SimulatedAndRealNeverMix) {
+  Open(Config());
+  EXPECT_EQ(scheduler_->Register({"host", "cpu", 1, false}).status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string w = Worker();
+  const LeaseGrant g = MustLease(w);
+  ReportRequest r;
+  r.worker = w;
+  r.trial = g.trial;
+  r.lease = g.lease;
+  r.ap = Ap(0.2);
+  r.simulated = false;
+  EXPECT_EQ(scheduler_->Report(r).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SchedulerTest, SuccessiveHalvingPromotesTheTopOfARung) {
+  v1::ExperimentConfig config = Config(R"(, "rungs": {"steps": [100, 400], "eta": 2})");
+  config.mutable_budget()->set_trials(4);
+  Open(config);
+  const std::string w = Worker();
+  const LeaseGrant a = MustLease(w);
+  ASSERT_EQ(*Report(w, a, 0.2), ReportOutcome::kAccepted);
+  const LeaseGrant b = MustLease(w);
+  EXPECT_EQ(b.rung, 0);  // One result: floor(1 / 2) = 0 promotions.
+  ASSERT_EQ(*Report(w, b, 0.5), ReportOutcome::kAccepted);
+  // Two results: the better one (b) is promoted before any new trial starts.
+  const LeaseGrant c = MustLease(w);
+  EXPECT_EQ(c.trial, b.trial);
+  EXPECT_EQ(c.rung, 1);
+  EXPECT_EQ(c.steps, 400);
+  EXPECT_EQ(c.previous_steps, 100);
+  ASSERT_EQ(*Report(w, c, 0.6), ReportOutcome::kAccepted);
+  const v1::Trial t = *scheduler_->GetTrial(b.trial);
+  ASSERT_EQ(t.results_size(), 2);
+  EXPECT_EQ(t.results(1).rung(), 1);
+  EXPECT_EQ(t.results(1).steps(), 400);
+  const LeaseGrant d = MustLease(w);
+  EXPECT_EQ(d.rung, 0);  // a is not in the top half.
+}
+
+TEST_F(SchedulerTest, TheExperimentFinishesWhenEveryTrialIsAccountedFor) {
+  v1::ExperimentConfig config = Config();
+  config.mutable_budget()->set_trials(3);
+  Open(config);
+  const std::string w = Worker();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(*Report(w, MustLease(w), 0.1 * i), ReportOutcome::kAccepted);
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  absl::StatusOr<LeaseResult> r = scheduler_->Lease(w);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, LeaseStatus::kFinished);
+  const ExperimentStatus s = scheduler_->Status();
+  EXPECT_EQ(s.state, "finished");
+  EXPECT_EQ(s.counts.done, 3);
+  EXPECT_EQ(*s.best_trial, 3);
+}
+
+TEST_F(SchedulerTest, StopTellsWorkersThroughTheirHeartbeat) {
+  Open(Config());
+  const std::string w = Worker();
+  const LeaseGrant g = MustLease(w);
+  ASSERT_TRUE(scheduler_->Stop("user asked").ok());
+  absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({w, g.trial, g.lease, 1, 1, std::nullopt});
+  ASSERT_TRUE(hb.ok());
+  EXPECT_TRUE(hb->stop);
+  EXPECT_EQ(scheduler_->Lease(w)->status, LeaseStatus::kFinished);
+  EXPECT_EQ(store_->Counts()->stopped, 1);  // The other queued proposal.
+}
+
+TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWould) {
+  v1::ExperimentConfig config = Config();
+  config.mutable_budget()->set_trials(12);
+  // The uninterrupted run.
+  Open(config);
+  std::string w = Worker();
+  std::vector<std::string> uninterrupted;
+  for (int i = 0; i < 12; ++i) {
+    const LeaseGrant g = MustLease(w);
+    uninterrupted.push_back(g.hash);
+    ASSERT_EQ(*Report(w, g, 0.01 * ((i * 7) % 11)), ReportOutcome::kAccepted);
+  }
+  // The same experiment, restarted after 5 results and with one lease outstanding.
+  scheduler_.reset();
+  store_ = NewMemoryStore();
+  Open(config);
+  w = Worker();
+  std::vector<std::string> restarted;
+  LeaseGrant outstanding;
+  for (int i = 0; i < 6; ++i) {
+    const LeaseGrant g = MustLease(w);
+    restarted.push_back(g.hash);
+    if (i == 5) {
+      outstanding = g;
+      break;
+    }
+    ASSERT_EQ(*Report(w, g, 0.01 * ((i * 7) % 11)), ReportOutcome::kAccepted);
+  }
+  const std::string policy_before = scheduler_->PolicyState();
+  scheduler_.reset();
+  Open(config);
+  EXPECT_EQ(scheduler_->PolicyState(), policy_before);
+  // The live worker keeps its lease and its report is accepted.
+  ASSERT_EQ(*Report(w, outstanding, 0.01 * ((5 * 7) % 11)), ReportOutcome::kAccepted);
+  for (int i = 6; i < 12; ++i) {
+    const LeaseGrant g = MustLease(w);
+    restarted.push_back(g.hash);
+    ASSERT_EQ(*Report(w, g, 0.01 * ((i * 7) % 11)), ReportOutcome::kAccepted);
+  }
+  EXPECT_EQ(restarted, uninterrupted);
+}
+
+TEST_F(SchedulerTest, AnotherConfigurationOnTheSameDatabaseIsRefused) {
+  Open(Config());
+  scheduler_.reset();
+  v1::ExperimentConfig other = Config();
+  other.mutable_budget()->set_trials(99);
+  SchedulerOptions options;
+  options.policy_thread = false;
+  const absl::Status s = Scheduler::Open(store_.get(), other, &clock_, options).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("budget.trials"), std::string::npos) << s;
+}
+
+TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
+  auto error = [](const std::string& text) {
+    return std::string(ParseExperimentConfig(text, "x.json").status().message());
+  };
+  EXPECT_EQ(error(R"({"name": "a", "budget": {"trails": 3}})"), "x.json: budget.trails: unknown key");
+  EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": "3"}})"), "x.json: budget.trials: must be an integer, got \"3\"");
+  EXPECT_EQ(error(R"({"budget": {}})"), "x.json: name: required, a non-empty string");
+  EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": [500, 200]}})"),
+            "x.json: rungs.steps[1]: must be larger than rungs.steps[0] (500), got 200");
+  EXPECT_NE(error(R"({"name": "a", "algorithm": {"kind": "bayes"}})").find("algorithm.kind: must be one of"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"name": "a", "lease": {"lease_seconds": 10, "heartbeat_seconds": 8}})")
+                .find("lease.heartbeat_seconds"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"name": "a", "objective": {"kind": "ap_macs"}})").find("objective.target_macs"),
+            std::string::npos);
+  EXPECT_NE(error("{\"name\": ").find("not valid JSON"), std::string::npos);
+  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a"})", "x.json");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->algorithm().kind(), "ppo");
+  EXPECT_EQ(c->rungs().steps_size(), 1);
+  absl::StatusOr<v1::ExperimentConfig> again = ParseExperimentConfig(ExperimentConfigToJson(*c), "y.json");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), c->SerializeAsString());
+}
+
+}  // namespace
+}  // namespace vertebra::controller

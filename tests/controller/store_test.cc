@@ -1,0 +1,820 @@
+// The store contract (controller/store.h), run against both implementations: the in-memory twin
+// and SQLite on a fresh file. Then what only a file can do: survive a reopen, serve readers while
+// a controller writes, keep a second controller out, and refuse files that are not ours.
+#include "controller/store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+
+namespace vertebra::controller {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+#define ASSERT_OK(expr)                    \
+  do {                                     \
+    const ::absl::Status status_ = (expr); \
+    ASSERT_TRUE(status_.ok()) << status_;  \
+  } while (0)
+
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) ASSERT_OK_AND_ASSIGN_IMPL_(VERTEBRA_CONCAT_(statusor_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr) \
+  auto statusor = (expr);                               \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();      \
+  lhs = std::move(statusor).value()
+
+// A fresh directory under the test's temporary directory, removed with everything in it.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = absl::StrFormat("%sstore_test_XXXXXX", ::testing::TempDir());
+    path_ = ::mkdtemp(pattern.data()) != nullptr ? pattern : "";
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+bool FileExists(const std::string& path) {
+  struct stat info;
+  return ::stat(path.c_str(), &info) == 0;
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// Runs SQL on the database with a connection of the test's own (what an operator or another tool
+// could do to the file).
+void RunSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+void ExpectSameMessage(const google::protobuf::Message& actual, const google::protobuf::Message& expected) {
+  EXPECT_TRUE(MessageDifferencer::Equals(actual, expected)) << "actual:\n"
+                                                            << actual.DebugString() << "expected:\n"
+                                                            << expected.DebugString();
+}
+
+std::vector<int64_t> Ids(const std::vector<v1::Trial>& trials) {
+  std::vector<int64_t> ids;
+  for (const v1::Trial& trial : trials) ids.push_back(trial.id());
+  return ids;
+}
+
+v1::ExperimentConfig Config(const std::string& name) {
+  v1::ExperimentConfig config;
+  config.set_name(name);
+  config.mutable_algorithm()->set_kind("ppo");
+  config.mutable_budget()->set_trials(100);
+  config.mutable_rungs()->add_steps(100);
+  config.mutable_rungs()->add_steps(400);
+  config.set_seed(42);
+  return config;
+}
+
+v1::RungResult Result(int32_t rung, std::vector<double> stats) {
+  v1::RungResult result;
+  result.set_rung(rung);
+  result.set_steps(100 * (rung + 1));
+  for (double s : stats) result.mutable_ap()->add_stats(s);
+  return result;
+}
+
+v1::Trial MakeTrial(int64_t id, v1::TrialState state = v1::PENDING, std::optional<double> ap = std::nullopt) {
+  v1::Trial trial;
+  trial.set_id(id);
+  trial.set_state(state);
+  trial.set_hash(absl::StrFormat("hash%d", id));
+  if (ap) *trial.add_results() = Result(0, {*ap, 0.5});
+  return trial;
+}
+
+// A trial with every field set, so that a round trip that drops one shows.
+v1::Trial FullTrial(int64_t id) {
+  v1::Trial trial;
+  trial.set_id(id);
+  v1::ArchSpec& spec = *trial.mutable_spec();
+  spec.set_name("spinenet-49");
+  for (int i = 0; i < 3; ++i) {
+    v1::Block& block = *spec.add_blocks();
+    block.set_level(3 + i);
+    block.set_type(i % 2 == 0 ? v1::BOTTLENECK : v1::RESIDUAL);
+    block.add_parents(i);
+    block.add_parents(i + 1);
+    block.set_output(i == 2);
+  }
+  spec.mutable_scaling()->set_filter_scale(0.75);
+  spec.mutable_scaling()->set_resample_alpha(0.5);
+  spec.mutable_scaling()->set_block_repeats(2);
+  spec.mutable_scaling()->set_endpoint_filters(128);
+  trial.set_hash("0123456789abcdef");
+  trial.add_decisions(3);
+  trial.add_decisions(1);
+  trial.add_log_probs(-0.25);
+  trial.add_log_probs(-1.5);
+  trial.set_params(1234567);
+  trial.set_macs(9876543210);
+  trial.set_state(v1::LEASED);
+  trial.set_rung(1);
+  trial.set_attempts(2);
+  trial.set_worker("w-7");
+  trial.set_lease(17);
+  trial.set_lease_deadline(1700000100.5);
+  trial.set_created_at(1700000000.25);
+  trial.set_leased_at(1700000050.125);
+  trial.set_finished_at(1700000099.0);
+  v1::RungResult& result = *trial.add_results();
+  result = Result(0, {0.31, 0.52, 0.3, 0.1, 0.35, 0.45, 0.28, 0.44, 0.46, 0.2, 0.5, 0.6});
+  result.set_reward(0.29);
+  result.set_train_seconds(321.5);
+  result.set_images_per_s(88.25);
+  result.set_worker("w-7");
+  result.set_simulated(true);
+  result.set_continued(true);
+  result.set_reported_at(1700000060.5);
+  trial.set_failure("none yet");
+  trial.set_reused_from(3);
+  trial.set_parent(2);
+  trial.set_reward(0.29);
+  return trial;
+}
+
+WorkerRecord Worker(const std::string& id, int64_t trials_done) {
+  WorkerRecord worker;
+  worker.id = id;
+  worker.host = "host-" + id;
+  worker.device = "NVIDIA H200";
+  worker.memory_mb = 143771;
+  worker.simulated = true;
+  worker.registered_at = 1700000000.5;
+  worker.last_seen = 1700000000.5 + static_cast<double>(trials_done);
+  worker.trials_done = trials_done;
+  return worker;
+}
+
+Event MakeEvent(const std::string& kind, int64_t trial) {
+  Event event;
+  event.id = 99;  // Ignored: the store assigns ids.
+  event.at = 1700000000.0 + static_cast<double>(trial);
+  event.kind = kind;
+  event.trial = trial;
+  event.detail = "detail of " + kind;
+  return event;
+}
+
+void ExpectSameWorker(const WorkerRecord& actual, const WorkerRecord& expected) {
+  EXPECT_EQ(actual.id, expected.id);
+  EXPECT_EQ(actual.host, expected.host);
+  EXPECT_EQ(actual.device, expected.device);
+  EXPECT_EQ(actual.memory_mb, expected.memory_mb);
+  EXPECT_EQ(actual.simulated, expected.simulated);
+  EXPECT_EQ(actual.registered_at, expected.registered_at);
+  EXPECT_EQ(actual.last_seen, expected.last_seen);
+  EXPECT_EQ(actual.trials_done, expected.trials_done);
+}
+
+// ---------------------------------------------------------------------------------------------
+// BestAp.
+
+TEST(BestApTest, PicksTheHighestRungWhateverTheOrder) {
+  v1::Trial trial;
+  *trial.add_results() = Result(2, {0.4});
+  *trial.add_results() = Result(0, {0.9});
+  *trial.add_results() = Result(1, {0.6});
+  EXPECT_EQ(BestAp(trial), 0.4);
+}
+
+TEST(BestApTest, NoneWithoutResultsOrStats) {
+  v1::Trial trial;
+  EXPECT_EQ(BestAp(trial), std::nullopt);
+  *trial.add_results() = Result(0, {0.9});
+  *trial.add_results() = Result(1, {});  // The highest rung has no AP: the lower one does not stand in.
+  EXPECT_EQ(BestAp(trial), std::nullopt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract, against both implementations.
+
+struct StoreFactory {
+  std::string name;
+  // A fresh, empty store; files, if any, go under `dir`.
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& dir)> open;
+};
+
+class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    ASSERT_OK_AND_ASSIGN(store_, GetParam().open(dir_.path()));
+  }
+
+  absl::Status Apply(Mutation mutation) { return store_->Apply(mutation); }
+
+  absl::Status CreateExperiment() {
+    Mutation mutation;
+    mutation.create_experiment = Config("exp");
+    mutation.experiment_state = "running";
+    return Apply(std::move(mutation));
+  }
+
+  absl::Status PutTrials(std::vector<v1::Trial> trials) {
+    Mutation mutation;
+    mutation.trials = std::move(trials);
+    return Apply(std::move(mutation));
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreContractTest, EmptyStoreLoadsNothing) {
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_FALSE(snapshot.experiment.has_value());
+  EXPECT_EQ(snapshot.experiment_state, "");
+  EXPECT_THAT(snapshot.trials, IsEmpty());
+  EXPECT_THAT(snapshot.workers, IsEmpty());
+  EXPECT_FALSE(snapshot.policy.has_value());
+  EXPECT_EQ(snapshot.last_event_id, 0);
+
+  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store_->Counts());
+  EXPECT_EQ(counts.total(), 0);
+  ASSERT_OK_AND_ASSIGN(const auto top, store_->TopTrials(5));
+  EXPECT_THAT(top, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(const auto listed, store_->ListTrials(0, 10));
+  EXPECT_THAT(listed, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(const auto metrics, store_->Metrics(1));
+  EXPECT_THAT(metrics, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(const auto events, store_->Events(0, 10));
+  EXPECT_THAT(events, IsEmpty());
+  ASSERT_OK(store_->Apply(Mutation{}));  // An empty mutation changes nothing and needs no experiment.
+}
+
+TEST_P(StoreContractTest, GetTrialNotFoundNamesTheId) {
+  ASSERT_OK(CreateExperiment());
+  ASSERT_OK(PutTrials({MakeTrial(1)}));
+  const absl::StatusOr<v1::Trial> trial = store_->GetTrial(4242);
+  EXPECT_TRUE(absl::IsNotFound(trial.status())) << trial.status();
+  EXPECT_THAT(trial.status().message(), HasSubstr("4242"));
+}
+
+TEST_P(StoreContractTest, ExperimentIsCreatedOnce) {
+  ASSERT_OK(CreateExperiment());
+  Mutation again;
+  again.create_experiment = Config("other");
+  const absl::Status status = Apply(again);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  ASSERT_TRUE(snapshot.experiment.has_value());
+  ExpectSameMessage(*snapshot.experiment, Config("exp"));
+  EXPECT_EQ(snapshot.experiment_state, "running");
+}
+
+TEST_P(StoreContractTest, ExperimentStateChanges) {
+  ASSERT_OK(CreateExperiment());
+  Mutation mutation;
+  mutation.experiment_state = "stopped";
+  ASSERT_OK(Apply(mutation));
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_EQ(snapshot.experiment_state, "stopped");
+  ExpectSameMessage(*snapshot.experiment, Config("exp"));
+}
+
+TEST_P(StoreContractTest, ChangeWithoutExperimentFails) {
+  std::vector<Mutation> changes(6);
+  changes[0].trials.push_back(MakeTrial(1));
+  changes[1].experiment_state = "running";
+  changes[2].metrics.push_back(MetricPoint{1, 0, 10, 1.0, std::nullopt, 5.0});
+  changes[3].workers.push_back(Worker("w", 0));
+  changes[4].policy = PolicyCheckpoint{"random", 0, ""};
+  changes[5].events.push_back(MakeEvent("leased", 1));
+  for (const Mutation& change : changes) {
+    const absl::Status status = Apply(change);
+    EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  }
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_FALSE(snapshot.experiment.has_value());
+  EXPECT_THAT(snapshot.trials, IsEmpty());
+  EXPECT_THAT(snapshot.workers, IsEmpty());
+  EXPECT_FALSE(snapshot.policy.has_value());
+  EXPECT_EQ(snapshot.last_event_id, 0);
+}
+
+TEST_P(StoreContractTest, CreateWithEverythingInOneMutation) {
+  Mutation mutation;
+  mutation.create_experiment = Config("exp");
+  mutation.experiment_state = "running";
+  mutation.trials.push_back(MakeTrial(1));
+  mutation.events.push_back(MakeEvent("started", 0));
+  ASSERT_OK(Apply(mutation));
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_TRUE(snapshot.experiment.has_value());
+  EXPECT_THAT(Ids(snapshot.trials), ElementsAre(1));
+  EXPECT_EQ(snapshot.last_event_id, 1);
+}
+
+TEST_P(StoreContractTest, TrialRoundTripKeepsEveryField) {
+  ASSERT_OK(CreateExperiment());
+  const v1::Trial trial = FullTrial(7);
+  ASSERT_OK(PutTrials({trial}));
+
+  ASSERT_OK_AND_ASSIGN(const v1::Trial got, store_->GetTrial(7));
+  ExpectSameMessage(got, trial);
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  ASSERT_EQ(snapshot.trials.size(), 1u);
+  ExpectSameMessage(snapshot.trials[0], trial);
+}
+
+TEST_P(StoreContractTest, TrialIsUpdatedInPlace) {
+  ASSERT_OK(CreateExperiment());
+  ASSERT_OK(PutTrials({MakeTrial(3, v1::PENDING), MakeTrial(4, v1::PENDING)}));
+  v1::Trial done = FullTrial(3);
+  done.set_state(v1::DONE);
+  ASSERT_OK(PutTrials({done}));
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  ASSERT_THAT(Ids(snapshot.trials), ElementsAre(3, 4));
+  ExpectSameMessage(snapshot.trials[0], done);
+  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store_->Counts());
+  EXPECT_EQ(counts.pending, 1);
+  EXPECT_EQ(counts.done, 1);
+  EXPECT_EQ(counts.total(), 2);
+  ASSERT_OK_AND_ASSIGN(const auto top, store_->TopTrials(10));
+  EXPECT_THAT(Ids(top), ElementsAre(3));
+}
+
+TEST_P(StoreContractTest, BadTrialIdAppliesNothing) {
+  // Even the experiment's creation goes when a trial of its mutation is bad.
+  Mutation create;
+  create.create_experiment = Config("exp");
+  create.trials.push_back(MakeTrial(0));
+  EXPECT_TRUE(absl::IsInvalidArgument(Apply(create)));
+  ASSERT_OK_AND_ASSIGN(const Snapshot empty, store_->Load());
+  EXPECT_FALSE(empty.experiment.has_value());
+
+  ASSERT_OK(CreateExperiment());
+  for (const int64_t bad_id : {0, -5}) {
+    Mutation mutation;
+    mutation.experiment_state = "stopped";
+    mutation.trials.push_back(MakeTrial(1));
+    mutation.events.push_back(MakeEvent("leased", 1));
+    mutation.metrics.push_back(MetricPoint{1, 0, 10, 1.0, 0.5, 5.0});
+    mutation.workers.push_back(Worker("w", 1));
+    mutation.policy = PolicyCheckpoint{"ppo", 1, "weights"};
+    mutation.trials.push_back(MakeTrial(bad_id));
+    const absl::Status status = Apply(mutation);
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+    EXPECT_THAT(status.message(), HasSubstr(absl::StrFormat("%d", bad_id)));
+  }
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_EQ(snapshot.experiment_state, "running");
+  EXPECT_THAT(snapshot.trials, IsEmpty());
+  EXPECT_THAT(snapshot.workers, IsEmpty());
+  EXPECT_FALSE(snapshot.policy.has_value());
+  EXPECT_EQ(snapshot.last_event_id, 0);
+  ASSERT_OK_AND_ASSIGN(const auto metrics, store_->Metrics(1));
+  EXPECT_THAT(metrics, IsEmpty());
+}
+
+TEST_P(StoreContractTest, CountsByState) {
+  ASSERT_OK(CreateExperiment());
+  ASSERT_OK(
+      PutTrials({MakeTrial(1, v1::PENDING), MakeTrial(2, v1::PENDING), MakeTrial(3, v1::LEASED), MakeTrial(4, v1::DONE),
+                 MakeTrial(5, v1::DONE), MakeTrial(6, v1::DONE), MakeTrial(7, v1::FAILED), MakeTrial(8, v1::REJECTED),
+                 MakeTrial(9, v1::STOPPED), MakeTrial(10, v1::TRIAL_STATE_UNSPECIFIED)}));
+  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store_->Counts());
+  EXPECT_EQ(counts.pending, 2);
+  EXPECT_EQ(counts.leased, 1);
+  EXPECT_EQ(counts.done, 3);
+  EXPECT_EQ(counts.failed, 1);
+  EXPECT_EQ(counts.rejected, 1);
+  EXPECT_EQ(counts.stopped, 1);
+  EXPECT_EQ(counts.total(), 9);  // The unspecified one counts nowhere.
+}
+
+TEST_P(StoreContractTest, TopTrialsBestFirstTiesByLowerId) {
+  ASSERT_OK(CreateExperiment());
+  v1::Trial promoted = MakeTrial(5, v1::DONE);
+  *promoted.add_results() = Result(0, {0.9});
+  *promoted.add_results() = Result(1, {0.1});  // Its highest rung decides: 0.1, not 0.9.
+  v1::Trial no_stats = MakeTrial(6, v1::DONE);
+  *no_stats.add_results() = Result(0, {});
+  ASSERT_OK(PutTrials({MakeTrial(4, v1::DONE, 0.5), MakeTrial(1, v1::DONE, 0.3), MakeTrial(2, v1::DONE, 0.5),
+                       MakeTrial(3, v1::PENDING), promoted, no_stats, MakeTrial(7, v1::DONE, 0.0)}));
+
+  ASSERT_OK_AND_ASSIGN(const auto all, store_->TopTrials(100));
+  EXPECT_THAT(Ids(all), ElementsAre(2, 4, 1, 5, 7));
+  ASSERT_OK_AND_ASSIGN(const auto two, store_->TopTrials(2));
+  EXPECT_THAT(Ids(two), ElementsAre(2, 4));
+  ExpectSameMessage(two[0], MakeTrial(2, v1::DONE, 0.5));
+  ASSERT_OK_AND_ASSIGN(const auto none, store_->TopTrials(0));
+  EXPECT_THAT(none, IsEmpty());
+
+  // A trial's rank follows its updates.
+  ASSERT_OK(PutTrials({MakeTrial(1, v1::DONE, 0.95)}));
+  ASSERT_OK_AND_ASSIGN(const auto top, store_->TopTrials(1));
+  EXPECT_THAT(Ids(top), ElementsAre(1));
+}
+
+TEST_P(StoreContractTest, ListTrialsPagesById) {
+  ASSERT_OK(CreateExperiment());
+  ASSERT_OK(PutTrials({MakeTrial(5), MakeTrial(1)}));
+  ASSERT_OK(PutTrials({MakeTrial(3), MakeTrial(2), MakeTrial(4)}));
+
+  ASSERT_OK_AND_ASSIGN(const auto page1, store_->ListTrials(0, 2));
+  EXPECT_THAT(Ids(page1), ElementsAre(1, 2));
+  ASSERT_OK_AND_ASSIGN(const auto page2, store_->ListTrials(2, 2));
+  EXPECT_THAT(Ids(page2), ElementsAre(3, 4));
+  ASSERT_OK_AND_ASSIGN(const auto page3, store_->ListTrials(4, 2));
+  EXPECT_THAT(Ids(page3), ElementsAre(5));
+  ASSERT_OK_AND_ASSIGN(const auto past_end, store_->ListTrials(5, 2));
+  EXPECT_THAT(past_end, IsEmpty());
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->ListTrials(-1, 2).status()));
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_THAT(Ids(snapshot.trials), ElementsAre(1, 2, 3, 4, 5));
+}
+
+TEST_P(StoreContractTest, MetricsWithAndWithoutAp) {
+  ASSERT_OK(CreateExperiment());
+  Mutation first;
+  first.metrics.push_back(MetricPoint{1, 0, 20, 1.5, std::nullopt, 100.5});
+  first.metrics.push_back(MetricPoint{2, 0, 10, 2.5, 0.125, 101.0});
+  ASSERT_OK(Apply(first));
+  Mutation second;
+  // Insertion order, not step order: a continued trial restarts its step count at a new rung.
+  second.metrics.push_back(MetricPoint{1, 1, 5, 1.25, 0.25, 102.0});
+  // A diverged run reports a NaN loss; it must not fail the write.
+  second.metrics.push_back(MetricPoint{1, 1, 6, std::nan(""), std::nullopt, 103.0});
+  // A NaN AP is no AP (SQLite stores NaN as NULL; the twin agrees).
+  second.metrics.push_back(MetricPoint{1, 1, 7, 1.0, std::nan(""), 104.0});
+  ASSERT_OK(Apply(second));
+
+  ASSERT_OK_AND_ASSIGN(const std::vector<MetricPoint> points, store_->Metrics(1));
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_EQ(points[0].trial, 1);
+  EXPECT_EQ(points[0].rung, 0);
+  EXPECT_EQ(points[0].step, 20);
+  EXPECT_EQ(points[0].loss, 1.5);
+  EXPECT_EQ(points[0].ap, std::nullopt);
+  EXPECT_EQ(points[0].at, 100.5);
+  EXPECT_EQ(points[1].rung, 1);
+  EXPECT_EQ(points[1].step, 5);
+  EXPECT_EQ(points[1].loss, 1.25);
+  EXPECT_EQ(points[1].ap, 0.25);
+  EXPECT_EQ(points[1].at, 102.0);
+  EXPECT_TRUE(std::isnan(points[2].loss));
+  EXPECT_EQ(points[2].ap, std::nullopt);
+  EXPECT_EQ(points[3].step, 7);
+  EXPECT_EQ(points[3].ap, std::nullopt);
+
+  ASSERT_OK_AND_ASSIGN(const std::vector<MetricPoint> other, store_->Metrics(2));
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_EQ(other[0].ap, 0.125);
+  ASSERT_OK_AND_ASSIGN(const std::vector<MetricPoint> none, store_->Metrics(3));
+  EXPECT_THAT(none, IsEmpty());
+}
+
+TEST_P(StoreContractTest, WorkersAreUpsertedById) {
+  ASSERT_OK(CreateExperiment());
+  Mutation first;
+  first.workers = {Worker("b", 0), Worker("a", 0)};
+  ASSERT_OK(Apply(first));
+  Mutation second;
+  second.workers = {Worker("a", 3)};
+  ASSERT_OK(Apply(second));
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  ASSERT_EQ(snapshot.workers.size(), 2u);
+  ExpectSameWorker(snapshot.workers[0], Worker("a", 3));
+  ExpectSameWorker(snapshot.workers[1], Worker("b", 0));
+}
+
+TEST_P(StoreContractTest, PolicyCheckpointIsReplaced) {
+  ASSERT_OK(CreateExperiment());
+  Mutation first;
+  first.policy = PolicyCheckpoint{"ppo", 1, std::string("\0binary\xff state", 14)};
+  ASSERT_OK(Apply(first));
+  ASSERT_OK_AND_ASSIGN(const Snapshot before, store_->Load());
+  ASSERT_TRUE(before.policy.has_value());
+  EXPECT_EQ(before.policy->state, std::string("\0binary\xff state", 14));
+
+  Mutation second;
+  second.policy = PolicyCheckpoint{"evolution", 5, "population"};
+  ASSERT_OK(Apply(second));
+  ASSERT_OK_AND_ASSIGN(const Snapshot after, store_->Load());
+  ASSERT_TRUE(after.policy.has_value());
+  EXPECT_EQ(after.policy->algorithm, "evolution");
+  EXPECT_EQ(after.policy->observed, 5);
+  EXPECT_EQ(after.policy->state, "population");
+}
+
+TEST_P(StoreContractTest, EventIdsIncreaseAndPage) {
+  ASSERT_OK(CreateExperiment());
+  Mutation first;
+  first.events = {MakeEvent("started", 0), MakeEvent("leased", 1), MakeEvent("reported", 1)};
+  ASSERT_OK(Apply(first));
+  Mutation second;
+  second.events = {MakeEvent("promoted", 1), MakeEvent("expired", 2)};
+  ASSERT_OK(Apply(second));
+
+  ASSERT_OK_AND_ASSIGN(const std::vector<Event> all, store_->Events(0, 100));
+  ASSERT_EQ(all.size(), 5u);
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_GT(all[i].id, all[i - 1].id);
+  EXPECT_EQ(all[0].kind, "started");
+  EXPECT_EQ(all[0].trial, 0);
+  EXPECT_EQ(all[4].kind, "expired");
+  EXPECT_EQ(all[4].trial, 2);
+  EXPECT_EQ(all[4].at, 1700000002.0);
+  EXPECT_EQ(all[4].detail, "detail of expired");
+
+  ASSERT_OK_AND_ASSIGN(const std::vector<Event> page, store_->Events(all[1].id, 2));
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, all[2].id);
+  EXPECT_EQ(page[1].id, all[3].id);
+  ASSERT_OK_AND_ASSIGN(const std::vector<Event> rest, store_->Events(all[3].id, 10));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].kind, "expired");
+  ASSERT_OK_AND_ASSIGN(const std::vector<Event> none, store_->Events(all[4].id, 10));
+  EXPECT_THAT(none, IsEmpty());
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  EXPECT_EQ(snapshot.last_event_id, all[4].id);
+}
+
+StoreFactory MemoryFactory() {
+  return {"Memory", [](const std::string&) -> absl::StatusOr<std::unique_ptr<Store>> { return NewMemoryStore(); }};
+}
+
+StoreFactory SqliteFactory() {
+  return {"Sqlite", [](const std::string& dir) { return OpenSqliteStore(dir + "/experiment.db"); }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values(MemoryFactory(), SqliteFactory()),
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------------
+// What only the SQLite store does.
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
+
+  static Mutation CreateMutation() {
+    Mutation mutation;
+    mutation.create_experiment = Config("exp");
+    mutation.experiment_state = "running";
+    return mutation;
+  }
+
+  static SqliteOptions ReadOnly() {
+    SqliteOptions options;
+    options.read_only = true;
+    return options;
+  }
+
+  ScratchDir dir_;
+  const std::string path_ = dir_.path() + "/experiment.db";
+};
+
+TEST_F(SqliteStoreTest, FreshFileIsAtTheCurrentSchemaVersion) {
+  { ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_)); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), kSchemaVersion);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteStoreTest, DataSurvivesReopen) {
+  const v1::Trial trial = FullTrial(9);
+  {
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+    Mutation mutation = CreateMutation();
+    mutation.trials = {trial, MakeTrial(2, v1::DONE, 0.2)};  // Below trial 9's 0.31.
+    mutation.metrics = {MetricPoint{9, 0, 10, 0.5, 0.25, 1.0}};
+    mutation.workers = {Worker("w", 1)};
+    mutation.policy = PolicyCheckpoint{"reinforce", 2, "weights"};
+    mutation.events = {MakeEvent("started", 0), MakeEvent("leased", 9)};
+    ASSERT_OK(store->Apply(mutation));
+  }
+  for (const bool read_only : {false, true}) {
+    SqliteOptions options;
+    options.read_only = read_only;
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_, options));
+    ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+    ASSERT_TRUE(snapshot.experiment.has_value());
+    ExpectSameMessage(*snapshot.experiment, Config("exp"));
+    EXPECT_EQ(snapshot.experiment_state, "running");
+    ASSERT_THAT(Ids(snapshot.trials), ElementsAre(2, 9));
+    ExpectSameMessage(snapshot.trials[1], trial);
+    ASSERT_EQ(snapshot.workers.size(), 1u);
+    ExpectSameWorker(snapshot.workers[0], Worker("w", 1));
+    ASSERT_TRUE(snapshot.policy.has_value());
+    EXPECT_EQ(snapshot.policy->state, "weights");
+    EXPECT_EQ(snapshot.last_event_id, 2);
+    ASSERT_OK_AND_ASSIGN(const auto points, store->Metrics(9));
+    ASSERT_EQ(points.size(), 1u);
+    EXPECT_EQ(points[0].ap, 0.25);
+    ASSERT_OK_AND_ASSIGN(const auto top, store->TopTrials(1));
+    EXPECT_THAT(Ids(top), ElementsAre(9));
+  }
+}
+
+TEST_F(SqliteStoreTest, ReadOnlyOpenOfMissingFileIsNotFound) {
+  const absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path_, ReadOnly());
+  EXPECT_TRUE(absl::IsNotFound(store.status())) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  EXPECT_FALSE(FileExists(path_));
+}
+
+TEST_F(SqliteStoreTest, ReaderSeesALiveWriterAndCannotWrite) {
+  ASSERT_OK_AND_ASSIGN(const auto writer, OpenSqliteStore(path_));
+  Mutation create = CreateMutation();
+  create.trials = {MakeTrial(1, v1::DONE, 0.3)};
+  ASSERT_OK(writer->Apply(create));
+
+  ASSERT_OK_AND_ASSIGN(const auto reader, OpenSqliteStore(path_, ReadOnly()));
+  ASSERT_OK_AND_ASSIGN(const Snapshot before, reader->Load());
+  EXPECT_THAT(Ids(before.trials), ElementsAre(1));
+
+  Mutation more;
+  more.trials = {MakeTrial(2, v1::PENDING)};
+  ASSERT_OK(writer->Apply(more));
+  ASSERT_OK_AND_ASSIGN(const Snapshot after, reader->Load());
+  EXPECT_THAT(Ids(after.trials), ElementsAre(1, 2));
+  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, reader->Counts());
+  EXPECT_EQ(counts.pending, 1);
+  EXPECT_EQ(counts.done, 1);
+
+  const absl::Status status = reader->Apply(more);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr(path_));
+  // The writer is unaffected by the reader and its failed write.
+  ASSERT_OK(writer->Apply(more));
+}
+
+TEST_F(SqliteStoreTest, ReaderOpensAfterTheWriterIsGone) {
+  {
+    ASSERT_OK_AND_ASSIGN(const auto writer, OpenSqliteStore(path_));
+    Mutation create = CreateMutation();
+    create.trials = {MakeTrial(1)};
+    ASSERT_OK(writer->Apply(create));
+  }
+  ASSERT_OK_AND_ASSIGN(const auto reader, OpenSqliteStore(path_, ReadOnly()));
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, reader->Load());
+  EXPECT_THAT(Ids(snapshot.trials), ElementsAre(1));
+}
+
+TEST_F(SqliteStoreTest, SecondWriterIsUnavailable) {
+  {
+    ASSERT_OK_AND_ASSIGN(const auto first, OpenSqliteStore(path_));
+    const absl::StatusOr<std::unique_ptr<Store>> second = OpenSqliteStore(path_);
+    EXPECT_TRUE(absl::IsUnavailable(second.status())) << second.status();
+    EXPECT_THAT(second.status().message(), AllOf(HasSubstr(path_), HasSubstr("another controller")));
+    // The refused open did not disturb the first.
+    ASSERT_OK(first->Apply(CreateMutation()));
+  }
+  ASSERT_OK_AND_ASSIGN(const auto again, OpenSqliteStore(path_));
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, again->Load());
+  EXPECT_TRUE(snapshot.experiment.has_value());
+}
+
+TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
+  { ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_)); }
+  RunSql(path_, "PRAGMA user_version = 99");
+  for (const bool read_only : {false, true}) {
+    SqliteOptions options;
+    options.read_only = read_only;
+    const absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path_, options);
+    EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+    EXPECT_THAT(store.status().message(),
+                AllOf(HasSubstr(path_), HasSubstr("99"), HasSubstr(absl::StrFormat("%d", kSchemaVersion))));
+  }
+}
+
+TEST_F(SqliteStoreTest, GarbageFileIsRefusedAndLeftAlone) {
+  const std::string garbage = "this is not a database, just some text a user put here by mistake\n";
+  WriteText(path_, garbage + garbage + garbage);
+  for (const bool read_only : {false, true}) {
+    SqliteOptions options;
+    options.read_only = read_only;
+    const absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path_, options);
+    EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+    EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  }
+  std::ifstream in(path_, std::ios::binary);
+  const std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(contents, garbage + garbage + garbage);
+}
+
+TEST_F(SqliteStoreTest, ForeignDatabaseIsRefused) {
+  RunSql(path_, "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)");
+  for (const bool read_only : {false, true}) {
+    SqliteOptions options;
+    options.read_only = read_only;
+    const absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path_, options);
+    EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+    EXPECT_THAT(store.status().message(), HasSubstr(path_));
+  }
+}
+
+TEST_F(SqliteStoreTest, FailedWriteRollsBackEverything) {
+  ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+  ASSERT_OK(store->Apply(CreateMutation()));
+  // A fault injected into the database: the last insert of the next mutation fails in SQLite.
+  RunSql(path_,
+         "CREATE TRIGGER fail_boom BEFORE INSERT ON events WHEN NEW.kind = 'boom' "
+         "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
+  Mutation mutation;
+  mutation.trials = {MakeTrial(1, v1::DONE, 0.5)};
+  mutation.metrics = {MetricPoint{1, 0, 10, 1.0, 0.5, 5.0}};
+  mutation.workers = {Worker("w", 1)};
+  mutation.policy = PolicyCheckpoint{"ppo", 1, "weights"};
+  mutation.events = {MakeEvent("reported", 1), MakeEvent("boom", 1)};
+  const absl::Status status = store->Apply(mutation);
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), AllOf(HasSubstr(path_), HasSubstr("injected fault")));
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+  EXPECT_THAT(snapshot.trials, IsEmpty());
+  EXPECT_THAT(snapshot.workers, IsEmpty());
+  EXPECT_FALSE(snapshot.policy.has_value());
+  EXPECT_EQ(snapshot.last_event_id, 0);
+  ASSERT_OK_AND_ASSIGN(const auto metrics, store->Metrics(1));
+  EXPECT_THAT(metrics, IsEmpty());
+
+  // The store carries on after the failure.
+  mutation.events.pop_back();
+  ASSERT_OK(store->Apply(mutation));
+  ASSERT_OK_AND_ASSIGN(const Snapshot after, store->Load());
+  EXPECT_THAT(Ids(after.trials), ElementsAre(1));
+  EXPECT_EQ(after.last_event_id, 1);
+}
+
+TEST_F(SqliteStoreTest, LoadsManyTrials) {
+  constexpr int kTrials = 20000;
+  SqliteOptions options;
+  options.full_sync = false;
+  ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_, options));
+  ASSERT_OK(store->Apply(CreateMutation()));
+  Mutation mutation;
+  for (int id = 1; id <= kTrials; ++id) {
+    v1::Trial trial = FullTrial(id);
+    trial.set_state(id % 2 == 0 ? v1::DONE : v1::PENDING);
+    mutation.trials.push_back(std::move(trial));
+  }
+  ASSERT_OK(store->Apply(mutation));
+
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+  ASSERT_EQ(snapshot.trials.size(), static_cast<size_t>(kTrials));
+  for (int i = 0; i < kTrials; ++i) ASSERT_EQ(snapshot.trials[i].id(), i + 1);
+  ExpectSameMessage(snapshot.trials.back(), mutation.trials.back());
+  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store->Counts());
+  EXPECT_EQ(counts.done, kTrials / 2);
+  EXPECT_EQ(counts.pending, kTrials / 2);
+}
+
+}  // namespace
+}  // namespace vertebra::controller

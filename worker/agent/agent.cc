@@ -1,0 +1,289 @@
+#include "worker/agent/agent.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "common/file_util.h"
+#include "vertebra/v1/service.grpc.pb.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+bool Transient(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED || s.error_code() == grpc::StatusCode::INTERNAL ||
+         s.error_code() == grpc::StatusCode::UNKNOWN || s.error_code() == grpc::StatusCode::CANCELLED;
+}
+
+absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
+  const std::string m = absl::StrFormat("%s: %s", what, s.error_message());
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAUTHENTICATED: return absl::UnauthenticatedError(m);
+    case grpc::StatusCode::FAILED_PRECONDITION: return absl::FailedPreconditionError(m);
+    case grpc::StatusCode::INVALID_ARGUMENT: return absl::InvalidArgumentError(m);
+    case grpc::StatusCode::NOT_FOUND: return absl::NotFoundError(m);
+    case grpc::StatusCode::UNAVAILABLE: return absl::UnavailableError(m);
+    default: return absl::InternalError(m);
+  }
+}
+
+class Agent {
+ public:
+  Agent(const AgentOptions& options, TrialRunner& runner) : o_(options), runner_(runner) {}
+
+  absl::StatusOr<AgentSummary> Run() {
+    if (absl::Status s = Connect(); !s.ok()) return s;
+    if (absl::Status s = Register(); !s.ok()) return s;
+    if (absl::Status s = ResendSpool(); !s.ok()) return s;
+    while (!Stopping()) {
+      if (o_.max_trials > 0 && summary_.reported >= o_.max_trials) {
+        summary_.exit_reason = "reached --max-trials";
+        return summary_;
+      }
+      v1::LeaseRequest req;
+      req.set_worker_id(worker_id_);
+      v1::LeaseReply lease;
+      grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Lease(c, req, &lease); });
+      if (!s.ok()) {
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+          // The controller does not know us (a new database): register again.
+          if (absl::Status r = Register(); !r.ok()) return r;
+          continue;
+        }
+        if (Stopping()) break;
+        return FromGrpc(s, "lease");
+      }
+      if (lease.status() == v1::LeaseReply::FINISHED) {
+        summary_.exit_reason = lease.reason();
+        return summary_;
+      }
+      if (lease.status() != v1::LeaseReply::GRANTED) {
+        Sleep(std::max(0.05, lease.retry_after_seconds()));
+        continue;
+      }
+      if (absl::Status r = RunTrial(lease); !r.ok()) return r;
+    }
+    summary_.exit_reason = "stopped";
+    return summary_;
+  }
+
+ private:
+  bool Stopping() const { return o_.stop != nullptr && o_.stop->load(); }
+
+  void Log(const std::string& line) const {
+    if (o_.log) o_.log(line);
+  }
+
+  void Sleep(double seconds) const {
+    const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < until && !Stopping()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  absl::Status Connect() {
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!o_.tls_ca.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      absl::StatusOr<std::string> ca = ReadFile(o_.tls_ca);
+      if (!ca.ok()) return absl::InvalidArgumentError(absl::StrFormat("--tls-ca %s: cannot read", o_.tls_ca));
+      ssl.pem_root_certs = *ca;
+      if (!o_.tls_cert.empty()) {
+        absl::StatusOr<std::string> cert = ReadFile(o_.tls_cert);
+        absl::StatusOr<std::string> key = ReadFile(o_.tls_key);
+        if (!cert.ok() || !key.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrFormat("--tls-cert %s / --tls-key %s: cannot read", o_.tls_cert, o_.tls_key));
+        }
+        ssl.pem_cert_chain = *cert;
+        ssl.pem_private_key = *key;
+      }
+      credentials = grpc::SslCredentials(ssl);
+    }
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(1000 * o_.max_backoff_seconds));
+    channel_ = grpc::CreateCustomChannel(o_.controller, credentials, args);
+    worker_ = v1::WorkerService::NewStub(channel_);
+    return absl::OkStatus();
+  }
+
+  // One RPC with a deadline, retried with exponential back-off while the controller is
+  // unreachable (or until give_up_seconds / stop).
+  template <typename F>
+  grpc::Status Call(F&& f) {
+    double backoff = 0.1;
+    const Clock::time_point first_failure = Clock::now();
+    while (true) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(static_cast<int64_t>(1000 * o_.call_timeout_seconds)));
+      if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
+      grpc::Status s = f(&context);
+      if (s.ok() || !Transient(s)) return s;
+      if (Stopping()) return s;
+      if (o_.give_up_seconds > 0 &&
+          std::chrono::duration<double>(Clock::now() - first_failure).count() > o_.give_up_seconds) {
+        return s;
+      }
+      Log(absl::StrFormat("controller unreachable (%s); retrying in %.1f s", s.error_message(), backoff));
+      Sleep(backoff);
+      backoff = std::min(o_.max_backoff_seconds, backoff * 2);
+    }
+  }
+
+  absl::Status Register() {
+    v1::RegisterRequest req;
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    req.set_host(o_.host.empty() ? host : o_.host);
+    req.set_device(o_.device);
+    req.set_memory_mb(o_.memory_mb);
+    req.set_simulated(o_.simulated);
+    grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Register(c, req, &experiment_); });
+    if (!s.ok()) return FromGrpc(s, "register with " + o_.controller);
+    worker_id_ = experiment_.worker_id();
+    summary_.worker_id = worker_id_;
+    Log(absl::StrFormat("registered as %s for experiment '%s'", worker_id_, experiment_.experiment()));
+    return absl::OkStatus();
+  }
+
+  fs::path SpoolDir() const { return fs::path(o_.work_dir) / "spool"; }
+
+  // Sends one report until the controller acknowledges or refuses it; then forgets it.
+  absl::Status Deliver(const v1::ReportRequest& report, const fs::path& file) {
+    v1::ReportReply reply;
+    grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Report(c, report, &reply); });
+    if (!s.ok() && Transient(s)) return absl::UnavailableError("report kept in " + file.string() + " for the next run");
+    if (s.ok()) {
+      Log(absl::StrFormat("reported trial %d (lease %d)%s", report.trial(), report.lease(),
+                          reply.duplicate() ? ", already recorded" : ""));
+    } else {
+      // Stale (the lease expired and went elsewhere) or unknown: the controller will never take it.
+      Log(absl::StrFormat("report of trial %d refused: %s", report.trial(), s.error_message()));
+    }
+    std::error_code ec;
+    fs::remove(file, ec);
+    return absl::OkStatus();
+  }
+
+  absl::Status ResendSpool() {
+    std::error_code ec;
+    if (!fs::exists(SpoolDir(), ec)) return absl::OkStatus();
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(SpoolDir(), ec)) {
+      if (entry.path().extension() == ".pb") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) {
+      absl::StatusOr<std::string> bytes = ReadFile(f.string());
+      v1::ReportRequest report;
+      if (!bytes.ok() || !report.ParseFromString(*bytes)) {
+        Log("dropping unreadable spool file " + f.string());
+        fs::remove(f, ec);
+        continue;
+      }
+      if (absl::Status s = Deliver(report, f); !s.ok()) return s;
+      ++summary_.spooled_resent;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RunTrial(const v1::LeaseReply& lease) {
+    Log(absl::StrFormat("trial %d: lease %d, rung %d, %d steps", lease.trial(), lease.lease(), lease.rung(),
+                        lease.steps()));
+    bool lost = false;
+    bool told_to_stop = false;
+    Clock::time_point last_beat = Clock::now();
+    const double interval = std::max(0.01, lease.heartbeat_seconds());
+    ProgressFn progress = [&](int64_t step, double loss, std::optional<double> ap) {
+      if (Stopping()) return false;
+      if (std::chrono::duration<double>(Clock::now() - last_beat).count() < interval && !ap) return true;
+      last_beat = Clock::now();
+      v1::HeartbeatRequest req;
+      req.set_worker_id(worker_id_);
+      req.set_trial(lease.trial());
+      req.set_lease(lease.lease());
+      req.set_step(step);
+      req.set_loss(loss);
+      if (ap) {
+        req.set_has_ap(true);
+        req.set_ap(*ap);
+      }
+      v1::HeartbeatReply reply;
+      grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Heartbeat(c, req, &reply); });
+      if (!s.ok() && !Transient(s)) {
+        Log(absl::StrFormat("trial %d: %s", lease.trial(), s.error_message()));
+        lost = true;
+        return false;
+      }
+      if (s.ok() && reply.stop()) {
+        Log(absl::StrFormat("trial %d: the controller says stop: %s", lease.trial(), reply.reason()));
+        told_to_stop = true;
+        return false;
+      }
+      return true;
+    };
+    TrialOutcome outcome = runner_.Run(experiment_, lease, progress);
+    if (Stopping() && !lost) {
+      // Shutting down: give the lease back so that the trial goes to another worker at once.
+      v1::ReleaseRequest req;
+      req.set_worker_id(worker_id_);
+      req.set_trial(lease.trial());
+      req.set_lease(lease.lease());
+      v1::ReleaseReply reply;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
+      if (worker_->Release(&context, req, &reply).ok()) ++summary_.released;
+      Log(absl::StrFormat("trial %d: released lease %d", lease.trial(), lease.lease()));
+      return absl::OkStatus();
+    }
+    if (lost || told_to_stop || outcome.stopped) return absl::OkStatus();
+    v1::ReportRequest report;
+    report.set_worker_id(worker_id_);
+    report.set_trial(lease.trial());
+    report.set_lease(lease.lease());
+    report.set_failed(outcome.failed);
+    report.set_retryable(outcome.retryable);
+    report.set_failure(outcome.failure);
+    for (double x : outcome.ap) report.mutable_ap()->add_stats(x);
+    report.set_train_seconds(outcome.train_seconds);
+    report.set_images_per_s(outcome.images_per_s);
+    report.set_continued(outcome.continued);
+    report.set_simulated(outcome.simulated);
+    // On disk before it is sent: a worker killed now still delivers it on its next start.
+    std::error_code ec;
+    fs::create_directories(SpoolDir(), ec);
+    const fs::path file = SpoolDir() / absl::StrFormat("trial-%08d-lease-%08d.pb", lease.trial(), lease.lease());
+    if (absl::Status s = WriteFileAtomically(file.string(), report.SerializeAsString()); !s.ok()) return s;
+    if (absl::Status s = Deliver(report, file); !s.ok()) return s;
+    ++summary_.reported;
+    return absl::OkStatus();
+  }
+
+  const AgentOptions& o_;
+  TrialRunner& runner_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> worker_;
+  v1::RegisterReply experiment_;
+  std::string worker_id_;
+  AgentSummary summary_;
+};
+
+}  // namespace
+
+absl::StatusOr<AgentSummary> RunAgent(const AgentOptions& options, TrialRunner& runner) {
+  Agent agent(options, runner);
+  return agent.Run();
+}
+
+}  // namespace vertebra::worker

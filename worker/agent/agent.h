@@ -1,0 +1,83 @@
+// The worker agent: the loop that turns a controller's leases into reports.
+//
+//   register (retrying with back-off while the controller is unreachable)
+//   send any reports spooled by an earlier run
+//   loop: lease -> run the trial, heartbeating with progress -> spool the report to disk ->
+//         send it until acknowledged (or refused as stale) -> delete the spool file
+//
+// A stop request (SIGTERM, Ctrl-C) ends the running trial, gives its lease back and exits; a
+// heartbeat reply that says stop ends the trial without a report. The trial itself is run by a
+// TrialRunner: the real proxy training, or the simulated trainer of simulated.h. No LibTorch here.
+#ifndef VERTEBRA_WORKER_AGENT_AGENT_H_
+#define VERTEBRA_WORKER_AGENT_AGENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "vertebra/v1/service.pb.h"
+
+namespace vertebra::worker {
+
+struct TrialOutcome {
+  bool failed = false;
+  bool retryable = false;
+  std::string failure;
+  std::vector<double> ap;  // The 12 COCO numbers.
+  double train_seconds = 0;
+  double images_per_s = 0;
+  bool continued = false;  // Continued from the lower rung's checkpoint.
+  bool simulated = false;
+  bool stopped = false;    // Ended early on request: nothing to report.
+};
+
+// Progress from a running trial; returns false when the trial must stop now.
+using ProgressFn = std::function<bool(int64_t step, double loss, std::optional<double> ap)>;
+
+class TrialRunner {
+ public:
+  virtual ~TrialRunner() = default;
+  virtual TrialOutcome Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                           const ProgressFn& progress) = 0;
+};
+
+struct AgentOptions {
+  std::string controller;       // HOST:PORT.
+  std::string token;            // Bearer token, if the controller wants one.
+  std::string tls_ca;           // PEM file: use TLS and verify the controller with it.
+  std::string tls_cert, tls_key;  // PEM files: a client certificate for mTLS.
+  std::string work_dir = ".";   // Spooled reports live in work_dir/spool/.
+  std::string host, device = "cpu";
+  int64_t memory_mb = 0;
+  bool simulated = false;
+  double call_timeout_seconds = 10;  // Deadline of every RPC.
+  double max_backoff_seconds = 5;
+  // Give up when the controller has been unreachable this long (0: never).
+  double give_up_seconds = 0;
+  int max_trials = 0;           // Exit after this many reports (0: until the experiment ends).
+  const std::atomic<bool>* stop = nullptr;
+  // Called with one line per notable event (leases, reports, retries) for the log.
+  std::function<void(const std::string&)> log;
+};
+
+struct AgentSummary {
+  int reported = 0;
+  int released = 0;
+  int spooled_resent = 0;
+  std::string worker_id;
+  std::string exit_reason;
+};
+
+// Runs until the experiment finishes, max_trials is reached, or `stop` is set. Errors: a bad
+// token (Unauthenticated), a simulated worker on a real experiment (FailedPrecondition), an
+// unreachable controller past give_up_seconds (Unavailable).
+absl::StatusOr<AgentSummary> RunAgent(const AgentOptions& options, TrialRunner& runner);
+
+}  // namespace vertebra::worker
+
+#endif  // VERTEBRA_WORKER_AGENT_AGENT_H_

@@ -1,0 +1,103 @@
+#include "worker/agent/simulated.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "search_spaces/arch_spec.h"
+
+namespace vertebra::worker {
+namespace {
+
+// Stem features 0 and 1 are at level 2 (arch.proto).
+constexpr int kStemFeatures = 2;
+constexpr int kStemLevel = 2;
+
+uint64_t HashPrefix(const std::string& hex, size_t offset) {
+  return std::stoull(hex.substr(offset, 12), nullptr, 16);
+}
+
+}  // namespace
+
+absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t top_steps,
+                                           const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung) {
+  if (absl::Status s = search_spaces::ValidateArchSpec(spec); !s.ok()) return s;
+  if (steps < 1 || top_steps < steps) return absl::InvalidArgumentError("steps must be in [1, top_steps]");
+  const int n = spec.blocks_size();
+  auto level_of = [&](int feature) { return feature < kStemFeatures ? kStemLevel : spec.blocks(feature - 2).level(); };
+  int down = 0, bottlenecks = 0;
+  double cross = 0;
+  for (int k = 0; k < n; ++k) {
+    const v1::Block& b = spec.blocks(k);
+    if (k > 0 && b.level() < spec.blocks(k - 1).level()) ++down;
+    if (b.type() == v1::BOTTLENECK) ++bottlenecks;
+    for (int p : b.parents()) cross += std::abs(level_of(p) - b.level());
+  }
+  const double permuted = n > 1 ? static_cast<double>(down) / (n - 1) : 0;
+  const double cross_score = std::min(1.0, cross / (2.0 * n) / 2.0);
+  const double bottleneck = static_cast<double>(bottlenecks) / n;
+  const std::string hash = search_spaces::ArchHash(spec);
+  const double rugged = static_cast<double>(HashPrefix(hash, 0)) / 281474976710656.0;  // 16^12.
+  const double rugged2 = static_cast<double>(HashPrefix(hash, 12)) / 281474976710656.0;
+  const double quality = 0.3 * permuted + 0.25 * cross_score + 0.15 * bottleneck + 0.3 * rugged;
+  const double final_ap = 0.1 + 0.5 * quality;
+  const double fast = 0.1 + 0.5 * (0.6 * (1 - bottleneck) + 0.4 * rugged2);
+  const double progress = static_cast<double>(steps) / static_cast<double>(top_steps);
+  const double bias = simulation.low_rung_bias() * (1 - progress);
+  std::mt19937_64 rng(seed ^ HashPrefix(hash, 24) ^ (static_cast<uint64_t>(rung) * 0x9e3779b97f4a7c15ULL));
+  std::normal_distribution<double> normal(0.0, 1.0);
+  double ap = ((1 - bias) * final_ap + bias * fast) * (0.4 + 0.6 * std::sqrt(progress)) + simulation.noise() * normal(rng);
+  ap = std::clamp(ap, 0.0, 1.0);
+  SimulatedScore score;
+  score.final_ap = final_ap;
+  score.stats = {ap,
+                 std::min(1.0, 1.6 * ap),
+                 0.9 * ap,
+                 0.5 * ap,
+                 ap,
+                 std::min(1.0, 1.3 * ap),
+                 0.6 * std::min(1.0, ap + 0.1),
+                 std::min(1.0, ap + 0.1),
+                 std::min(1.0, ap + 0.15),
+                 std::min(1.0, 0.6 * ap + 0.1),
+                 std::min(1.0, ap + 0.15),
+                 std::min(1.0, 1.3 * ap + 0.15)};
+  return score;
+}
+
+TrialOutcome SimulatedRunner::Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                                  const ProgressFn& progress) {
+  TrialOutcome out;
+  out.simulated = true;
+  const auto& rungs = experiment.rungs().steps();
+  const int64_t top = rungs.empty() ? lease.steps() : *std::max_element(rungs.begin(), rungs.end());
+  const double seconds = (seconds_override_ >= 0 ? seconds_override_ : experiment.simulation().seconds()) *
+                         static_cast<double>(lease.steps()) / static_cast<double>(std::max<int64_t>(1, top));
+  const auto start = std::chrono::steady_clock::now();
+  const int slices = std::max<int64_t>(1, std::min<int64_t>(lease.steps(), static_cast<int64_t>(seconds / 0.02) + 1));
+  for (int i = 1; i <= slices; ++i) {
+    const auto until = start + std::chrono::duration<double>(seconds * i / slices);
+    std::this_thread::sleep_until(until);
+    const int64_t step = lease.steps() * i / slices;
+    if (!progress(step, 1.1 * std::exp(-3.0 * step / static_cast<double>(top)), std::nullopt)) {
+      out.stopped = true;
+      return out;
+    }
+  }
+  absl::StatusOr<SimulatedScore> score =
+      SimulatedAp(lease.spec(), lease.steps(), top, experiment.simulation(), experiment.seed(), lease.rung());
+  if (!score.ok()) {
+    out.failed = true;
+    out.failure = std::string(score.status().message());
+    return out;
+  }
+  out.ap.assign(score->stats.begin(), score->stats.end());
+  out.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.continued = lease.rung() > 0;  // The simulation "continues" from the lower rung.
+  return out;
+}
+
+}  // namespace vertebra::worker

@@ -1,0 +1,58 @@
+// The simulated trainer: a deterministic stand-in for proxy training, for load tests and for
+// showing the search machinery work in seconds. Its results are marked simulated; the controller
+// never lets them into a real experiment.
+//
+// The simulated AP of an architecture at a rung of `steps` out of the top rung's `top_steps`:
+//
+//   features of the spec (search_spaces::Resolve):
+//     permuted   = fraction of consecutive blocks whose level goes down (finer after coarser):
+//                  scale-permuted networks score high, scale-decreased ones 0;
+//     cross      = mean |parent level - block level| over the parent edges, / 2, capped at 1;
+//     bottleneck = fraction of bottleneck blocks;
+//     rugged, rugged2 = two uniforms in [0, 1) from the spec's hash (a rugged landscape);
+//   quality = 0.3 permuted + 0.25 cross + 0.15 bottleneck + 0.3 rugged
+//   final   = 0.1 + 0.5 quality                       (the AP a long training reaches)
+//   fast    = 0.1 + 0.5 (0.6 (1 - bottleneck) + 0.4 rugged2)   (what learns fast)
+//   b       = low_rung_bias x (1 - steps / top_steps)  (the low rung is partly misleading)
+//   AP      = ((1 - b) final + b fast) x (0.4 + 0.6 sqrt(steps / top_steps)) + noise
+//
+// noise is Gaussian with sd `noise`, drawn from (seed, hash, rung): the same trial at the same rung
+// always gets the same number. AP is clipped to [0, 1]; the other eleven COCO numbers are derived
+// from it (AP50 = min(1, 1.6 AP), ...). No LibTorch here.
+#ifndef VERTEBRA_WORKER_AGENT_SIMULATED_H_
+#define VERTEBRA_WORKER_AGENT_SIMULATED_H_
+
+#include <array>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "vertebra/v1/arch.pb.h"
+#include "vertebra/v1/experiment.pb.h"
+#include "worker/agent/agent.h"
+
+namespace vertebra::worker {
+
+struct SimulatedScore {
+  double final_ap = 0;  // The noiseless AP at the top rung.
+  std::array<double, 12> stats{};
+};
+
+absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t top_steps,
+                                           const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung);
+
+// Runs a lease by waiting `seconds x steps / top_steps` (in slices, reporting progress on a
+// falling loss curve) and returning SimulatedAp. `seconds_override` >= 0 replaces the
+// experiment's simulation.seconds.
+class SimulatedRunner : public TrialRunner {
+ public:
+  explicit SimulatedRunner(double seconds_override = -1) : seconds_override_(seconds_override) {}
+  TrialOutcome Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                   const ProgressFn& progress) override;
+
+ private:
+  double seconds_override_;
+};
+
+}  // namespace vertebra::worker
+
+#endif  // VERTEBRA_WORKER_AGENT_SIMULATED_H_
