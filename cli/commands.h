@@ -20,6 +20,8 @@ inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the
 void RegisterArchCommand(CLI::App& app);
 void RegisterBenchCommand(CLI::App& app);
 void RegisterEvalCommand(CLI::App& app);
+// `controller`, `worker`, `status`, `top`.
+void RegisterSearchCommands(CLI::App& app);
 // `data`; built only with VERTEBRA_WITH_TORCH (the data library lives under worker/).
 void RegisterDataCommand(CLI::App& app);
 // `train`; built only with VERTEBRA_WITH_TORCH.

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   vertebra::cli::RegisterArchCommand(app);
   vertebra::cli::RegisterBenchCommand(app);
   vertebra::cli::RegisterEvalCommand(app);
+  vertebra::cli::RegisterSearchCommands(app);
 #if VERTEBRA_WITH_TORCH
   vertebra::cli::RegisterDataCommand(app);
   vertebra::cli::RegisterTrainCommand(app);

@@ -1,0 +1,276 @@
+// `vertebra controller`, `vertebra worker`, `vertebra status`, `vertebra top`: running a search and
+// looking at it. status and top open the database read-only and never write it.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
+#include "cli/commands.h"
+#include "controller/config.h"
+#include "controller/scheduler.h"
+#include "controller/service.h"
+#include "controller/store.h"
+#include "nlohmann/json.hpp"
+#include "worker/agent/agent.h"
+#include "worker/agent/simulated.h"
+
+namespace vertebra::cli {
+namespace {
+
+namespace ctl = ::vertebra::controller;
+using json = nlohmann::json;
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);  // A second signal: out now.
+}
+
+struct ControllerFlags {
+  std::string config, db, listen = "127.0.0.1:50051", token_file, tls_cert, tls_key, tls_client_ca, port_file;
+  bool exit_when_done = false;
+};
+
+void RunController(const ControllerFlags& f) {
+  absl::StatusOr<v1::ExperimentConfig> config = ctl::ReadExperimentConfig(f.config);
+  if (!config.ok()) Fail(config.status());
+  absl::StatusOr<std::string> token = ctl::ReadToken(f.token_file);
+  if (!token.ok()) Fail(token.status());
+  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(f.db);
+  if (!store.ok()) Fail(store.status());
+  absl::StatusOr<std::unique_ptr<ctl::Scheduler>> scheduler =
+      ctl::Scheduler::Open(store->get(), *config, ctl::RealClock());
+  if (!scheduler.ok()) Fail(absl::InvalidArgumentError(absl::StrFormat("%s: %s", f.db, scheduler.status().message())));
+  ctl::ServerOptions options;
+  options.listen = f.listen;
+  options.token = *token;
+  options.tls_cert = f.tls_cert;
+  options.tls_key = f.tls_key;
+  options.tls_client_ca = f.tls_client_ca;
+  absl::StatusOr<std::unique_ptr<ctl::ControllerServer>> server =
+      ctl::ControllerServer::Start(scheduler->get(), store->get(), options);
+  if (!server.ok()) Fail(server.status());
+  const std::string host = f.listen.substr(0, f.listen.rfind(':'));
+  std::cout << absl::StrFormat("controller for '%s' listening on %s:%d (database %s)\n", (*scheduler)->config().name(),
+                               host, (*server)->port(), f.db)
+            << std::flush;
+  if (!f.port_file.empty()) {
+    FILE* p = std::fopen(f.port_file.c_str(), "w");
+    if (p != nullptr) {
+      std::fprintf(p, "%d\n", (*server)->port());
+      std::fclose(p);
+    }
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  // With --exit-when-done, keep answering for two heartbeat intervals after the end, so that
+  // workers waiting for work hear that the experiment is over instead of finding no controller.
+  const auto linger = std::chrono::duration<double>(std::max(2.0, 2 * (*scheduler)->config().lease().heartbeat_seconds()));
+  std::optional<std::chrono::steady_clock::time_point> done_at;
+  while (!g_stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (f.exit_when_done) {
+      const ctl::ExperimentStatus s = (*scheduler)->Status();
+      if (s.state != "running" && s.counts.leased == 0 && !done_at) done_at = std::chrono::steady_clock::now();
+      if (done_at && std::chrono::steady_clock::now() - *done_at > linger) break;
+    }
+  }
+  (*server)->Shutdown();
+  const ctl::ExperimentStatus s = (*scheduler)->Status();
+  std::cout << absl::StrFormat("controller stopped: %s, %d done, %d failed, %d pending, %d leased\n", s.state,
+                               s.counts.done, s.counts.failed, s.counts.pending, s.counts.leased);
+}
+
+struct WorkerFlags {
+  std::string controller, token_file, tls_ca, tls_cert, tls_key, work_dir = ".", device = "cpu";
+  bool simulate = false;
+  double sim_seconds = -1;
+  int max_trials = 0;
+  double give_up = 0;
+  bool quiet = false;
+};
+
+void RunWorker(const WorkerFlags& f) {
+  if (!f.simulate) {
+    Fail(absl::InvalidArgumentError(
+        "--simulate is required: this build's worker runs simulated trials only (real proxy training is "
+        "`vertebra train`)"));
+  }
+  absl::StatusOr<std::string> token = ctl::ReadToken(f.token_file);
+  if (!token.ok()) Fail(token.status());
+  worker::AgentOptions o;
+  o.controller = f.controller;
+  o.token = *token;
+  o.tls_ca = f.tls_ca;
+  o.tls_cert = f.tls_cert;
+  o.tls_key = f.tls_key;
+  o.work_dir = f.work_dir;
+  o.device = f.device;
+  o.simulated = f.simulate;
+  o.max_trials = f.max_trials;
+  o.give_up_seconds = f.give_up;
+  o.stop = &g_stop;
+  if (!f.quiet) o.log = [](const std::string& line) { std::cerr << "worker: " << line << "\n"; };
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  worker::SimulatedRunner runner(f.sim_seconds);
+  absl::StatusOr<worker::AgentSummary> summary = worker::RunAgent(o, runner);
+  if (!summary.ok()) Fail(summary.status());
+  std::cout << absl::StrFormat("worker %s: %d reported, %d resent from the spool, %d released; %s\n",
+                               summary->worker_id, summary->reported, summary->spooled_resent, summary->released,
+                               summary->exit_reason);
+}
+
+std::string StateName(v1::TrialState s) { return absl::AsciiStrToLower(v1::TrialState_Name(s)); }
+
+json TrialJson(const v1::Trial& t) {
+  json results = json::array();
+  for (const v1::RungResult& r : t.results()) {
+    json ap = json::array();
+    for (double x : r.ap().stats()) ap.push_back(x);
+    results.push_back({{"rung", r.rung()},
+                       {"lease", r.lease()},
+                       {"steps", r.steps()},
+                       {"ap", ap},
+                       {"reward", r.reward()},
+                       {"worker", r.worker()},
+                       {"simulated", r.simulated()},
+                       {"train_seconds", r.train_seconds()}});
+  }
+  return {{"id", t.id()},         {"state", StateName(t.state())}, {"hash", t.hash()},       {"rung", t.rung()},
+          {"params", t.params()}, {"macs", t.macs()},              {"reward", t.reward()},   {"attempts", t.attempts()},
+          {"failure", t.failure()}, {"reused_from", t.reused_from()}, {"results", results}};
+}
+
+std::unique_ptr<ctl::Store> OpenReadOnly(const std::string& db) {
+  ctl::SqliteOptions options;
+  options.read_only = true;
+  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(db, options);
+  if (!store.ok()) Fail(store.status());
+  return *std::move(store);
+}
+
+void RunStatus(const std::string& db, bool as_json, bool trials) {
+  std::unique_ptr<ctl::Store> store = OpenReadOnly(db);
+  absl::StatusOr<ctl::Snapshot> snap = store->Load();
+  if (!snap.ok()) Fail(snap.status());
+  if (!snap->experiment) Fail(absl::NotFoundError(absl::StrFormat("%s: no experiment in this database", db)));
+  absl::StatusOr<ctl::TrialCounts> counts = store->Counts();
+  if (!counts.ok()) Fail(counts.status());
+  absl::StatusOr<std::vector<v1::Trial>> top = store->TopTrials(1);
+  if (!top.ok()) Fail(top.status());
+  const v1::ExperimentConfig& c = *snap->experiment;
+  if (as_json) {
+    json j = {{"experiment", c.name()},    {"state", snap->experiment_state},
+              {"simulated", c.simulated()}, {"budget", c.budget().trials()},
+              {"pending", counts->pending}, {"leased", counts->leased},
+              {"done", counts->done},       {"failed", counts->failed},
+              {"rejected", counts->rejected}, {"stopped", counts->stopped},
+              {"workers", snap->workers.size()}};
+    if (!top->empty()) j["best"] = TrialJson(top->front());
+    if (trials) {
+      j["trials"] = json::array();
+      for (const v1::Trial& t : snap->trials) j["trials"].push_back(TrialJson(t));
+    }
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  std::cout << absl::StrFormat("experiment '%s' (%s%s): %s\n", c.name(), c.algorithm().kind(),
+                               c.simulated() ? ", simulated" : "", snap->experiment_state);
+  std::cout << absl::StrFormat("trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n",
+                               counts->done, counts->leased, counts->pending, counts->failed, counts->rejected,
+                               counts->stopped, c.budget().trials());
+  std::cout << absl::StrFormat("workers: %d registered\n", snap->workers.size());
+  if (!top->empty()) {
+    const v1::Trial& t = top->front();
+    const v1::RungResult& r = t.results(t.results_size() - 1);
+    std::cout << absl::StrFormat("best: trial %d, AP %.4f at rung %d (%d steps), %.1f M MACs, hash %s\n", t.id(),
+                                 r.ap().stats(0), r.rung(), r.steps(), t.macs() / 1e6, t.hash().substr(0, 12));
+  }
+}
+
+void RunTop(const std::string& db, int k, bool as_json) {
+  std::unique_ptr<ctl::Store> store = OpenReadOnly(db);
+  absl::StatusOr<std::vector<v1::Trial>> top = store->TopTrials(k);
+  if (!top.ok()) Fail(top.status());
+  if (as_json) {
+    json j = json::array();
+    for (const v1::Trial& t : *top) j.push_back(TrialJson(t));
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  std::cout << absl::StrFormat("%-6s %-8s %-5s %-7s %-10s %-10s %s\n", "trial", "AP", "rung", "steps", "MACs (M)",
+                               "params (M)", "hash");
+  for (const v1::Trial& t : *top) {
+    const v1::RungResult& r = t.results(t.results_size() - 1);
+    std::cout << absl::StrFormat("%-6d %-8.4f %-5d %-7d %-10.1f %-10.2f %s%s\n", t.id(), r.ap().stats(0), r.rung(),
+                                 r.steps(), t.macs() / 1e6, t.params() / 1e6, t.hash().substr(0, 12),
+                                 r.simulated() ? "  (simulated)" : "");
+  }
+}
+
+}  // namespace
+
+void RegisterSearchCommands(CLI::App& app) {
+  auto c = std::make_shared<ControllerFlags>();
+  CLI::App* controller = app.add_subcommand(
+      "controller", "Run the search controller: the policy, the scheduler and the gRPC services over a SQLite database. "
+                    "Restarting it on the same database resumes the experiment.");
+  controller->add_option("--config", c->config, "Experiment configuration (JSON)")->required();
+  controller->add_option("--db", c->db, "SQLite database (created if missing)")->required();
+  controller->add_option("--listen", c->listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
+  controller->add_option("--token-file", c->token_file,
+                         "Bearer token workers must present (default: $VERTEBRA_TOKEN); required beyond loopback");
+  controller->add_option("--tls-cert", c->tls_cert, "PEM certificate chain: serve TLS");
+  controller->add_option("--tls-key", c->tls_key, "PEM private key of --tls-cert");
+  controller->add_option("--tls-client-ca", c->tls_client_ca, "PEM CA: require client certificates it signed (mTLS)");
+  controller->add_option("--port-file", c->port_file, "Write the bound port to this file");
+  controller->add_flag("--exit-when-done", c->exit_when_done, "Exit once the experiment has finished");
+  controller->callback([c] { RunController(*c); });
+
+  auto w = std::make_shared<WorkerFlags>();
+  CLI::App* worker = app.add_subcommand(
+      "worker", "Run a worker: lease trials from a controller, train them, report the results");
+  worker->add_option("--controller", w->controller, "HOST:PORT of the controller")->required();
+  worker->add_option("--token-file", w->token_file, "Bearer token (default: $VERTEBRA_TOKEN)");
+  worker->add_option("--tls-ca", w->tls_ca, "PEM CA: connect with TLS and verify the controller");
+  worker->add_option("--tls-cert", w->tls_cert, "PEM client certificate (mTLS)");
+  worker->add_option("--tls-key", w->tls_key, "PEM key of --tls-cert");
+  worker->add_option("--work-dir", w->work_dir, "Where reports are spooled until acknowledged")->capture_default_str();
+  worker->add_option("--device", w->device, "What this worker reports it has")->capture_default_str();
+  worker->add_flag("--simulate", w->simulate, "Run the simulated trainer (load tests; results are marked simulated)");
+  worker->add_option("--sim-seconds", w->sim_seconds, "Seconds per simulated top-rung trial (default: the experiment's)");
+  worker->add_option("--max-trials", w->max_trials, "Exit after this many reports");
+  worker->add_option("--give-up", w->give_up, "Exit when the controller is unreachable this many seconds (0: never)");
+  worker->add_flag("--quiet", w->quiet, "No log lines");
+  worker->callback([w] { RunWorker(*w); });
+
+  auto db = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  auto with_trials = std::make_shared<bool>(false);
+  CLI::App* status = app.add_subcommand("status", "An experiment's state from its database (read-only)");
+  status->add_option("--db", *db, "SQLite database")->required();
+  status->add_flag("--json", *as_json, "Print one JSON object");
+  status->add_flag("--trials", *with_trials, "With --json: every trial's record too");
+  status->callback([db, as_json, with_trials] { RunStatus(*db, *as_json, *with_trials); });
+
+  auto top_db = std::make_shared<std::string>();
+  auto k = std::make_shared<int>(10);
+  auto top_json = std::make_shared<bool>(false);
+  CLI::App* top = app.add_subcommand("top", "The best trials of an experiment by AP (read-only)");
+  top->add_option("--db", *top_db, "SQLite database")->required();
+  top->add_option("-n", *k, "How many")->capture_default_str()->check(CLI::Range(1, 100000));
+  top->add_flag("--json", *top_json, "Print JSON");
+  top->callback([top_db, k, top_json] { RunTop(*top_db, *k, *top_json); });
+}
+
+}  // namespace vertebra::cli

@@ -1,0 +1,518 @@
+#include "controller/rl_policy.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace vertebra::controller {
+namespace {
+
+namespace ss = search_spaces;
+
+// Zoph & Le (2017) initialize the controller's weights uniformly in [-0.08, 0.08].
+constexpr double kInitScale = 0.08;
+// Bumped whenever the checkpoint layout changes; older checkpoints are then refused.
+constexpr int64_t kCheckpointVersion = 1;
+
+// The controller network: an embedding of the previous decision, one LSTM cell, and a linear
+// head per decision. Every table is laid out over (step, option) pairs: decision t's options
+// take rows offset(t) .. offset(t) + num_options(t) - 1 of the embedding and of the heads; the
+// embedding's last row is the start token. Parameters are built by hand rather than through
+// nn::LSTMCell / nn::Linear, whose constructors would draw from LibTorch's global generator.
+// Double precision: the log-probabilities it reports are doubles, and PPO's ratios compare them
+// against recomputed ones.
+class ControllerImpl : public torch::nn::Module {
+ public:
+  ControllerImpl(const std::vector<int>& num_options, int64_t hidden, at::Generator& init) : hidden_(hidden) {
+    int64_t total = 0;
+    for (int n : num_options) {
+      offsets_.push_back(total);
+      sizes_.push_back(n);
+      total += n;
+    }
+    auto uniform = [&](std::vector<int64_t> shape) {
+      return torch::empty(shape, torch::kDouble).uniform_(-kInitScale, kInitScale, init);
+    };
+    // Registration order fixes the generator draws and Adam's parameter order: keep it.
+    embedding_ = register_parameter("embedding", uniform({total + 1, hidden}));
+    w_ih_ = register_parameter("lstm_w_ih", uniform({4 * hidden, hidden}));
+    w_hh_ = register_parameter("lstm_w_hh", uniform({4 * hidden, hidden}));
+    b_ih_ = register_parameter("lstm_b_ih", uniform({4 * hidden}));
+    b_hh_ = register_parameter("lstm_b_hh", uniform({4 * hidden}));
+    head_w_ = register_parameter("head_w", uniform({total, hidden}));
+    head_b_ = register_parameter("head_b", uniform({total}));
+    start_token_ = total;
+  }
+
+  int64_t start_token() const { return start_token_; }
+  // The embedding row for decision `step` having chosen `option`: the next step's input.
+  int64_t Token(int step, int option) const { return offsets_[step] + option; }
+
+  // Zero (h, c) for a batch of `batch` sequences.
+  std::pair<torch::Tensor, torch::Tensor> InitialState(int64_t batch) const {
+    return {torch::zeros({batch, hidden_}, torch::kDouble), torch::zeros({batch, hidden_}, torch::kDouble)};
+  }
+
+  // One step: inputs are embedding rows `tokens` [B]; returns the new (h, c), each [B, hidden].
+  std::pair<torch::Tensor, torch::Tensor> Step(const torch::Tensor& tokens, const torch::Tensor& h,
+                                               const torch::Tensor& c) {
+    torch::Tensor x = embedding_.index_select(0, tokens);
+    std::tuple<torch::Tensor, torch::Tensor> hc = torch::lstm_cell(x, {h, c}, w_ih_, w_hh_, b_ih_, b_hh_);
+    return {std::get<0>(hc), std::get<1>(hc)};
+  }
+
+  // Decision `step`'s logits from the LSTM output h [B, hidden]: [B, num_options(step)].
+  torch::Tensor Logits(int step, const torch::Tensor& h) {
+    return torch::linear(h, head_w_.narrow(0, offsets_[step], sizes_[step]),
+                         head_b_.narrow(0, offsets_[step], sizes_[step]));
+  }
+
+ private:
+  int64_t hidden_;
+  std::vector<int64_t> offsets_, sizes_;
+  int64_t start_token_ = 0;
+  torch::Tensor embedding_, w_ih_, w_hh_, b_ih_, b_hh_, head_w_, head_b_;
+};
+TORCH_MODULE(Controller);
+
+// Log-probabilities [B, n] over the options `mask` [B, n] (bool) allows; masked options get -inf.
+torch::Tensor MaskedLogSoftmax(const torch::Tensor& logits, const torch::Tensor& mask) {
+  return torch::log_softmax(logits.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity()), 1);
+}
+
+// Entropy [B] of the masked distributions. Masked entries contribute 0 (not 0 * -inf), and
+// their gradient stays finite.
+torch::Tensor MaskedEntropy(const torch::Tensor& log_probs, const torch::Tensor& mask) {
+  return -(log_probs.exp() * log_probs.masked_fill(mask.logical_not(), 0.0)).sum(1);
+}
+
+// The masks of a replayed decision sequence, one per step; InvalidArgument when the sequence is
+// not a valid one of `space`.
+absl::StatusOr<std::vector<std::vector<bool>>> ReplayMasks(const ss::SearchSpace& space,
+                                                           const std::vector<int>& decisions) {
+  if (static_cast<int>(decisions.size()) != space.num_decisions()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d decisions, the space has %d", decisions.size(), space.num_decisions()));
+  }
+  ss::DecisionCursor cursor(space);
+  std::vector<std::vector<bool>> masks;
+  masks.reserve(decisions.size());
+  for (int d : decisions) {
+    masks.push_back(cursor.Mask());
+    absl::Status status = cursor.Choose(d);
+    if (!status.ok()) return status;
+  }
+  return masks;
+}
+
+torch::Tensor MaskTensor(const std::vector<std::vector<bool>>& rows) {
+  const int64_t n = rows.empty() ? 0 : static_cast<int64_t>(rows[0].size());
+  torch::Tensor mask = torch::empty({static_cast<int64_t>(rows.size()), n}, torch::kBool);
+  bool* p = mask.data_ptr<bool>();
+  for (const std::vector<bool>& row : rows) {
+    for (bool b : row) *p++ = b;
+  }
+  return mask;
+}
+
+// The absl::Status for an exception escaping LibTorch.
+absl::Status StatusFrom(const std::exception& e, absl::StatusCode code) {
+  std::string message = e.what();
+  const size_t newline = message.find('\n');
+  if (newline != std::string::npos) message.resize(newline);
+  return absl::Status(code, message);
+}
+
+struct Buffered {
+  int64_t trial = 0;
+  std::vector<int> decisions;
+  double old_log_prob = 0;  // log pi_old(sequence): the sum of the proposal's log-probabilities.
+  double reward = 0;
+};
+
+// The inputs of a teacher-forced pass over a batch of sequences, per step.
+struct Batch {
+  std::vector<torch::Tensor> tokens;  // [B] int64: the embedding rows fed at step t.
+  std::vector<torch::Tensor> masks;   // [B, n_t] bool.
+  std::vector<torch::Tensor> chosen;  // [B, 1] int64: the option taken at step t.
+};
+
+class RlPolicy : public Policy {
+ public:
+  RlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, uint64_t seed)
+      : space_(space),
+        config_(config),
+        seed_(seed),
+        generator_(at::detail::createCPUGenerator(seed)),
+        net_(nullptr),
+        optimizer_(nullptr) {
+    for (const ss::Decision& d : space.decisions()) num_options_.push_back(d.num_options);
+    // The generator first initializes the weights, then draws every sample.
+    net_ = Controller(num_options_, config.hidden(), generator_);
+    optimizer_ = MakeOptimizer(net_);
+  }
+
+  std::string algorithm() const override { return config_.kind(); }
+
+  Proposal Propose() override {
+    ++proposals_;
+    try {
+      return Sample();
+    } catch (const std::exception& e) {
+      // Not reachable with valid masks and fixed shapes; keep the search going rather than
+      // bring the scheduler down: a uniform sample, without log-probabilities (Observe then
+      // scores it against the policy of its arrival).
+      std::fprintf(stderr, "rl_policy: Propose failed (%s); proposing a uniform sample\n", e.what());
+      std::mt19937_64 rng(seed_ + static_cast<uint64_t>(proposals_));
+      return {space_.Sample(rng), {}, 0};
+    }
+  }
+
+  void Observe(const Observation& o) override {
+    try {
+      absl::StatusOr<std::vector<std::vector<bool>>> masks = ReplayMasks(space_, o.decisions);
+      if (!masks.ok()) {
+        std::fprintf(stderr, "rl_policy: ignoring trial %lld: %s\n", static_cast<long long>(o.trial),
+                     std::string(masks.status().message()).c_str());
+        return;
+      }
+      Buffered b{o.trial, o.decisions, 0, o.reward};
+      bool have_log_probs = static_cast<int>(o.log_probs.size()) == space_.num_decisions();
+      for (double lp : o.log_probs) have_log_probs = have_log_probs && std::isfinite(lp);
+      if (have_log_probs) {
+        for (double lp : o.log_probs) b.old_log_prob += lp;
+      } else {
+        torch::NoGradGuard no_grad;
+        b.old_log_prob = Evaluate(MakeBatch({b})).first.item<double>();
+      }
+      buffer_.push_back(std::move(b));
+      if (static_cast<int>(buffer_.size()) >= config_.update_every()) {
+        Update();
+        buffer_.clear();
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "rl_policy: update failed (%s); dropping %zu results\n", e.what(), buffer_.size());
+      buffer_.clear();
+    }
+  }
+
+  double Entropy() const override { return last_entropy_; }
+
+  std::string Save() const override {
+    torch::serialize::OutputArchive archive;
+    archive.write("version", c10::IValue(kCheckpointVersion));
+    archive.write("algorithm", c10::IValue(config_.kind()));
+    archive.write("identity", c10::IValue(Identity()));
+    torch::serialize::OutputArchive net_archive, optimizer_archive;
+    net_->save(net_archive);
+    optimizer_->save(optimizer_archive);
+    archive.write("net", net_archive);
+    archive.write("optimizer", optimizer_archive);
+    {
+      std::lock_guard<std::mutex> lock(generator_.mutex());
+      archive.write("generator", generator_.get_state(), /*is_buffer=*/true);
+    }
+    archive.write("baseline", c10::IValue(baseline_));
+    archive.write("baseline_set", c10::IValue(baseline_set_));
+    archive.write("updates", c10::IValue(updates_));
+    archive.write("proposals", c10::IValue(proposals_));
+    archive.write("last_entropy", c10::IValue(last_entropy_));
+    const int64_t n = static_cast<int64_t>(buffer_.size());
+    torch::Tensor trials = torch::empty({n}, torch::kInt64);
+    torch::Tensor decisions = torch::empty({n, space_.num_decisions()}, torch::kInt64);
+    torch::Tensor old_log_probs = torch::empty({n}, torch::kDouble);
+    torch::Tensor rewards = torch::empty({n}, torch::kDouble);
+    int64_t* decision_data = decisions.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      trials.data_ptr<int64_t>()[i] = buffer_[i].trial;
+      for (int d : buffer_[i].decisions) *decision_data++ = d;
+      old_log_probs.data_ptr<double>()[i] = buffer_[i].old_log_prob;
+      rewards.data_ptr<double>()[i] = buffer_[i].reward;
+    }
+    archive.write("buffer_trials", trials, true);
+    archive.write("buffer_decisions", decisions, true);
+    archive.write("buffer_old_log_probs", old_log_probs, true);
+    archive.write("buffer_rewards", rewards, true);
+    std::string bytes;
+    archive.save_to([&bytes](const void* data, size_t size) {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
+    return bytes;
+  }
+
+  absl::Status Restore(const std::string& state) override {
+    const std::string what = absl::StrCat(config_.kind(), ": ");
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(state.data(), state.size(), torch::kCPU);
+    } catch (const std::exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat(what, "not a checkpoint of an RL policy (", e.what(), ")"));
+    }
+    try {
+      c10::IValue version, algorithm, identity;
+      if (!archive.try_read("version", version) || !archive.try_read("algorithm", algorithm) ||
+          !archive.try_read("identity", identity) || !version.isInt() || !algorithm.isString() ||
+          !identity.isString()) {
+        return absl::InvalidArgumentError(absl::StrCat(what, "not a checkpoint of an RL policy"));
+      }
+      if (version.toInt() != kCheckpointVersion) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%scheckpoint version %d, this build reads %d", what, version.toInt(), kCheckpointVersion));
+      }
+      if (algorithm.toStringRef() != config_.kind()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%sa checkpoint of the %s policy, not this one", what, algorithm.toStringRef()));
+      }
+      if (identity.toStringRef() != Identity()) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%sthe checkpoint was made with another configuration or search space: %s, now %s", what,
+            identity.toStringRef(), Identity()));
+      }
+      // Everything is read into fresh objects; the policy changes only when all of it loaded.
+      at::Generator scratch = at::detail::createCPUGenerator(0);
+      Controller net(num_options_, config_.hidden(), scratch);
+      std::unique_ptr<torch::optim::Adam> optimizer = MakeOptimizer(net);
+      torch::serialize::InputArchive net_archive, optimizer_archive;
+      archive.read("net", net_archive);
+      archive.read("optimizer", optimizer_archive);
+      net->load(net_archive);
+      optimizer->load(optimizer_archive);
+      torch::Tensor generator_state, trials, decisions, old_log_probs, rewards;
+      archive.read("generator", generator_state, true);
+      at::Generator generator = at::detail::createCPUGenerator(0);
+      generator.set_state(generator_state);
+      c10::IValue baseline, baseline_set, updates, proposals, last_entropy;
+      archive.read("baseline", baseline);
+      archive.read("baseline_set", baseline_set);
+      archive.read("updates", updates);
+      archive.read("proposals", proposals);
+      archive.read("last_entropy", last_entropy);
+      archive.read("buffer_trials", trials, true);
+      archive.read("buffer_decisions", decisions, true);
+      archive.read("buffer_old_log_probs", old_log_probs, true);
+      archive.read("buffer_rewards", rewards, true);
+      const int64_t n = trials.numel();
+      const int num_steps = space_.num_decisions();
+      if (trials.scalar_type() != torch::kInt64 || decisions.scalar_type() != torch::kInt64 ||
+          old_log_probs.scalar_type() != torch::kDouble || rewards.scalar_type() != torch::kDouble ||
+          decisions.numel() != n * num_steps || old_log_probs.numel() != n || rewards.numel() != n) {
+        return absl::InvalidArgumentError(absl::StrCat(what, "the checkpoint's result buffer is malformed"));
+      }
+      trials = trials.contiguous();
+      decisions = decisions.contiguous();
+      old_log_probs = old_log_probs.contiguous();
+      rewards = rewards.contiguous();
+      std::vector<Buffered> buffer;
+      for (int64_t i = 0; i < n; ++i) {
+        Buffered b;
+        b.trial = trials.data_ptr<int64_t>()[i];
+        const int64_t* row = decisions.data_ptr<int64_t>() + i * num_steps;
+        b.decisions.assign(row, row + num_steps);
+        b.old_log_prob = old_log_probs.data_ptr<double>()[i];
+        b.reward = rewards.data_ptr<double>()[i];
+        if (!ReplayMasks(space_, b.decisions).ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(what, "the checkpoint's result buffer holds an invalid sequence"));
+        }
+        buffer.push_back(std::move(b));
+      }
+      net_ = net;
+      optimizer_ = std::move(optimizer);
+      {
+        std::lock_guard<std::mutex> lock(generator_.mutex());
+        generator_.set_state(generator.get_state());
+      }
+      baseline_ = baseline.toDouble();
+      baseline_set_ = baseline_set.toBool();
+      updates_ = updates.toInt();
+      proposals_ = proposals.toInt();
+      last_entropy_ = last_entropy.toDouble();
+      buffer_ = std::move(buffer);
+      return absl::OkStatus();
+    } catch (const std::exception& e) {
+      return StatusFrom(e, absl::StatusCode::kInvalidArgument);
+    }
+  }
+
+ private:
+  std::unique_ptr<torch::optim::Adam> MakeOptimizer(Controller& net) const {
+    // Adam's defaults otherwise: betas (0.9, 0.999), eps 1e-8, no weight decay.
+    return std::make_unique<torch::optim::Adam>(net->parameters(), torch::optim::AdamOptions(config_.learning_rate()));
+  }
+
+  // What a checkpoint must match: the algorithm, every hyperparameter, and the decision layout.
+  std::string Identity() const {
+    return absl::StrFormat(
+        "kind=%s hidden=%d lr=%.17g entropy_weight=%.17g baseline_decay=%.17g ppo_clip=%.17g ppo_epochs=%d "
+        "update_every=%d options=%s",
+        config_.kind(), config_.hidden(), config_.learning_rate(), config_.entropy_weight(), config_.baseline_decay(),
+        config_.ppo_clip(), config_.ppo_epochs(), config_.update_every(), absl::StrJoin(num_options_, ","));
+  }
+
+  Proposal Sample() {
+    torch::NoGradGuard no_grad;
+    Proposal proposal;
+    ss::DecisionCursor cursor(space_);
+    auto [h, c] = net_->InitialState(1);
+    int64_t token = net_->start_token();
+    double entropy_sum = 0;
+    for (int t = 0; t < space_.num_decisions(); ++t) {
+      std::tie(h, c) = net_->Step(torch::full({1}, token, torch::kInt64), h, c);
+      const std::vector<bool> allowed = cursor.Mask();
+      const torch::Tensor mask = MaskTensor({allowed});
+      const torch::Tensor log_probs = MaskedLogSoftmax(net_->Logits(t, h), mask);
+      int option =
+          static_cast<int>(torch::multinomial(log_probs.exp(), 1, /*replacement=*/false, generator_).item<int64_t>());
+      // Multinomial (argmax of p / Exp(1) draws) picks a masked option only when a draw is
+      // exactly 0, about 2^-53 per option; take the mode then.
+      if (!allowed[option]) option = static_cast<int>(log_probs.argmax(1).item<int64_t>());
+      const absl::Status chosen = cursor.Choose(option);
+      if (!chosen.ok()) throw std::runtime_error(std::string(chosen.message()));
+      proposal.decisions.push_back(option);
+      proposal.log_probs.push_back(log_probs[0][option].item<double>());
+      entropy_sum += MaskedEntropy(log_probs, mask).item<double>();
+      token = net_->Token(t, option);
+    }
+    last_entropy_ = space_.num_decisions() > 0 ? entropy_sum / space_.num_decisions() : 0;
+    return proposal;
+  }
+
+  // Tensors for a teacher-forced pass over `sequences` (valid ones: Observe checked them).
+  Batch MakeBatch(const std::vector<Buffered>& sequences) const {
+    const int num_steps = space_.num_decisions();
+    const int64_t size = static_cast<int64_t>(sequences.size());
+    std::vector<std::vector<std::vector<bool>>> masks;  // [sequence][step][option]
+    for (const Buffered& s : sequences) masks.push_back(ReplayMasks(space_, s.decisions).value());
+    Batch batch;
+    for (int t = 0; t < num_steps; ++t) {
+      torch::Tensor tokens = torch::empty({size}, torch::kInt64);
+      torch::Tensor chosen = torch::empty({size, 1}, torch::kInt64);
+      int64_t* token_data = tokens.data_ptr<int64_t>();
+      int64_t* chosen_data = chosen.data_ptr<int64_t>();
+      std::vector<std::vector<bool>> rows;
+      for (int64_t i = 0; i < size; ++i) {
+        token_data[i] = t == 0 ? net_->start_token() : net_->Token(t - 1, sequences[i].decisions[t - 1]);
+        chosen_data[i] = sequences[i].decisions[t];
+        rows.push_back(masks[i][t]);
+      }
+      batch.tokens.push_back(tokens);
+      batch.masks.push_back(MaskTensor(rows));
+      batch.chosen.push_back(chosen);
+    }
+    return batch;
+  }
+
+  // Teacher forcing: the log-probability of each whole sequence [B] under the current weights,
+  // and the mean per-decision entropy over the batch (a scalar).
+  std::pair<torch::Tensor, torch::Tensor> Evaluate(const Batch& batch) {
+    const int64_t size = batch.chosen.empty() ? 0 : batch.chosen[0].size(0);
+    auto [h, c] = net_->InitialState(size);
+    torch::Tensor log_prob = torch::zeros({size}, torch::kDouble);
+    torch::Tensor entropy = torch::zeros({size}, torch::kDouble);
+    for (size_t t = 0; t < batch.tokens.size(); ++t) {
+      std::tie(h, c) = net_->Step(batch.tokens[t], h, c);
+      const torch::Tensor log_probs = MaskedLogSoftmax(net_->Logits(static_cast<int>(t), h), batch.masks[t]);
+      log_prob = log_prob + log_probs.gather(1, batch.chosen[t]).squeeze(1);
+      entropy = entropy + MaskedEntropy(log_probs, batch.masks[t]);
+    }
+    const double steps = std::max<double>(1, static_cast<double>(batch.tokens.size()));
+    return {log_prob, entropy.mean() / steps};
+  }
+
+  // One update on buffer_. The advantages use the baseline as it stood before this batch; the
+  // baseline then takes the batch's rewards one by one, in arrival order.
+  void Update() {
+    if (!baseline_set_) {
+      baseline_ = buffer_.front().reward;
+      baseline_set_ = true;
+    }
+    std::vector<double> advantages, old_log_probs;
+    for (const Buffered& b : buffer_) {
+      advantages.push_back(b.reward - baseline_);
+      old_log_probs.push_back(b.old_log_prob);
+    }
+    const double decay = config_.baseline_decay();
+    for (const Buffered& b : buffer_) baseline_ = decay * baseline_ + (1 - decay) * b.reward;
+
+    const Batch batch = MakeBatch(buffer_);
+    const torch::Tensor advantage = torch::tensor(advantages, torch::kDouble);
+    const torch::Tensor old_log_prob = torch::tensor(old_log_probs, torch::kDouble);
+    const bool ppo = config_.kind() == "ppo";
+    const int passes = ppo ? config_.ppo_epochs() : 1;
+    for (int pass = 0; pass < passes; ++pass) {
+      auto [log_prob, entropy] = Evaluate(batch);
+      torch::Tensor objective;
+      if (ppo) {
+        const torch::Tensor ratio = torch::exp(log_prob - old_log_prob);
+        if (getenv("RL_DEBUG")) std::fprintf(stderr, "pass %d ratio %s adv %s\n", pass, absl::StrJoin(std::vector<double>(ratio.data_ptr<double>(), ratio.data_ptr<double>() + ratio.numel()), ",").c_str(), absl::StrJoin(advantages, ",").c_str());
+        const double clip = config_.ppo_clip();
+        objective = torch::min(ratio * advantage, torch::clamp(ratio, 1 - clip, 1 + clip) * advantage).mean();
+      } else {
+        objective = (advantage * log_prob).mean();
+      }
+      const torch::Tensor loss = -objective - config_.entropy_weight() * entropy;
+      optimizer_->zero_grad();
+      loss.backward();
+      optimizer_->step();
+    }
+    ++updates_;
+  }
+
+  const ss::SearchSpace& space_;
+  const v1::AlgorithmConfig config_;
+  const uint64_t seed_;
+  std::vector<int> num_options_;
+  // Initial weights, then every sample. Mutable: Save() locks it to read its state.
+  mutable at::Generator generator_;
+  Controller net_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  double baseline_ = 0;
+  bool baseline_set_ = false;
+  int64_t updates_ = 0;
+  int64_t proposals_ = 0;
+  double last_entropy_ = 0;
+  std::vector<Buffered> buffer_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config,
+                                                    uint64_t seed) {
+  if (config.kind() != "ppo" && config.kind() != "reinforce") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("algorithm.kind: \"%s\" is not an RL policy (ppo, reinforce)", config.kind()));
+  }
+  if (config.hidden() < 1) return absl::InvalidArgumentError("algorithm.hidden: must be at least 1");
+  if (!(config.learning_rate() > 0)) return absl::InvalidArgumentError("algorithm.learning_rate: must be positive");
+  if (config.update_every() < 1) return absl::InvalidArgumentError("algorithm.update_every: must be at least 1");
+  if (!(config.baseline_decay() >= 0 && config.baseline_decay() < 1)) {
+    return absl::InvalidArgumentError("algorithm.baseline_decay: must be in [0, 1)");
+  }
+  if (config.kind() == "ppo") {
+    if (config.ppo_epochs() < 1) return absl::InvalidArgumentError("algorithm.ppo_epochs: must be at least 1");
+    if (!(config.ppo_clip() > 0)) return absl::InvalidArgumentError("algorithm.ppo_clip: must be positive");
+  }
+  try {
+    return std::unique_ptr<Policy>(std::make_unique<RlPolicy>(space, config, seed));
+  } catch (const std::exception& e) {
+    return StatusFrom(e, absl::StatusCode::kInternal);
+  }
+}
+
+void RegisterRlPolicy() { SetRlPolicyFactory(NewRlPolicy); }
+
+}  // namespace vertebra::controller

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# A simulated search with 8 workers where workers and the controller are killed with SIGKILL at
+# random moments (seeded) and restarted: at the end every trial is accounted for exactly once and
+# every report a worker saw acknowledged is in the database.
+# Usage: kill_test.sh PATH/TO/vertebra [SEED]
+set -u
+vertebra=$(realpath "$1")
+RANDOM=${2:-7}
+tmp=$(mktemp -d)
+pids=()
+controller_pid=""
+cleanup() {
+  kill -9 "${pids[@]}" "$controller_pid" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$tmp" || exit 1
+
+cat >config.json <<'EOF'
+{
+  "name": "kill-test",
+  "seed": 3,
+  "algorithm": {"kind": "evolution", "population": 16, "tournament": 4, "queue": 8},
+  "budget": {"trials": 120, "parallel": 8},
+  "rungs": {"steps": [500, 1500], "eta": 3},
+  "lease": {"lease_seconds": 1.5, "heartbeat_seconds": 0.2, "max_attempts": 20},
+  "simulation": {"seconds": 0.4, "noise": 0.01, "low_rung_bias": 0.3}
+}
+EOF
+
+start_controller() {  # start_controller LISTEN
+  "$vertebra" controller --config config.json --db search.db --listen "$1" --port-file port --exit-when-done \
+    >>controller.log 2>&1 &
+  controller_pid=$!
+}
+start_worker() {  # start_worker I
+  "$vertebra" worker --controller "127.0.0.1:$port" --simulate --work-dir "w$1" >>"w$1.log" 2>&1 &
+  pids[$1]=$!
+}
+
+rm -f port
+start_controller 127.0.0.1:0
+for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
+port=$(cat port)
+for i in 0 1 2 3 4 5 6 7; do start_worker "$i"; done
+
+worker_kills=0
+controller_kills=0
+for _ in $(seq 400); do
+  sleep "0.$((RANDOM % 6 + 2))"
+  if ! kill -0 "$controller_pid" 2>/dev/null; then
+    # Finished (--exit-when-done) or killed below and not yet back.
+    if grep -q '"state":"finished"' <("$vertebra" status --db search.db --json 2>/dev/null); then break; fi
+    start_controller "127.0.0.1:$port"
+    continue
+  fi
+  r=$((RANDOM % 10))
+  if [ "$r" -lt 5 ]; then
+    i=$((RANDOM % 8))
+    kill -9 "${pids[$i]}" 2>/dev/null && worker_kills=$((worker_kills + 1))
+    start_worker "$i"
+  elif [ "$r" -lt 7 ] && [ "$controller_kills" -lt 6 ]; then
+    kill -9 "$controller_pid" 2>/dev/null && controller_kills=$((controller_kills + 1))
+    wait "$controller_pid" 2>/dev/null
+    sleep 0.3
+    start_controller "127.0.0.1:$port"
+  fi
+done
+# Let the workers finish and exit on their own.
+for i in 0 1 2 3 4 5 6 7; do
+  for _ in $(seq 100); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+done
+kill -9 "${pids[@]}" 2>/dev/null
+wait "$controller_pid" 2>/dev/null
+
+"$vertebra" status --db search.db --json --trials >status.json || { echo "FAIL: status"; exit 1; }
+cat w*.log | grep -o 'reported trial [0-9]* (lease [0-9]*)' | sed 's/reported trial \([0-9]*\) (lease \([0-9]*\))/\1 \2/' \
+  >acknowledged.txt
+python3 - "$worker_kills" "$controller_kills" <<'EOF'
+import json, sys
+s = json.load(open("status.json"))
+failures = []
+if s["state"] != "finished":
+    failures.append(f"state is {s['state']}, not finished")
+trials = s["trials"]
+if len(trials) < 120:
+    failures.append(f"{len(trials)} trials, budget 120")
+for t in trials:
+    if t["state"] not in ("done", "failed", "rejected"):
+        failures.append(f"trial {t['id']} left {t['state']}")
+    rungs = [r["rung"] for r in t["results"]]
+    if len(rungs) != len(set(rungs)):
+        failures.append(f"trial {t['id']} counted twice at a rung: {rungs}")
+    if t["state"] == "done" and not t["results"]:
+        failures.append(f"trial {t['id']} done without a result")
+leases = {(t["id"], r["lease"]) for t in trials for r in t["results"]}
+acknowledged = [tuple(map(int, line.split())) for line in open("acknowledged.txt")]
+missing = [a for a in acknowledged if a not in leases]
+if missing:
+    failures.append(f"acknowledged but missing: {missing[:5]}")
+done = sum(t["state"] == "done" for t in trials)
+results = sum(len(t["results"]) for t in trials)
+print(f"kill test: {len(trials)} trials ({done} done), {results} rung results, {len(acknowledged)} acknowledged "
+      f"reports checked, {sys.argv[1]} worker kills, {sys.argv[2]} controller kills")
+for f in failures:
+    print("FAIL:", f)
+sys.exit(1 if failures else 0)
+EOF

@@ -1,0 +1,245 @@
+#include "controller/rl_policy.h"
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "controller/policy.h"
+#include "gtest/gtest.h"
+#include "search_spaces/decisions.h"
+
+namespace vertebra::controller {
+namespace {
+
+namespace ss = search_spaces;
+
+ss::SearchSpace DefaultSpace() {
+  absl::StatusOr<ss::SearchSpace> space = ss::SearchSpace::Create({});
+  EXPECT_TRUE(space.ok()) << space.status();
+  return *space;
+}
+
+// Three intermediate blocks (35 decisions): keeps the learning tests fast.
+ss::SearchSpace SmallSpace() {
+  ss::SearchSpaceOptions options;
+  options.intermediate_pool = {3, 4, 5};
+  absl::StatusOr<ss::SearchSpace> space = ss::SearchSpace::Create(options);
+  EXPECT_TRUE(space.ok()) << space.status();
+  return *space;
+}
+
+v1::AlgorithmConfig Config(const std::string& kind) {
+  v1::AlgorithmConfig c;
+  c.set_kind(kind);
+  c.set_learning_rate(0.01);
+  c.set_hidden(32);
+  c.set_entropy_weight(0.01);
+  c.set_baseline_decay(0.9);
+  c.set_ppo_clip(0.2);
+  c.set_ppo_epochs(3);
+  c.set_update_every(4);
+  return c;
+}
+
+std::unique_ptr<Policy> Make(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, uint64_t seed) {
+  absl::StatusOr<std::unique_ptr<Policy>> p = NewRlPolicy(space, config, seed);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? std::move(*p) : nullptr;
+}
+
+// The toy task: the fraction of block-type decisions (the last num_blocks, two options each,
+// never masked) that choose option 0. Uniform sampling scores 0.5 on average.
+double ToyReward(const ss::SearchSpace& space, const std::vector<int>& decisions) {
+  int zeros = 0;
+  for (int i = space.num_decisions() - space.num_blocks(); i < space.num_decisions(); ++i) zeros += decisions[i] == 0;
+  return static_cast<double>(zeros) / space.num_blocks();
+}
+
+Observation ObservationOf(const ss::SearchSpace& space, const Proposal& p, int64_t trial) {
+  return {trial, p.decisions, p.log_probs, ToyReward(space, p.decisions)};
+}
+
+class RlPolicyTest : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, RlPolicyTest, ::testing::Values("ppo", "reinforce"));
+
+TEST_P(RlPolicyTest, ProposalsAreValidSequences) {
+  const ss::SearchSpace space = DefaultSpace();
+  std::unique_ptr<Policy> policy = Make(space, Config(GetParam()), 1);
+  ASSERT_NE(policy, nullptr);
+  EXPECT_EQ(policy->algorithm(), GetParam());
+  for (int i = 0; i < 10; ++i) {
+    const Proposal p = policy->Propose();
+    ASSERT_EQ(static_cast<int>(p.decisions.size()), space.num_decisions());
+    EXPECT_TRUE(space.Decode(p.decisions).ok()) << space.Decode(p.decisions).status();
+    ASSERT_EQ(p.log_probs.size(), p.decisions.size());
+    for (double lp : p.log_probs) {
+      EXPECT_TRUE(std::isfinite(lp));
+      EXPECT_LE(lp, 0.0);
+    }
+    EXPECT_GT(policy->Entropy(), 0.0);
+    EXPECT_TRUE(std::isfinite(policy->Entropy()));
+    policy->Observe(ObservationOf(space, p, i));  // Two updates along the way.
+  }
+}
+
+TEST_P(RlPolicyTest, SeedDeterminesProposals) {
+  const ss::SearchSpace space = DefaultSpace();
+  std::unique_ptr<Policy> a = Make(space, Config(GetParam()), 7);
+  std::unique_ptr<Policy> b = Make(space, Config(GetParam()), 7);
+  std::unique_ptr<Policy> c = Make(space, Config(GetParam()), 8);
+  bool differs = false;
+  for (int i = 0; i < 6; ++i) {
+    const Proposal pa = a->Propose(), pb = b->Propose(), pc = c->Propose();
+    EXPECT_EQ(pa.decisions, pb.decisions);
+    EXPECT_EQ(pa.log_probs, pb.log_probs);
+    differs = differs || pa.decisions != pc.decisions;
+    a->Observe(ObservationOf(space, pa, i));
+    b->Observe(ObservationOf(space, pb, i));
+    c->Observe(ObservationOf(space, pc, i));
+  }
+  EXPECT_TRUE(differs);
+}
+
+// Proposals wait in a pending list and results come back out of order, so PPO scores some of
+// them against an older policy. A policy restored mid-buffer must then follow the original bit
+// for bit.
+TEST_P(RlPolicyTest, RestoredPolicyContinuesExactly) {
+  const ss::SearchSpace space = DefaultSpace();
+  const v1::AlgorithmConfig config = Config(GetParam());
+  std::unique_ptr<Policy> a = Make(space, config, 3);
+  std::vector<Proposal> pending;
+  int64_t trial = 0, observed = 0;
+  // Proposes one, and once three are pending observes one of them (not the oldest, mostly).
+  auto advance = [&](Policy& policy, std::vector<Proposal>& queue, int64_t& round_index, int64_t& seen) {
+    queue.push_back(policy.Propose());
+    if (queue.size() >= 3) {
+      const size_t k = static_cast<size_t>(round_index % 3);
+      policy.Observe(ObservationOf(space, queue[k], round_index));
+      queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(k));
+      ++seen;
+    }
+    ++round_index;
+    return queue.back();
+  };
+  // Ten results in: two updates done, two results buffered (update_every = 4).
+  while (observed < 10) advance(*a, pending, trial, observed);
+  ASSERT_EQ(observed % config.update_every(), 2);
+  const std::string state = a->Save();
+
+  std::unique_ptr<Policy> b = Make(space, config, 999);  // Another seed: all of it must come from `state`.
+  ASSERT_EQ(b->Restore(state), absl::OkStatus());
+  EXPECT_EQ(a->Entropy(), b->Entropy());
+  std::vector<Proposal> pending_b = pending;
+  int64_t trial_b = trial, observed_b = observed;
+  for (int i = 0; i < 20; ++i) {
+    const Proposal pa = advance(*a, pending, trial, observed);
+    const Proposal pb = advance(*b, pending_b, trial_b, observed_b);
+    ASSERT_EQ(pa.decisions, pb.decisions) << "round " << i;
+    ASSERT_EQ(pa.log_probs.size(), pb.log_probs.size());
+    for (size_t t = 0; t < pa.log_probs.size(); ++t) EXPECT_EQ(pa.log_probs[t], pb.log_probs[t]) << "round " << i;
+    EXPECT_EQ(a->Entropy(), b->Entropy());
+  }
+  EXPECT_GE(observed, 25);  // At least four more updates happened after the restore.
+}
+
+TEST(RlPolicy, RestoreRejectsOtherCheckpoints) {
+  const ss::SearchSpace space = DefaultSpace();
+  std::unique_ptr<Policy> ppo = Make(space, Config("ppo"), 1);
+  std::unique_ptr<Policy> twin = Make(space, Config("ppo"), 1);
+  std::unique_ptr<Policy> reinforce = Make(space, Config("reinforce"), 1);
+  v1::AlgorithmConfig wider = Config("ppo");
+  wider.set_hidden(16);
+  std::unique_ptr<Policy> narrow = Make(space, wider, 1);
+  const ss::SearchSpace small = SmallSpace();
+  std::unique_ptr<Policy> other_space = Make(small, Config("ppo"), 1);
+
+  const std::vector<std::string> foreign = {
+      NewEvolutionPolicy(space, 8, 2, 1)->Save(),
+      NewRandomPolicy(space, 1)->Save(),
+      "",
+      "garbage",
+      std::string("PK\x03\x04", 4) + std::string(100, 'x'),
+      reinforce->Save(),
+      narrow->Save(),
+      other_space->Save(),
+      ppo->Save().substr(0, 200),  // Truncated.
+  };
+  for (size_t i = 0; i < foreign.size(); ++i) {
+    EXPECT_EQ(ppo->Restore(foreign[i]).code(), absl::StatusCode::kInvalidArgument) << "checkpoint " << i;
+  }
+  // The failed restores changed nothing.
+  for (int i = 0; i < 3; ++i) {
+    const Proposal p = ppo->Propose(), q = twin->Propose();
+    EXPECT_EQ(p.decisions, q.decisions);
+    EXPECT_EQ(p.log_probs, q.log_probs);
+  }
+  // And the evolution policy refuses the RL checkpoint.
+  EXPECT_EQ(NewEvolutionPolicy(space, 8, 2, 1)->Restore(ppo->Save()).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RlPolicy, RejectsBadConfigurations) {
+  const ss::SearchSpace space = DefaultSpace();
+  EXPECT_EQ(NewRlPolicy(space, Config("evolution"), 1).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::AlgorithmConfig c = Config("ppo");
+  c.set_hidden(0);
+  EXPECT_EQ(NewRlPolicy(space, c, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  c = Config("reinforce");
+  c.set_update_every(0);
+  EXPECT_EQ(NewRlPolicy(space, c, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  c = Config("ppo");
+  c.set_ppo_epochs(0);
+  EXPECT_EQ(NewRlPolicy(space, c, 1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(RlPolicy, RegisterMakesMakePolicyBuildIt) {
+  RegisterRlPolicy();
+  const ss::SearchSpace space = DefaultSpace();
+  v1::ExperimentConfig config;
+  *config.mutable_algorithm() = Config("reinforce");
+  config.set_seed(4);
+  absl::StatusOr<std::unique_ptr<Policy>> policy = MakePolicy(space, config);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ((*policy)->algorithm(), "reinforce");
+  // The same policy as NewRlPolicy with the experiment's seed.
+  EXPECT_EQ((*policy)->Propose().decisions, Make(space, Config("reinforce"), 4)->Propose().decisions);
+}
+
+// Results arriving without log-probabilities (not proposed by this policy) are still learned from.
+TEST_P(RlPolicyTest, ObservesForeignResults) {
+  const ss::SearchSpace space = DefaultSpace();
+  std::unique_ptr<Policy> policy = Make(space, Config(GetParam()), 2);
+  std::mt19937_64 rng(2);
+  for (int i = 0; i < 8; ++i) {
+    const std::vector<int> d = space.Sample(rng);
+    policy->Observe({i, d, {}, ToyReward(space, d)});
+  }
+  policy->Observe({9, {1, 2, 3}, {}, 1.0});  // Not a sequence of the space: ignored.
+  const Proposal p = policy->Propose();
+  EXPECT_TRUE(space.Decode(p.decisions).ok());
+  for (double lp : p.log_probs) EXPECT_TRUE(std::isfinite(lp));
+}
+
+TEST_P(RlPolicyTest, LearnsToyReward) {
+  const ss::SearchSpace space = SmallSpace();
+  v1::AlgorithmConfig config = Config(GetParam());
+  config.set_learning_rate(0.03);
+  config.set_update_every(4);
+  std::unique_ptr<Policy> policy = Make(space, config, 11);
+  constexpr int kProposals = 300, kWindow = 50;
+  double first = 0, last = 0;
+  for (int i = 0; i < kProposals; ++i) {
+    const Proposal p = policy->Propose();
+    const double reward = ToyReward(space, p.decisions);
+    if (i < kWindow) first += reward / kWindow;
+    if (i >= kProposals - kWindow) last += reward / kWindow;
+    policy->Observe({i, p.decisions, p.log_probs, reward});
+    static double acc = 0; acc += reward; if (i % 25 == 24) { printf("%d %.3f ent %.3f\n", i, acc / 25, policy->Entropy()); acc = 0; }
+  }
+  EXPECT_GT(last, first + 0.2) << "first " << first << ", last " << last;
+}
+
+}  // namespace
+}  // namespace vertebra::controller
