@@ -103,6 +103,7 @@ Scheduler::Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* cl
                      ss::SearchSpace space)
     : store_(store), config_(config), clock_(clock), options_(options), space_(std::move(space)) {
   rung_trials_.resize(std::max(1, config_.rungs().steps_size()));
+  rung_order_.resize(rung_trials_.size());
 }
 
 Scheduler::~Scheduler() {
@@ -167,7 +168,7 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
     for (const v1::RungResult& r : t.results()) {
       next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
       if (r.rung() >= 0 && r.rung() < static_cast<int>(rung_trials_.size()) && t.reused_from() == 0) {
-        rung_trials_[r.rung()].push_back(t.id());
+        AddRungResult(t.id(), r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
       }
       if (r.sequence() > observed) {
         unobserved.push_back({r.sequence(), Observation{t.id(), {t.decisions().begin(), t.decisions().end()},
@@ -235,6 +236,11 @@ bool Scheduler::BudgetSpent() const {
   return false;
 }
 
+void Scheduler::AddRungResult(int64_t trial, int32_t rung, double ap) {
+  rung_trials_[rung].push_back(trial);
+  rung_order_[rung].insert({-ap, trial});
+}
+
 std::optional<int64_t> Scheduler::FindPromotion() const {
   const int eta = config_.rungs().eta();
   const bool pareto = config_.objective().kind() == "ap_macs";
@@ -242,6 +248,16 @@ std::optional<int64_t> Scheduler::FindPromotion() const {
     const std::vector<int64_t>& ids = rung_trials_[k];
     const size_t quota = ids.size() / eta;
     if (quota == 0) continue;
+    if (!pareto) {
+      // By AP: the best not-yet-promoted trial within the top `quota` (the first on ties).
+      size_t seen = 0;
+      for (auto it = rung_order_[k].begin(); it != rung_order_[k].end() && seen < quota; ++it, ++seen) {
+        const v1::Trial& t = trials_.at(it->second);
+        if (t.rung() == k && t.state() == v1::DONE) return t.id();
+      }
+      continue;
+    }
+    // By Pareto rank of AP against MACs: quadratic in the rung's results, fine for thousands.
     struct Entry {
       int64_t id;
       double ap;
@@ -574,7 +590,7 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
   Queue(u, /*front=*/true);
   if (observation) {
     ++next_sequence_;
-    rung_trials_[u.rung()].push_back(u.id());
+    AddRungResult(u.id(), u.rung(), req.ap[0]);
     finished_by_hash_.emplace(u.hash(), u.id());
     to_observe_.push_back({sequence, std::move(*observation)});
   }

@@ -220,6 +220,7 @@ class Scheduler {
   double RewardOf(const v1::Trial& trial, const v1::RungResult& result) const;
   double TopScale(int32_t rung) const;
   void Queue(const v1::Trial& trial, bool front);
+  void AddRungResult(int64_t trial, int32_t rung, double ap);
 
   Store* const store_;
   const v1::ExperimentConfig config_;
@@ -238,6 +239,8 @@ class Scheduler {
   std::unordered_map<std::string, int64_t> finished_by_hash_;  // Dedupe: a trial with a result.
   std::set<int64_t> leased_;                    // LEASED trials.
   std::vector<std::vector<int64_t>> rung_trials_;  // Trials with a result at each rung.
+  // Per rung, the results ordered best first: (-AP, trial id). Promotion reads the top of it.
+  std::vector<std::set<std::pair<double, int64_t>>> rung_order_;
   std::map<std::string, WorkerRecord> workers_;
   // Results the policy has not seen, with their sequence numbers, in order.
   std::deque<std::pair<int64_t, Observation>> to_observe_;

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  nlohmann-json3-dev libcli11-dev libssl-dev libsqlite3-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libcli11-dev libssl-dev openssl libsqlite3-dev libgtest-dev libgmock-dev
   libtorch-dev libopenblas0-pthread python3-torch
   libturbojpeg0-dev libpng-dev
 )

@@ -225,9 +225,10 @@ TEST_P(RlPolicyTest, ObservesForeignResults) {
 TEST_P(RlPolicyTest, LearnsToyReward) {
   const ss::SearchSpace space = SmallSpace();
   v1::AlgorithmConfig config = Config(GetParam());
-  config.set_learning_rate(0.03);
-  config.set_update_every(4);
-  std::unique_ptr<Policy> policy = Make(space, config, 11);
+  config.set_learning_rate(getenv("LR") ? atof(getenv("LR")) : 0.03);
+  config.set_update_every(getenv("UE") ? atoi(getenv("UE")) : 4);
+  if (getenv("EW")) config.set_entropy_weight(atof(getenv("EW")));
+  std::unique_ptr<Policy> policy = Make(space, config, getenv("SEED") ? atoi(getenv("SEED")) : 11);
   constexpr int kProposals = 300, kWindow = 50;
   double first = 0, last = 0;
   for (int i = 0; i < kProposals; ++i) {
@@ -236,7 +237,7 @@ TEST_P(RlPolicyTest, LearnsToyReward) {
     if (i < kWindow) first += reward / kWindow;
     if (i >= kProposals - kWindow) last += reward / kWindow;
     policy->Observe({i, p.decisions, p.log_probs, reward});
-    static double acc = 0; acc += reward; if (i % 25 == 24) { printf("%d %.3f ent %.3f\n", i, acc / 25, policy->Entropy()); acc = 0; }
+    static double acc = 0; acc += reward; if (i % 25 == 24 && getenv("TRACE")) { printf("%d %.3f ent %.3f\n", i, acc / 25, policy->Entropy()); acc = 0; }
   }
   EXPECT_GT(last, first + 0.2) << "first " << first << ", last " << last;
 }
