@@ -171,6 +171,7 @@ void RegisterBenchCommand(CLI::App& app) {
   arch->add_option("--size", o->size, "Input size to resolve at")->check(CLI::Range(1, 16384))->capture_default_str();
   arch->add_flag("--json", o->json, "Print one JSON object");
   arch->callback([o] { RunArchBench(*o); });
+  RegisterSearchBenchmark(*bench);
 #if VERTEBRA_WITH_TORCH
   RegisterStep(*bench);
   RegisterTrainBenchmarks(*bench);

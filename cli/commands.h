@@ -22,6 +22,8 @@ void RegisterBenchCommand(CLI::App& app);
 void RegisterEvalCommand(CLI::App& app);
 // `controller`, `worker`, `status`, `top`.
 void RegisterSearchCommands(CLI::App& app);
+// `bench search` under `bench`.
+void RegisterSearchBenchmark(CLI::App& bench);
 // `data`; built only with VERTEBRA_WITH_TORCH (the data library lives under worker/).
 void RegisterDataCommand(CLI::App& app);
 // `train`; built only with VERTEBRA_WITH_TORCH.

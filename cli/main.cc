@@ -5,6 +5,9 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
+#if VERTEBRA_WITH_TORCH
+#include "controller/rl_policy.h"
+#endif
 
 int main(int argc, char** argv) {
   // glibc returns large tensor buffers to the kernel on every free and faults them back in on
@@ -13,6 +16,9 @@ int main(int argc, char** argv) {
   constexpr int kKeepBelowBytes = 1 << 30;
   mallopt(M_MMAP_THRESHOLD, kKeepBelowBytes);
   mallopt(M_TRIM_THRESHOLD, kKeepBelowBytes);
+#if VERTEBRA_WITH_TORCH
+  vertebra::controller::RegisterRlPolicy();  // "ppo" and "reinforce" need LibTorch.
+#endif
   CLI::App app{"Vertebra: search, inspect and re-train scale-permuted detection backbones.", "vertebra"};
   app.set_version_flag("--version", std::string("vertebra 0.1.0"));
   app.require_subcommand(1);

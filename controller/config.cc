@@ -353,12 +353,26 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     d = m->low_rung_bias();
     RETURN_IF_ERROR(s.Number("low_rung_bias", &d, 0, 1));
     m->set_low_rung_bias(d);
+    d = m->low_rung_noise();
+    RETURN_IF_ERROR(s.Number("low_rung_noise", &d, 0, 1));
+    m->set_low_rung_noise(d);
+    int64_t full = m->full_steps();
+    RETURN_IF_ERROR(s.Integer("full_steps", &full, 0, int64_t{1} << 40));
+    m->set_full_steps(full);
     c.set_simulated(true);
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(r.Finish());
 
   if (c.rungs().steps_size() == 0) c.mutable_rungs()->add_steps(500);
+  if (c.simulated()) {
+    const int64_t top = c.rungs().steps(c.rungs().steps_size() - 1);
+    if (c.simulation().full_steps() == 0) c.mutable_simulation()->set_full_steps(top);
+    if (c.simulation().full_steps() < top) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "simulation.full_steps: must be at least the highest rung (%d), got %d", top, c.simulation().full_steps()));
+    }
+  }
   // The search space must be one the decision space can build; its defaults are written out, so
   // that the stored configuration says exactly what was searched.
   search_spaces::SearchSpaceOptions space;
@@ -442,7 +456,9 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
   if (c.simulated()) {
     j["simulation"] = {{"seconds", c.simulation().seconds()},
                        {"noise", c.simulation().noise()},
-                       {"low_rung_bias", c.simulation().low_rung_bias()}};
+                       {"low_rung_bias", c.simulation().low_rung_bias()},
+                       {"low_rung_noise", c.simulation().low_rung_noise()},
+                       {"full_steps", c.simulation().full_steps()}};
   }
   return j.dump(2) + "\n";
 }

@@ -26,7 +26,10 @@ namespace ss = search_spaces;
 // Zoph & Le (2017) initialize the controller's weights uniformly in [-0.08, 0.08].
 constexpr double kInitScale = 0.08;
 // Bumped whenever the checkpoint layout changes; older checkpoints are then refused.
-constexpr int64_t kCheckpointVersion = 1;
+constexpr int64_t kCheckpointVersion = 2;
+// Floor of the reward variance used to scale advantages: rewards that never differ do not
+// blow the step up.
+constexpr double kMinRewardVariance = 1e-6;
 
 // The controller network: an embedding of the previous decision, one LSTM cell, and a linear
 // head per decision. Every table is laid out over (step, option) pairs: decision t's options
@@ -185,9 +188,9 @@ class RlPolicy : public Policy {
   void Observe(const Observation& o) override {
     try {
       absl::StatusOr<std::vector<std::vector<bool>>> masks = ReplayMasks(space_, o.decisions);
-      if (!masks.ok()) {
+      if (!masks.ok() || !std::isfinite(o.reward)) {
         std::fprintf(stderr, "rl_policy: ignoring trial %lld: %s\n", static_cast<long long>(o.trial),
-                     std::string(masks.status().message()).c_str());
+                     masks.ok() ? "its reward is not finite" : std::string(masks.status().message()).c_str());
         return;
       }
       Buffered b{o.trial, o.decisions, 0, o.reward};
@@ -228,6 +231,7 @@ class RlPolicy : public Policy {
     }
     archive.write("baseline", c10::IValue(baseline_));
     archive.write("baseline_set", c10::IValue(baseline_set_));
+    archive.write("reward_variance", c10::IValue(reward_variance_));
     archive.write("updates", c10::IValue(updates_));
     archive.write("proposals", c10::IValue(proposals_));
     archive.write("last_entropy", c10::IValue(last_entropy_));
@@ -296,9 +300,10 @@ class RlPolicy : public Policy {
       archive.read("generator", generator_state, true);
       at::Generator generator = at::detail::createCPUGenerator(0);
       generator.set_state(generator_state);
-      c10::IValue baseline, baseline_set, updates, proposals, last_entropy;
+      c10::IValue baseline, baseline_set, updates, proposals, last_entropy, reward_variance;
       archive.read("baseline", baseline);
       archive.read("baseline_set", baseline_set);
+      archive.read("reward_variance", reward_variance);
       archive.read("updates", updates);
       archive.read("proposals", proposals);
       archive.read("last_entropy", last_entropy);
@@ -338,6 +343,7 @@ class RlPolicy : public Policy {
       }
       baseline_ = baseline.toDouble();
       baseline_set_ = baseline_set.toBool();
+      reward_variance_ = reward_variance.toDouble();
       updates_ = updates.toInt();
       proposals_ = proposals.toInt();
       last_entropy_ = last_entropy.toDouble();
@@ -433,20 +439,31 @@ class RlPolicy : public Policy {
     return {log_prob, entropy.mean() / steps};
   }
 
-  // One update on buffer_. The advantages use the baseline as it stood before this batch; the
-  // baseline then takes the batch's rewards one by one, in arrival order.
+  // One update on buffer_. The advantages use the baseline and the reward scale as they stood
+  // before this batch: (reward - baseline) / running standard deviation of the rewards, so that
+  // the step size does not depend on the objective's units (AP differences between architectures
+  // are a few hundredths). Then the baseline and the variance take the batch's rewards one by
+  // one, in arrival order (exponential moving averages with baseline_decay).
   void Update() {
     if (!baseline_set_) {
       baseline_ = buffer_.front().reward;
+      double spread = 0;
+      for (const Buffered& b : buffer_) spread += (b.reward - baseline_) * (b.reward - baseline_);
+      reward_variance_ = spread / static_cast<double>(buffer_.size());
       baseline_set_ = true;
     }
+    const double scale = 1.0 / std::sqrt(std::max(reward_variance_, kMinRewardVariance));
     std::vector<double> advantages, old_log_probs;
     for (const Buffered& b : buffer_) {
-      advantages.push_back(b.reward - baseline_);
+      advantages.push_back((b.reward - baseline_) * scale);
       old_log_probs.push_back(b.old_log_prob);
     }
     const double decay = config_.baseline_decay();
-    for (const Buffered& b : buffer_) baseline_ = decay * baseline_ + (1 - decay) * b.reward;
+    for (const Buffered& b : buffer_) {
+      const double d = b.reward - baseline_;
+      baseline_ += (1 - decay) * d;
+      reward_variance_ = decay * (reward_variance_ + (1 - decay) * d * d);
+    }
 
     const Batch batch = MakeBatch(buffer_);
     const torch::Tensor advantage = torch::tensor(advantages, torch::kDouble);
@@ -458,7 +475,6 @@ class RlPolicy : public Policy {
       torch::Tensor objective;
       if (ppo) {
         const torch::Tensor ratio = torch::exp(log_prob - old_log_prob);
-        if (getenv("RL_DEBUG")) std::fprintf(stderr, "pass %d ratio %s adv %s\n", pass, absl::StrJoin(std::vector<double>(ratio.data_ptr<double>(), ratio.data_ptr<double>() + ratio.numel()), ",").c_str(), absl::StrJoin(advantages, ",").c_str());
         const double clip = config_.ppo_clip();
         objective = torch::min(ratio * advantage, torch::clamp(ratio, 1 - clip, 1 + clip) * advantage).mean();
       } else {
@@ -482,6 +498,7 @@ class RlPolicy : public Policy {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   double baseline_ = 0;
   bool baseline_set_ = false;
+  double reward_variance_ = 0;
   int64_t updates_ = 0;
   int64_t proposals_ = 0;
   double last_entropy_ = 0;

@@ -212,11 +212,12 @@ TEST_P(RlPolicyTest, ObservesForeignResults) {
   const ss::SearchSpace space = DefaultSpace();
   std::unique_ptr<Policy> policy = Make(space, Config(GetParam()), 2);
   std::mt19937_64 rng(2);
-  for (int i = 0; i < 8; ++i) {
+  policy->Observe({0, {1, 2, 3}, {}, 1.0});                    // Not a sequence of the space: ignored.
+  policy->Observe({1, space.Sample(rng), {}, std::nan("")});  // Ignored too: it would poison the weights.
+  for (int i = 2; i < 10; ++i) {
     const std::vector<int> d = space.Sample(rng);
     policy->Observe({i, d, {}, ToyReward(space, d)});
   }
-  policy->Observe({9, {1, 2, 3}, {}, 1.0});  // Not a sequence of the space: ignored.
   const Proposal p = policy->Propose();
   EXPECT_TRUE(space.Decode(p.decisions).ok());
   for (double lp : p.log_probs) EXPECT_TRUE(std::isfinite(lp));
@@ -225,10 +226,11 @@ TEST_P(RlPolicyTest, ObservesForeignResults) {
 TEST_P(RlPolicyTest, LearnsToyReward) {
   const ss::SearchSpace space = SmallSpace();
   v1::AlgorithmConfig config = Config(GetParam());
-  config.set_learning_rate(getenv("LR") ? atof(getenv("LR")) : 0.03);
-  config.set_update_every(getenv("UE") ? atoi(getenv("UE")) : 4);
-  if (getenv("EW")) config.set_entropy_weight(atof(getenv("EW")));
-  std::unique_ptr<Policy> policy = Make(space, config, getenv("SEED") ? atoi(getenv("SEED")) : 11);
+  // Adam's steps move a whole 35-decision sequence's log-probability a lot: at 0.03 PPO's
+  // epochs collapse the policy onto its first lucky samples; 0.01 learns within ~100 proposals.
+  config.set_learning_rate(0.01);
+  config.set_update_every(4);
+  std::unique_ptr<Policy> policy = Make(space, config, 11);
   constexpr int kProposals = 300, kWindow = 50;
   double first = 0, last = 0;
   for (int i = 0; i < kProposals; ++i) {
@@ -237,9 +239,10 @@ TEST_P(RlPolicyTest, LearnsToyReward) {
     if (i < kWindow) first += reward / kWindow;
     if (i >= kProposals - kWindow) last += reward / kWindow;
     policy->Observe({i, p.decisions, p.log_probs, reward});
-    static double acc = 0; acc += reward; if (i % 25 == 24 && getenv("TRACE")) { printf("%d %.3f ent %.3f\n", i, acc / 25, policy->Entropy()); acc = 0; }
   }
-  EXPECT_GT(last, first + 0.2) << "first " << first << ", last " << last;
+  // Uniform sampling scores 0.5; both learn most of it within the first window already.
+  EXPECT_GE(last, 0.9) << "first " << first << ", last " << last;
+  EXPECT_GT(last, first + 0.1) << "first " << first << ", last " << last;
 }
 
 }  // namespace

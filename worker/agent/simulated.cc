@@ -22,10 +22,10 @@ uint64_t HashPrefix(const std::string& hex, size_t offset) {
 
 }  // namespace
 
-absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t top_steps,
+absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t full_steps,
                                            const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung) {
   if (absl::Status s = search_spaces::ValidateArchSpec(spec); !s.ok()) return s;
-  if (steps < 1 || top_steps < steps) return absl::InvalidArgumentError("steps must be in [1, top_steps]");
+  if (steps < 1 || full_steps < steps) return absl::InvalidArgumentError("steps must be in [1, full_steps]");
   const int n = spec.blocks_size();
   auto level_of = [&](int feature) { return feature < kStemFeatures ? kStemLevel : spec.blocks(feature - 2).level(); };
   int down = 0, bottlenecks = 0;
@@ -45,11 +45,12 @@ absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t ste
   const double quality = 0.3 * permuted + 0.25 * cross_score + 0.15 * bottleneck + 0.3 * rugged;
   const double final_ap = 0.1 + 0.5 * quality;
   const double fast = 0.1 + 0.5 * (0.6 * (1 - bottleneck) + 0.4 * rugged2);
-  const double progress = static_cast<double>(steps) / static_cast<double>(top_steps);
+  const double progress = static_cast<double>(steps) / static_cast<double>(full_steps);
   const double bias = simulation.low_rung_bias() * (1 - progress);
   std::mt19937_64 rng(seed ^ HashPrefix(hash, 24) ^ (static_cast<uint64_t>(rung) * 0x9e3779b97f4a7c15ULL));
   std::normal_distribution<double> normal(0.0, 1.0);
-  double ap = ((1 - bias) * final_ap + bias * fast) * (0.4 + 0.6 * std::sqrt(progress)) + simulation.noise() * normal(rng);
+  const double sd = simulation.noise() + simulation.low_rung_noise() * (1 - progress);
+  double ap = ((1 - bias) * final_ap + bias * fast) * (0.4 + 0.6 * std::sqrt(progress)) + sd * normal(rng);
   ap = std::clamp(ap, 0.0, 1.0);
   SimulatedScore score;
   score.final_ap = final_ap;
@@ -73,7 +74,9 @@ TrialOutcome SimulatedRunner::Run(const v1::RegisterReply& experiment, const v1:
   TrialOutcome out;
   out.simulated = true;
   const auto& rungs = experiment.rungs().steps();
-  const int64_t top = rungs.empty() ? lease.steps() : *std::max_element(rungs.begin(), rungs.end());
+  const int64_t top = experiment.simulation().full_steps() > 0
+                          ? experiment.simulation().full_steps()
+                          : (rungs.empty() ? lease.steps() : *std::max_element(rungs.begin(), rungs.end()));
   const double seconds = (seconds_override_ >= 0 ? seconds_override_ : experiment.simulation().seconds()) *
                          static_cast<double>(lease.steps()) / static_cast<double>(std::max<int64_t>(1, top));
   const auto start = std::chrono::steady_clock::now();

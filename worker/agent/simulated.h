@@ -2,7 +2,7 @@
 // showing the search machinery work in seconds. Its results are marked simulated; the controller
 // never lets them into a real experiment.
 //
-// The simulated AP of an architecture at a rung of `steps` out of the top rung's `top_steps`:
+// The simulated AP of an architecture trained `steps` out of the `full_steps` whose AP is final:
 //
 //   features of the spec (search_spaces::Resolve):
 //     permuted   = fraction of consecutive blocks whose level goes down (finer after coarser):
@@ -13,11 +13,12 @@
 //   quality = 0.3 permuted + 0.25 cross + 0.15 bottleneck + 0.3 rugged
 //   final   = 0.1 + 0.5 quality                       (the AP a long training reaches)
 //   fast    = 0.1 + 0.5 (0.6 (1 - bottleneck) + 0.4 rugged2)   (what learns fast)
-//   b       = low_rung_bias x (1 - steps / top_steps)  (the low rung is partly misleading)
-//   AP      = ((1 - b) final + b fast) x (0.4 + 0.6 sqrt(steps / top_steps)) + noise
+//   b       = low_rung_bias x (1 - steps / full_steps)  (the low rung is partly misleading)
+//   AP      = ((1 - b) final + b fast) x (0.4 + 0.6 sqrt(steps / full_steps)) + noise
 //
-// noise is Gaussian with sd `noise`, drawn from (seed, hash, rung): the same trial at the same rung
-// always gets the same number. AP is clipped to [0, 1]; the other eleven COCO numbers are derived
+// noise is Gaussian with sd `noise + low_rung_noise x (1 - steps / full_steps)` (short trainings
+// are noisier), drawn from (seed, hash, rung): the same trial at the same rung always gets the
+// same number. AP is clipped to [0, 1]; the other eleven COCO numbers are derived
 // from it (AP50 = min(1, 1.6 AP), ...). No LibTorch here.
 #ifndef VERTEBRA_WORKER_AGENT_SIMULATED_H_
 #define VERTEBRA_WORKER_AGENT_SIMULATED_H_
@@ -37,11 +38,12 @@ struct SimulatedScore {
   std::array<double, 12> stats{};
 };
 
-absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t top_steps,
+absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t full_steps,
                                            const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung);
 
-// Runs a lease by waiting `seconds x steps / top_steps` (in slices, reporting progress on a
-// falling loss curve) and returning SimulatedAp. `seconds_override` >= 0 replaces the
+// Runs a lease by waiting `seconds x steps / full_steps` (in slices, reporting progress on a
+// falling loss curve) and returning SimulatedAp (full_steps: simulation.full_steps, else the
+// highest rung). `seconds_override` >= 0 replaces the
 // experiment's simulation.seconds.
 class SimulatedRunner : public TrialRunner {
  public:
