@@ -778,15 +778,7 @@ ExperimentStatus Scheduler::Status() const {
   s.workers = static_cast<int64_t>(workers_.size());
   for (const std::vector<int64_t>& r : rung_trials_) s.rung_results.push_back(static_cast<int64_t>(r.size()));
   for (const auto& [id, t] : trials_) {
-    switch (t.state()) {
-      case v1::PENDING: ++s.counts.pending; break;
-      case v1::LEASED: ++s.counts.leased; break;
-      case v1::DONE: ++s.counts.done; break;
-      case v1::FAILED: ++s.counts.failed; break;
-      case v1::REJECTED: ++s.counts.rejected; break;
-      case v1::STOPPED: ++s.counts.stopped; break;
-      default: break;
-    }
+    s.counts.Add(t.state());
     if (t.results_size() > 0 && t.reused_from() == 0) {
       const v1::RungResult& r = t.results(t.results_size() - 1);
       const double ap = r.ap().stats_size() > 0 ? r.ap().stats(0) : 0;

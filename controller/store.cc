@@ -13,4 +13,16 @@ std::optional<double> BestAp(const v1::Trial& trial) {
   return best->ap().stats(0);
 }
 
+void TrialCounts::Add(int state, int64_t n) {
+  switch (state) {
+    case v1::PENDING: pending += n; break;
+    case v1::LEASED: leased += n; break;
+    case v1::DONE: done += n; break;
+    case v1::FAILED: failed += n; break;
+    case v1::REJECTED: rejected += n; break;
+    case v1::STOPPED: stopped += n; break;
+    default: break;  // TRIAL_STATE_UNSPECIFIED and unknown values count nowhere.
+  }
+}
+
 }  // namespace vertebra::controller

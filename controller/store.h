@@ -89,6 +89,8 @@ struct Snapshot {
 struct TrialCounts {
   int64_t pending = 0, leased = 0, done = 0, failed = 0, rejected = 0, stopped = 0;
   int64_t total() const { return pending + leased + done + failed + rejected + stopped; }
+  // Adds n trials in `state` (unknown states count nowhere).
+  void Add(int state, int64_t n = 1);
 };
 
 class Store {

@@ -76,28 +76,7 @@ class MemoryStore final : public Store {
     absl::MutexLock lock(&mu_);
     TrialCounts counts;
     for (const auto& [id, trial] : trials_) {
-      switch (trial.state()) {
-        case v1::PENDING:
-          ++counts.pending;
-          break;
-        case v1::LEASED:
-          ++counts.leased;
-          break;
-        case v1::DONE:
-          ++counts.done;
-          break;
-        case v1::FAILED:
-          ++counts.failed;
-          break;
-        case v1::REJECTED:
-          ++counts.rejected;
-          break;
-        case v1::STOPPED:
-          ++counts.stopped;
-          break;
-        default:
-          break;  // TRIAL_STATE_UNSPECIFIED and unknown values count nowhere.
-      }
+      counts.Add(trial.state());
     }
     return counts;
   }

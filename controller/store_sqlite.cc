@@ -399,28 +399,7 @@ class SqliteStore final : public Store {
       ASSIGN_OR_RETURN(const bool row, query.Step());
       if (!row) break;
       const int64_t n = query.Int(1);
-      switch (query.Int(0)) {
-        case v1::PENDING:
-          counts.pending += n;
-          break;
-        case v1::LEASED:
-          counts.leased += n;
-          break;
-        case v1::DONE:
-          counts.done += n;
-          break;
-        case v1::FAILED:
-          counts.failed += n;
-          break;
-        case v1::REJECTED:
-          counts.rejected += n;
-          break;
-        case v1::STOPPED:
-          counts.stopped += n;
-          break;
-        default:
-          break;  // TRIAL_STATE_UNSPECIFIED and unknown values count nowhere.
-      }
+      counts.Add(static_cast<int>(query.Int(0)), n);
     }
     return counts;
   }
