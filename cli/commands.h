@@ -24,6 +24,8 @@ void RegisterEvalCommand(CLI::App& app);
 void RegisterSearchCommands(CLI::App& app);
 // `bench search` under `bench`.
 void RegisterSearchBenchmark(CLI::App& bench);
+// `bench controller` under `bench`.
+void RegisterControllerBenchmark(CLI::App& bench);
 // `data`; built only with VERTEBRA_WITH_TORCH (the data library lives under worker/).
 void RegisterDataCommand(CLI::App& app);
 // `train`; built only with VERTEBRA_WITH_TORCH.
