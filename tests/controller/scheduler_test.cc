@@ -1,5 +1,6 @@
 #include "controller/scheduler.h"
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <set>
@@ -246,6 +247,27 @@ TEST_F(SchedulerTest, SuccessiveHalvingPromotesTheTopOfARung) {
   EXPECT_EQ(t.results(1).steps(), 400);
   const LeaseGrant d = MustLease(w);
   EXPECT_EQ(d.rung, 0);  // a is not in the top half.
+}
+
+TEST_F(SchedulerTest, WithTheMacsObjectivePromotionGoesByParetoRank) {
+  v1::ExperimentConfig config = Config(
+      R"(, "rungs": {"steps": [100, 400], "eta": 2}, "objective": {"kind": "ap_macs", "target_macs": 2e8})");
+  config.mutable_budget()->set_trials(4);
+  Open(config);
+  const std::string w = Worker();
+  std::vector<LeaseGrant> g;
+  for (int i = 0; i < 4; ++i) g.push_back(MustLease(w));
+  std::sort(g.begin(), g.end(), [&](const LeaseGrant& x, const LeaseGrant& y) {
+    return scheduler_->GetTrial(x.trial)->macs() < scheduler_->GetTrial(y.trial)->macs();
+  });
+  // By MACs m0 < m1 < m2 < m3. The front of AP against MACs is {g0 (0.10), g2 (0.50)}; g1 is
+  // dominated by g0 and g3 by g2. The top two by AP alone would be g2 and g3.
+  ASSERT_EQ(*Report(w, g[0], 0.10), ReportOutcome::kAccepted);
+  ASSERT_EQ(*Report(w, g[1], 0.05), ReportOutcome::kAccepted);
+  ASSERT_EQ(*Report(w, g[2], 0.50), ReportOutcome::kAccepted);
+  ASSERT_EQ(*Report(w, g[3], 0.45), ReportOutcome::kAccepted);
+  EXPECT_EQ(MustLease(w).trial, g[2].trial);
+  EXPECT_EQ(MustLease(w).trial, g[0].trial);
 }
 
 TEST_F(SchedulerTest, TheExperimentFinishesWhenEveryTrialIsAccountedFor) {
