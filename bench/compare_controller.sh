@@ -12,7 +12,7 @@ if ! /usr/bin/python3 -c "import optuna" 2>/dev/null; then
 fi
 seconds=${SECONDS_PER_POINT:-5}
 ours=$("$vertebra" bench controller --workers 16 64 256 --history 10000 100000 --seconds "$seconds" --json)
-peer=$(/usr/bin/python3 "$(dirname "$0")/controller_peer.py" --workers 16 64 256 --history 1000 10000 \
+peer=$(/usr/bin/python3 "$(dirname "$0")/controller_peer.py" --workers 16 64 256 --history 100 1000 \
   --seconds "$seconds")
 echo "vertebra: $ours"
 echo "optuna:   $peer"

@@ -5,7 +5,7 @@ categorical parameters (the size of SpineNet's decision sequence) and tells a va
 tell is one cycle, as one lease + report is for Vertebra. Then the latency of `ask` with H trials
 of history. Prints one JSON object.
 
-  /usr/bin/python3 bench/controller_peer.py --workers 16 64 256 --history 1000 10000
+  /usr/bin/python3 bench/controller_peer.py --workers 16 64 256 --history 100 1000
 """
 import argparse
 import json
@@ -89,7 +89,7 @@ def history(size, samples, folder):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workers", type=int, nargs="*", default=[16, 64, 256])
-    p.add_argument("--history", type=int, nargs="*", default=[1000, 10000])
+    p.add_argument("--history", type=int, nargs="*", default=[100, 1000])
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--samples", type=int, default=100)
     args = p.parse_args()

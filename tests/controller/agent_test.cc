@@ -1,0 +1,139 @@
+#include "worker/agent/agent.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/file_util.h"
+#include "controller/config.h"
+#include "controller/scheduler.h"
+#include "controller/service.h"
+#include "gtest/gtest.h"
+#include "worker/agent/simulated.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace ctl = ::vertebra::controller;
+namespace fs = std::filesystem;
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vertebra_agent_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
+        R"({"name": "agent", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 5},
+            "rungs": {"steps": [100, 300], "eta": 2},
+            "lease": {"lease_seconds": 30, "heartbeat_seconds": 0.05},
+            "simulation": {"seconds": 0.05, "noise": 0.01}})",
+        "agent.json");
+    ASSERT_TRUE(config.ok()) << config.status();
+    scheduler_ = *ctl::Scheduler::Open(store_.get(), *config, ctl::RealClock());
+    ctl::ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.token = "tok";
+    server_ = *ctl::ControllerServer::Start(scheduler_.get(), store_.get(), options);
+  }
+  void TearDown() override {
+    server_.reset();
+    scheduler_.reset();
+    fs::remove_all(dir_);
+  }
+
+  AgentOptions Options() const {
+    AgentOptions o;
+    o.controller = "127.0.0.1:" + std::to_string(server_->port());
+    o.token = "tok";
+    o.work_dir = dir_.string();
+    o.simulated = true;
+    o.give_up_seconds = 5;
+    return o;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<ctl::Store> store_ = ctl::NewMemoryStore();
+  std::unique_ptr<ctl::Scheduler> scheduler_;
+  std::unique_ptr<ctl::ControllerServer> server_;
+};
+
+TEST_F(AgentTest, RunsTheExperimentToItsEnd) {
+  SimulatedRunner runner;
+  absl::StatusOr<AgentSummary> s = RunAgent(Options(), runner);
+  ASSERT_TRUE(s.ok()) << s.status();
+  // 5 trials at rung 0, and floor(5 / 2) = 2 promotions at rung 1.
+  EXPECT_EQ(s->reported, 7);
+  EXPECT_NE(s->exit_reason.find("finished"), std::string::npos) << s->exit_reason;
+  const ctl::ExperimentStatus status = scheduler_->Status();
+  EXPECT_EQ(status.state, "finished");
+  EXPECT_EQ(status.counts.done, 5);
+  EXPECT_EQ(status.rung_results, (std::vector<int64_t>{5, 2}));
+  // Heartbeats carried progress into the store.
+  EXPECT_FALSE(store_->Metrics(1)->empty());
+  EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
+}
+
+TEST_F(AgentTest, AWrongTokenIsAnErrorNotARetryLoop) {
+  AgentOptions o = Options();
+  o.token = "nope";
+  SimulatedRunner runner;
+  EXPECT_EQ(RunAgent(o, runner).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
+  // A worker that trained trial 1 and died before its report got through.
+  absl::StatusOr<std::string> dead = scheduler_->Register({"old", "cpu", 0, true});
+  ASSERT_TRUE(dead.ok());
+  absl::StatusOr<ctl::LeaseResult> lease;
+  for (int i = 0; i < 200; ++i) {
+    lease = scheduler_->Lease(*dead);
+    ASSERT_TRUE(lease.ok());
+    if (lease->status == ctl::LeaseStatus::kGranted) break;
+    usleep(10000);  // The policy thread fills the queue.
+  }
+  ASSERT_EQ(lease->status, ctl::LeaseStatus::kGranted);
+  v1::ReportRequest report;
+  report.set_worker_id(*dead);
+  report.set_trial(lease->grant->trial);
+  report.set_lease(lease->grant->lease);
+  report.set_simulated(true);
+  for (int i = 0; i < 12; ++i) report.mutable_ap()->add_stats(0.25);
+  fs::create_directories(dir_ / "spool");
+  ASSERT_TRUE(WriteFileAtomically((dir_ / "spool" / "trial-1.pb").string(), report.SerializeAsString()).ok());
+
+  AgentOptions o = Options();
+  o.max_trials = 1;
+  SimulatedRunner runner;
+  absl::StatusOr<AgentSummary> s = RunAgent(o, runner);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->spooled_resent, 1);
+  const v1::Trial t = *scheduler_->GetTrial(lease->grant->trial);
+  EXPECT_EQ(t.state(), v1::DONE);
+  EXPECT_DOUBLE_EQ(t.results(0).ap().stats(0), 0.25);
+  EXPECT_FALSE(fs::exists(dir_ / "spool" / "trial-1.pb"));
+}
+
+TEST_F(AgentTest, AStopRequestGivesTheLeaseBack) {
+  AgentOptions o = Options();
+  std::atomic<bool> stop{false};
+  o.stop = &stop;
+  SimulatedRunner runner(/*seconds_override=*/30);  // Long enough to be stopped mid-trial.
+  std::thread stopper([&] {
+    while (scheduler_->Status().counts.leased == 0) usleep(5000);
+    stop = true;
+  });
+  absl::StatusOr<AgentSummary> s = RunAgent(o, runner);
+  stopper.join();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->released, 1);
+  EXPECT_EQ(scheduler_->Status().counts.leased, 0);
+  EXPECT_GE(scheduler_->Status().counts.pending, 1);
+}
+
+}  // namespace
+}  // namespace vertebra::worker
