@@ -367,6 +367,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["final_loss"] = std::isfinite(r.final_loss) ? json(r.final_loss) : json(nullptr);
   j["train_seconds"] = r.train_seconds;
   j["eval_seconds"] = r.eval_seconds;
+  j["wall_seconds"] = r.wall_seconds;
   j["images_per_s"] = r.images_per_s;
   j["skipped_images"] = r.skipped_images;
   j["parameters"] = r.parameters;
@@ -417,6 +418,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
   head.anchors_per_location = AnchorOptions().num_anchors();
   const json identity = RunIdentity(o, head, head.num_classes);
 
+  const Clock::time_point wall_start = Clock::now();
   return GuardTorch([&]() -> absl::StatusOr<TrainResult> {
     torch::manual_seed(o.seed);
     DetectorOptions detector_options;
@@ -591,6 +593,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
           WriteFileAtomically((fs::path(o.out_dir) / "detections.json").string(), DetectionsJson(final_eval->detections)));
     }
     result.eval_seconds = eval_seconds;
+    result.wall_seconds = Seconds(wall_start);
     RETURN_IF_ERROR(WriteFileAtomically((fs::path(o.out_dir) / "result.json").string(), TrainResultJson(result, o)));
     return result;
   });

@@ -109,6 +109,7 @@ struct TrainResult {
   double final_loss = 0;
   double train_seconds = 0;        // This process's training time, evaluation excluded.
   double eval_seconds = 0;
+  double wall_seconds = 0;         // This process, from start to result.json.
   double images_per_s = 0;         // Training images (MaxUp: distinct images) per second.
   int64_t skipped_images = 0;      // Undecodable images skipped (training and evaluation).
   int64_t parameters = 0;
