@@ -521,10 +521,12 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
   auto it = trials_.find(req.trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
   const v1::Trial& t = it->second;
+  // A repeat of a report already taken. (A lease that merely expired is not one: its late report
+  // is stale.)
+  if (req.lease != 0 && t.reported_lease() == req.lease) return ReportOutcome::kDuplicate;
   for (const v1::RungResult& r : t.results()) {
     if (r.lease() == req.lease) return ReportOutcome::kDuplicate;
   }
-  if (t.lease() == req.lease && t.worker() == req.worker && t.state() != v1::LEASED) return ReportOutcome::kDuplicate;
   if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "stale report for trial %d: lease %d of %s, but the trial is %s under lease %d of %s", req.trial, req.lease,
@@ -540,6 +542,7 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
   const double now = clock_->Now();
   Mutation m;
   v1::Trial u = t;
+  u.set_reported_lease(req.lease);
   std::optional<Observation> observation;
   int64_t sequence = 0;
   if (req.failed) {

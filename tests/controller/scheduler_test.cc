@@ -93,7 +93,7 @@ TEST_F(SchedulerTest, LeaseHeartbeatReportAndIdempotentRepeats) {
   EXPECT_EQ(store_->Metrics(g.trial)->size(), 1u);
 }
 
-TEST_F(SchedulerTest, ExpiredLeasesRequeueThenFailAndStaleReportsAreRefused) {
+TEST_F(SchedulerTest, ExpiredLeasesRequeueAndStaleReportsAreRefused) {
   Open(Config());
   const std::string a = Worker(), b = Worker();
   const LeaseGrant first = MustLease(a);
@@ -109,6 +109,33 @@ TEST_F(SchedulerTest, ExpiredLeasesRequeueThenFailAndStaleReportsAreRefused) {
   EXPECT_NE(stale.status().message().find("stale"), std::string::npos) << stale.status();
   absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({a, first.trial, first.lease, 1, 1, std::nullopt});
   EXPECT_EQ(hb.status().code(), absl::StatusCode::kFailedPrecondition);
+  // The new holder's report is taken; its repeat is a duplicate; the old holder is still stale.
+  ASSERT_EQ(*Report(b, second, 0.4), ReportOutcome::kAccepted);
+  EXPECT_EQ(*Report(b, second, 0.4), ReportOutcome::kDuplicate);
+  EXPECT_EQ(Report(a, first, 0.5).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SchedulerTest, ALateReportAfterExpiryIsStaleNotADuplicate) {
+  Open(Config());
+  const std::string a = Worker();
+  const LeaseGrant g = MustLease(a);
+  clock_.Advance(61);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  // Pending again, still carrying lease g.lease and worker a: the report must not be taken as
+  // "already recorded", since nothing was.
+  absl::StatusOr<ReportOutcome> late = Report(a, g, 0.5);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition) << late.status();
+  EXPECT_EQ(scheduler_->GetTrial(g.trial)->results_size(), 0);
+}
+
+TEST_F(SchedulerTest, ExpiredLeasesFailAfterTheLastAttempt) {
+  Open(Config());
+  const std::string a = Worker(), b = Worker();
+  const LeaseGrant first = MustLease(a);
+  clock_.Advance(61);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  const LeaseGrant second = MustLease(b);
+  ASSERT_EQ(second.trial, first.trial);
   // Second expiry: out of attempts (max_attempts 2).
   clock_.Advance(61);
   EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
