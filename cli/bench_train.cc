@@ -53,9 +53,8 @@ double Median(std::vector<double> v) {
 // stopped before evaluation.
 double TrainImagesPerSecond(const TrainBenchFlags& f, const wd::DataSplits& data, int maxup) {
   worker::TrainOptions o;
-  o.spec = f.arch.Load();
   absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale("proxy");
-  *o.spec.mutable_scaling() = scale->scaling;
+  o.spec = f.arch.Load(&scale->scaling);
   o.head = scale->head;
   o.size = f.size;
   o.batch = f.batch;

@@ -16,9 +16,10 @@ void SpecSource::AddOptions(CLI::App* cmd, const std::string& name) {
   cmd->add_option("--endpoint-filters", endpoint_filters, "Override scaling.endpoint_filters");
 }
 
-v1::ArchSpec SpecSource::Load() const {
+v1::ArchSpec SpecSource::Load(const v1::Scaling* base) const {
   absl::StatusOr<v1::ArchSpec> spec = search_spaces::LoadArchSpec(name_or_path);
   if (!spec.ok()) Fail(spec.status());
+  if (base != nullptr) *spec->mutable_scaling() = *base;
   v1::Scaling* s = spec->mutable_scaling();
   if (filter_scale) s->set_filter_scale(*filter_scale);
   if (resample_alpha) s->set_resample_alpha(*resample_alpha);

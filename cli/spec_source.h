@@ -23,8 +23,9 @@ struct SpecSource {
   void AddOptions(CLI::App* cmd, const std::string& name = "arch");
 
   // The spec with the overrides applied and validated; on error prints one line naming the file
-  // and field and exits through Fail().
-  v1::ArchSpec Load() const;
+  // and field and exits through Fail(). With `base`, the spec's own scaling is replaced by it
+  // before the overrides (e.g. `vertebra train --scaling 96 --filter-scale 0.8`).
+  v1::ArchSpec Load(const v1::Scaling* base = nullptr) const;
 };
 
 }  // namespace vertebra::cli

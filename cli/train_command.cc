@@ -96,7 +96,7 @@ class ProgressPrinter {
   void operator()(const worker::Progress& p) {
     if (quiet_) return;
     if (p.ap) {
-      Line(absl::StrFormat("step %d/%d: held-out AP %.4f", p.step, p.steps, *p.ap), true);
+      Line(absl::StrFormat("step %d/%d: held-out AP %.4f", p.step, p.steps, *p.ap));
       return;
     }
     const std::string text = absl::StrFormat("step %d/%d  loss %.4f  %.1f img/s  elapsed %s  ETA %s", p.step, p.steps,
@@ -115,7 +115,8 @@ class ProgressPrinter {
   }
 
  private:
-  void Line(const std::string& text, bool) {
+  // A line of its own, ending the live line first.
+  void Line(const std::string& text) {
     if (tty_ && live_) std::cerr << "\r\033[K";
     std::cerr << text << "\n";
     live_ = false;
@@ -128,16 +129,10 @@ class ProgressPrinter {
 
 void RunTrain(const TrainFlags& f) {
   TrainOptions o;
-  o.spec = f.arch.Load();
   absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale(f.scale);
   if (!scale.ok()) Fail(absl::InvalidArgumentError(absl::StrCat("--scaling: ", scale.status().message())));
-  // The scale's backbone scaling, then the explicit overrides (--filter-scale, ...).
-  *o.spec.mutable_scaling() = scale->scaling;
-  v1::Scaling* s = o.spec.mutable_scaling();
-  if (f.arch.filter_scale) s->set_filter_scale(*f.arch.filter_scale);
-  if (f.arch.resample_alpha) s->set_resample_alpha(*f.arch.resample_alpha);
-  if (f.arch.block_repeats) s->set_block_repeats(*f.arch.block_repeats);
-  if (f.arch.endpoint_filters) s->set_endpoint_filters(*f.arch.endpoint_filters);
+  // The scale's backbone scaling, then the explicit overrides (--filter-scale, ...), validated.
+  o.spec = f.arch.Load(&scale->scaling);
   o.head = scale->head;
   if (f.head_width > 0) o.head.width = f.head_width;
   if (f.head_convs > 0) o.head.num_convs = f.head_convs;
