@@ -47,7 +47,8 @@ struct SearchBenchFlags {
 struct RunResult {
   double best_final = 0;            // Noiseless final AP of the architecture the search ranks best.
   double last_quarter_final = 0;    // Mean noiseless final AP of the last quarter of proposals.
-  std::vector<double> best_so_far;  // Per completed trial: final AP of the best-ranked so far.
+  std::vector<double> best_so_far;  // Per report: final AP of the best-ranked trial so far.
+  std::vector<double> proposed;     // Per report: the reported trial's final AP at its first rung, else -1.
   int64_t trials = 0;
   int64_t steps = 0;
 };
@@ -106,6 +107,7 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
     report.simulated = true;
     if (absl::StatusOr<ctl::ReportOutcome> o = s.Report(report); !o.ok()) Fail(o.status());
     clock.Advance(1);
+    out.proposed.push_back(g.rung == 0 ? score->final_ap : -1);
     if (g.rung == 0) {
       final_of[g.trial] = score->final_ap;
       proposal_finals.push_back(score->final_ap);
@@ -156,7 +158,7 @@ void RunSearchBench(const SearchBenchFlags& f) {
   std::ofstream csv;
   if (!f.csv.empty()) {
     csv.open(f.csv);
-    csv << "algorithm,rungs,seed,trial,best_final_ap\n";
+    csv << "algorithm,rungs,seed,report,best_final_ap,proposal_final_ap\n";
   }
   for (const std::string& layout : layouts) {
     for (const std::string& algorithm : f.algorithms) {
@@ -179,7 +181,10 @@ void RunSearchBench(const SearchBenchFlags& f) {
         trials.push_back(r.trials);
         if (csv.is_open()) {
           for (size_t i = 0; i < r.best_so_far.size(); ++i) {
-            csv << absl::StrFormat("%s,%s,%d,%d,%.6f\n", algorithm, layout, seed, i + 1, r.best_so_far[i]);
+            // A report of a promoted trial leaves the proposal column empty.
+            const std::string proposed = r.proposed[i] < 0 ? "" : absl::StrFormat("%.6f", r.proposed[i]);
+            csv << absl::StrFormat("\"%s\",\"%s\",%d,%d,%.6f,%s\n", algorithm, layout, seed, i + 1, r.best_so_far[i],
+                                   proposed);
           }
         }
       }
@@ -214,7 +219,7 @@ void RegisterSearchBenchmark(CLI::App& bench) {
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
   cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
-  cmd->add_option("--csv", f->csv, "Write the best-so-far curves here");
+  cmd->add_option("--csv", f->csv, "Write the curves here: per report, the best-so-far and the proposal's final AP (CSV)");
   cmd->add_flag("--json", f->json, "Print JSON");
   cmd->callback([f] { RunSearchBench(*f); });
 }

@@ -7,7 +7,7 @@
 //   "name": "demo",                      required
 //   "seed": 1,
 //   "search_space": {"intermediate_pool": [2, 4, 3, 4, 6, 4, 5, 7, 5, 5], "parent_window": 5},
-//   "algorithm": {"kind": "ppo" | "reinforce" | "evolution" | "random", "learning_rate": 0.003,
+//   "algorithm": {"kind": "reinforce" | "ppo" | "evolution" | "random", "learning_rate": 0.03,
 //                 "hidden": 64, "entropy_weight": 0.01, "baseline_decay": 0.9, "ppo_clip": 0.2,
 //                 "ppo_epochs": 4, "update_every": 8, "population": 32, "tournament": 8,
 //                 "queue": 4},
@@ -18,7 +18,8 @@
 //   "objective": {"kind": "ap" | "ap_macs", "target_macs": 0, "macs_weight": -0.07,
 //                 "max_macs": 0, "max_params": 0, "penalty": 0},
 //   "lease": {"lease_seconds": 900, "heartbeat_seconds": 15, "max_attempts": 3},
-//   "simulation": {"seconds": 0.05, "noise": 0.01, "low_rung_bias": 0.5},   simulated experiments
+//   "simulation": {"seconds": 0.05, "noise": 0.01, "low_rung_bias": 0.5, "low_rung_noise": 0.02,
+//                  "full_steps": 0},                                         simulated experiments
 //   "allow_repeats": false
 // }
 #ifndef VERTEBRA_CONTROLLER_CONFIG_H_

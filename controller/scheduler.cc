@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -26,8 +27,9 @@ using json = nlohmann::json;
 // Proposals rejected in a row before the experiment stops: the policy cannot find anything
 // within the limits.
 constexpr int64_t kMaxRejectedInARow = 1000;
-// Rung results needed at both rungs before rewards are rescaled across them.
-constexpr size_t kMinPairsForScale = 3;
+// Trials measured at both a lower rung and the top one before the lower rung's AP is mapped
+// onto the top rung's scale.
+constexpr size_t kMinPairsForFit = 5;
 
 class SystemClock : public Clock {
  public:
@@ -51,12 +53,6 @@ std::string FirstDifference(const json& a, const json& b, const std::string& pat
     return "";
   }
   return a == b ? "" : (path.empty() ? "(root)" : path);
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 const v1::RungResult* ResultAt(const v1::Trial& t, int32_t rung) {
@@ -490,9 +486,9 @@ absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req)
   return reply;
 }
 
-double Scheduler::TopScale(int32_t rung) const {
+double Scheduler::TopEstimate(int32_t rung, double ap) const {
   const int32_t top = static_cast<int32_t>(rung_trials_.size()) - 1;
-  if (rung >= top) return 1.0;
+  if (rung >= top) return ap;
   std::vector<double> low, high;
   for (int64_t id : rung_trials_[top]) {
     const v1::Trial& t = trials_.at(id);
@@ -502,9 +498,20 @@ double Scheduler::TopScale(int32_t rung) const {
     low.push_back(a->ap().stats(0));
     high.push_back(b->ap().stats(0));
   }
-  if (low.size() < kMinPairsForScale) return 1.0;
-  const double lo = Median(low);
-  return lo > 0 ? Median(high) / lo : 1.0;
+  if (low.size() < kMinPairsForFit) return ap;
+  // The least-squares line of the top-rung AP on this rung's AP: the expected top-rung AP given
+  // this one. Selecting the pairs by their low-rung AP (promotion) does not bias it. Its slope
+  // is r x sd_high / sd_low; a negative r is taken as no relation (slope 0).
+  const double n = static_cast<double>(low.size());
+  const double mean_low = std::accumulate(low.begin(), low.end(), 0.0) / n;
+  const double mean_high = std::accumulate(high.begin(), high.end(), 0.0) / n;
+  double cov = 0, var = 0;
+  for (size_t i = 0; i < low.size(); ++i) {
+    cov += (low[i] - mean_low) * (high[i] - mean_high);
+    var += (low[i] - mean_low) * (low[i] - mean_low);
+  }
+  const double slope = var > 0 ? std::max(0.0, cov / var) : 0.0;
+  return mean_high + slope * (ap - mean_low);
 }
 
 double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
@@ -569,7 +576,7 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
     r->set_lease(req.lease);
     sequence = next_sequence_;
     r->set_sequence(sequence);
-    r->set_ap_at_top(req.ap[0] * TopScale(u.rung()));
+    r->set_ap_at_top(TopEstimate(u.rung(), req.ap[0]));
     r->set_reward(RewardOf(u, *r));
     u.set_reward(r->reward());
     u.set_state(v1::DONE);

@@ -218,7 +218,7 @@ class Scheduler {
   bool BudgetSpent() const;
   bool Finished() const;
   double RewardOf(const v1::Trial& trial, const v1::RungResult& result) const;
-  double TopScale(int32_t rung) const;
+  double TopEstimate(int32_t rung, double ap) const;
   void Queue(const v1::Trial& trial, bool front);
   void AddRungResult(int64_t trial, int32_t rung, double ap);
 

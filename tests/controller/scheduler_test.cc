@@ -1,6 +1,7 @@
 #include "controller/scheduler.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -276,6 +277,40 @@ TEST_F(SchedulerTest, SuccessiveHalvingPromotesTheTopOfARung) {
   EXPECT_EQ(d.rung, 0);  // a is not in the top half.
 }
 
+TEST_F(SchedulerTest, ALowerRungIsPutOnTheTopRungsScaleByTheLeastSquaresLine) {
+  v1::ExperimentConfig config = Config(R"(, "rungs": {"steps": [100, 400], "eta": 2})");
+  config.mutable_budget()->set_trials(30);
+  Open(config);
+  const std::string w = Worker();
+  std::map<int64_t, double> low;  // Trial -> its AP at rung 0.
+  int pairs = 0;
+  int proposals = 0;
+  while (pairs < 5) {
+    const LeaseGrant g = MustLease(w);
+    if (g.rung == 0) {
+      const double ap = 0.1 + 0.02 * proposals++;
+      ASSERT_EQ(*Report(w, g, ap), ReportOutcome::kAccepted);
+      low[g.trial] = ap;
+      // Fewer than five trials measured at both rungs: the raw AP.
+      EXPECT_DOUBLE_EQ(scheduler_->GetTrial(g.trial)->results(0).ap_at_top(), ap);
+    } else {
+      ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial) - 0.1), ReportOutcome::kAccepted);
+      ++pairs;
+    }
+    ASSERT_LT(proposals, 30);
+  }
+  // Five pairs on the line top = 2 low - 0.1: a new rung-0 AP of 0.3 stands for 0.5 at the top.
+  LeaseGrant g = MustLease(w);
+  while (g.rung != 0) {
+    ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial) - 0.1), ReportOutcome::kAccepted);
+    g = MustLease(w);
+  }
+  ASSERT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
+  const v1::Trial t = *scheduler_->GetTrial(g.trial);
+  EXPECT_NEAR(t.results(0).ap_at_top(), 0.5, 1e-9);
+  EXPECT_NEAR(t.reward(), 0.5, 1e-9);
+}
+
 TEST_F(SchedulerTest, WithTheMacsObjectivePromotionGoesByParetoRank) {
   v1::ExperimentConfig config = Config(
       R"(, "rungs": {"steps": [100, 400], "eta": 2}, "objective": {"kind": "ap_macs", "target_macs": 2e8})");
@@ -398,7 +433,7 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   EXPECT_NE(error("{\"name\": ").find("not valid JSON"), std::string::npos);
   absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a"})", "x.json");
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->algorithm().kind(), "ppo");
+  EXPECT_EQ(c->algorithm().kind(), "reinforce");
   EXPECT_EQ(c->rungs().steps_size(), 1);
   absl::StatusOr<v1::ExperimentConfig> again = ParseExperimentConfig(ExperimentConfigToJson(*c), "y.json");
   ASSERT_TRUE(again.ok()) << again.status();
