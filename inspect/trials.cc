@@ -1,0 +1,52 @@
+#include "inspect/trials.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+
+namespace vertebra::inspect {
+
+const v1::RungResult* TopResult(const v1::Trial& trial) {
+  const v1::RungResult* top = nullptr;
+  for (const v1::RungResult& r : trial.results()) {
+    if (r.ap().stats_size() > 0 && (top == nullptr || r.rung() > top->rung())) top = &r;
+  }
+  return top;
+}
+
+std::vector<v1::Trial> RankTrials(std::vector<v1::Trial> trials) {
+  trials.erase(std::remove_if(trials.begin(), trials.end(), [](const v1::Trial& t) { return TopResult(t) == nullptr; }),
+               trials.end());
+  std::stable_sort(trials.begin(), trials.end(), [](const v1::Trial& a, const v1::Trial& b) {
+    const v1::RungResult* x = TopResult(a);
+    const v1::RungResult* y = TopResult(b);
+    if (x->rung() != y->rung()) return x->rung() > y->rung();
+    if (x->ap().stats(0) != y->ap().stats(0)) return x->ap().stats(0) > y->ap().stats(0);
+    return a.id() < b.id();
+  });
+  return trials;
+}
+
+absl::StatusOr<std::vector<v1::Trial>> AllTrials(const controller::Store& store) {
+  return store.ListTrials(0, std::numeric_limits<int64_t>::max());
+}
+
+absl::StatusOr<v1::Trial> FindTrial(const controller::Store& store, const std::string& which) {
+  if (which == "best") {
+    absl::StatusOr<std::vector<v1::Trial>> all = AllTrials(store);
+    if (!all.ok()) return all.status();
+    std::vector<v1::Trial> ranked = RankTrials(std::move(*all));
+    if (ranked.empty()) return absl::FailedPreconditionError("no trial has a result yet, so there is no best one");
+    return ranked.front();
+  }
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(which, &id) || id < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("trial \"%s\": expected \"best\" or a trial id (1, 2, ...)", which));
+  }
+  return store.GetTrial(id);
+}
+
+}  // namespace vertebra::inspect
