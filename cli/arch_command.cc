@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/spec_source.h"
 #include "common/file_util.h"
+#include "common/text_util.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/arch_spec.h"
@@ -44,16 +45,6 @@ ss::SearchSpace DefaultSpaceOrFail() {
   absl::StatusOr<ss::SearchSpace> space = ss::SearchSpace::Create(ss::SearchSpaceOptions{});
   if (!space.ok()) Fail(space.status());
   return *std::move(space);
-}
-
-std::string WithThousands(int64_t v) {
-  std::string digits = std::to_string(v < 0 ? -v : v);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return v < 0 ? "-" + out : out;
 }
 
 void PrintWarnings(const ss::ResolvedGraph& graph) {

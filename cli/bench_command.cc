@@ -172,6 +172,7 @@ void RegisterBenchCommand(CLI::App& app) {
   arch->add_flag("--json", o->json, "Print one JSON object");
   arch->callback([o] { RunArchBench(*o); });
   RegisterSearchBenchmark(*bench);
+  RegisterReportBenchmark(*bench);
   RegisterControllerBenchmark(*bench);
 #if VERTEBRA_WITH_TORCH
   RegisterStep(*bench);

@@ -20,8 +20,16 @@ inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the
 void RegisterArchCommand(CLI::App& app);
 void RegisterBenchCommand(CLI::App& app);
 void RegisterEvalCommand(CLI::App& app);
+// `launch`: a controller and local workers as child processes.
+void RegisterLaunchCommand(CLI::App& app);
 // `controller`, `worker`, `status`, `top`.
 void RegisterSearchCommands(CLI::App& app);
+// `show`, `export`, and `export-blocks` under `arch` (after RegisterArchCommand).
+void RegisterInspectCommands(CLI::App& app);
+// `report`: an experiment as one self-contained HTML page.
+void RegisterReportCommand(CLI::App& app);
+// `bench report` under `bench`.
+void RegisterReportBenchmark(CLI::App& bench);
 // `bench search` under `bench`.
 void RegisterSearchBenchmark(CLI::App& bench);
 // `bench controller` under `bench`.
@@ -30,6 +38,8 @@ void RegisterControllerBenchmark(CLI::App& bench);
 void RegisterDataCommand(CLI::App& app);
 // `train`; built only with VERTEBRA_WITH_TORCH.
 void RegisterTrainCommand(CLI::App& app);
+// `retrain`: a searched trial at full scale; built only with VERTEBRA_WITH_TORCH.
+void RegisterRetrainCommand(CLI::App& app);
 // `bench loader` and `bench maxup` under `bench`; built only with VERTEBRA_WITH_TORCH.
 void RegisterTrainBenchmarks(CLI::App& bench);
 

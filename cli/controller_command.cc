@@ -1,27 +1,40 @@
 // `vertebra controller`, `vertebra worker`, `vertebra status`, `vertebra top`: running a search and
-// looking at it. status and top open the database read-only and never write it.
+// looking at it. status and top read the database (read-only, never written) or ask a running controller.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
+#include "cli/search_source.h"
 #include "controller/config.h"
 #include "controller/scheduler.h"
 #include "controller/service.h"
 #include "controller/store.h"
+#include "inspect/show.h"
+#include "inspect/source.h"
+#include "inspect/trials.h"
 #include "nlohmann/json.hpp"
 #include "worker/agent/agent.h"
 #include "worker/agent/simulated.h"
+#if VERTEBRA_WITH_TORCH
+#include "worker/agent/proxy_runner.h"
+#endif
 
 namespace vertebra::cli {
 namespace {
@@ -94,17 +107,59 @@ struct WorkerFlags {
   std::string controller, token_file, tls_ca, tls_cert, tls_key, work_dir = ".", device = "cpu";
   bool simulate = false;
   double sim_seconds = -1;
+  int threads = 0;
   int max_trials = 0;
   double give_up = 0;
   bool quiet = false;
 };
 
+// The first line of `path` that starts with `key`, after the key and any ": " (empty if none).
+std::string FileField(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) != 0) continue;
+    const size_t colon = line.find(':');
+    return colon == std::string::npos ? "" : std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  }
+  return "";
+}
+
+// What a worker registers: its CPU model and memory, or the GPU's as nvidia-smi reports them.
+void DescribeDevice(const std::string& device, std::string* description, int64_t* memory_mb) {
+  *description = device;
+  *memory_mb = 0;
+  if (device.rfind("cuda", 0) == 0 || device == "auto") {
+    const std::string index = device.size() > 5 ? device.substr(5) : "0";
+    const std::string command = "nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits -i " +
+                                (std::all_of(index.begin(), index.end(), ::isdigit) ? index : "0") + " 2>/dev/null";
+    if (FILE* p = popen(command.c_str(), "r")) {
+      char buffer[256] = {0};
+      const bool got = std::fgets(buffer, sizeof(buffer), p) != nullptr;
+      pclose(p);
+      const std::string line(absl::StripAsciiWhitespace(buffer));
+      const size_t comma = line.rfind(',');
+      if (got && comma != std::string::npos) {
+        *description = absl::StrCat(device, ": ", line.substr(0, comma));
+        *memory_mb = std::atoll(line.c_str() + comma + 1);
+        return;
+      }
+    }
+    if (device != "auto") return;
+  }
+  const std::string model = FileField("/proc/cpuinfo", "model name");
+  if (!model.empty()) *description = absl::StrCat("cpu: ", model);
+  const std::string total = FileField("/proc/meminfo", "MemTotal");  // "24576000 kB"
+  *memory_mb = std::atoll(total.c_str()) / 1024;
+}
+
 void RunWorker(const WorkerFlags& f) {
+#if !VERTEBRA_WITH_TORCH
   if (!f.simulate) {
     Fail(absl::InvalidArgumentError(
-        "--simulate is required: this build's worker runs simulated trials only (real proxy training is "
-        "`vertebra train`)"));
+        "--simulate is required: this build has no LibTorch, so its worker runs simulated trials only"));
   }
+#endif
   absl::StatusOr<std::string> token = ctl::ReadToken(f.token_file);
   if (!token.ok()) Fail(token.status());
   worker::AgentOptions o;
@@ -114,7 +169,8 @@ void RunWorker(const WorkerFlags& f) {
   o.tls_cert = f.tls_cert;
   o.tls_key = f.tls_key;
   o.work_dir = f.work_dir;
-  o.device = f.device;
+  DescribeDevice(f.device, &o.device, &o.memory_mb);
+  if (f.simulate) o.device = "simulated (" + o.device + ")";
   o.simulated = f.simulate;
   o.max_trials = f.max_trials;
   o.give_up_seconds = f.give_up;
@@ -122,100 +178,118 @@ void RunWorker(const WorkerFlags& f) {
   if (!f.quiet) o.log = [](const std::string& line) { std::cerr << "worker: " << line << "\n"; };
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  worker::SimulatedRunner runner(f.sim_seconds);
-  absl::StatusOr<worker::AgentSummary> summary = worker::RunAgent(o, runner);
+  std::unique_ptr<worker::TrialRunner> runner;
+  if (f.simulate) {
+    runner = std::make_unique<worker::SimulatedRunner>(f.sim_seconds);
+  } else {
+#if VERTEBRA_WITH_TORCH
+    worker::ProxyRunnerOptions options;
+    options.work_dir = f.work_dir;
+    options.device = f.device;
+    options.threads = f.threads;
+    runner = std::make_unique<worker::ProxyRunner>(options);
+#endif
+  }
+  absl::StatusOr<worker::AgentSummary> summary = worker::RunAgent(o, *runner);
   if (!summary.ok()) Fail(summary.status());
   std::cout << absl::StrFormat("worker %s: %d reported, %d resent from the spool, %d released; %s\n",
                                summary->worker_id, summary->reported, summary->spooled_resent, summary->released,
                                summary->exit_reason);
 }
 
-std::string StateName(v1::TrialState s) { return absl::AsciiStrToLower(v1::TrialState_Name(s)); }
+// What status and top print. Both rank as `show best` does (inspect::RankTrials: the highest
+// rung first, then AP), from the database or from the controller alike.
 
-json TrialJson(const v1::Trial& t) {
-  json results = json::array();
-  for (const v1::RungResult& r : t.results()) {
-    json ap = json::array();
-    for (double x : r.ap().stats()) ap.push_back(x);
-    results.push_back({{"rung", r.rung()},
-                       {"lease", r.lease()},
-                       {"steps", r.steps()},
-                       {"ap", ap},
-                       {"reward", r.reward()},
-                       {"worker", r.worker()},
-                       {"simulated", r.simulated()},
-                       {"train_seconds", r.train_seconds()}});
-  }
-  return {{"id", t.id()},         {"state", StateName(t.state())}, {"hash", t.hash()},       {"rung", t.rung()},
-          {"params", t.params()}, {"macs", t.macs()},              {"reward", t.reward()},   {"attempts", t.attempts()},
-          {"failure", t.failure()}, {"reused_from", t.reused_from()}, {"results", results}};
+std::string TopLine(const v1::Trial& t) {
+  const v1::RungResult& r = *inspect::TopResult(t);
+  return absl::StrFormat("%-6d %-8.4f %-5d %-7d %-10.1f %-10.2f %s%s\n", t.id(), r.ap().stats(0), r.rung(), r.steps(),
+                         t.macs() / 1e6, t.params() / 1e6, t.hash().substr(0, 12),
+                         r.simulated() ? "  (simulated)" : "");
 }
 
-std::unique_ptr<ctl::Store> OpenReadOnly(const std::string& db) {
-  ctl::SqliteOptions options;
-  options.read_only = true;
-  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(db, options);
-  if (!store.ok()) Fail(store.status());
-  return *std::move(store);
+std::string TopHeader() {
+  return absl::StrFormat("%-6s %-8s %-5s %-7s %-10s %-10s %s\n", "trial", "AP", "rung", "steps", "MACs (M)",
+                         "params (M)", "hash");
 }
 
-void RunStatus(const std::string& db, bool as_json, bool trials) {
-  std::unique_ptr<ctl::Store> store = OpenReadOnly(db);
-  absl::StatusOr<ctl::Snapshot> snap = store->Load();
-  if (!snap.ok()) Fail(snap.status());
-  if (!snap->experiment) Fail(absl::NotFoundError(absl::StrFormat("%s: no experiment in this database", db)));
-  absl::StatusOr<ctl::TrialCounts> counts = store->Counts();
-  if (!counts.ok()) Fail(counts.status());
-  absl::StatusOr<std::vector<v1::Trial>> top = store->TopTrials(1);
-  if (!top.ok()) Fail(top.status());
-  const v1::ExperimentConfig& c = *snap->experiment;
+std::vector<v1::Trial> TrialsOrFail(const inspect::SearchSource& source) {
+  absl::StatusOr<std::vector<v1::Trial>> trials = source.Trials();
+  if (!trials.ok()) Fail(trials.status());
+  return *std::move(trials);
+}
+
+void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
+  const std::unique_ptr<inspect::SearchSource> source = flags.Open();
+  absl::StatusOr<inspect::SearchSummary> summary = source->Summary();
+  if (!summary.ok()) Fail(summary.status());
+  const std::vector<v1::Trial> trials = TrialsOrFail(*source);
+  const std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
+  const v1::ExperimentConfig& c = summary->config;
+  const ctl::TrialCounts& n = summary->counts;
   if (as_json) {
-    json j = {{"experiment", c.name()},    {"state", snap->experiment_state},
-              {"simulated", c.simulated()}, {"budget", c.budget().trials()},
-              {"pending", counts->pending}, {"leased", counts->leased},
-              {"done", counts->done},       {"failed", counts->failed},
-              {"rejected", counts->rejected}, {"stopped", counts->stopped},
-              {"workers", snap->workers.size()}};
-    if (!top->empty()) j["best"] = TrialJson(top->front());
-    if (trials) {
+    json j = {{"experiment", c.name()},
+              {"algorithm", c.algorithm().kind()},
+              {"state", summary->state},
+              {"simulated", c.simulated()},
+              {"budget", c.budget().trials()},
+              {"pending", n.pending},
+              {"leased", n.leased},
+              {"done", n.done},
+              {"failed", n.failed},
+              {"rejected", n.rejected},
+              {"stopped", n.stopped},
+              {"workers", summary->workers}};
+    if (!ranked.empty()) j["best"] = inspect::TrialSummaryJson(ranked.front());
+    if (with_trials) {
       j["trials"] = json::array();
-      for (const v1::Trial& t : snap->trials) j["trials"].push_back(TrialJson(t));
+      for (const v1::Trial& t : trials) j["trials"].push_back(inspect::TrialSummaryJson(t));
     }
     std::cout << j.dump() << "\n";
     return;
   }
   std::cout << absl::StrFormat("experiment '%s' (%s%s): %s\n", c.name(), c.algorithm().kind(),
-                               c.simulated() ? ", simulated" : "", snap->experiment_state);
-  std::cout << absl::StrFormat("trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n",
-                               counts->done, counts->leased, counts->pending, counts->failed, counts->rejected,
-                               counts->stopped, c.budget().trials());
-  std::cout << absl::StrFormat("workers: %d registered\n", snap->workers.size());
-  if (!top->empty()) {
-    const v1::Trial& t = top->front();
-    const v1::RungResult& r = t.results(t.results_size() - 1);
+                               c.simulated() ? ", simulated" : "", summary->state);
+  std::cout << absl::StrFormat(
+      "trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n", n.done, n.leased,
+      n.pending, n.failed, n.rejected, n.stopped, c.budget().trials());
+  std::cout << absl::StrFormat("workers: %d registered\n", summary->workers);
+  if (!ranked.empty()) {
+    const v1::Trial& t = ranked.front();
+    const v1::RungResult& r = *inspect::TopResult(t);
     std::cout << absl::StrFormat("best: trial %d, AP %.4f at rung %d (%d steps), %.1f M MACs, hash %s\n", t.id(),
                                  r.ap().stats(0), r.rung(), r.steps(), t.macs() / 1e6, t.hash().substr(0, 12));
   }
 }
 
-void RunTop(const std::string& db, int k, bool as_json) {
-  std::unique_ptr<ctl::Store> store = OpenReadOnly(db);
-  absl::StatusOr<std::vector<v1::Trial>> top = store->TopTrials(k);
-  if (!top.ok()) Fail(top.status());
+void RunTop(const SearchSourceFlags& flags, int k, bool pareto, bool as_json) {
+  const std::unique_ptr<inspect::SearchSource> source = flags.Open();
+  const std::vector<v1::Trial> trials = TrialsOrFail(*source);
+  if (pareto) {
+    const inspect::ParetoFront front = inspect::ComputeParetoFront(trials);
+    if (as_json) {
+      json j = {{"rung", front.rung}, {"candidates", front.candidates}, {"trials", json::array()}};
+      for (const v1::Trial& t : front.front) j["trials"].push_back(inspect::TrialSummaryJson(t));
+      std::cout << j.dump() << "\n";
+      return;
+    }
+    std::cout << absl::StrFormat(
+        "Pareto front of AP (higher) against MACs at the proxy scaling (lower): %d of the %d trials measured at rung "
+        "%d, the highest rung reached (AP is not comparable across rungs; reused results left out)\n",
+        front.front.size(), front.candidates, front.rung);
+    std::cout << TopHeader();
+    for (const v1::Trial& t : front.front) std::cout << TopLine(t);
+    return;
+  }
+  std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
+  if (ranked.size() > static_cast<size_t>(k)) ranked.resize(k);
   if (as_json) {
     json j = json::array();
-    for (const v1::Trial& t : *top) j.push_back(TrialJson(t));
+    for (const v1::Trial& t : ranked) j.push_back(inspect::TrialSummaryJson(t));
     std::cout << j.dump() << "\n";
     return;
   }
-  std::cout << absl::StrFormat("%-6s %-8s %-5s %-7s %-10s %-10s %s\n", "trial", "AP", "rung", "steps", "MACs (M)",
-                               "params (M)", "hash");
-  for (const v1::Trial& t : *top) {
-    const v1::RungResult& r = t.results(t.results_size() - 1);
-    std::cout << absl::StrFormat("%-6d %-8.4f %-5d %-7d %-10.1f %-10.2f %s%s\n", t.id(), r.ap().stats(0), r.rung(),
-                                 r.steps(), t.macs() / 1e6, t.params() / 1e6, t.hash().substr(0, 12),
-                                 r.simulated() ? "  (simulated)" : "");
-  }
+  std::cout << TopHeader();
+  for (const v1::Trial& t : ranked) std::cout << TopLine(t);
 }
 
 }  // namespace
@@ -245,8 +319,11 @@ void RegisterSearchCommands(CLI::App& app) {
   worker->add_option("--tls-ca", w->tls_ca, "PEM CA: connect with TLS and verify the controller");
   worker->add_option("--tls-cert", w->tls_cert, "PEM client certificate (mTLS)");
   worker->add_option("--tls-key", w->tls_key, "PEM key of --tls-cert");
-  worker->add_option("--work-dir", w->work_dir, "Where reports are spooled until acknowledged")->capture_default_str();
-  worker->add_option("--device", w->device, "What this worker reports it has")->capture_default_str();
+  worker->add_option("--work-dir", w->work_dir,
+                     "Where trials train (runs/) and reports wait until acknowledged (spool/)")->capture_default_str();
+  worker->add_option("--device", w->device, "Where to train: auto, cpu, cuda or cuda:N")->capture_default_str();
+  worker->add_option("--threads", w->threads, "LibTorch threads per trial (default: the experiment's proxy.threads)")
+      ->check(CLI::PositiveNumber);
   worker->add_flag("--simulate", w->simulate, "Run the simulated trainer (load tests; results are marked simulated)");
   worker->add_option("--sim-seconds", w->sim_seconds, "Seconds per simulated top-rung trial (default: the experiment's)");
   worker->add_option("--max-trials", w->max_trials, "Exit after this many reports");
@@ -254,23 +331,31 @@ void RegisterSearchCommands(CLI::App& app) {
   worker->add_flag("--quiet", w->quiet, "No log lines");
   worker->callback([w] { RunWorker(*w); });
 
-  auto db = std::make_shared<std::string>();
+  auto status_source = std::make_shared<SearchSourceFlags>();
   auto as_json = std::make_shared<bool>(false);
   auto with_trials = std::make_shared<bool>(false);
-  CLI::App* status = app.add_subcommand("status", "An experiment's state from its database (read-only)");
-  status->add_option("--db", *db, "SQLite database")->required();
+  CLI::App* status = app.add_subcommand(
+      "status", "An experiment's state, from its database (read-only) or from its running controller");
+  status_source->AddOptions(status);
   status->add_flag("--json", *as_json, "Print one JSON object");
   status->add_flag("--trials", *with_trials, "With --json: every trial's record too");
-  status->callback([db, as_json, with_trials] { RunStatus(*db, *as_json, *with_trials); });
+  status->callback([status_source, as_json, with_trials] { RunStatus(*status_source, *as_json, *with_trials); });
 
-  auto top_db = std::make_shared<std::string>();
+  auto top_source = std::make_shared<SearchSourceFlags>();
   auto k = std::make_shared<int>(10);
+  auto pareto = std::make_shared<bool>(false);
   auto top_json = std::make_shared<bool>(false);
-  CLI::App* top = app.add_subcommand("top", "The best trials of an experiment by AP (read-only)");
-  top->add_option("--db", *top_db, "SQLite database")->required();
+  CLI::App* top = app.add_subcommand(
+      "top",
+      "The best trials of an experiment: by AP at the highest rung each reached, or the Pareto front of AP "
+      "against MACs");
+  top_source->AddOptions(top);
   top->add_option("-n", *k, "How many")->capture_default_str()->check(CLI::Range(1, 100000));
+  top->add_flag("--pareto", *pareto,
+                "The Pareto front of AP against MACs among the trials at the highest rung reached (all of it: -n "
+                "does not apply)");
   top->add_flag("--json", *top_json, "Print JSON");
-  top->callback([top_db, k, top_json] { RunTop(*top_db, *k, *top_json); });
+  top->callback([top_source, k, pareto, top_json] { RunTop(*top_source, *k, *pareto, *top_json); });
 }
 
 }  // namespace vertebra::cli

@@ -25,10 +25,14 @@ int main(int argc, char** argv) {
   vertebra::cli::RegisterArchCommand(app);
   vertebra::cli::RegisterBenchCommand(app);
   vertebra::cli::RegisterEvalCommand(app);
+  vertebra::cli::RegisterLaunchCommand(app);
   vertebra::cli::RegisterSearchCommands(app);
+  vertebra::cli::RegisterInspectCommands(app);
+  vertebra::cli::RegisterReportCommand(app);
 #if VERTEBRA_WITH_TORCH
   vertebra::cli::RegisterDataCommand(app);
   vertebra::cli::RegisterTrainCommand(app);
+  vertebra::cli::RegisterRetrainCommand(app);
 #endif
   try {
     app.parse(argc, argv);

@@ -7,9 +7,12 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -17,6 +20,11 @@
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/spec_source.h"
+#include "controller/config.h"
+#include "controller/store.h"
+#include "inspect/trials.h"
+#include "nlohmann/json.hpp"
+#include "search_spaces/arch_json.h"
 #include "search_spaces/family.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
@@ -24,7 +32,10 @@
 namespace vertebra::cli {
 namespace {
 
+namespace ctl = ::vertebra::controller;
+namespace fs = std::filesystem;
 namespace ss = ::vertebra::search_spaces;
+using json = nlohmann::json;
 namespace wd = ::vertebra::worker::data;
 using worker::TrainOptions;
 
@@ -127,8 +138,9 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point last_{};
 };
 
-void RunTrain(const TrainFlags& f) {
+void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   TrainOptions o;
+  o.write_safetensors = write_safetensors;
   absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale(f.scale);
   if (!scale.ok()) Fail(absl::InvalidArgumentError(absl::StrCat("--scaling: ", scale.status().message())));
   // The scale's backbone scaling, then the explicit overrides (--filter-scale, ...), validated.
@@ -210,23 +222,77 @@ void RunTrain(const TrainFlags& f) {
   if (result->status == "diverged") throw CLI::RuntimeError(kExitDiverged);
 }
 
-}  // namespace
+struct RetrainFlags {
+  std::string db;
+  std::string trial = "best";
+  TrainFlags train;
+};
 
-void RegisterTrainCommand(CLI::App& app) {
-  auto f = std::make_shared<TrainFlags>();
-  CLI::App* cmd = app.add_subcommand(
-      "train",
-      "Train a RetinaNet detector with a given backbone, evaluate it on the held-out split, and write a run folder "
-      "(metrics.jsonl, checkpoint.pt, detections.json, result.json). Ctrl-C checkpoints and stops; --resume "
-      "continues. Exit status 3 when the loss diverged.");
-  f->arch.AddOptions(cmd, "--arch");
-  const std::vector<std::string> scales = ss::ModelScaleNames();
-  cmd->add_option("--scaling", f->scale,
-                  "Model size, replacing the spec's scaling: proxy (filter scale 0.25, alpha 0.25, 64 endpoint "
-                  "filters, 4x64 head) or " +
-                      absl::StrJoin(scales.begin() + 1, scales.end(), "|") +
-                      " (SpineNet's scaling map with the reference head)")
-      ->capture_default_str();
+// `retrain`: the discovered spec, at a full-scale scaling, trained by RunTrain. The run folder
+// also gets spec.json (the trial's architecture, at its search scaling) and lineage.json (the
+// database, experiment and configuration, trial and its proxy results), so that the weights can
+// be traced to the search that found them; a resume must name the same trial.
+void RunRetrain(RetrainFlags r) {
+  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(r.db, {.read_only = true});
+  if (!store.ok()) Fail(store.status());
+  absl::StatusOr<v1::Trial> trial = inspect::FindTrial(**store, r.trial);
+  if (!trial.ok()) Fail(absl::Status(trial.status().code(), absl::StrCat("--trial: ", trial.status().message())));
+  absl::StatusOr<ctl::Snapshot> snapshot = (*store)->Load();
+  if (!snapshot.ok()) Fail(snapshot.status());
+  if (!snapshot->experiment) Fail(absl::InvalidArgumentError(r.db + ": holds no experiment"));
+  if (snapshot->experiment->simulated()) {
+    Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "%s: a simulated experiment: its results come from the simulated trainer, not from training trial %d",
+        r.db, trial->id())));
+  }
+  const fs::path out(r.train.out);
+  const fs::path lineage_path = out / "lineage.json";
+  if (r.train.resume && fs::exists(lineage_path)) {
+    std::ifstream in(lineage_path);
+    const json earlier = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!earlier.is_object() || earlier.value("hash", "") != trial->hash()) {
+      Fail(absl::InvalidArgumentError(absl::StrFormat(
+          "--resume: %s re-trains architecture %s, not trial %d's (%s)", lineage_path.string(),
+          earlier.is_object() ? earlier.value("hash", "?").substr(0, 12) : "?", trial->id(), trial->hash().substr(0, 12))));
+    }
+  }
+  if (!r.train.resume && fs::exists(out / "checkpoint.pt")) {
+    Fail(absl::AlreadyExistsError(absl::StrFormat(
+        "%s exists: pass --resume to continue that run, or choose another --out", (out / "checkpoint.pt").string())));
+  }
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) Fail(absl::InvalidArgumentError(absl::StrFormat("--out: cannot create %s: %s", out.string(), ec.message())));
+  json results = json::array();
+  for (const v1::RungResult& x : trial->results()) {
+    results.push_back({{"rung", x.rung()}, {"steps", x.steps()}, {"ap", x.ap().stats_size() ? x.ap().stats(0) : 0.0},
+                       {"reward", x.reward()}, {"worker", x.worker()}});
+  }
+  const json lineage = {{"database", fs::absolute(r.db).string()},
+                        {"experiment", snapshot->experiment->name()},
+                        {"configuration", json::parse(ctl::ExperimentConfigToJson(*snapshot->experiment))},
+                        {"trial", trial->id()},
+                        {"hash", trial->hash()},
+                        {"proxy_results", results},
+                        {"scaling", r.train.scale},
+                        {"data", r.train.data}};
+  const std::string spec_path = (out / "spec.json").string();
+  for (const auto& [path, text] : {std::pair<std::string, std::string>{spec_path, ss::ArchSpecToJson(trial->spec())},
+                                   {lineage_path.string(), lineage.dump(2) + "\n"}}) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream file(tmp, std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file || std::rename(tmp.c_str(), path.c_str()) != 0) Fail(absl::InternalError("cannot write " + path));
+  }
+  std::cerr << absl::StrFormat("re-training trial %d (%s) of '%s' at scaling %s\n", trial->id(),
+                               trial->hash().substr(0, 12), snapshot->experiment->name(), r.train.scale);
+  r.train.arch.name_or_path = spec_path;
+  RunTrain(r.train, /*write_safetensors=*/true);
+}
+
+// Every training flag but the architecture and its scaling: `train` and `retrain` share them.
+void AddTrainingFlags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--data", f->data,
                   "synthetic[:key=value,...] (built in) or coco:ANNOTATIONS.json:IMAGE_DIR")
       ->capture_default_str();
@@ -291,7 +357,48 @@ void RegisterTrainCommand(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", f->json, "Print result.json instead of a summary");
   cmd->add_flag("--quiet", f->quiet, "No progress on stderr");
+}
+
+}  // namespace
+
+void RegisterTrainCommand(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Train a RetinaNet detector with a given backbone, evaluate it on the held-out split, and write a run folder "
+      "(metrics.jsonl, checkpoint.pt, detections.json, result.json). Ctrl-C checkpoints and stops; --resume "
+      "continues. Exit status 3 when the loss diverged.");
+  f->arch.AddOptions(cmd, "--arch");
+  const std::vector<std::string> scales = ss::ModelScaleNames();
+  cmd->add_option("--scaling", f->scale,
+                  "Model size, replacing the spec's scaling: proxy (filter scale 0.25, alpha 0.25, 64 endpoint "
+                  "filters, 4x64 head) or " +
+                      absl::StrJoin(scales.begin() + 1, scales.end(), "|") +
+                      " (SpineNet's scaling map with the reference head)")
+      ->capture_default_str();
+  AddTrainingFlags(cmd, f.get());
   cmd->callback([f] { RunTrain(*f); });
+}
+
+void RegisterRetrainCommand(CLI::App& app) {
+  auto r = std::make_shared<RetrainFlags>();
+  r->train.scale = "49";
+  CLI::App* cmd = app.add_subcommand(
+      "retrain",
+      "Re-train a discovered backbone at full scale: the trial's spec from the search database, a SpineNet "
+      "scaling, the training options of `train`; writes spec.json, lineage.json and model.safetensors beside the "
+      "run folder's usual files");
+  cmd->add_option("--db", r->db, "The search's SQLite database (read-only)")->required();
+  cmd->add_option("--trial", r->trial, "best, or a trial id")->capture_default_str();
+  const std::vector<std::string> scales = ss::ModelScaleNames();
+  CLI::Option* model = cmd->add_option("--model", r->train.scale, "SpineNet size: 49s|49|96|143|190 (default 49)")
+                           ->check(CLI::IsMember({"49s", "49", "96", "143", "190"}));
+  CLI::Option* scaling =
+      cmd->add_option("--scaling", r->train.scale, "Any scaling, the proxy's included: " + absl::StrJoin(scales, "|"));
+  model->excludes(scaling);
+  scaling->excludes(model);
+  AddTrainingFlags(cmd, &r->train);
+  cmd->callback([r] { RunRetrain(*r); });
 }
 
 }  // namespace vertebra::cli

@@ -278,6 +278,12 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     i = p->threads();
     RETURN_IF_ERROR(s.Integer("threads", &i, 1, 1024));
     p->set_threads(i);
+    int64_t every = p->eval_every();
+    RETURN_IF_ERROR(s.Integer("eval_every", &every, 0, int64_t{1} << 40));
+    p->set_eval_every(every);
+    d = p->anchor_scale();
+    RETURN_IF_ERROR(s.Number("anchor_scale", &d, 0, 64));
+    p->set_anchor_scale(d);
     return absl::OkStatus();
   }));
 
@@ -446,7 +452,8 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
                 {"held_out", p.held_out()}, {"size", p.size()},
                 {"scaling", p.scaling()}, {"batch", p.batch()},
                 {"learning_rate", p.learning_rate()}, {"maxup", p.maxup()},
-                {"threads", p.threads()}};
+                {"threads", p.threads()}, {"eval_every", p.eval_every()},
+                {"anchor_scale", p.anchor_scale()}};
   j["rungs"] = {{"steps", std::vector<int64_t>(c.rungs().steps().begin(), c.rungs().steps().end())},
                 {"eta", c.rungs().eta()}};
   const v1::ObjectiveConfig& o = c.objective();

@@ -740,6 +740,11 @@ absl::Status Scheduler::RunPolicy() {
   m.trials = created;
   m.events = events;
   m.policy = PolicyCheckpoint{policy_->algorithm(), observed, state};
+  if (!created.empty() && (policy_->algorithm() == "ppo" || policy_->algorithm() == "reinforce")) {
+    // The entropy over time, for the report: the mean per-decision entropy of the last proposal.
+    m.events.push_back(
+        MakeEvent("policy", 0, absl::StrFormat("entropy %.6f after %d results", policy_->Entropy(), observed)));
+  }
   if (rejected_in_a_row >= kMaxRejectedInARow && state_ == "running") {
     m.experiment_state = "stopped";
     m.events.push_back(MakeEvent("stopped", 0, absl::StrFormat("%d proposals in a row broke the hard limits",

@@ -188,6 +188,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     reply->set_best_ap(st.best_ap);
     reply->set_best_rung(st.best_rung);
     reply->set_simulated(scheduler_->config().simulated());
+    *reply->mutable_config() = scheduler_->config();
     return grpc::Status::OK;
   }
 
@@ -217,6 +218,26 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     absl::StatusOr<std::vector<v1::Trial>> trials = store_->TopTrials(req->k() ? req->k() : 10);
     if (!trials.ok()) return ToGrpc(trials.status());
     for (v1::Trial& t : *trials) *reply->add_trials() = std::move(t);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetMetrics(grpc::ServerContext* context, const v1::GetTrialRequest* req,
+                          v1::MetricsReply* reply) override {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    // The store has no notion of unknown trials (it returns no points): ask the scheduler first so
+    // that a wrong id is NOT_FOUND, as GetTrial says.
+    if (absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(req->id()); !t.ok()) return ToGrpc(t.status());
+    absl::StatusOr<std::vector<MetricPoint>> points = store_->Metrics(req->id());
+    if (!points.ok()) return ToGrpc(points.status());
+    for (const MetricPoint& p : *points) {
+      v1::MetricPoint* m = reply->add_points();
+      m->set_rung(p.rung);
+      m->set_step(p.step);
+      m->set_loss(p.loss);
+      m->set_has_ap(p.ap.has_value());
+      m->set_ap(p.ap.value_or(0));
+      m->set_at(p.at);
+    }
     return grpc::Status::OK;
   }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job, for now: the architecture tools on the SpineNet family and the search space, a
-# short proxy training on the built-in data, and a simulated search with a controller and two
-# workers. Writes its pictures and runs to demo-out/.
+# The main job: a glance at the SpineNet family and the search space, then a real search on the
+# built-in data (experiments/demo.json: 16 proxy trials with successive halving, a controller
+# and two workers, about 15 minutes on 2 cores) that ends with the top architectures and
+# demo-out/search/report.html. Run again, it resumes an interrupted search or reports a finished
+# one.
 set -euo pipefail
 vertebra=${1:-build/vertebra}
 out=demo-out
@@ -32,31 +34,7 @@ while IFS= read -r line; do
   i=$((i + 1))
 done < "$out/samples.jsonl"
 
-if "$vertebra" data --help > /dev/null 2>&1; then
-  say "The built-in synthetic detection set, written as a COCO folder ($out/synthetic)"
-  "$vertebra" data synth --out "$out/synthetic" --images 64 --size 128 --seed 1
-fi
+say "A search on the built-in data: a controller and two workers (Ctrl-C stops it; run again to resume)"
+"$vertebra" launch --config experiments/demo.json --workers 2 --dir "$out/search"
 
-say "Pricing speed (decode + validate + resolve + cost + hash)"
-"$vertebra" bench arch --count 20000
-
-if "$vertebra" train --help > /dev/null 2>&1; then
-  say "A short proxy training of SpineNet-49 on the built-in data (200 steps, about a minute on 2 cores)"
-  rm -rf "$out/train-s49"
-  "$vertebra" train --arch spinenet-49 --steps 200 --threads 2 --out "$out/train-s49"
-fi
-
-say "A simulated search: a controller and two simulated workers on $out/search.db"
-rm -f "$out/search.db" "$out/search.db-wal" "$out/search.db-shm" "$out/port"
-"$vertebra" controller --config experiments/simulated.json --db "$out/search.db" --listen 127.0.0.1:0 \
-  --port-file "$out/port" --exit-when-done &
-controller=$!
-for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.1; done
-for i in 1 2; do
-  "$vertebra" worker --controller "127.0.0.1:$(cat "$out/port")" --simulate --quiet --work-dir "$out/worker-$i" &
-done
-wait
-"$vertebra" status --db "$out/search.db"
-"$vertebra" top --db "$out/search.db" -n 5
-
-printf '\nPictures are in %s/.\n' "$out"
+printf '\nPictures are in %s/; the search, its logs and report.html in %s/search/.\n' "$out" "$out"

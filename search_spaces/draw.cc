@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
+#include "common/text_util.h"
 #include "search_spaces/arch_spec.h"
 
 namespace vertebra::search_spaces {
@@ -96,38 +97,6 @@ constexpr char kSameColour[] = "#7a7a7a";
 constexpr char kExtraColour[] = "#8e44ad";
 constexpr char kDeadEdgeColour[] = "#bdbdbd";
 constexpr char kGuideColour[] = "#e4e4e4";
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // Control characters other than tab and newline are not allowed in XML 1.0.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 struct Point {
   double x = 0, y = 0;

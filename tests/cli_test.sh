@@ -3,38 +3,12 @@
 # one-line errors that name the file and field, --help everywhere.
 # Usage: cli_test.sh PATH/TO/vertebra TEST_DATA_DIR
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 vertebra=$1
 data=$2
 tmp=$(mktemp -d)
 extra_help=""
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-passed=0
-
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    echo "FAIL: $name"
-    failures=$((failures + 1))
-  fi
-}
-
-# run EXPECTED_EXIT ARGS...: runs the CLI, keeps stdout/stderr in $tmp/out, $tmp/err.
-run() {
-  local expected=$1
-  shift
-  "$vertebra" "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  if [ "$rc" -ne "$expected" ]; then
-    echo "FAIL: 'vertebra $*' exited $rc, expected $expected; stderr: $(head -c 400 "$tmp/err")"
-    failures=$((failures + 1))
-    return 1
-  fi
-  passed=$((passed + 1))
-}
 
 # The exact totals of spinenet.md §5.6, as printed by the CLI.
 for pair in spinenet-49s:9089215 spinenet-49:21831488 spinenet-96:36262976 spinenet-143:60247616 spinenet-190:126587664; do
@@ -174,5 +148,4 @@ for cmd in "" "arch" "arch validate" "arch stats" "arch draw" "arch sample" "arc
   check "'$cmd --help' prints usage" grep -qi "usage" "$tmp/out"
 done
 
-echo "cli: $passed passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary cli

@@ -4,17 +4,11 @@
 # every report a worker saw acknowledged is in the database.
 # Usage: kill_test.sh PATH/TO/vertebra [SEED]
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 vertebra=$(realpath "$1")
 RANDOM=${2:-7}
 tmp=$(mktemp -d)
-pids=()
-controller_pid=""
-cleanup() {
-  kill -9 "${pids[@]}" "$controller_pid" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'stop_search -9; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
 cat >config.json <<'EOF'
@@ -29,20 +23,9 @@ cat >config.json <<'EOF'
 }
 EOF
 
-start_controller() {  # start_controller LISTEN
-  "$vertebra" controller --config config.json --db search.db --listen "$1" --port-file port --exit-when-done \
-    >>controller.log 2>&1 &
-  controller_pid=$!
-}
-start_worker() {  # start_worker I
-  "$vertebra" worker --controller "127.0.0.1:$port" --simulate --work-dir "w$1" >>"w$1.log" 2>&1 &
-  pids[$1]=$!
-}
-
 rm -f port
-start_controller 127.0.0.1:0
-for _ in $(seq 50); do [ -s port ] && break; sleep 0.1; done
-port=$(cat port)
+start_controller 127.0.0.1:0 --exit-when-done
+wait_port 5
 for i in 0 1 2 3 4 5 6 7; do start_worker "$i"; done
 
 worker_kills=0
@@ -52,26 +35,26 @@ for _ in $(seq 400); do
   if ! kill -0 "$controller_pid" 2>/dev/null; then
     # Finished (--exit-when-done) or killed below and not yet back.
     if grep -q '"state":"finished"' <("$vertebra" status --db search.db --json 2>/dev/null); then break; fi
-    start_controller "127.0.0.1:$port"
+    start_controller "127.0.0.1:$port" --exit-when-done
     continue
   fi
   r=$((RANDOM % 10))
   if [ "$r" -lt 5 ]; then
     i=$((RANDOM % 8))
-    kill -9 "${pids[$i]}" 2>/dev/null && worker_kills=$((worker_kills + 1))
+    kill -9 "${worker_pids[$i]}" 2>/dev/null && worker_kills=$((worker_kills + 1))
     start_worker "$i"
   elif [ "$r" -lt 7 ] && [ "$controller_kills" -lt 6 ]; then
     kill -9 "$controller_pid" 2>/dev/null && controller_kills=$((controller_kills + 1))
     wait "$controller_pid" 2>/dev/null
     sleep 0.3
-    start_controller "127.0.0.1:$port"
+    start_controller "127.0.0.1:$port" --exit-when-done
   fi
 done
 # Let the workers finish and exit on their own.
 for i in 0 1 2 3 4 5 6 7; do
-  for _ in $(seq 100); do kill -0 "${pids[$i]}" 2>/dev/null || break; sleep 0.1; done
+  wait_exit "${worker_pids[$i]}" 10
 done
-kill -9 "${pids[@]}" 2>/dev/null
+kill -9 "${worker_pids[@]}" 2>/dev/null
 wait "$controller_pid" 2>/dev/null
 
 "$vertebra" status --db search.db --json --trials >status.json || { echo "FAIL: status"; exit 1; }

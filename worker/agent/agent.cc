@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "common/client_credentials.h"
 #include "common/file_util.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
@@ -90,28 +91,13 @@ class Agent {
   }
 
   absl::Status Connect() {
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (!o_.tls_ca.empty()) {
-      grpc::SslCredentialsOptions ssl;
-      absl::StatusOr<std::string> ca = ReadFile(o_.tls_ca);
-      if (!ca.ok()) return absl::InvalidArgumentError(absl::StrFormat("--tls-ca %s: cannot read", o_.tls_ca));
-      ssl.pem_root_certs = *ca;
-      if (!o_.tls_cert.empty()) {
-        absl::StatusOr<std::string> cert = ReadFile(o_.tls_cert);
-        absl::StatusOr<std::string> key = ReadFile(o_.tls_key);
-        if (!cert.ok() || !key.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrFormat("--tls-cert %s / --tls-key %s: cannot read", o_.tls_cert, o_.tls_key));
-        }
-        ssl.pem_cert_chain = *cert;
-        ssl.pem_private_key = *key;
-      }
-      credentials = grpc::SslCredentials(ssl);
-    }
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        ClientCredentials({o_.tls_ca, o_.tls_cert, o_.tls_key});
+    if (!credentials.ok()) return credentials.status();
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(1000 * o_.max_backoff_seconds));
-    channel_ = grpc::CreateCustomChannel(o_.controller, credentials, args);
+    channel_ = grpc::CreateCustomChannel(o_.controller, *credentials, args);
     worker_ = v1::WorkerService::NewStub(channel_);
     return absl::OkStatus();
   }

@@ -50,7 +50,7 @@ struct AgentOptions {
   std::string controller;       // HOST:PORT.
   std::string token;            // Bearer token, if the controller wants one.
   std::string tls_ca;           // PEM file: use TLS and verify the controller with it.
-  std::string tls_cert, tls_key;  // PEM files: a client certificate for mTLS.
+  std::string tls_cert, tls_key;  // PEM files: a client certificate for mTLS; need tls_ca.
   std::string work_dir = ".";   // Spooled reports live in work_dir/spool/.
   std::string host, device = "cpu";
   int64_t memory_mb = 0;

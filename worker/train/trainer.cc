@@ -21,6 +21,7 @@
 #include "worker/data/loader.h"
 #include "worker/model/detection.h"
 #include "worker/model/retinanet.h"
+#include "worker/model/state_io.h"
 #include "worker/model/torch_util.h"
 #include "worker/train/maxup.h"
 
@@ -59,6 +60,9 @@ absl::Status ValidateTrainOptions(const TrainOptions& o) {
   if (o.stochastic_depth < 0 || o.stochastic_depth >= 1) return bad("stochastic depth: must be in [0, 1)");
   if (!(o.anchor_scale > 0)) return bad("anchor scale: must be positive");
   if (o.eval_batch < 1) return bad("eval batch: must be at least 1");
+  if (o.rung_end < 0 || o.rung_end > o.steps) {
+    return bad(absl::StrFormat("rung end: must be in [0, steps = %d], got %d", o.steps, o.rung_end));
+  }
   if (o.checkpoint_every < 0 || o.eval_every < 0 || o.stop_after < 0) {
     return bad("checkpoint/eval intervals: must not be negative");
   }
@@ -474,7 +478,8 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     double eval_seconds = 0;
     double recent_images_per_s = 0;
     const int64_t start_step = step;
-    const int64_t last_step = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
+    const int64_t end_step = o.rung_end > 0 ? o.rung_end : o.steps;
+    const int64_t last_step = o.stop_after > 0 ? std::min(end_step, o.stop_after) : end_step;
     result.status = "completed";
     std::optional<EvalOutput> final_eval;
 
@@ -567,7 +572,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       const bool stopping = o.stop != nullptr && o.stop->load();
       const bool periodic = (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) ||
                             (o.checkpoint_minutes > 0 && Seconds(last_checkpoint) >= 60 * o.checkpoint_minutes);
-      if (o.eval_every > 0 && step % o.eval_every == 0 && step < o.steps) RETURN_IF_ERROR(evaluate(step));
+      if (o.eval_every > 0 && step % o.eval_every == 0 && step < end_step) RETURN_IF_ERROR(evaluate(step));
       if (periodic || stopping || step == last_step) {
         RETURN_IF_ERROR(SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device));
         last_checkpoint = Clock::now();
@@ -578,7 +583,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       }
     }
     result.steps_done = step;
-    if (result.status == "completed" && step < o.steps) result.status = "stopped";
+    if (result.status == "completed" && step < end_step) result.status = "stopped";
     result.train_seconds = Seconds(train_start) - eval_seconds;
     const int64_t trained = step - start_step;
     result.images_per_s = result.train_seconds > 0 ? trained * o.batch / result.train_seconds : 0;
@@ -591,6 +596,10 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       result.skipped_images += final_eval->skipped;
       RETURN_IF_ERROR(
           WriteFileAtomically((fs::path(o.out_dir) / "detections.json").string(), DetectionsJson(final_eval->detections)));
+      if (o.write_safetensors) {
+        RETURN_IF_ERROR(SaveSafetensors(StateOf(*model), (fs::path(o.out_dir) / "model.safetensors").string(),
+                                        {{"format", "pt"}, {"steps", std::to_string(step)}}));
+      }
     }
     result.eval_seconds = eval_seconds;
     result.wall_seconds = Seconds(wall_start);

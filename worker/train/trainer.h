@@ -75,6 +75,9 @@ struct TrainOptions {
   bool channels_last = true;
 
   std::string out_dir;              // Created if missing.
+  // Also write the trained weights as out_dir/model.safetensors when the run completes (every
+  // parameter and buffer under its module name; worker/model/state_io.h).
+  bool write_safetensors = false;
   // Continue from out_dir/checkpoint.pt (InvalidArgument if it was written for another
   // architecture, dataset or options that change the run). Without `resume` an existing
   // checkpoint is an error (AlreadyExists), so that a finished run is never overwritten.
@@ -85,6 +88,10 @@ struct TrainOptions {
   int eval_batch = 32;
   // Stop after this step (the run's schedule still spans `steps`): a test's interrupted run.
   int64_t stop_after = 0;
+  // Train to this step of the schedule that spans `steps`, then checkpoint and evaluate: a rung
+  // of successive halving, whose survivors continue the same run (`resume`) to a later rung.
+  // The result's status is "completed" at rung_end (0: at `steps`).
+  int64_t rung_end = 0;
 
   // Set from another thread (a signal handler) to stop after the current step: the run writes a
   // checkpoint and ends with status "stopped".

@@ -1,0 +1,137 @@
+#include "worker/agent/proxy_runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "search_spaces/family.h"
+#include "worker/data/data_spec.h"
+#include "worker/train/trainer.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Inputs up to this side use anchors of 2 x the stride (proxy-pilot.md), as `vertebra train` does.
+constexpr int kSmallInputSide = 256;
+// A killed worker loses at most this much of a trial's training.
+constexpr double kCheckpointMinutes = 2;
+
+TrialOutcome Failure(std::string reason, bool retryable) {
+  TrialOutcome out;
+  out.failed = true;
+  out.retryable = retryable;
+  out.failure = std::move(reason);
+  return out;
+}
+
+// A file-name-safe form of the experiment's name.
+std::string SafeName(const std::string& name) {
+  std::string out;
+  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  return out.empty() ? "experiment" : out;
+}
+
+}  // namespace
+
+struct ProxyRunner::Data {
+  std::string key;  // data | val | held_out | seed: what the splits were opened from.
+  data::DataSplits splits;
+};
+
+ProxyRunner::ProxyRunner(ProxyRunnerOptions options) : options_(std::move(options)) {}
+ProxyRunner::~ProxyRunner() = default;
+
+TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                              const ProgressFn& progress) {
+  const v1::ProxyTask& proxy = experiment.proxy();
+  const std::string key = absl::StrCat(proxy.data(), "|", proxy.val(), "|", proxy.held_out(), "|", experiment.seed());
+  if (data_ == nullptr || data_->key != key) {
+    data_.reset();
+    absl::StatusOr<data::DataSplits> splits =
+        data::OpenDataSplits(proxy.data(), proxy.val(), proxy.held_out(), experiment.seed());
+    if (!splits.ok()) return Failure(absl::StrCat("proxy.data: ", splits.status().message()), false);
+    data_ = std::make_unique<Data>(Data{key, std::move(*splits)});
+  }
+  absl::StatusOr<search_spaces::ModelScale> scale = search_spaces::NamedModelScale(proxy.scaling());
+  if (!scale.ok()) return Failure(absl::StrCat("proxy.scaling: ", scale.status().message()), false);
+  if (experiment.rungs().steps_size() == 0) return Failure("the experiment has no rungs", false);
+
+  TrainOptions o;
+  o.spec = lease.spec();  // Already at the proxy's scaling.
+  o.head = scale->head;
+  o.size = proxy.size();
+  o.anchor_scale = proxy.anchor_scale() > 0 ? proxy.anchor_scale()
+                                            : (proxy.size() <= kSmallInputSide ? 2.0 : scale->anchor_scale);
+  o.batch = proxy.batch();
+  if (proxy.learning_rate() > 0) o.lr = proxy.learning_rate();
+  o.maxup = std::max(1, proxy.maxup());
+  o.steps = experiment.rungs().steps(experiment.rungs().steps_size() - 1);
+  o.rung_end = lease.steps();
+  o.warmup_steps = std::min<int64_t>(o.warmup_steps, o.steps / 10);  // As `vertebra train` does.
+  o.eval_every = proxy.eval_every();
+  o.seed = experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
+  o.threads = options_.threads > 0 ? options_.threads : std::max(1, proxy.threads());
+  o.loader_threads = options_.loader_threads;
+  o.device = options_.device;
+  o.checkpoint_minutes = kCheckpointMinutes;
+  const fs::path dir = fs::path(options_.work_dir) / "runs" / SafeName(experiment.experiment()) /
+                       absl::StrFormat("trial-%d", lease.trial());
+  o.out_dir = dir.string();
+  o.resume = fs::exists(dir / "checkpoint.pt");
+  std::atomic<bool> stop{false};
+  o.stop = &stop;
+  double last_loss = 0;  // An evaluation's progress carries no loss: send the last step's.
+  auto on_progress = [&](const Progress& p) {
+    if (!p.ap) last_loss = p.loss;
+    if (!progress(p.step, p.ap ? last_loss : p.loss, p.ap)) stop.store(true);
+  };
+
+  absl::StatusOr<TrainResult> result = Train(*data_->splits.train, *data_->splits.val, o, on_progress);
+  if (!result.ok() && o.resume && absl::IsInvalidArgument(result.status())) {
+    // A checkpoint this lease cannot continue (another experiment of the same name, another
+    // schedule): start the trial afresh.
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    o.resume = false;
+    result = Train(*data_->splits.train, *data_->splits.val, o, on_progress);
+  }
+  if (!result.ok()) {
+    const absl::Status& s = result.status();
+    if (absl::IsResourceExhausted(s)) {
+      return Failure(absl::StrFormat("%s on %s", s.message(), options_.device), false);
+    }
+    if (absl::IsInvalidArgument(s)) return Failure(std::string(s.message()), false);
+    return Failure(std::string(s.message()), true);
+  }
+  if (result->status == "stopped") {
+    TrialOutcome out;
+    out.stopped = true;
+    return out;
+  }
+  if (result->status == "diverged" || !result->stats) {
+    return Failure(absl::StrFormat("training diverged at step %d (loss %g)", result->diverged_step, result->final_loss),
+                   false);
+  }
+  TrialOutcome out;
+  const auto stats = result->stats->AsArray();
+  out.ap.assign(stats.begin(), stats.end());
+  out.train_seconds = result->train_seconds;
+  out.images_per_s = result->images_per_s;
+  out.continued = result->resumed_from > 0;
+  if (lease.steps() >= o.steps) {
+    // The top rung: nothing will continue this run.
+    std::error_code ec;
+    fs::remove(dir / "checkpoint.pt", ec);
+  }
+  return out;
+}
+
+}  // namespace vertebra::worker
