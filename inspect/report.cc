@@ -625,7 +625,7 @@ void AppendRewards(const Data& data, std::string* out) {
     chart.Legend(Chart::Mark::kLine, kMeanColour, "entropy of the latest proposal");
     absl::StrAppend(out,
                     "<p>The policy's mean entropy per decision when it made each batch of proposals: it falls as "
-                    "the controller grows sure of its choices.</p>\n");
+                    "the controller grows sure of its choices (uniform choices give the highest value).</p>\n");
     absl::StrAppend(out, chart.Svg("policy entropy"));
   }
 }
