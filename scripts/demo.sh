@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: a glance at the SpineNet family and the search space, then a real search on the
 # built-in data (experiments/demo.json: 16 proxy trials with successive halving, a controller
-# and two workers, about 15 minutes on 2 cores) that ends with the top architectures and
+# and two workers, about 25 minutes on 2 cores) that ends with the top architectures and
 # demo-out/search/report.html. Run again, it resumes an interrupted search or reports a finished
 # one.
 set -euo pipefail
