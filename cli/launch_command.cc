@@ -16,7 +16,6 @@
 #include <atomic>
 #include <csignal>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -70,13 +70,14 @@ std::string SelfPath() {
   return ec ? "vertebra" : p.string();
 }
 
-// Starts `child` with stdout and stderr appended to its log, in a process group of its own.
+// Starts `child` with stdout and stderr appended to its log (this terminal's when the log is
+// empty), in a process group of its own.
 absl::Status Spawn(Child& child) {
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrFormat("cannot start %s: fork failed", child.name));
   if (pid == 0) {
     setpgid(0, 0);
-    const int fd = open(child.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    const int fd = child.log.empty() ? -1 : open(child.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
@@ -124,15 +125,43 @@ std::string Duration(double seconds) {
   return absl::StrFormat("%ds", s);
 }
 
+// Runs `child` to its end; its exit status (1 when it could not start).
+int RunToEnd(Child& child) {
+  if (!Spawn(child).ok()) return 1;
+  int status = 0;
+  waitpid(child.pid, &status, 0);
+  child.pid = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+// The database as the controller writes it, opened read-only once the controller has created it
+// and then kept open.
+class DatabaseReader {
+ public:
+  explicit DatabaseReader(std::string path) : path_(std::move(path)) {}
+  // nullptr until the database exists.
+  const ctl::Store* store() {
+    if (store_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<ctl::Store>> opened = ctl::OpenSqliteStore(path_, {.read_only = true});
+      if (opened.ok()) store_ = std::move(*opened);
+    }
+    return store_.get();
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<ctl::Store> store_;
+};
+
 // One line of progress from the database (read-only, while the controller writes it).
-std::string ProgressLine(const std::string& db, int64_t budget, double elapsed, int64_t done_at_start) {
-  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(db, {.read_only = true});
-  if (!store.ok()) return "waiting for the controller";
-  absl::StatusOr<ctl::TrialCounts> c = (*store)->Counts();
+std::string ProgressLine(DatabaseReader& db, int64_t budget, double elapsed, int64_t done_at_start) {
+  const ctl::Store* store = db.store();
+  if (store == nullptr) return "waiting for the controller";
+  absl::StatusOr<ctl::TrialCounts> c = store->Counts();
   if (!c.ok()) return "waiting for the controller";
   std::string line = absl::StrFormat("trials %d/%d done, %d running, %d failed, %d rejected", c->done, budget,
                                      c->leased, c->failed, c->rejected);
-  absl::StatusOr<v1::Trial> best = inspect::FindTrial(**store, "best");
+  absl::StatusOr<v1::Trial> best = inspect::FindTrial(*store, "best");
   if (best.ok()) {
     const v1::RungResult* r = inspect::TopResult(*best);
     line += absl::StrFormat(" | best AP %.4f (trial %d, rung %d, %d steps)", r->ap().stats(0), best->id(), r->rung(),
@@ -164,30 +193,13 @@ void RunLaunch(const LaunchFlags& f) {
   if (ec) Fail(absl::InvalidArgumentError(absl::StrFormat("--dir: cannot create %s: %s", dir.string(), ec.message())));
   const std::string self = SelfPath();
 
-  auto run_quietly = [&](std::vector<std::string> args) {
-    Child c{"", std::move(args), (dir / "logs" / "launch.log").string()};
-    c.args.insert(c.args.begin(), self);
-    if (!Spawn(c).ok()) return 1;
-    int status = 0;
-    waitpid(c.pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-  };
   auto finish = [&](bool write_report) {
     std::cout << "\nTop architectures (" << db << "):\n" << std::flush;
-    std::fflush(stdout);
-    // `top` prints to this terminal.
-    std::vector<std::string> args = {self, "top", "--db", db, "-n", std::to_string(f.top)};
-    const pid_t pid = fork();
-    if (pid == 0) {
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      std::_Exit(127);
-    }
-    if (pid > 0) waitpid(pid, nullptr, 0);
+    Child top{"top", {self, "top", "--db", db, "-n", std::to_string(f.top)}, ""};  // To this terminal.
+    RunToEnd(top);
     if (write_report) {
-      if (run_quietly({"report", "--db", db, "-o", report}) == 0) {
+      Child render{"report", {self, "report", "--db", db, "-o", report}, (dir / "logs" / "launch.log").string()};
+      if (RunToEnd(render) == 0) {
         std::cout << "report: " << report << "\n";
       } else {
         std::cout << "the report could not be written; see " << (dir / "logs" / "launch.log").string() << "\n";
@@ -283,6 +295,7 @@ void RunLaunch(const LaunchFlags& f) {
   const Clock::time_point start = Clock::now();
   Clock::time_point last_line = start - std::chrono::hours(1);
   int64_t done_at_start = -1;
+  DatabaseReader reader(db);
   bool controller_done = false;
   int controller_status = 0;
   while (g_signals.load() == 0) {
@@ -303,19 +316,16 @@ void RunLaunch(const LaunchFlags& f) {
       if (absl::Status s = Spawn(w); !s.ok()) std::cout << s.message() << "\n";
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    if (done_at_start < 0) {
-      absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(db, {.read_only = true});
-      if (store.ok()) {
-        absl::StatusOr<ctl::TrialCounts> c = (*store)->Counts();
-        if (c.ok()) done_at_start = c->done + c->failed;
-      }
+    if (done_at_start < 0 && reader.store() != nullptr) {
+      absl::StatusOr<ctl::TrialCounts> c = reader.store()->Counts();
+      if (c.ok()) done_at_start = c->done + c->failed;
     }
     const auto since = Clock::now() - last_line;
     if ((tty && since > std::chrono::seconds(2)) || since > std::chrono::seconds(30)) {
       last_line = Clock::now();
       const std::string line = absl::StrCat(
           "[", Duration(elapsed), "] ",
-          ProgressLine(db, config->budget().trials(), elapsed, std::max<int64_t>(0, done_at_start)));
+          ProgressLine(reader, config->budget().trials(), elapsed, std::max<int64_t>(0, done_at_start)));
       if (tty) {
         std::cout << "\r\033[K" << line << std::flush;
       } else {
@@ -342,7 +352,7 @@ void RunLaunch(const LaunchFlags& f) {
                                              controller.log)));
   }
   std::cout << absl::StrFormat("[%s] %s\n", Duration(std::chrono::duration<double>(Clock::now() - start).count()),
-                               ProgressLine(db, config->budget().trials(), 0, 0));
+                               ProgressLine(reader, config->budget().trials(), 0, 0));
   finish(true);
 }
 

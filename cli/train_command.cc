@@ -12,7 +12,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -20,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/spec_source.h"
+#include "common/file_util.h"
 #include "controller/config.h"
 #include "controller/store.h"
 #include "inspect/trials.h"
@@ -148,8 +148,7 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   o.head = scale->head;
   if (f.head_width > 0) o.head.width = f.head_width;
   if (f.head_convs > 0) o.head.num_convs = f.head_convs;
-  // Small inputs need smaller anchors than the reference's (proxy-pilot.md: 2 x stride at 128 px).
-  o.anchor_scale = f.anchor_scale > 0 ? f.anchor_scale : (f.size <= 256 ? 2.0 : scale->anchor_scale);
+  o.anchor_scale = f.anchor_scale > 0 ? f.anchor_scale : ss::AnchorScaleFor(*scale, f.size);
   o.swish = f.swish;
   o.stochastic_depth = f.stochastic_depth;
 
@@ -172,7 +171,7 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
     o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 1e-4;
   }
   o.momentum = f.momentum;
-  o.warmup_steps = f.warmup >= 0 ? f.warmup : std::min<int64_t>(50, o.steps / 10);
+  o.warmup_steps = f.warmup >= 0 ? f.warmup : worker::DefaultWarmupSteps(o.steps);
   o.schedule = f.schedule == "step" ? worker::ScheduleKind::kStep : worker::ScheduleKind::kCosine;
   o.clip_norm = f.clip;
   o.maxup = f.maxup;
@@ -277,14 +276,8 @@ void RunRetrain(RetrainFlags r) {
                         {"scaling", r.train.scale},
                         {"data", r.train.data}};
   const std::string spec_path = (out / "spec.json").string();
-  for (const auto& [path, text] : {std::pair<std::string, std::string>{spec_path, ss::ArchSpecToJson(trial->spec())},
-                                   {lineage_path.string(), lineage.dump(2) + "\n"}}) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream file(tmp, std::ios::trunc);
-    file << text;
-    file.close();
-    if (!file || std::rename(tmp.c_str(), path.c_str()) != 0) Fail(absl::InternalError("cannot write " + path));
-  }
+  if (absl::Status s = WriteFileAtomically(spec_path, ss::ArchSpecToJson(trial->spec())); !s.ok()) Fail(s);
+  if (absl::Status s = WriteFileAtomically(lineage_path.string(), lineage.dump(2) + "\n"); !s.ok()) Fail(s);
   std::cerr << absl::StrFormat("re-training trial %d (%s) of '%s' at scaling %s\n", trial->id(),
                                trial->hash().substr(0, 12), snapshot->experiment->name(), r.train.scale);
   r.train.arch.name_or_path = spec_path;

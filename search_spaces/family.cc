@@ -124,4 +124,10 @@ absl::StatusOr<ModelScale> NamedModelScale(std::string_view name) {
                                              absl::StrJoin(ModelScaleNames(), ", ")));
 }
 
+double AnchorScaleFor(const ModelScale& scale, int size) {
+  constexpr int kSmallInputSide = 256;
+  constexpr double kSmallInputAnchorScale = 2.0;
+  return size <= kSmallInputSide ? kSmallInputAnchorScale : scale.anchor_scale;
+}
+
 }  // namespace vertebra::search_spaces

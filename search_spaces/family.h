@@ -36,6 +36,10 @@ struct ModelScale {
 std::vector<std::string> ModelScaleNames();
 absl::StatusOr<ModelScale> NamedModelScale(std::string_view name);
 
+// The anchor base size (x stride) to train `scale` at `size` pixels: 2 up to 256 pixels, where the
+// reference's anchors are too large for the objects (proxy-pilot.md), else the scale's own.
+double AnchorScaleFor(const ModelScale& scale, int size);
+
 }  // namespace vertebra::search_spaces
 
 #endif  // VERTEBRA_SEARCH_SPACES_FAMILY_H_

@@ -19,8 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Inputs up to this side use anchors of 2 x the stride (proxy-pilot.md), as `vertebra train` does.
-constexpr int kSmallInputSide = 256;
 // A killed worker loses at most this much of a trial's training.
 constexpr double kCheckpointMinutes = 2;
 
@@ -68,14 +66,13 @@ TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::Lea
   o.spec = lease.spec();  // Already at the proxy's scaling.
   o.head = scale->head;
   o.size = proxy.size();
-  o.anchor_scale = proxy.anchor_scale() > 0 ? proxy.anchor_scale()
-                                            : (proxy.size() <= kSmallInputSide ? 2.0 : scale->anchor_scale);
+  o.anchor_scale = proxy.anchor_scale() > 0 ? proxy.anchor_scale() : search_spaces::AnchorScaleFor(*scale, proxy.size());
   o.batch = proxy.batch();
   if (proxy.learning_rate() > 0) o.lr = proxy.learning_rate();
   o.maxup = std::max(1, proxy.maxup());
   o.steps = experiment.rungs().steps(experiment.rungs().steps_size() - 1);
   o.rung_end = lease.steps();
-  o.warmup_steps = std::min<int64_t>(o.warmup_steps, o.steps / 10);  // As `vertebra train` does.
+  o.warmup_steps = DefaultWarmupSteps(o.steps);
   o.eval_every = proxy.eval_every();
   o.seed = experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
   o.threads = options_.threads > 0 ? options_.threads : std::max(1, proxy.threads());

@@ -346,6 +346,11 @@ std::string DetectionsJson(const std::vector<eval::Detection>& detections) {
 
 }  // namespace
 
+int64_t DefaultWarmupSteps(int64_t steps) {
+  constexpr int64_t kWarmupSteps = 50;
+  return std::min<int64_t>(kWarmupSteps, steps / 10);
+}
+
 double LearningRateAt(const TrainOptions& o, int64_t step) {
   if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
   if (o.schedule == ScheduleKind::kCosine) {

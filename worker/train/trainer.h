@@ -135,6 +135,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
 // result.json's content.
 std::string TrainResultJson(const TrainResult& result, const TrainOptions& options);
 
+// The warm-up a run of `steps` gets unless told otherwise: 50 steps, at most a tenth of the run.
+int64_t DefaultWarmupSteps(int64_t steps);
+
 // The learning rate at step `step` (0-based) of the schedule in `options`.
 double LearningRateAt(const TrainOptions& options, int64_t step);
 
