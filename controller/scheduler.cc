@@ -204,6 +204,14 @@ absl::Status Scheduler::Commit(Mutation& mutation) {
   return store_->Apply(mutation);
 }
 
+absl::Status Scheduler::Refuse(int64_t trial, const std::string& reason) {
+  // On the record, so that an account of a partition shows every late message and its fate.
+  Mutation m;
+  m.events.push_back(MakeEvent("refused", trial, reason));
+  RETURN_IF_ERROR(Commit(m));
+  return absl::FailedPreconditionError(reason);
+}
+
 absl::StatusOr<std::string> Scheduler::Register(const WorkerInfo& info) {
   std::lock_guard<std::mutex> lock(mu_);
   if (info.simulated != config_.simulated()) {
@@ -454,9 +462,10 @@ absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req)
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
   const v1::Trial& t = it->second;
   if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "trial %d: lease %d is no longer yours (the trial is %s under lease %d of %s): stop it", req.trial, req.lease,
-        v1::TrialState_Name(t.state()), t.lease(), t.worker()));
+    return Refuse(req.trial, absl::StrFormat("trial %d: lease %d of %s is no longer valid (the trial is %s under "
+                                             "lease %d of %s): stop it",
+                                             req.trial, req.lease, req.worker, v1::TrialState_Name(t.state()),
+                                             t.lease(), t.worker()));
   }
   const double now = clock_->Now();
   Mutation m;
@@ -535,9 +544,10 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
     if (r.lease() == req.lease) return ReportOutcome::kDuplicate;
   }
   if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "stale report for trial %d: lease %d of %s, but the trial is %s under lease %d of %s", req.trial, req.lease,
-        req.worker, v1::TrialState_Name(t.state()), t.lease(), t.worker()));
+    return Refuse(req.trial, absl::StrFormat("stale report for trial %d: lease %d of %s, but the trial is %s under "
+                                             "lease %d of %s",
+                                             req.trial, req.lease, req.worker, v1::TrialState_Name(t.state()),
+                                             t.lease(), t.worker()));
   }
   if (!req.failed && req.simulated != config_.simulated()) {
     return absl::FailedPreconditionError(config_.simulated() ? "a real result for a simulated experiment"

@@ -212,6 +212,8 @@ class Scheduler {
 
   // All below run with mu_ held.
   absl::Status Commit(Mutation& mutation);
+  // Records a refused heartbeat or report (event "refused") and returns FailedPrecondition(reason).
+  absl::Status Refuse(int64_t trial, const std::string& reason);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
   absl::StatusOr<int> ExpireLocked(Mutation& mutation);
   std::optional<int64_t> FindPromotion() const;

@@ -30,7 +30,7 @@ class AgentTest : public ::testing::Test {
     absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
         R"({"name": "agent", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 5},
             "rungs": {"steps": [100, 300], "eta": 2},
-            "lease": {"lease_seconds": 30, "heartbeat_seconds": 0.05},
+            "lease": {"lease_seconds": 30, "heartbeat_seconds": 0.01},
             "simulation": {"seconds": 0.05, "noise": 0.01}})",
         "agent.json");
     ASSERT_TRUE(config.ok()) << config.status();

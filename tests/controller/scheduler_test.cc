@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "controller/config.h"
 #include "gtest/gtest.h"
 
@@ -114,6 +115,17 @@ TEST_F(SchedulerTest, ExpiredLeasesRequeueAndStaleReportsAreRefused) {
   ASSERT_EQ(*Report(b, second, 0.4), ReportOutcome::kAccepted);
   EXPECT_EQ(*Report(b, second, 0.4), ReportOutcome::kDuplicate);
   EXPECT_EQ(Report(a, first, 0.5).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Every refusal is on the record with its trial and the lease it carried.
+  int refused = 0;
+  const absl::StatusOr<std::vector<Event>> events = store_->Events(0, 1000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  for (const Event& e : *events) {
+    if (e.kind != "refused") continue;
+    ++refused;
+    EXPECT_EQ(e.trial, first.trial);
+    EXPECT_NE(e.detail.find(absl::StrFormat("lease %d of %s", first.lease, a)), std::string::npos) << e.detail;
+  }
+  EXPECT_EQ(refused, 3);
 }
 
 TEST_F(SchedulerTest, ALateReportAfterExpiryIsStaleNotADuplicate) {

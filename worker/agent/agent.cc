@@ -4,11 +4,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "common/client_credentials.h"
 #include "common/file_util.h"
@@ -82,6 +88,7 @@ class Agent {
   bool Stopping() const { return o_.stop != nullptr && o_.stop->load(); }
 
   void Log(const std::string& line) const {
+    std::lock_guard<std::mutex> lock(log_mu_);  // The heartbeat thread logs too.
     if (o_.log) o_.log(line);
   }
 
@@ -109,11 +116,7 @@ class Agent {
     double backoff = 0.1;
     const Clock::time_point first_failure = Clock::now();
     while (true) {
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(static_cast<int64_t>(1000 * o_.call_timeout_seconds)));
-      if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
-      grpc::Status s = f(&context);
+      grpc::Status s = CallOnce(f, o_.call_timeout_seconds);
       if (s.ok() || !Transient(s)) return s;
       if (Stopping()) return s;
       if (o_.give_up_seconds > 0 &&
@@ -124,6 +127,16 @@ class Agent {
       Sleep(backoff);
       backoff = std::min(o_.max_backoff_seconds, backoff * 2);
     }
+  }
+
+  // One attempt of one RPC with a deadline of `timeout` seconds.
+  template <typename F>
+  grpc::Status CallOnce(F&& f, double timeout) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(static_cast<int64_t>(1000 * timeout)));
+    if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
+    return f(&context);
   }
 
   absl::Status Register() {
@@ -186,39 +199,94 @@ class Agent {
   absl::Status RunTrial(const v1::LeaseReply& lease) {
     Log(absl::StrFormat("trial %d: lease %d, rung %d, %d steps", lease.trial(), lease.lease(), lease.rung(),
                         lease.steps()));
-    bool lost = false;
-    bool told_to_stop = false;
-    Clock::time_point last_beat = Clock::now();
+    // Heartbeats go from their own thread, so training never waits for the network: a heartbeat
+    // gets one try with a deadline of two intervals, and a missed one is sent again at the next
+    // interval. If the controller stays out of reach past the lease, the trial goes elsewhere and
+    // this worker's report is refused. Progress points that carry a held-out AP are queued and
+    // each one is sent; plain points only update what the next heartbeat says.
     const double interval = std::max(0.01, lease.heartbeat_seconds());
+    const double beat_timeout = std::clamp(2 * interval, 0.2, std::max(0.2, o_.call_timeout_seconds));
+    struct Point {
+      int64_t step = 0;
+      double loss = 0;
+      std::optional<double> ap;
+    };
+    std::mutex mu;
+    std::condition_variable wake;
+    Point latest;
+    std::deque<Point> with_ap;
+    bool trained = false;
+    std::atomic<bool> lost{false}, told_to_stop{false};
+    std::thread beats([&] {
+      bool unreachable = false;
+      std::unique_lock<std::mutex> lock(mu);
+      while (!Stopping()) {
+        wake.wait_for(lock, std::chrono::duration<double>(interval),
+                      [&] { return trained || !with_ap.empty(); });
+        // At the end, only the AP points not yet sent remain to go, while the controller answers.
+        if (trained && (with_ap.empty() || unreachable)) break;
+        const Point point = with_ap.empty() ? latest : with_ap.front();
+        lock.unlock();
+        v1::HeartbeatRequest req;
+        req.set_worker_id(worker_id_);
+        req.set_trial(lease.trial());
+        req.set_lease(lease.lease());
+        req.set_step(point.step);
+        req.set_loss(point.loss);
+        if (point.ap) {
+          req.set_has_ap(true);
+          req.set_ap(*point.ap);
+        }
+        v1::HeartbeatReply reply;
+        grpc::Status s =
+            CallOnce([&](grpc::ClientContext* c) { return worker_->Heartbeat(c, req, &reply); }, beat_timeout);
+        lock.lock();
+        if (!s.ok() && Transient(s)) {
+          if (!unreachable) {
+            Log(absl::StrFormat("trial %d: heartbeat failed (%s); training on", lease.trial(), s.error_message()));
+          }
+          unreachable = true;
+          if (!with_ap.empty()) {  // Not sent: wait an interval before trying it again.
+            wake.wait_for(lock, std::chrono::duration<double>(interval), [&] { return trained; });
+          }
+          continue;
+        }
+        if (unreachable) Log(absl::StrFormat("trial %d: the controller is reachable again", lease.trial()));
+        unreachable = false;
+        if (point.ap && !with_ap.empty()) with_ap.pop_front();
+        if (!s.ok()) {
+          Log(absl::StrFormat("trial %d: %s", lease.trial(), s.error_message()));
+          lost = true;
+          return;
+        }
+        if (reply.stop()) {
+          Log(absl::StrFormat("trial %d: the controller says stop: %s", lease.trial(), reply.reason()));
+          told_to_stop = true;
+          return;
+        }
+      }
+    });
     ProgressFn progress = [&](int64_t step, double loss, std::optional<double> ap) {
-      if (Stopping()) return false;
-      if (std::chrono::duration<double>(Clock::now() - last_beat).count() < interval && !ap) return true;
-      last_beat = Clock::now();
-      v1::HeartbeatRequest req;
-      req.set_worker_id(worker_id_);
-      req.set_trial(lease.trial());
-      req.set_lease(lease.lease());
-      req.set_step(step);
-      req.set_loss(loss);
+      if (Stopping() || lost || told_to_stop) return false;
+      std::lock_guard<std::mutex> lock(mu);
+      latest = {step, loss, std::nullopt};
       if (ap) {
-        req.set_has_ap(true);
-        req.set_ap(*ap);
-      }
-      v1::HeartbeatReply reply;
-      grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Heartbeat(c, req, &reply); });
-      if (!s.ok() && !Transient(s)) {
-        Log(absl::StrFormat("trial %d: %s", lease.trial(), s.error_message()));
-        lost = true;
-        return false;
-      }
-      if (s.ok() && reply.stop()) {
-        Log(absl::StrFormat("trial %d: the controller says stop: %s", lease.trial(), reply.reason()));
-        told_to_stop = true;
-        return false;
+        with_ap.push_back({step, loss, ap});
+        wake.notify_one();
       }
       return true;
     };
+    // The heartbeat thread ends with the trial, however Run returns.
+    auto end_beats = absl::MakeCleanup([&] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        trained = true;
+      }
+      wake.notify_one();
+      beats.join();
+    });
     TrialOutcome outcome = runner_.Run(experiment_, lease, progress);
+    std::move(end_beats).Invoke();
     if (Stopping() && !lost) {
       // Shutting down: give the lease back so that the trial goes to another worker at once.
       v1::ReleaseRequest req;
@@ -263,6 +331,7 @@ class Agent {
   v1::RegisterReply experiment_;
   std::string worker_id_;
   AgentSummary summary_;
+  mutable std::mutex log_mu_;
 };
 
 }  // namespace
