@@ -4,18 +4,21 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps test-deps build test demo bench clean
 
 all: build
 
 deps:
 	scripts/install-deps.sh
 
+test-deps:
+	scripts/install-deps.sh --tests
+
 build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 demo: build

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of Vertebra from Debian 12's archive.
 # Idempotent: packages already present are left as they are. Needs root (or sudo) and apt.
+#   scripts/install-deps.sh          what the build and the unit tests need
+#   scripts/install-deps.sh --tests  also what the deployment tests need (a one-node Slurm,
+#                                    the Kubernetes API models, iproute2 for network namespaces);
+#                                    as root only, since those tests run as root and skip otherwise
 set -euo pipefail
 
 packages=(
@@ -10,6 +14,14 @@ packages=(
   libtorch-dev libopenblas0-pthread python3-torch
   libturbojpeg0-dev libpng-dev
 )
+if [ "${1:-}" = --tests ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: not root: the deployment tests (slurm, partition) will be skipped;" \
+      "sudo scripts/install-deps.sh --tests installs what they need"
+    exit 0
+  fi
+  packages=(slurm-wlm slurmctld slurmd slurm-client munge python3-kubernetes python3-yaml iproute2)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

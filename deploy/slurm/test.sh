@@ -2,41 +2,49 @@
 # deploy/slurm end to end on a one-node Slurm cluster brought up on localhost (Debian's slurm-wlm
 # and munge, no systemd, no cgroups; the recipe of shared/reference/slurm-podman-k8s.md), with
 # simulated CPU workers:
-#   1. search.sbatch runs a small search to the end: every trial is accounted for (done + failed
-#      == budget, nothing leased or pending, state finished, no rung counted twice).
-#   2. search.sbatch again on a new database; two of the three worker steps are cancelled
-#      mid-run, one with `scancel JOB.STEP`, one with `scancel --signal=TERM JOB.STEP`: the search
-#      still finishes with every trial accounted for, every report a worker saw acknowledged is
-#      in the database, and the TERMed worker stopped cleanly.
-#   3. search.sbatch is cancelled as a whole mid-run while add-workers.sbatch adds a worker; a
+#   1. search.sbatch runs a small search to the end while two of its three worker steps are
+#      cancelled mid-run, one with `scancel JOB.STEP`, one with `scancel --signal=TERM JOB.STEP`:
+#      every trial is accounted for (done + failed == budget, nothing leased or pending, state
+#      finished, no rung counted twice), every report a worker saw acknowledged is in the
+#      database, the TERMed worker stopped cleanly, and the token file is 0600.
+#   2. search.sbatch is cancelled as a whole mid-run while add-workers.sbatch adds a worker; a
 #      resubmission on the same database resumes it and finishes it: nothing lost, no trial run
 #      twice at a rung, and the added worker followed the restarted controller.
-#   4. search.sbatch requeued mid-run (`scontrol requeue`): the same job starts again, resumes the
+#   3. search.sbatch requeued mid-run (`scontrol requeue`): the same job starts again, resumes the
 #      database and finishes it (skip with VERTEBRA_TEST_REQUEUE=0).
-# About 70 s on a 2-core VM (52 s without 4); see deploy/slurm/README.md.
-# Usage (as root, Debian 12; installs slurm-wlm and munge when missing):
-#   deploy/slurm/test.sh [PATH/TO/vertebra]      (default: build/vertebra)
+# About a minute on a 2-core VM; see deploy/slurm/README.md. It is part of the test suite (ctest
+# `slurm`), which skips it (exit 77) when not root, when Slurm is not installed, or when another
+# Slurm holds the ports.
+# Usage (as root, Debian 12):
+#   deploy/slurm/test.sh [--no-install] [PATH/TO/vertebra]      (default: build/vertebra)
+#   --no-install: skip (77) instead of installing slurm-wlm and munge when they are missing.
 # Needs TCP ports 6817 and 6818 free (no other Slurm on the machine). Stops every daemon it
 # started, by PID, and removes its scratch folder.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+install=1
+case "${1:-}" in
+  -h | --help) sed -n '2,/^# started/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  --no-install) install=0 && shift ;;
+esac
 vertebra=$(realpath "${1:-$repo/build/vertebra}")
 t0=$(date +%s.%N)
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-[ "$(id -u)" -eq 0 ] || { echo "test.sh: run as root (it starts munged, slurmctld and slurmd)"; exit 1; }
+skip() { echo "slurm test: skipped: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "run as root (it starts munged, slurmctld and slurmd)"
 [ -x "$vertebra" ] || { echo "test.sh: no vertebra binary at $vertebra"; exit 1; }
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null ||
    ! command -v munged >/dev/null; then
+  [ "$install" = 1 ] || skip "slurm-wlm and munge are not installed (make test-deps installs them)"
   echo "installing slurm-wlm and munge"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     slurm-wlm slurmctld slurmd slurm-client munge >/dev/null || exit 1
 fi
 if ss -ltn 2>/dev/null | grep -Eq ':(6817|6818)\b'; then
-  echo "test.sh: ports 6817/6818 are taken (another Slurm?)"
-  exit 1
+  skip "ports 6817/6818 are taken (another Slurm?)"
 fi
 
 S=$(mktemp -d /tmp/vertebra-slurm.XXXXXX)
@@ -177,85 +185,85 @@ EOF
 }
 logs_of() { echo "$S/shared/$1/logs/"*/worker-*.log; }
 
-# 1. A search to the end.
+# 1. A search to the end, with two of its worker steps cancelled mid-run: one with a plain
+#    `scancel JOB.STEP` (Slurm kills it: its trial comes back when the lease expires), one with
+#    `scancel --signal=TERM JOB.STEP` (the worker gives its lease back and exits).
 t=$(date +%s.%N)
 mkdir -p "$S/shared/run1"
 job=$(submit "$here/search.sbatch" "$S/shared/run1/search.db") || fail "sbatch run 1"
-st=$(wait_job "$job" 60)
-[ "$st" = COMPLETED ] || { fail "run 1: job $job ended $st"; cat "$S/job-$job.out"; }
-check_db "run 1 (whole search)" "$S/shared/run1/search.db" $(logs_of run1)
-[ "$(stat -c %a "$S/shared/run1/search.db.token")" = 600 ] || fail "run 1: the token file is not 0600"
-[ -e "$S/shared/run1/search.db.finished" ] || fail "run 1: no search.db.finished"
-[ ! -e "$S/shared/run1/search.db.address" ] || fail "run 1: search.db.address left behind"
-echo "run 1: $(echo "$(date +%s.%N) - $t" | bc) s"
-
-# 2. Two worker steps cancelled mid-run: one with a plain `scancel JOB.STEP` (Slurm kills it: its
-#    trial comes back when the lease expires), one with `scancel --signal=TERM JOB.STEP` (the worker
-#    gives its lease back and exits).
-t=$(date +%s.%N)
-mkdir -p "$S/shared/run2"
-job=$(submit "$here/search.sbatch" "$S/shared/run2/search.db") || fail "sbatch run 2"
-for _ in $(seq 300); do [ "$(done_count "$S/shared/run2/search.db")" -ge 6 ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(done_count "$S/shared/run1/search.db")" -ge 6 ] && break; sleep 0.1; done
 mapfile -t steps < <(squeue -h -s -j "$job" -o '%i %j' | awk '$2 ~ /^vertebra-worker-/ {print $1 " " $2}')
 if [ "${#steps[@]}" -ge 2 ]; then
   read -r hard _ <<<"${steps[0]}"
   read -r soft soft_name <<<"${steps[1]}"
   scancel "$hard" && scancel --signal=TERM "$soft" &&
-    echo "run 2: cancelled step $hard, sent TERM to step $soft, after $(done_count "$S/shared/run2/search.db") trials done"
+    echo "run 1: cancelled step $hard, sent TERM to step $soft, after $(done_count "$S/shared/run1/search.db") trials done"
 else
-  fail "run 2: fewer than two worker steps to cancel: ${steps[*]}"
+  fail "run 1: fewer than two worker steps to cancel: ${steps[*]}"
 fi
 st=$(wait_job "$job" 60)
-[ "$st" = COMPLETED ] || { fail "run 2: job $job ended $st"; cat "$S/job-$job.out"; }
-check_db "run 2 (worker steps cancelled)" "$S/shared/run2/search.db" $(logs_of run2)
-soft_log=$S/shared/run2/logs/$job/worker-${soft_name#vertebra-worker-}.log
-grep -q '; stopped$' "$soft_log" 2>/dev/null || fail "run 2: the TERMed worker did not stop cleanly: $(tail -n 2 "$soft_log")"
-echo "run 2: TERMed worker: $(grep -o 'released lease [0-9]*' "$soft_log" | head -1 || true);" \
+[ "$st" = COMPLETED ] || { fail "run 1: job $job ended $st"; cat "$S/job-$job.out"; }
+check_db "run 1 (to the end, worker steps cancelled)" "$S/shared/run1/search.db" $(logs_of run1)
+[ "$(stat -c %a "$S/shared/run1/search.db.token")" = 600 ] || fail "run 1: the token file is not 0600"
+[ -e "$S/shared/run1/search.db.finished" ] || fail "run 1: no search.db.finished"
+[ ! -e "$S/shared/run1/search.db.address" ] || fail "run 1: search.db.address left behind"
+soft_log=$S/shared/run1/logs/$job/worker-${soft_name#vertebra-worker-}.log
+grep -q '; stopped$' "$soft_log" 2>/dev/null || fail "run 1: the TERMed worker did not stop cleanly: $(tail -n 2 "$soft_log")"
+echo "run 1: TERMed worker: $(grep -o 'released lease [0-9]*' "$soft_log" | head -1 || true);" \
   "$(echo "$(date +%s.%N) - $t" | bc) s"
 
-# 3. The search job cancelled mid-run while add-workers.sbatch adds a worker, then resubmitted.
+# 2. The search job cancelled mid-run while add-workers.sbatch adds a worker, then resubmitted.
 t=$(date +%s.%N)
-mkdir -p "$S/shared/run3"
-db3=$S/shared/run3/search.db
-job=$(submit "$here/search.sbatch" "$db3") || fail "sbatch run 3"
-for _ in $(seq 300); do [ -s "$db3.address" ] && break; sleep 0.1; done
-extra=$(VERTEBRA_WORKERS_PER_NODE=1 submit "$here/add-workers.sbatch" "$db3") || fail "sbatch add-workers"
-for _ in $(seq 300); do [ "$(done_count "$db3")" -ge 8 ] && break; sleep 0.1; done
-before=$(done_count "$db3")
+mkdir -p "$S/shared/run2"
+db2=$S/shared/run2/search.db
+# A longer search (60 trials), so that the cut comes well before its end although the added
+# worker's job takes a few seconds to start.
+sed 's/"trials": 30/"trials": 60/' "$VERTEBRA_CONFIG" >"$S/shared/experiment-60.json"
+export VERTEBRA_CONFIG=$S/shared/experiment-60.json
+job=$(submit "$here/search.sbatch" "$db2") || fail "sbatch run 2"
+for _ in $(seq 300); do [ -s "$db2.address" ] && break; sleep 0.1; done
+extra=$(VERTEBRA_WORKERS_PER_NODE=1 submit "$here/add-workers.sbatch" "$db2") || fail "sbatch add-workers"
+# The cut comes once the added worker has joined and the search is under way.
+for _ in $(seq 300); do
+  grep -qs 'registered as' "$S/shared/run2/logs/$extra/"worker-*.log && [ "$(done_count "$db2")" -ge 8 ] && break
+  sleep 0.1
+done
+before=$(done_count "$db2")
 scancel "$job"
 st=$(wait_job "$job" 30)
-[ "$st" = CANCELLED ] || fail "run 3: the cancelled job ended $st"
-job2=$(submit "$here/search.sbatch" "$db3") || fail "sbatch run 3 resubmission"
+[ "$st" = CANCELLED ] || fail "run 2: the cancelled job ended $st"
+job2=$(submit "$here/search.sbatch" "$db2") || fail "sbatch run 2 resubmission"
 st=$(wait_job "$job2" 60)
-[ "$st" = COMPLETED ] || { fail "run 3: the resubmitted job $job2 ended $st"; cat "$S/job-$job2.out"; }
+[ "$st" = COMPLETED ] || { fail "run 2: the resubmitted job $job2 ended $st"; cat "$S/job-$job2.out"; }
 st=$(wait_job "$extra" 30)
-[ "$st" = COMPLETED ] || { fail "run 3: add-workers job $extra ended $st"; cat "$S/job-$extra.out"; }
-echo "run 3: cancelled at $before done; resumed by job $job2"
-check_db "run 3 (cancelled, resubmitted, added worker)" "$db3" $(logs_of run3)
-added=$(cat "$S/shared/run3/logs/$extra/"worker-*.log 2>/dev/null | grep -c 'reported trial')
-[ "$added" -gt 0 ] || fail "run 3: the added worker reported nothing"
-grep -q 'the controller changed' "$S/shared/run3/logs/$extra/"worker-*.log ||
-  fail "run 3: the added worker did not follow the restarted controller"
-echo "run 3: the added worker reported $added times; $(echo "$(date +%s.%N) - $t" | bc) s"
+[ "$st" = COMPLETED ] || { fail "run 2: add-workers job $extra ended $st"; cat "$S/job-$extra.out"; }
+echo "run 2: cancelled at $before done; resumed by job $job2"
+check_db "run 2 (cancelled, resubmitted, added worker)" "$db2" $(logs_of run2)
+added=$(cat "$S/shared/run2/logs/$extra/"worker-*.log 2>/dev/null | grep -c 'reported trial')
+[ "$added" -gt 0 ] || fail "run 2: the added worker reported nothing"
+grep -q 'the controller changed' "$S/shared/run2/logs/$extra/"worker-*.log ||
+  fail "run 2: the added worker did not follow the restarted controller"
+echo "run 2: the added worker reported $added times; $(echo "$(date +%s.%N) - $t" | bc) s"
+export VERTEBRA_CONFIG=$S/shared/experiment.json
 
-# 4. `scontrol requeue` mid-run: the same job starts again and resumes the same database.
+# 3. `scontrol requeue` mid-run: the same job starts again and resumes the same database.
 if [ "${VERTEBRA_TEST_REQUEUE:-1}" = 1 ]; then
   t=$(date +%s.%N)
-  mkdir -p "$S/shared/run4"
-  db4=$S/shared/run4/search.db
-  job=$(submit "$here/search.sbatch" "$db4") || fail "sbatch run 4"
-  for _ in $(seq 300); do [ "$(done_count "$db4")" -ge 8 ] && break; sleep 0.1; done
-  before=$(done_count "$db4")
-  scontrol requeue "$job" || fail "run 4: scontrol requeue $job"
+  mkdir -p "$S/shared/run3"
+  db3=$S/shared/run3/search.db
+  job=$(submit "$here/search.sbatch" "$db3") || fail "sbatch run 3"
+  for _ in $(seq 300); do [ "$(done_count "$db3")" -ge 8 ] && break; sleep 0.1; done
+  before=$(done_count "$db3")
+  scontrol requeue "$job" || fail "run 3: scontrol requeue $job"
   # Slurm holds a requeued job back (BeginTime about 2 minutes ahead); let it start at once.
   for _ in $(seq 300); do [ "$(job_state "$job")" = PENDING ] && break; sleep 0.1; done
-  scontrol update JobId="$job" StartTime=now || fail "run 4: cannot move the requeued job's start"
+  scontrol update JobId="$job" StartTime=now || fail "run 3: cannot move the requeued job's start"
   st=$(wait_job "$job" 90)
-  [ "$st" = COMPLETED ] || { fail "run 4: the requeued job $job ended $st"; cat "$S/job-$job.out"; }
+  [ "$st" = COMPLETED ] || { fail "run 3: the requeued job $job ended $st"; cat "$S/job-$job.out"; }
   restarts=$(scontrol show job -o "$job" | grep -o 'Restarts=[0-9]*' | cut -d= -f2)
-  [ "${restarts:-0}" -ge 1 ] || fail "run 4: job $job was not restarted (Restarts=$restarts)"
-  check_db "run 4 (requeued)" "$db4" $(logs_of run4)
-  echo "run 4: requeued at $before done, restarts $restarts; $(echo "$(date +%s.%N) - $t" | bc) s"
+  [ "${restarts:-0}" -ge 1 ] || fail "run 3: job $job was not restarted (Restarts=$restarts)"
+  check_db "run 3 (requeued)" "$db3" $(logs_of run3)
+  echo "run 3: requeued at $before done, restarts $restarts; $(echo "$(date +%s.%N) - $t" | bc) s"
 fi
 
 echo "slurm test: $failures failed; wall time $(echo "$(date +%s.%N) - $t0" | bc) s"
