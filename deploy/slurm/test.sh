@@ -159,29 +159,7 @@ check_db() {
   local name=$1 db=$2
   shift 2
   "$vertebra" status --db "$db" --json --trials >"$S/status.json" 2>"$S/status.err" || { fail "$name: status: $(cat "$S/status.err")"; return; }
-  cat "$@" 2>/dev/null | grep -o 'reported trial [0-9]* (lease [0-9]*)' |
-    sed 's/reported trial \([0-9]*\) (lease \([0-9]*\))/\1 \2/' >"$S/acknowledged.txt"
-  python3 - "$name" "$S/status.json" "$S/acknowledged.txt" <<'EOF' || failures=$((failures + 1))
-import json, sys
-name, s = sys.argv[1], json.load(open(sys.argv[2]))
-errors = []
-if s["state"] != "finished": errors.append(f"state {s['state']}, not finished")
-if s["done"] + s["failed"] != s["budget"]: errors.append(f"done {s['done']} + failed {s['failed']} != budget {s['budget']}")
-if s["leased"] or s["pending"]: errors.append(f"{s['leased']} leased, {s['pending']} pending")
-for t in s["trials"]:
-    if t["state"] not in ("done", "failed", "rejected"): errors.append(f"trial {t['id']} left {t['state']}")
-    rungs = [r["rung"] for r in t["results"]]
-    if len(rungs) != len(set(rungs)): errors.append(f"trial {t['id']} counted twice at a rung: {rungs}")
-leases = {(t["id"], r["lease"]) for t in s["trials"] for r in t["results"]}
-acked = [tuple(map(int, l.split())) for l in open(sys.argv[3])]
-missing = [a for a in acked if a not in leases]
-if missing: errors.append(f"acknowledged but not stored: {missing[:5]}")
-if not acked: errors.append("no acknowledged report in the worker logs")
-print(f"{name}: {s['done']} done, {s['failed']} failed, {s['rejected']} rejected of budget {s['budget']}; "
-      f"{sum(len(t['results']) for t in s['trials'])} rung results; {len(acked)} acknowledged reports checked"
-      + ("" if not errors else "\n  FAIL: " + "\n  FAIL: ".join(errors)))
-sys.exit(1 if errors else 0)
-EOF
+  python3 "$repo/tests/account.py" --name "$name" "$S/status.json" "$@" || failures=$((failures + 1))
 }
 logs_of() { echo "$S/shared/$1/logs/"*/worker-*.log; }
 
