@@ -472,14 +472,16 @@ absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req)
   v1::Trial u = t;
   u.set_lease_deadline(now + config_.lease().lease_seconds());
   m.trials.push_back(u);
-  MetricPoint p;
-  p.trial = req.trial;
-  p.rung = t.rung();
-  p.step = req.step;
-  p.loss = req.loss;
-  p.ap = req.ap;
-  p.at = now;
-  m.metrics.push_back(p);
+  if (req.step > 0 || req.ap) {  // Step 0 without an AP only renews the lease.
+    MetricPoint p;
+    p.trial = req.trial;
+    p.rung = t.rung();
+    p.step = req.step;
+    p.loss = req.loss;
+    p.ap = req.ap;
+    p.at = now;
+    m.metrics.push_back(p);
+  }
   WorkerRecord wr = w->second;
   wr.last_seen = now;
   m.workers.push_back(wr);

@@ -83,6 +83,11 @@ TEST_F(SchedulerTest, LeaseHeartbeatReportAndIdempotentRepeats) {
   ASSERT_TRUE(hb.ok()) << hb.status();
   EXPECT_FALSE(hb->stop);
   EXPECT_DOUBLE_EQ(hb->deadline, clock_.Now() + 60);
+  // Step 0 (no new progress) renews the lease and adds no point to the curve.
+  clock_.Advance(30);
+  hb = scheduler_->Heartbeat({w, g.trial, g.lease, 0, 0, std::nullopt});
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_DOUBLE_EQ(hb->deadline, clock_.Now() + 60);
   EXPECT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
   EXPECT_EQ(*Report(w, g, 0.9), ReportOutcome::kDuplicate);  // The first valid report wins.
   const v1::Trial t = *scheduler_->GetTrial(g.trial);

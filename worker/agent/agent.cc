@@ -219,13 +219,15 @@ class Agent {
     std::atomic<bool> lost{false}, told_to_stop{false};
     std::thread beats([&] {
       bool unreachable = false;
+      int64_t sent_step = 0;  // The last step the controller took; a repeat goes as step 0.
       std::unique_lock<std::mutex> lock(mu);
       while (!Stopping()) {
         wake.wait_for(lock, std::chrono::duration<double>(interval),
                       [&] { return trained || !with_ap.empty(); });
         // At the end, only the AP points not yet sent remain to go, while the controller answers.
         if (trained && (with_ap.empty() || unreachable)) break;
-        const Point point = with_ap.empty() ? latest : with_ap.front();
+        Point point = with_ap.empty() ? latest : with_ap.front();
+        if (!point.ap && point.step == sent_step) point = {};  // No new progress: renew the lease only.
         lock.unlock();
         v1::HeartbeatRequest req;
         req.set_worker_id(worker_id_);
@@ -254,6 +256,7 @@ class Agent {
         if (unreachable) Log(absl::StrFormat("trial %d: the controller is reachable again", lease.trial()));
         unreachable = false;
         if (point.ap && !with_ap.empty()) with_ap.pop_front();
+        if (s.ok() && point.step > 0) sent_step = point.step;
         if (!s.ok()) {
           Log(absl::StrFormat("trial %d: %s", lease.trial(), s.error_message()));
           lost = true;
