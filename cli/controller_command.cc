@@ -51,6 +51,7 @@ void OnSignal(int) {
 struct ControllerFlags {
   std::string config, db, listen = "127.0.0.1:50051", token_file, tls_cert, tls_key, tls_client_ca, port_file;
   bool exit_when_done = false;
+  double lock_wait = 0;
 };
 
 void RunController(const ControllerFlags& f) {
@@ -58,7 +59,9 @@ void RunController(const ControllerFlags& f) {
   if (!config.ok()) Fail(config.status());
   absl::StatusOr<std::string> token = ctl::ReadToken(f.token_file);
   if (!token.ok()) Fail(token.status());
-  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(f.db);
+  ctl::SqliteOptions store_options;
+  store_options.lock_wait_seconds = f.lock_wait;
+  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(f.db, store_options);
   if (!store.ok()) Fail(store.status());
   absl::StatusOr<std::unique_ptr<ctl::Scheduler>> scheduler =
       ctl::Scheduler::Open(store->get(), *config, ctl::RealClock());
@@ -308,6 +311,9 @@ void RegisterSearchCommands(CLI::App& app) {
   controller->add_option("--tls-key", c->tls_key, "PEM private key of --tls-cert");
   controller->add_option("--tls-client-ca", c->tls_client_ca, "PEM CA: require client certificates it signed (mTLS)");
   controller->add_option("--port-file", c->port_file, "Write the bound port to this file");
+  controller->add_option("--lock-wait", c->lock_wait,
+                         "Seconds to wait for another controller to let go of the database (as after a requeue)")
+      ->check(CLI::NonNegativeNumber);
   controller->add_flag("--exit-when-done", c->exit_when_done, "Exit once the experiment has finished");
   controller->callback([c] { RunController(*c); });
 

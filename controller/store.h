@@ -134,13 +134,16 @@ struct SqliteOptions {
   // synchronous=FULL: a committed transaction survives a power loss (NORMAL would survive a
   // killed process only).
   bool full_sync = true;
+  // How long a read-write open waits for another controller to let go of the database (as after
+  // a requeue, while the old process is being killed) before it fails. 0: fail at once.
+  double lock_wait_seconds = 0;
 };
 
 // Opens (creating and migrating when read-write) the database at `path`. A read-write store holds
 // an exclusive flock on `path + ".lock"` for its lifetime: one controller per database. Errors
 // name the path: NotFound for a missing file in read-only mode, FailedPrecondition for a schema
 // version newer than kSchemaVersion or a file that is not a Vertebra database, Unavailable when
-// another controller holds the lock.
+// another controller holds the lock past options.lock_wait_seconds.
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options = {});
 
 }  // namespace vertebra::controller

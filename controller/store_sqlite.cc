@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -334,7 +335,7 @@ class FileLock {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  static absl::StatusOr<FileLock> Acquire(const std::string& db_path) {
+  static absl::StatusOr<FileLock> Acquire(const std::string& db_path, double wait_seconds) {
     const std::string lock_path = db_path + ".lock";
     FileLock lock;
     lock.fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -343,11 +344,17 @@ class FileLock {
           absl::StrFormat("%s: cannot create the lock file %s: %s", db_path, lock_path, std::strerror(errno));
       return errno == ENOENT ? absl::NotFoundError(message) : absl::UnavailableError(message);
     }
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
     while (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
       if (errno == EINTR) continue;
       if (errno == EWOULDBLOCK) {
-        return absl::UnavailableError(
-            absl::StrFormat("%s: another controller has the database open (%s is locked)", db_path, lock_path));
+        if (std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        return absl::UnavailableError(absl::StrFormat(
+            "%s: another controller has the database open (%s is locked%s)", db_path, lock_path,
+            wait_seconds > 0 ? absl::StrFormat(", waited %.0f s", wait_seconds) : std::string()));
       }
       return absl::UnavailableError(
           absl::StrFormat("%s: cannot lock %s: %s", db_path, lock_path, std::strerror(errno)));
@@ -669,7 +676,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, 
       return errno == ENOENT ? absl::NotFoundError(message) : absl::UnavailableError(message);
     }
   } else {
-    ASSIGN_OR_RETURN(lock, FileLock::Acquire(path));
+    ASSIGN_OR_RETURN(lock, FileLock::Acquire(path, options.lock_wait_seconds));
   }
 
   sqlite3* raw = nullptr;

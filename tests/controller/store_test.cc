@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -719,6 +721,26 @@ TEST_F(SqliteStoreTest, SecondWriterIsUnavailable) {
   ASSERT_OK_AND_ASSIGN(const auto again, OpenSqliteStore(path_));
   ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, again->Load());
   EXPECT_TRUE(snapshot.experiment.has_value());
+}
+
+TEST_F(SqliteStoreTest, SecondWriterWaitsForTheLockWhenAsked) {
+  auto first = OpenSqliteStore(path_);
+  ASSERT_OK(first.status());
+  SqliteOptions wait;
+  wait.lock_wait_seconds = 0.3;
+  // Still held after the wait: refused, saying it waited.
+  const absl::StatusOr<std::unique_ptr<Store>> refused = OpenSqliteStore(path_, wait);
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("waited"));
+  // Let go during the wait (a requeued controller still being killed): the open succeeds.
+  wait.lock_wait_seconds = 30;
+  std::thread release([&first] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    first->reset();
+  });
+  const absl::StatusOr<std::unique_ptr<Store>> second = OpenSqliteStore(path_, wait);
+  release.join();
+  ASSERT_OK(second.status());
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
