@@ -66,6 +66,11 @@ struct TrainFlags {
   double weight_decay = -1;
   int64_t warmup = -1;
   std::string schedule = "cosine";
+  std::string reading;
+  std::vector<int64_t> readings;
+  double cooldown_fraction = 0.15;
+  double ema = 0;
+  bool read_all = false;
   double clip = 10;
   int maxup = 1;
   bool no_flip = false;
@@ -172,7 +177,17 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   }
   o.momentum = f.momentum;
   o.warmup_steps = f.warmup >= 0 ? f.warmup : worker::DefaultWarmupSteps(o.steps);
-  o.schedule = f.schedule == "step" ? worker::ScheduleKind::kStep : worker::ScheduleKind::kCosine;
+  o.schedule = f.schedule == "step"  ? worker::ScheduleKind::kStep
+               : f.schedule == "wsd" ? worker::ScheduleKind::kWsd
+                                     : worker::ScheduleKind::kCosine;
+  const std::string reading = !f.reading.empty() ? f.reading : f.schedule == "wsd" ? "cooldown" : "weights";
+  o.reading = reading == "cooldown" ? worker::Reading::kCooldown
+              : reading == "ema"    ? worker::Reading::kEma
+                                    : worker::Reading::kWeights;
+  o.readings = f.readings;
+  o.cooldown_fraction = f.cooldown_fraction;
+  o.ema_decay = f.ema;
+  o.read_all = f.read_all;
   o.clip_norm = f.clip;
   o.maxup = f.maxup;
   o.augment.horizontal_flip = !f.no_flip;
@@ -311,9 +326,24 @@ void AddTrainingFlags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--warmup", f->warmup, "Linear warm-up steps (default: min(50, steps / 10))")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--schedule", f->schedule,
-                  "cosine, or step (x0.1 at 320/350 and 340/350 of the run, as the paper's protocol)")
+                  "cosine; step (x0.1 at 320/350 and 340/350 of the run, as the paper's protocol); or wsd "
+                  "(warm-up, then a constant lr; each reading forks a cool-down, and --resume may extend --steps)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"cosine", "step"}));
+      ->check(CLI::IsMember({"cosine", "step", "wsd"}));
+  cmd->add_option("--reading", f->reading,
+                  "What a reading evaluates: weights, cooldown (wsd: a fork whose lr decays to zero), or ema "
+                  "(default: cooldown under wsd, else weights)")
+      ->check(CLI::IsMember({"weights", "cooldown", "ema"}));
+  cmd->add_option("--readings", f->readings, "Also read the run at these steps, e.g. 300 (the end is always read)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--cooldown-fraction", f->cooldown_fraction,
+                  "A cool-down's length as a fraction of its reading's step count")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1.0));
+  cmd->add_option("--ema", f->ema, "Keep a moving average of the weights with this decay, e.g. 0.99 (0: none)")
+      ->check(CLI::Range(0.0, 0.9999));
+  cmd->add_flag("--read-all", f->read_all, "Evaluate every reading (weights, ema, cooldown) at each point");
   cmd->add_option("--clip", f->clip, "Gradient-norm clip (0: none)")->capture_default_str()->check(
       CLI::NonNegativeNumber);
   cmd->add_option("--maxup", f->maxup, "MaxUp: train on the worst of M augmented copies of each image (1: off)")

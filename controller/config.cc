@@ -150,6 +150,11 @@ void SetDefaults(v1::ExperimentConfig& c) {
   p->set_learning_rate(0.002);
   p->set_maxup(1);
   p->set_threads(1);
+  // The annealed reading (bench/fidelity_study.py): a rung read at the end of a short cool-down
+  // ranks like a long run; one read mid-schedule at a high learning rate does not.
+  p->set_schedule("wsd");
+  p->set_cooldown_fraction(0.15);
+  p->set_ema_decay(0.99);
   c.mutable_rungs()->set_eta(3);
   v1::ObjectiveConfig* o = c.mutable_objective();
   o->set_kind("ap");
@@ -284,6 +289,15 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     d = p->anchor_scale();
     RETURN_IF_ERROR(s.Number("anchor_scale", &d, 0, 64));
     p->set_anchor_scale(d);
+    str = p->schedule();
+    RETURN_IF_ERROR(s.String("schedule", &str, {"wsd", "ema", "cosine_per_rung", "cosine"}));
+    p->set_schedule(str);
+    d = p->cooldown_fraction();
+    RETURN_IF_ERROR(s.Number("cooldown_fraction", &d, 0.01, 1));
+    p->set_cooldown_fraction(d);
+    d = p->ema_decay();
+    RETURN_IF_ERROR(s.Number("ema_decay", &d, 0.5, 0.9999));
+    p->set_ema_decay(d);
     return absl::OkStatus();
   }));
 
@@ -453,7 +467,8 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
                 {"scaling", p.scaling()}, {"batch", p.batch()},
                 {"learning_rate", p.learning_rate()}, {"maxup", p.maxup()},
                 {"threads", p.threads()}, {"eval_every", p.eval_every()},
-                {"anchor_scale", p.anchor_scale()}};
+                {"anchor_scale", p.anchor_scale()}, {"schedule", p.schedule()},
+                {"cooldown_fraction", p.cooldown_fraction()}, {"ema_decay", p.ema_decay()}};
   j["rungs"] = {{"steps", std::vector<int64_t>(c.rungs().steps().begin(), c.rungs().steps().end())},
                 {"eta", c.rungs().eta()}};
   const v1::ObjectiveConfig& o = c.objective();

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -147,6 +148,149 @@ TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
   EXPECT_EQ(Result("full")["ap"], Result("split")["ap"]);
 }
 
+// Every line of a run's metrics.jsonl without its timings: what must repeat bit for bit.
+std::vector<json> Lines(const fs::path& run) {
+  std::ifstream in(run / "metrics.jsonl");
+  std::vector<json> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line);
+    j.erase("elapsed_s");
+    j.erase("images_per_s");
+    lines.push_back(j);
+  }
+  return lines;
+}
+
+std::vector<json> Events(const std::vector<json>& lines, const std::string& event) {
+  std::vector<json> out;
+  for (const json& j : lines) {
+    if (j.value("event", "") == event) out.push_back(j);
+  }
+  return out;
+}
+
+TrainOptions Wsd(TrainOptions o) {
+  o.schedule = ScheduleKind::kWsd;
+  o.reading = Reading::kCooldown;
+  o.steps = 8;
+  o.readings = {4};
+  o.cooldown_fraction = 0.5;  // Forks of 2 steps at step 4 and of 4 at step 8.
+  return o;
+}
+
+TEST_F(TrainTest, WsdReadingsAreCooledDownForksThatLeaveTheRunAsItWas) {
+  TrainOptions plain = Wsd(Options("plain"));
+  plain.reading = Reading::kWeights;  // The same constant-lr run, read without forks.
+  ASSERT_TRUE(Train(*train_, *val_, plain).ok());
+  TrainOptions forked = Wsd(Options("forked"));
+  absl::StatusOr<TrainResult> r = Train(*train_, *val_, forked);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, "completed");
+  EXPECT_EQ(r->steps_done, 8);
+  EXPECT_EQ(r->cooldown_steps, 6);
+  EXPECT_EQ(Losses("plain"), Losses("forked"));  // The fork at step 4 left no trace.
+  const std::vector<json> lines = Lines(dir_ / "forked");
+  const std::vector<json> cooldown = Events(lines, "cooldown");
+  ASSERT_EQ(cooldown.size(), 6u);
+  EXPECT_EQ(cooldown[0]["step"], 4);
+  EXPECT_EQ(cooldown[1]["cooldown_step"], 2);
+  EXPECT_DOUBLE_EQ(cooldown[0]["lr"].get<double>(), forked.lr);
+  EXPECT_DOUBLE_EQ(cooldown[1]["lr"].get<double>(), forked.lr / 2);
+  EXPECT_DOUBLE_EQ(cooldown[5]["lr"].get<double>(), forked.lr / 4);
+  const std::vector<json> evals = Events(lines, "eval");
+  ASSERT_EQ(evals.size(), 2u);
+  EXPECT_EQ(evals[0]["step"], 4);
+  EXPECT_EQ(evals[0]["reading"], "cooldown");
+  EXPECT_EQ(evals[1]["step"], 8);
+  EXPECT_EQ(Result("forked")["ap"]["AP"], evals[1]["AP"]);
+  EXPECT_EQ(Result("forked")["cooldown_steps"], 6);
+  EXPECT_FALSE(fs::exists(dir_ / "forked" / "cooldown.pt"));
+}
+
+TEST_F(TrainTest, RunStoppedInsideACooldownResumesIntoItBitForBit) {
+  TrainOptions full = Wsd(Options("full"));
+  full.stochastic_depth = 0.2;
+  full.ema_decay = 0.9;
+  full.read_all = true;
+  ASSERT_TRUE(Train(*train_, *val_, full).ok());
+
+  // Stopped after the first step of each fork: once at step 4, once in the final cool-down.
+  TrainOptions split = full;
+  split.out_dir = (dir_ / "split").string();
+  std::atomic<bool> stop{false};
+  split.stop = &stop;
+  auto stop_in_fork = [&stop](const Progress& p) {
+    if (p.cooldown_step == 1) stop.store(true);
+  };
+  absl::StatusOr<TrainResult> first = Train(*train_, *val_, split, stop_in_fork);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->status, "stopped");
+  EXPECT_EQ(first->steps_done, 4);
+  EXPECT_TRUE(fs::exists(dir_ / "split" / "cooldown.pt"));
+  stop.store(false);
+  split.resume = true;
+  absl::StatusOr<TrainResult> second = Train(*train_, *val_, split, stop_in_fork);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->status, "stopped");
+  EXPECT_EQ(second->steps_done, 8);
+  stop.store(false);
+  absl::StatusOr<TrainResult> third = Train(*train_, *val_, split);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->status, "completed");
+  EXPECT_EQ(third->cooldown_steps, 3);  // The final fork's last 3 steps.
+
+  EXPECT_EQ(Lines(dir_ / "full"), Lines(dir_ / "split"));
+  EXPECT_EQ(Result("full")["ap"], Result("split")["ap"]);
+  const std::vector<json> evals = Events(Lines(dir_ / "full"), "eval");
+  ASSERT_EQ(evals.size(), 6u);  // Weights, average and cool-down at steps 4 and 8.
+  EXPECT_EQ(evals[0]["reading"], "weights");
+  EXPECT_EQ(evals[1]["reading"], "ema");
+  EXPECT_EQ(evals[2]["reading"], "cooldown");
+}
+
+TEST_F(TrainTest, APromotedWsdRunContinuesFromBeforeTheLowerRungsCooldown) {
+  TrainOptions whole = Wsd(Options("whole"));
+  whole.readings = {};
+  ASSERT_TRUE(Train(*train_, *val_, whole).ok());
+
+  TrainOptions rung = Wsd(Options("rungs"));
+  rung.readings = {};
+  rung.rung_end = 4;
+  absl::StatusOr<TrainResult> low = Train(*train_, *val_, rung);
+  ASSERT_TRUE(low.ok()) << low.status();
+  EXPECT_EQ(low->status, "completed");
+  EXPECT_EQ(low->cooldown_steps, 2);
+  rung.rung_end = 0;
+  rung.resume = true;
+  absl::StatusOr<TrainResult> high = Train(*train_, *val_, rung);
+  ASSERT_TRUE(high.ok()) << high.status();
+  EXPECT_EQ(high->resumed_from, 4);
+  EXPECT_EQ(high->cooldown_steps, 4);  // No step of the lower rung is repeated.
+  EXPECT_EQ(Losses("whole"), Losses("rungs"));
+  EXPECT_EQ(Result("whole")["ap"], Result("rungs")["ap"]);
+  EXPECT_EQ(Events(Lines(dir_ / "rungs"), "eval").size(), 2u);  // The lower rung's reading is kept.
+
+  // A wsd run may be extended: its schedule does not depend on its length.
+  TrainOptions longer = rung;
+  longer.steps = 10;
+  absl::StatusOr<TrainResult> extended = Train(*train_, *val_, longer);
+  ASSERT_TRUE(extended.ok()) << extended.status();
+  EXPECT_EQ(extended->steps_done, 10);
+}
+
+TEST_F(TrainTest, ReadingsNeedTheirScheduleOrAverage) {
+  TrainOptions o = Options("run");
+  o.reading = Reading::kCooldown;
+  EXPECT_NE(Train(*train_, *val_, o).status().message().find("reading cooldown"), std::string::npos);
+  o = Options("run");
+  o.reading = Reading::kEma;
+  EXPECT_NE(Train(*train_, *val_, o).status().message().find("reading ema"), std::string::npos);
+  o = Wsd(Options("run"));
+  o.readings = {8};
+  EXPECT_NE(Train(*train_, *val_, o).status().message().find("readings"), std::string::npos);
+}
+
 TEST_F(TrainTest, ResumeRefusesAnotherRunsCheckpointAndFreshRunsRefuseToOverwrite) {
   TrainOptions o = Options("run");
   o.stop_after = 2;
@@ -219,6 +363,15 @@ TEST(LearningRate, WarmsUpLinearlyThenFollowsCosineOrSteps) {
   EXPECT_DOUBLE_EQ(LearningRateAt(o, 54), 1.0);
   EXPECT_DOUBLE_EQ(LearningRateAt(o, 55), 0.1);
   EXPECT_NEAR(LearningRateAt(o, 99), 0.01, 1e-15);
+  o.schedule = ScheduleKind::kWsd;
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 9), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 109), 1.0);
+  EXPECT_DOUBLE_EQ(LearningRateAt(o, 100000), 1.0);
+  o.cooldown_fraction = 0.1;
+  EXPECT_EQ(CooldownSteps(o, 300), 30);
+  EXPECT_EQ(CooldownSteps(o, 4), 1);
+  EXPECT_DOUBLE_EQ(CooldownLearningRate(o, 0, 4), 1.0);
+  EXPECT_DOUBLE_EQ(CooldownLearningRate(o, 3, 4), 0.25);
 }
 
 TEST(MaxUp, ChoosesTheCopyWithTheLargestLossAndLeavesTheModelUnchanged) {

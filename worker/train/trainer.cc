@@ -38,6 +38,15 @@ constexpr float kMean[3] = {123.675f, 116.28f, 103.53f};
 constexpr float kStd[3] = {58.395f, 57.12f, 57.375f};
 constexpr int kCheckpointVersion = 1;
 
+const char* ScheduleName(ScheduleKind kind) {
+  switch (kind) {
+    case ScheduleKind::kCosine: return "cosine";
+    case ScheduleKind::kStep: return "step";
+    case ScheduleKind::kWsd: return "wsd";
+  }
+  return "cosine";
+}
+
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 absl::Status ValidateTrainOptions(const TrainOptions& o) {
@@ -63,6 +72,20 @@ absl::Status ValidateTrainOptions(const TrainOptions& o) {
   if (o.rung_end < 0 || o.rung_end > o.steps) {
     return bad(absl::StrFormat("rung end: must be in [0, steps = %d], got %d", o.steps, o.rung_end));
   }
+  if (o.reading == Reading::kCooldown && o.schedule != ScheduleKind::kWsd) {
+    return bad("reading cooldown: needs the wsd schedule (a cool-down forks from a constant learning rate)");
+  }
+  if (o.reading == Reading::kEma && !(o.ema_decay > 0)) return bad("reading ema: needs an ema decay in (0, 1)");
+  if (o.ema_decay < 0 || o.ema_decay >= 1) return bad(absl::StrFormat("ema decay: must be in [0, 1), got %g", o.ema_decay));
+  if (!(o.cooldown_fraction > 0 && o.cooldown_fraction <= 1)) {
+    return bad(absl::StrFormat("cooldown fraction: must be in (0, 1], got %g", o.cooldown_fraction));
+  }
+  const int64_t end = o.rung_end > 0 ? o.rung_end : o.steps;
+  for (size_t i = 0; i < o.readings.size(); ++i) {
+    if (o.readings[i] < 1 || o.readings[i] >= end || (i > 0 && o.readings[i] <= o.readings[i - 1])) {
+      return bad(absl::StrFormat("readings: must increase within [1, %d), got %d at position %d", end, o.readings[i], i));
+    }
+  }
   if (o.checkpoint_every < 0 || o.eval_every < 0 || o.stop_after < 0) {
     return bad("checkpoint/eval intervals: must not be negative");
   }
@@ -82,13 +105,17 @@ json RunIdentity(const TrainOptions& o, const ss::HeadOptions& head, int num_cla
   j["focal"] = {o.focal_alpha, o.focal_gamma};
   j["size"] = o.size;
   j["batch"] = o.batch;
-  j["steps"] = o.steps;
+  // A wsd run's schedule does not depend on its length: it may be extended (--resume, more steps).
+  if (o.schedule != ScheduleKind::kWsd) j["steps"] = o.steps;
   j["optimizer"] = o.optimizer == OptimizerKind::kSgd ? "sgd" : "adamw";
   j["lr"] = o.lr;
   j["momentum"] = o.momentum;
   j["weight_decay"] = o.weight_decay;
   j["warmup_steps"] = o.warmup_steps;
-  j["schedule"] = o.schedule == ScheduleKind::kCosine ? "cosine" : "step";
+  j["schedule"] = ScheduleName(o.schedule);
+  j["reading"] = ReadingName(o.reading);
+  if (o.reading == Reading::kCooldown) j["cooldown_fraction"] = o.cooldown_fraction;
+  if (o.ema_decay > 0) j["ema_decay"] = o.ema_decay;
   j["decay_at"] = o.decay_at;
   j["decay_factor"] = o.decay_factor;
   j["clip_norm"] = o.clip_norm;
@@ -160,21 +187,92 @@ void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (torch::optim::OptimizerParamGroup& g : optimizer.param_groups()) g.options().set_lr(lr);
 }
 
+// An exponential moving average of a model's parameters and floating-point buffers (BN
+// statistics); integer buffers are copied. Its tensors live on the model's device.
+class WeightAverage {
+ public:
+  WeightAverage(torch::nn::Module& model, double decay) : decay_(decay) {
+    torch::NoGradGuard no_grad;
+    for (const auto& item : model.named_parameters(/*recurse=*/true)) Add(item.key(), item.value());
+    for (const auto& item : model.named_buffers(/*recurse=*/true)) Add(item.key(), item.value());
+  }
+
+  // After the run's `updates`-th optimizer step.
+  void Update(int64_t updates) {
+    torch::NoGradGuard no_grad;
+    const double n = static_cast<double>(updates);
+    const double d = std::min(decay_, (1.0 + n) / (10.0 + n));
+    for (size_t i = 0; i < live_.size(); ++i) {
+      if (average_[i].is_floating_point()) {
+        average_[i].mul_(d).add_(live_[i], 1.0 - d);
+      } else {
+        average_[i].copy_(live_[i]);
+      }
+    }
+  }
+
+  // Exchanges the model's tensors with the average (twice restores them).
+  void Swap() {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < live_.size(); ++i) {
+      const at::Tensor held = live_[i].clone();
+      live_[i].copy_(average_[i]);
+      average_[i].copy_(held);
+    }
+  }
+
+  void Save(torch::serialize::OutputArchive& archive) const {
+    for (size_t i = 0; i < live_.size(); ++i) archive.write(names_[i], average_[i].cpu());
+  }
+
+  absl::Status Load(torch::serialize::InputArchive& archive) {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < live_.size(); ++i) {
+      at::Tensor t;
+      if (!archive.try_read(names_[i], t)) {
+        return absl::InvalidArgumentError(absl::StrFormat("the weight average has no %s", names_[i]));
+      }
+      average_[i].copy_(t);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  void Add(const std::string& name, const at::Tensor& tensor) {
+    names_.push_back(name);
+    live_.push_back(tensor);
+    average_.push_back(tensor.detach().clone());
+  }
+
+  double decay_;
+  std::vector<std::string> names_;
+  std::vector<at::Tensor> live_;     // The model's own tensors (shared storage).
+  std::vector<at::Tensor> average_;
+};
+
 struct Checkpoint {
   int64_t step = 0;
+  int64_t cooldown_step = 0;  // cooldown.pt: steps of the fork done.
   json identity;
 };
 
 absl::Status SaveCheckpoint(const std::string& path, Detector& model, torch::optim::Optimizer& optimizer,
-                            int64_t step, const json& identity, c10::Device device) {
+                            int64_t step, const json& identity, c10::Device device, const WeightAverage* average,
+                            int64_t cooldown_step = 0) {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model->save(model_archive);
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
+  if (average != nullptr) {
+    torch::serialize::OutputArchive average_archive;
+    average->Save(average_archive);
+    archive.write("ema", average_archive);
+  }
   archive.write("version", c10::IValue(static_cast<int64_t>(kCheckpointVersion)));
   archive.write("step", c10::IValue(step));
+  archive.write("cooldown_step", c10::IValue(cooldown_step));
   archive.write("identity", c10::IValue(identity.dump()));
   at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
   archive.write("rng_cpu", cpu_generator.get_state());
@@ -191,7 +289,7 @@ absl::Status SaveCheckpoint(const std::string& path, Detector& model, torch::opt
 }
 
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path, Detector& model, torch::optim::Optimizer& optimizer,
-                                          const json& identity, c10::Device device) {
+                                          const json& identity, c10::Device device, WeightAverage* average) {
   ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
   torch::serialize::InputArchive archive;
   try {
@@ -199,7 +297,7 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path, Detector& mod
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: not a Vertebra checkpoint (%s)", path, e.what()));
   }
-  c10::IValue version, step, stored_identity;
+  c10::IValue version, step, stored_identity, cooldown_step;
   if (!archive.try_read("version", version) || !archive.try_read("step", step) ||
       !archive.try_read("identity", stored_identity)) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: not a Vertebra checkpoint (no version/step/identity)", path));
@@ -222,6 +320,13 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path, Detector& mod
   model->load(model_archive);
   model->to(device);
   optimizer.load(optimizer_archive);
+  if (average != nullptr) {
+    torch::serialize::InputArchive average_archive;
+    if (archive.try_read("ema", average_archive)) {
+      const absl::Status s = average->Load(average_archive);
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrFormat("%s: %s", path, s.message()));
+    }
+  }
   at::Tensor rng_cpu;
   archive.read("rng_cpu", rng_cpu);
   at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
@@ -231,12 +336,15 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path, Detector& mod
     at::Generator device_generator = at::globalContext().defaultGenerator(device);
     if (archive.try_read("rng_device", rng_device)) device_generator.set_state(rng_device);
   }
-  return Checkpoint{step.toInt(), stored};
+  Checkpoint out{step.toInt(), 0, stored};
+  if (archive.try_read("cooldown_step", cooldown_step)) out.cooldown_step = cooldown_step.toInt();
+  return out;
 }
 
-// metrics.jsonl without the lines after `step` (a resumed run rewrites what the interrupted one
-// logged past its last checkpoint).
-absl::Status TruncateMetrics(const std::string& path, int64_t step) {
+// metrics.jsonl without the lines after `step`, and without the lines at `step` that
+// `keep_at_step` refuses (a resumed run rewrites what the interrupted one logged past its
+// checkpoint, and redoes a reading it had not finished).
+absl::Status TruncateMetrics(const std::string& path, int64_t step, const std::function<bool(const json&)>& keep_at_step) {
   if (!fs::exists(path)) return absl::OkStatus();
   ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
   std::istringstream in(text);
@@ -244,10 +352,25 @@ absl::Status TruncateMetrics(const std::string& path, int64_t step) {
   while (std::getline(in, line)) {
     const json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > step) continue;
-    if (j.contains("event") && j["step"].get<int64_t>() == step && step > 0) continue;  // Re-evaluated.
+    if (j.contains("event") && j["step"].get<int64_t>() == step && !keep_at_step(j)) continue;
     kept += line + "\n";
   }
   return WriteFileAtomically(path, kept);
+}
+
+// Whether metrics.jsonl has the evaluation of `reading` at `step` (lines from before readings
+// had names are readings of the weights).
+bool HasReading(const std::string& path, int64_t step, Reading reading) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return false;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("event", "") != "eval" || j.value("step", int64_t{-1}) != step) continue;
+    if (j.value("reading", "weights") == ReadingName(reading)) return true;
+  }
+  return false;
 }
 
 json StatsJson(const eval::CocoStats& stats) {
@@ -351,8 +474,18 @@ int64_t DefaultWarmupSteps(int64_t steps) {
   return std::min<int64_t>(kWarmupSteps, steps / 10);
 }
 
+const char* ReadingName(Reading reading) {
+  switch (reading) {
+    case Reading::kWeights: return "weights";
+    case Reading::kCooldown: return "cooldown";
+    case Reading::kEma: return "ema";
+  }
+  return "weights";
+}
+
 double LearningRateAt(const TrainOptions& o, int64_t step) {
   if (step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup_steps);
+  if (o.schedule == ScheduleKind::kWsd) return o.lr;
   if (o.schedule == ScheduleKind::kCosine) {
     const double t = static_cast<double>(step - o.warmup_steps) / static_cast<double>(o.steps - o.warmup_steps);
     return o.lr * 0.5 * (1.0 + std::cos(M_PI * t));
@@ -364,6 +497,14 @@ double LearningRateAt(const TrainOptions& o, int64_t step) {
   return lr;
 }
 
+int64_t CooldownSteps(const TrainOptions& o, int64_t step) {
+  return std::max<int64_t>(1, std::llround(o.cooldown_fraction * static_cast<double>(step)));
+}
+
+double CooldownLearningRate(const TrainOptions& o, int64_t k, int64_t length) {
+  return o.lr * static_cast<double>(length - k) / static_cast<double>(length);
+}
+
 std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   json j;
   j["status"] = r.status;
@@ -372,6 +513,9 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["steps"] = o.steps;
   j["steps_done"] = r.steps_done;
   j["resumed_from"] = r.resumed_from;
+  j["schedule"] = ScheduleName(o.schedule);
+  j["reading"] = ReadingName(o.reading);
+  j["cooldown_steps"] = r.cooldown_steps;
   if (r.status == "diverged") j["diverged_step"] = r.diverged_step;
   j["final_loss"] = std::isfinite(r.final_loss) ? json(r.final_loss) : json(nullptr);
   j["train_seconds"] = r.train_seconds;
@@ -437,23 +581,58 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     Detector model(graph, detector_options);
     model->to(device);
     std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(o, *model);
+    if (o.channels_last) ToChannelsLast(*model);
+    std::unique_ptr<WeightAverage> average;
+    if (o.ema_decay > 0) average = std::make_unique<WeightAverage>(*model, o.ema_decay);
 
     TrainResult result;
     result.device = device.str();
     result.threads = o.threads;
     result.parameters = CountParameters(*model);
     result.macs = ss::CountCost(graph, head).total_macs;
+    const int64_t end_step = o.rung_end > 0 ? o.rung_end : o.steps;
+    auto is_reading_point = [&](int64_t at) {
+      return at == end_step || std::binary_search(o.readings.begin(), o.readings.end(), at);
+    };
+    const std::string cooldown_path = (fs::path(o.out_dir) / "cooldown.pt").string();
     int64_t step = 0;
+    // The unfinished reading at the resumed step: -1 none, else the cool-down steps already done.
+    int64_t pending_reading = -1;
     if (o.resume) {
-      ASSIGN_OR_RETURN(const Checkpoint checkpoint, LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device));
+      ASSIGN_OR_RETURN(const Checkpoint checkpoint,
+                       LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()));
       step = checkpoint.step;
       result.resumed_from = step;
-      RETURN_IF_ERROR(TruncateMetrics(metrics_path, step));
+      // A reading at the end is always redone: its weights are not kept.
+      if (is_reading_point(step) && (step == end_step || !HasReading(metrics_path, step, o.reading))) {
+        pending_reading = 0;
+        if (o.reading == Reading::kCooldown && fs::exists(cooldown_path)) {
+          absl::StatusOr<Checkpoint> fork =
+              LoadCheckpoint(cooldown_path, model, *optimizer, identity, device, /*average=*/nullptr);
+          if (fork.ok() && fork->step == step && fork->cooldown_step < CooldownSteps(o, step)) {
+            pending_reading = fork->cooldown_step;
+          } else {
+            // Another reading's fork, or unreadable: the pre-fork state is the truth.
+            RETURN_IF_ERROR(
+                LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()).status());
+          }
+        }
+      }
+      const int64_t cooldown_kept = pending_reading;
+      RETURN_IF_ERROR(TruncateMetrics(metrics_path, step, [&](const json& j) {
+        if (pending_reading < 0) return true;  // The reading here was finished.
+        if (cooldown_kept == 0) return false;  // Redone from its start.
+        // Into a cool-down: keep the other readings and the fork's steps done.
+        if (j.value("event", "") == "cooldown") return j.value("cooldown_step", int64_t{0}) <= cooldown_kept;
+        return j.value("reading", "weights") != ReadingName(Reading::kCooldown);
+      }));
     } else {
       std::error_code remove_ec;
       fs::remove(metrics_path, remove_ec);
     }
-    if (o.channels_last) ToChannelsLast(*model);
+    std::error_code stale_ec;
+    if (pending_reading <= 0) fs::remove(cooldown_path, stale_ec);
+    if (o.channels_last) ToChannelsLast(*model);  // A checkpoint's tensors come back as they were saved.
     model->train();
 
     std::vector<int> levels;
@@ -475,6 +654,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     loader_options.seed = o.seed;
     loader_options.start_step = step;
     ASSIGN_OR_RETURN(std::unique_ptr<data::Loader> loader, data::Loader::Create(train, loader_options));
+    int64_t skipped_by_forks = 0;
 
     std::ofstream metrics(metrics_path, std::ios::app);
     if (!metrics) return absl::InternalError(absl::StrFormat("cannot open %s for writing", metrics_path));
@@ -483,20 +663,21 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     double eval_seconds = 0;
     double recent_images_per_s = 0;
     const int64_t start_step = step;
-    const int64_t end_step = o.rung_end > 0 ? o.rung_end : o.steps;
     const int64_t last_step = o.stop_after > 0 ? std::min(end_step, o.stop_after) : end_step;
     result.status = "completed";
     std::optional<EvalOutput> final_eval;
 
-    auto evaluate = [&](int64_t at_step) -> absl::Status {
+    auto evaluate = [&](int64_t at_step, Reading reading) -> absl::Status {
       const Clock::time_point t0 = Clock::now();
       ASSIGN_OR_RETURN(EvalOutput e, EvaluateDetector(model, val, gt, anchors, o, device));
       eval_seconds += Seconds(t0);
       json line = StatsJson(e.stats);
       line["event"] = "eval";
       line["step"] = at_step;
+      line["reading"] = ReadingName(reading);
       line["elapsed_s"] = Seconds(train_start) - eval_seconds;
       metrics << line.dump() << "\n" << std::flush;
+      if (reading != o.reading) return absl::OkStatus();
       if (on_progress) {
         Progress p;
         p.step = at_step;
@@ -508,9 +689,13 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       return absl::OkStatus();
     };
 
-    while (step < last_step) {
-      const Clock::time_point step_start = Clock::now();
-      ASSIGN_OR_RETURN(const data::Batch batch, loader->Next());
+    struct StepOutcome {
+      double loss = 0, class_loss = 0, box_loss = 0, grad_norm = 0;
+    };
+    // One optimizer step on the loader's next batch; nullopt when the loss is not finite (the
+    // parameters are then left as they were).
+    auto train_step = [&](data::Loader& from, double lr, double* loss_value) -> absl::StatusOr<std::optional<StepOutcome>> {
+      ASSIGN_OR_RETURN(const data::Batch batch, from.Next());
       auto [images, targets] = ToTensors(batch, 0, device, o.channels_last);
       if (o.maxup > 1 || o.maxup_score_always) {
         std::vector<at::Tensor> copies{images};
@@ -531,44 +716,131 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
         images = torch::stack(rows).contiguous(o.channels_last ? at::MemoryFormat::ChannelsLast
                                                                 : at::MemoryFormat::Contiguous);
       }
-      const double lr = LearningRateAt(o, step);
       SetLearningRate(*optimizer, lr);
       optimizer->zero_grad();
       const DetectorOutput out = model->forward(images);
       const DetectionLoss loss = ComputeLoss(out.head, anchors, targets, loss_options);
-      const double loss_value = loss.total.item<double>();
-      if (!std::isfinite(loss_value)) {
+      *loss_value = loss.total.item<double>();
+      if (!std::isfinite(*loss_value)) return std::optional<StepOutcome>();
+      loss.total.backward();
+      StepOutcome outcome;
+      outcome.loss = *loss_value;
+      outcome.class_loss = loss.class_loss.item<double>();
+      outcome.box_loss = loss.box_loss.item<double>();
+      if (o.clip_norm > 0) outcome.grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip_norm);
+      optimizer->step();
+      return std::optional<StepOutcome>(outcome);
+    };
+    auto step_line = [](int64_t at, const StepOutcome& s, double lr) {
+      return json{{"step", at},         {"loss", s.loss}, {"class_loss", s.class_loss}, {"box_loss", s.box_loss},
+                  {"lr", lr},           {"grad_norm", s.grad_norm}};
+    };
+
+    enum class ReadOutcome { kRead, kStopped, kDiverged };
+    // Reads the run at `at` (the model holds the state at `at`, or, resuming into a cool-down,
+    // the fork's state after `cooldown_from` of its steps). Leaves the model at `at`, except at
+    // the end, where it keeps the weights that were read (model.safetensors).
+    auto read_at = [&](int64_t at, int64_t cooldown_from) -> absl::StatusOr<ReadOutcome> {
+      if (cooldown_from == 0) {
+        if (o.reading == Reading::kWeights || o.read_all) RETURN_IF_ERROR(evaluate(at, Reading::kWeights));
+        if (average != nullptr && (o.reading == Reading::kEma || o.read_all)) {
+          average->Swap();
+          const absl::Status s = evaluate(at, Reading::kEma);
+          average->Swap();
+          RETURN_IF_ERROR(s);
+        }
+      }
+      if (o.reading != Reading::kCooldown) return ReadOutcome::kRead;
+      const int64_t length = CooldownSteps(o, at);
+      data::LoaderOptions fork_options = loader_options;
+      fork_options.start_step = at + cooldown_from;
+      ASSIGN_OR_RETURN(std::unique_ptr<data::Loader> fork_loader, data::Loader::Create(train, fork_options));
+      Clock::time_point last_fork_checkpoint = Clock::now();
+      for (int64_t k = cooldown_from; k < length; ++k) {
+        const double lr = CooldownLearningRate(o, k, length);
+        double loss_value = 0;
+        ASSIGN_OR_RETURN(const std::optional<StepOutcome> s, train_step(*fork_loader, lr, &loss_value));
+        if (!s) {
+          result.diverged_step = at;
+          result.final_loss = loss_value;
+          return ReadOutcome::kDiverged;
+        }
+        ++result.cooldown_steps;
+        json line = step_line(at, *s, lr);
+        line["event"] = "cooldown";
+        line["cooldown_step"] = k + 1;
+        line["elapsed_s"] = Seconds(train_start) - eval_seconds;
+        metrics << line.dump() << "\n" << std::flush;
+        if (on_progress) {
+          Progress p;
+          p.step = at;
+          p.steps = o.steps;
+          p.loss = s->loss;
+          p.cooldown_step = k + 1;
+          p.cooldown_steps = length;
+          p.elapsed_s = Seconds(train_start) - eval_seconds;
+          on_progress(p);
+        }
+        const bool stopping = o.stop != nullptr && o.stop->load();
+        const bool periodic =
+            (o.checkpoint_every > 0 && (k + 1) % o.checkpoint_every == 0) ||
+            (o.checkpoint_minutes > 0 && Seconds(last_fork_checkpoint) >= 60 * o.checkpoint_minutes);
+        if ((periodic || stopping) && k + 1 < length) {
+          RETURN_IF_ERROR(SaveCheckpoint(cooldown_path, model, *optimizer, at, identity, device, nullptr, k + 1));
+          last_fork_checkpoint = Clock::now();
+        }
+        if (stopping && k + 1 < length) return ReadOutcome::kStopped;
+      }
+      skipped_by_forks += fork_loader->skipped();
+      RETURN_IF_ERROR(evaluate(at, Reading::kCooldown));
+      if (at != end_step) {
+        // Back to the state before the fork.
+        RETURN_IF_ERROR(LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()).status());
+        if (o.channels_last) ToChannelsLast(*model);
+        model->train();
+      }
+      std::error_code ec;
+      fs::remove(cooldown_path, ec);
+      return ReadOutcome::kRead;
+    };
+    auto settle = [&](ReadOutcome outcome) {
+      if (outcome == ReadOutcome::kStopped) result.status = "stopped";
+      if (outcome == ReadOutcome::kDiverged) result.status = "diverged";
+      return outcome == ReadOutcome::kRead;
+    };
+
+    bool reading_done = true;
+    if (pending_reading >= 0) {
+      ASSIGN_OR_RETURN(const ReadOutcome outcome, read_at(step, pending_reading));
+      reading_done = settle(outcome);
+    }
+    while (reading_done && step < last_step) {
+      const Clock::time_point step_start = Clock::now();
+      const double lr = LearningRateAt(o, step);
+      double loss_value = 0;
+      ASSIGN_OR_RETURN(const std::optional<StepOutcome> s, train_step(*loader, lr, &loss_value));
+      if (!s) {
         result.status = "diverged";
         result.diverged_step = step + 1;
         result.final_loss = loss_value;
         break;
       }
-      loss.total.backward();
-      double grad_norm = 0;
-      if (o.clip_norm > 0) {
-        grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip_norm);
-      }
-      optimizer->step();
       ++step;
-      result.final_loss = loss_value;
+      if (average != nullptr) average->Update(step);
+      result.final_loss = s->loss;
       const double step_seconds = Seconds(step_start);
       const double images_per_s = o.batch / step_seconds;
       recent_images_per_s = step == start_step + 1 ? images_per_s : 0.9 * recent_images_per_s + 0.1 * images_per_s;
       const double elapsed = Seconds(train_start) - eval_seconds;
-      json line = {{"step", step},
-                   {"loss", loss_value},
-                   {"class_loss", loss.class_loss.item<double>()},
-                   {"box_loss", loss.box_loss.item<double>()},
-                   {"lr", lr},
-                   {"grad_norm", grad_norm},
-                   {"images_per_s", images_per_s},
-                   {"elapsed_s", elapsed}};
+      json line = step_line(step, *s, lr);
+      line["images_per_s"] = images_per_s;
+      line["elapsed_s"] = elapsed;
       metrics << line.dump() << "\n" << std::flush;
       if (on_progress) {
         Progress p;
         p.step = step;
         p.steps = o.steps;
-        p.loss = loss_value;
+        p.loss = s->loss;
         p.images_per_s = recent_images_per_s;
         p.elapsed_s = elapsed;
         p.eta_s = recent_images_per_s > 0 ? (o.steps - step) * o.batch / recent_images_per_s : 0;
@@ -577,33 +849,40 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       const bool stopping = o.stop != nullptr && o.stop->load();
       const bool periodic = (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) ||
                             (o.checkpoint_minutes > 0 && Seconds(last_checkpoint) >= 60 * o.checkpoint_minutes);
-      if (o.eval_every > 0 && step % o.eval_every == 0 && step < end_step) RETURN_IF_ERROR(evaluate(step));
-      if (periodic || stopping || step == last_step) {
-        RETURN_IF_ERROR(SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device));
+      const bool reading_here = is_reading_point(step) && !stopping;
+      if (o.eval_every > 0 && step % o.eval_every == 0 && !reading_here) RETURN_IF_ERROR(evaluate(step, Reading::kWeights));
+      // A cool-down fork returns to this checkpoint.
+      if (periodic || stopping || step == last_step || (reading_here && o.reading == Reading::kCooldown)) {
+        RETURN_IF_ERROR(SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device, average.get()));
         last_checkpoint = Clock::now();
       }
       if (stopping) {
         result.status = "stopped";
         break;
       }
+      if (reading_here) {
+        ASSIGN_OR_RETURN(const ReadOutcome outcome, read_at(step, 0));
+        if (!settle(outcome)) break;
+      }
     }
     result.steps_done = step;
-    if (result.status == "completed" && step < end_step) result.status = "stopped";
+    if (result.status == "completed" && (step < end_step || !final_eval)) result.status = "stopped";
     result.train_seconds = Seconds(train_start) - eval_seconds;
-    const int64_t trained = step - start_step;
+    const int64_t trained = step - start_step + result.cooldown_steps;
     result.images_per_s = result.train_seconds > 0 ? trained * o.batch / result.train_seconds : 0;
-    result.skipped_images = loader->skipped();
+    result.skipped_images = loader->skipped() + skipped_by_forks;
     loader.reset();
     if (result.status == "completed") {
-      RETURN_IF_ERROR(evaluate(step));
       result.stats = final_eval->stats;
       result.eval_images = final_eval->images;
       result.skipped_images += final_eval->skipped;
       RETURN_IF_ERROR(
           WriteFileAtomically((fs::path(o.out_dir) / "detections.json").string(), DetectionsJson(final_eval->detections)));
       if (o.write_safetensors) {
+        if (o.reading == Reading::kEma) average->Swap();  // The weights that were read.
         RETURN_IF_ERROR(SaveSafetensors(StateOf(*model), (fs::path(o.out_dir) / "model.safetensors").string(),
                                         {{"format", "pt"}, {"steps", std::to_string(step)}}));
+        if (o.reading == Reading::kEma) average->Swap();
       }
     }
     result.eval_seconds = eval_seconds;

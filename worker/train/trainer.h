@@ -2,10 +2,14 @@
 // re-training all run. One function, Train, owns a run folder:
 //
 //   metrics.jsonl    one JSON object per line: {"step", "loss", "class_loss", "box_loss", "lr",
-//                    "grad_norm", "images_per_s", "elapsed_s"} per step; {"event": "eval", "step",
-//                    "AP", ..., "elapsed_s"} per evaluation. Flushed line by line.
-//   checkpoint.pt    model, optimizer, step, RNG state and the run's options (LibTorch archive),
-//                    written atomically (temporary file, fsync, rename).
+//                    "grad_norm", "images_per_s", "elapsed_s"} per step; {"event": "cooldown",
+//                    "step" (the reading's), "cooldown_step", "loss", ...} per step of a cool-down
+//                    fork; {"event": "eval", "step", "reading", "AP", ..., "elapsed_s"} per
+//                    evaluation. Flushed line by line.
+//   checkpoint.pt    model, optimizer, step, RNG state, the weight average and the run's options
+//                    (LibTorch archive), written atomically (temporary file, fsync, rename).
+//   cooldown.pt      during a cool-down fork only: the fork's state, so a stopped run resumes
+//                    into the cool-down; checkpoint.pt keeps the state before the fork.
 //   detections.json  the held-out detections in COCO results format.
 //   result.json      status, the 12 AP numbers, steps, times, images/s, parameters and MACs.
 //
@@ -30,7 +34,23 @@
 namespace vertebra::worker {
 
 enum class OptimizerKind { kSgd, kAdamW };
-enum class ScheduleKind { kCosine, kStep };
+enum class ScheduleKind {
+  kCosine,  // Linear warm-up, then cosine decay to zero at `steps`.
+  kStep,    // Linear warm-up, then x decay_factor at each of decay_at.
+  kWsd,     // Warm-up, stable, decay: linear warm-up, then constant; decays only in cool-down forks.
+};
+
+// Which weights a reading of the run evaluates (a rung of successive halving is a reading).
+enum class Reading {
+  kWeights,   // The weights as they are at that step.
+  kCooldown,  // kWsd only: a fork of the run whose lr decays linearly to zero over
+              // cooldown_fraction x the reading's step count; the run continues from the state
+              // before the fork, so a later reading never repeats steps.
+  kEma,       // The exponential moving average of the weights (ema_decay > 0): no extra steps.
+};
+
+// "weights", "cooldown", "ema" (metrics.jsonl's "reading"; experiment and command-line names).
+const char* ReadingName(Reading reading);
 
 struct TrainOptions {
   // The architecture with its scaling; the head below (num_classes is taken from the dataset).
@@ -59,6 +79,21 @@ struct TrainOptions {
   std::vector<double> decay_at = {320.0 / 350.0, 340.0 / 350.0};
   double decay_factor = 0.1;
   double clip_norm = 10.0;          // 0 = no clipping.
+
+  // The run is read at each of `readings` (steps, increasing, below the end) and at its end
+  // (rung_end, else steps): `reading` says which weights a reading evaluates and which one is
+  // the run's result. kCooldown needs kWsd; kEma needs ema_decay > 0.
+  std::vector<int64_t> readings;
+  Reading reading = Reading::kWeights;
+  // The cool-down's length as a fraction of the reading's step count. 0.15: inside the 10-20%
+  // that the WSD literature finds enough to match a full cosine run, and at most 20% extra steps.
+  double cooldown_fraction = 0.15;
+  // > 0: keep an exponential moving average of the weights and BN statistics (decay
+  // min(ema_decay, (1 + n) / (10 + n)) after n steps, as TensorFlow's), saved with checkpoints.
+  double ema_decay = 0;
+  // Evaluate every available reading at each point (weights, the average, the cool-down), not
+  // only `reading`: a fidelity study compares them on one run.
+  bool read_all = false;
 
   data::AugmentOptions augment;     // `size` is overwritten with the size above.
   // MaxUp (detection.md): M augmented copies of each image, train on the one with the largest
@@ -105,13 +140,16 @@ struct Progress {
   double images_per_s = 0;
   double elapsed_s = 0;
   double eta_s = 0;
-  std::optional<double> ap;  // Set right after an evaluation.
+  std::optional<double> ap;  // Set right after an evaluation of the run's reading.
+  int64_t cooldown_step = 0;   // In a cool-down fork: its steps done (step stays the reading's).
+  int64_t cooldown_steps = 0;  // In a cool-down fork: its length.
 };
 
 struct TrainResult {
   std::string status;              // "completed", "diverged" or "stopped".
   int64_t steps_done = 0;
   int64_t resumed_from = 0;        // 0 for a fresh run.
+  int64_t cooldown_steps = 0;      // Steps of cool-down forks run by this process (beyond steps_done).
   int64_t diverged_step = 0;       // The step whose loss was not finite (status "diverged").
   double final_loss = 0;
   double train_seconds = 0;        // This process's training time, evaluation excluded.
@@ -140,6 +178,12 @@ int64_t DefaultWarmupSteps(int64_t steps);
 
 // The learning rate at step `step` (0-based) of the schedule in `options`.
 double LearningRateAt(const TrainOptions& options, int64_t step);
+
+// The length of the cool-down fork that reads the run at `step` (kCooldown).
+int64_t CooldownSteps(const TrainOptions& options, int64_t step);
+
+// The learning rate at step `k` (0-based) of a cool-down of `length` steps: linear to zero.
+double CooldownLearningRate(const TrainOptions& options, int64_t k, int64_t length);
 
 }  // namespace vertebra::worker
 
