@@ -584,6 +584,7 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
     r->set_worker(req.worker);
     r->set_simulated(req.simulated);
     r->set_continued(req.continued);
+    r->set_cooldown_steps(req.cooldown_steps);
     r->set_reported_at(now);
     r->set_lease(req.lease);
     sequence = next_sequence_;

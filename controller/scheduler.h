@@ -143,6 +143,7 @@ struct ReportRequest {
   double train_seconds = 0;
   double images_per_s = 0;
   bool continued = false;
+  int64_t cooldown_steps = 0;
   bool simulated = false;
 };
 

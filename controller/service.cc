@@ -147,6 +147,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     r.train_seconds = req->train_seconds();
     r.images_per_s = req->images_per_s();
     r.continued = req->continued();
+    r.cooldown_steps = req->cooldown_steps();
     r.simulated = req->simulated();
     absl::StatusOr<ReportOutcome> outcome = scheduler_->Report(r);
     if (!outcome.ok()) return ToGrpc(outcome.status());

@@ -102,6 +102,7 @@ std::string ResultsJson(const v1::Trial& t, const v1::ExperimentConfig& experime
                        {"images_per_s", r.images_per_s()},
                        {"worker", r.worker()},
                        {"continued", r.continued()},
+                       {"cooldown_steps", r.cooldown_steps()},
                        {"simulated", r.simulated()},
                        {"reported_at", r.reported_at()}});
     simulated = simulated || r.simulated();

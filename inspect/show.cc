@@ -64,6 +64,7 @@ json ApJson(const v1::CocoStats& ap) {
 // How a rung's result came about, in words.
 std::string HowTrained(const v1::RungResult& r) {
   std::string how = r.continued() ? "continued from the checkpoint of the rung below" : "trained from scratch";
+  if (r.cooldown_steps() > 0) how += absl::StrFormat(", read after a cool-down of %d steps", r.cooldown_steps());
   if (r.simulated()) how += ", simulated";
   return how;
 }
@@ -192,6 +193,7 @@ json TrialSummaryJson(const v1::Trial& t) {
                        {"worker", r.worker()},
                        {"simulated", r.simulated()},
                        {"continued", r.continued()},
+                       {"cooldown_steps", r.cooldown_steps()},
                        {"train_seconds", r.train_seconds()},
                        {"images_per_s", r.images_per_s()}});
   }
@@ -342,6 +344,7 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
                        {"worker", r.worker()},
                        {"lease", r.lease()},
                        {"continued", r.continued()},
+                       {"cooldown_steps", r.cooldown_steps()},
                        {"simulated", r.simulated()},
                        {"reported_at", r.reported_at()}});
   }

@@ -316,6 +316,7 @@ class Agent {
     report.set_train_seconds(outcome.train_seconds);
     report.set_images_per_s(outcome.images_per_s);
     report.set_continued(outcome.continued);
+    report.set_cooldown_steps(outcome.cooldown_steps);
     report.set_simulated(outcome.simulated);
     // On disk before it is sent: a worker killed now still delivers it on its next start.
     std::error_code ec;

@@ -32,6 +32,7 @@ struct TrialOutcome {
   double train_seconds = 0;
   double images_per_s = 0;
   bool continued = false;  // Continued from the lower rung's checkpoint.
+  int64_t cooldown_steps = 0;  // Steps of the cool-down fork that read the rung.
   bool simulated = false;
   bool stopped = false;    // Ended early on request: nothing to report.
 };

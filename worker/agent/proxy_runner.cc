@@ -72,6 +72,21 @@ TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::Lea
   o.maxup = std::max(1, proxy.maxup());
   o.steps = experiment.rungs().steps(experiment.rungs().steps_size() - 1);
   o.rung_end = lease.steps();
+  const std::string& schedule = proxy.schedule();
+  if (schedule == "wsd" || schedule == "ema") {
+    // One constant-lr run; each rung reads it without changing it, and a promotion continues it.
+    o.schedule = ScheduleKind::kWsd;
+    o.reading = schedule == "wsd" ? Reading::kCooldown : Reading::kEma;
+    o.cooldown_fraction = proxy.cooldown_fraction() > 0 ? proxy.cooldown_fraction() : o.cooldown_fraction;
+    if (schedule == "ema") o.ema_decay = proxy.ema_decay();
+  } else if (schedule == "cosine_per_rung") {
+    // A run of the rung's own length: a promotion trains anew (the lower rung's checkpoint
+    // belongs to another run and is replaced below).
+    o.steps = lease.steps();
+    o.rung_end = 0;
+  } else if (!schedule.empty() && schedule != "cosine") {
+    return Failure(absl::StrCat("proxy.schedule: unknown schedule \"", schedule, "\""), false);
+  }
   o.warmup_steps = DefaultWarmupSteps(o.steps);
   o.eval_every = proxy.eval_every();
   o.seed = experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
@@ -123,6 +138,7 @@ TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::Lea
   out.train_seconds = result->train_seconds;
   out.images_per_s = result->images_per_s;
   out.continued = result->resumed_from > 0;
+  out.cooldown_steps = result->cooldown_steps;
   if (lease.steps() >= o.steps) {
     // The top rung: nothing will continue this run.
     std::error_code ec;

@@ -1,12 +1,14 @@
 // The real trainer behind the worker agent: a leased trial becomes a proxy training (Train, with
 // the experiment's proxy task) and its held-out COCO AP. No LibTorch in this header.
 //
-// A trial's run folder is WORK_DIR/runs/EXPERIMENT/trial-ID. Every rung of a trial is a point on
-// one training run whose schedule spans the top rung's steps (ASHA's view of a rung): rung 0 of
-// [500, 2000] is step 500 of a 2000-step cosine schedule, evaluated there. A promotion continues
-// that run from its checkpoint when this worker has it (the report says `continued`) and trains
-// from step 0 otherwise, which costs the lower rungs' steps again; the seed is the experiment's
-// and the trial's, so the retrained run is the same run. A run folder is deleted when its trial
+// A trial's run folder is WORK_DIR/runs/EXPERIMENT/trial-ID. How a rung reads the trial's run is
+// the experiment's proxy.schedule: under "wsd" (and "ema") every rung is a point on one
+// constant-lr run, read through a cool-down fork (or the weight average) that leaves the run as
+// it was; under "cosine" a point on one cosine schedule over the top rung's steps, read
+// mid-schedule; under "cosine_per_rung" a run of its own. A promotion continues the run from its
+// checkpoint when this worker has it (the report says `continued`) and trains from step 0
+// otherwise, which costs the lower rungs' steps again; the seed is the experiment's and the
+// trial's, so the retrained run is the same run. A run folder loses its checkpoint when its trial
 // has reached the top rung.
 //
 // Failures: an architecture that does not fit in memory (ResourceExhausted) or whose training

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""The fidelity of the proxy reward: does the first rung rank architectures as 4x its budget does?
+
+For every data set, architecture and seed it trains, with `vertebra train` at the proxy scaling:
+
+  wsd job     one constant-lr run of FACTOR x RUNG steps (warm-up, then constant) read at RUNG and at
+              FACTOR x RUNG three ways: the weights as they are ("constant"), their moving average
+              ("ema", decay --ema), and a cool-down fork whose lr decays to zero over
+              --cooldown-fraction of the reading's steps ("wsd"). Its cool-down reading at
+              FACTOR x RUNG is the reference: an annealed run of 4x the budget.
+  cosine job  a run of RUNG steps with its own warm-up and cosine ("cosine_per_rung").
+  today job   (--today) one cosine over FACTOR x RUNG steps read at RUNG mid-schedule ("cosine"),
+              the reading rungs got before the wsd schedule; costly, so for the first seed only.
+
+Each reading is a CSV row: dataset, architecture, seed, scheme, budget, AP, AP50, MACs, params,
+the steps the scheme costs to produce it, and the wall and CPU seconds of the job it came from.
+The CSV is the study's record (the controller's simulator is calibrated on it); a job whose rows
+are in it is not run again, and an interrupted job resumes from its checkpoint, so the study can
+be stopped and restarted at will. `--report` prints the figures and writes the SVG plot.
+
+  bench/fidelity_study.py --csv bench/results/fidelity.csv --runs /tmp/fidelity          # run
+  bench/fidelity_study.py --csv bench/results/fidelity.csv --report --svg docs/fidelity.svg
+
+Standard library only.
+"""
+import argparse
+import collections
+import concurrent.futures
+import csv
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+FIELDS = ["dataset", "arch", "kind", "seed", "scheme", "budget", "ap", "ap50", "macs", "params", "scheme_steps",
+          "job", "job_steps", "job_wall_s", "job_cpu_s"]
+DATASETS = {"shapes": "synthetic", "fashion": "fashion-mnist"}
+# Architectures whose third seed pins the seed noise (with the first random one).
+NOISE_ARCHS = ("spinenet-49", "scale-decreased-49", "random-01")
+
+
+def kendall_tau_b(x, y):
+    """Kendall's tau-b (ties in either ranking are allowed)."""
+    n = len(x)
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx = (x[i] > x[j]) - (x[i] < x[j])
+            dy = (y[i] > y[j]) - (y[i] < y[j])
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif dx == dy:
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denominator if denominator else float("nan")
+
+
+def architectures(vertebra, count, sample_seed, folder):
+    """spinenet-49, scale-decreased-49, then count - 2 uniform samples, written as JSON files."""
+    archs = [("spinenet-49", "spinenet-49", "baseline"), ("scale-decreased-49", "scale-decreased-49", "baseline")]
+    lines = subprocess.run([vertebra, "arch", "sample", "--seed", str(sample_seed), "--count", str(count - 2)],
+                           check=True, capture_output=True, text=True).stdout.splitlines()
+    os.makedirs(folder, exist_ok=True)
+    for k, line in enumerate(lines):
+        name = f"random-{k + 1:02d}"
+        spec = json.loads(line)
+        spec["name"] = name
+        path = os.path.join(folder, name + ".json")
+        with open(path, "w") as f:
+            json.dump(spec, f, indent=1)
+        archs.append((name, path, "random"))
+    return archs
+
+
+def read_metrics(folder):
+    evals, steps, cooldown = [], 0, 0
+    with open(os.path.join(folder, "metrics.jsonl")) as f:
+        for line in f:
+            j = json.loads(line)
+            if j.get("event") == "eval":
+                evals.append(j)
+            elif j.get("event") == "cooldown":
+                cooldown += 1
+            elif "event" not in j:
+                steps = max(steps, j["step"])
+    return evals, steps + cooldown
+
+
+class Study:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.done = set()
+        if os.path.exists(args.csv):
+            with open(args.csv) as f:
+                for row in csv.DictReader(f):
+                    self.done.add(row["job"])
+
+    def append(self, rows):
+        with self.lock:
+            new = not os.path.exists(self.args.csv)
+            os.makedirs(os.path.dirname(os.path.abspath(self.args.csv)), exist_ok=True)
+            with open(self.args.csv, "a", newline="") as f:
+                w = csv.DictWriter(f, FIELDS)
+                if new:
+                    w.writeheader()
+                for r in rows:
+                    w.writerow(r)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def train(self, job, arch, data, seed, extra):
+        a = self.args
+        folder = os.path.join(a.runs, job)
+        if os.path.exists(os.path.join(folder, "result.json")):
+            with open(os.path.join(folder, "result.json")) as f:
+                result = json.load(f)
+            if result["status"] in ("completed", "diverged"):
+                return folder, result, json.load(open(os.path.join(folder, "timing.json")))
+        resume = ["--resume"] if os.path.exists(os.path.join(folder, "checkpoint.pt")) else []
+        cmd = [a.vertebra, "train", "--arch", arch, "--scaling", "proxy", "--data", data, "--size", str(a.size),
+               "--batch", str(a.batch), "--seed", str(seed), "--threads", "1", "--loader-threads", "1",
+               "--checkpoint-minutes", "2", "--out", folder, "--quiet"] + extra + resume
+        start = time.monotonic()
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "stderr.txt"), "w") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)  # This child's own CPU time.
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 3):
+            with open(os.path.join(folder, "stderr.txt")) as err:
+                raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.read().strip()}")
+        timing = {"wall_s": time.monotonic() - start, "cpu_s": usage.ru_utime + usage.ru_stime}
+        with open(os.path.join(folder, "timing.json"), "w") as f:
+            json.dump(timing, f)
+        with open(os.path.join(folder, "result.json")) as f:
+            return folder, json.load(f), timing
+
+    def run_job(self, dataset, name, arch, kind, seed, job_kind):
+        a = self.args
+        rung, top = a.rung, a.rung * a.factor
+        job = f"{dataset}/{name}/seed{seed}/{job_kind}"
+        if job in self.done:
+            return job, "done before"
+        data = a.data.get(dataset, DATASETS[dataset])
+        if job_kind == "wsd":
+            extra = ["--steps", str(top), "--schedule", "wsd", "--readings", str(rung), "--ema", str(a.ema),
+                     "--read-all", "--cooldown-fraction", str(a.cooldown_fraction), "--warmup", str(a.warmup)]
+        elif job_kind == "cosine":
+            extra = ["--steps", str(rung), "--schedule", "cosine", "--warmup", str(a.warmup)]
+        else:  # today
+            extra = ["--steps", str(top), "--schedule", "cosine", "--eval-every", str(rung), "--warmup", str(a.warmup)]
+        folder, result, timing = self.train(job, arch, data, seed, extra)
+        evals, job_steps = read_metrics(folder)
+        base = {"dataset": dataset, "arch": name, "kind": kind, "seed": seed, "macs": result["macs"],
+                "params": result["parameters"], "job": job, "job_steps": job_steps,
+                "job_wall_s": round(timing["wall_s"], 1),
+                "job_cpu_s": round(timing["cpu_s"], 1)}
+        rows = []
+
+        def add(scheme, budget, ap, ap50, scheme_steps):
+            rows.append(dict(base, scheme=scheme, budget=budget, ap=round(ap, 5), ap50=round(ap50, 5),
+                             scheme_steps=scheme_steps))
+
+        cool = lambda steps: max(1, math.floor(a.cooldown_fraction * steps + 0.5))  # As the trainer rounds.
+        if result["status"] == "diverged":
+            # A broken architecture: AP 0 at every reading the job would have made.
+            for budget in (rung, top):
+                for scheme in (("constant", "ema", "wsd") if job_kind == "wsd" else (job_kind,)):
+                    if job_kind != "wsd" and budget != rung:
+                        continue
+                    add(scheme if job_kind != "cosine" else "cosine_per_rung", budget, 0.0, 0.0, budget)
+        elif job_kind == "wsd":
+            names = {"weights": "constant", "ema": "ema", "cooldown": "wsd"}
+            for e in evals:
+                scheme = names[e["reading"]]
+                steps = e["step"] + (cool(e["step"]) if scheme == "wsd" else 0)
+                add(scheme, e["step"], e["AP"], e["AP50"], steps)
+        elif job_kind == "cosine":
+            add("cosine_per_rung", rung, result["ap"]["AP"], result["ap"]["AP50"], rung)
+        else:
+            for e in evals:
+                if e["step"] == rung:
+                    add("cosine", rung, e["AP"], e["AP50"], rung)
+                if e["step"] == top:
+                    add("cosine_long", top, e["AP"], e["AP50"], top)
+        self.append(rows)
+        return job, f"{result['status']}: " + ", ".join(f"{r['scheme']}@{r['budget']} {r['ap']:.3f}" for r in rows)
+
+
+def run(args):
+    archs = architectures(args.vertebra, args.archs, args.sample_seed, os.path.join(args.runs, "archs"))
+    study = Study(args)
+    jobs = []
+    # Breadth first: every architecture once before any second seed, so a partial study is balanced.
+    for seed in range(1, args.seeds + 2):
+        for dataset in args.datasets:
+            for name, arch, kind in archs:
+                if seed > args.seeds and name not in NOISE_ARCHS:
+                    continue
+                for job_kind in ("wsd", "cosine"):
+                    jobs.append((dataset, name, arch, kind, seed, job_kind))
+    if args.today:
+        for dataset in args.datasets:
+            for name, arch, kind in archs:
+                jobs.append((dataset, name, arch, kind, 1, "today"))
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(study.run_job, *j) for j in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                job, what = future.result()
+                print(f"{time.strftime('%H:%M:%S')} {job}: {what}", flush=True)
+            except Exception as e:  # One failed job does not stop the study.
+                print(f"{time.strftime('%H:%M:%S')} {e}", file=sys.stderr, flush=True)
+
+
+# ---- the report -------------------------------------------------------------------------------
+
+def load(csv_path):
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("seed", "budget", "macs", "params", "scheme_steps", "job_steps"):
+            r[k] = int(r[k])
+        for k in ("ap", "ap50", "job_wall_s", "job_cpu_s"):
+            r[k] = float(r[k])
+    return rows
+
+
+def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0.5, boot=2000):
+    """The figures of one scheme on one data set, or None when it has too few readings."""
+    at = collections.defaultdict(list)     # arch -> APs at the first rung, one per seed
+    ref = collections.defaultdict(list)    # arch -> reference APs
+    steps, cpu = [], []
+    for r in rows:
+        if r["dataset"] != dataset:
+            continue
+        if r["scheme"] == scheme and r["budget"] == rung:
+            at[r["arch"]].append(r["ap"])
+            steps.append(r["scheme_steps"])
+            cpu.append(r["job_cpu_s"] * r["scheme_steps"] / max(1, r["job_steps"]))
+        if r["scheme"] == reference and r["budget"] == top:
+            ref[r["arch"]].append(r["ap"])
+    archs = sorted(a for a in at if a in ref)
+    if len(archs) < 3:
+        return None
+    means = {a: statistics.mean(at[a]) for a in archs}
+    refs = {a: statistics.mean(ref[a]) for a in archs}
+    groups = [at[a] for a in archs if len(at[a]) > 1]
+    pooled = (math.sqrt(sum(statistics.variance(g) * (len(g) - 1) for g in groups) / sum(len(g) - 1 for g in groups))
+              if groups else float("nan"))
+    spread = statistics.stdev(means.values())
+    best = max(refs.values())
+    learners = [a for a in archs if refs[a] >= learn_threshold * best]
+    rng = random.Random(1)
+
+    def tau(names):
+        return kendall_tau_b([means[a] for a in names], [refs[a] for a in names])
+
+    def interval(names):
+        if len(names) < 4:
+            return (float("nan"), float("nan"))
+        samples = []
+        for _ in range(boot):
+            pick = [rng.choice(names) for _ in names]
+            t = tau(pick)
+            if not math.isnan(t):
+                samples.append(t)
+        samples.sort()
+        if not samples:
+            return (float("nan"), float("nan"))
+        return (samples[int(0.05 * len(samples))], samples[int(0.95 * len(samples)) - 1])
+
+    return {"dataset": dataset, "scheme": scheme, "archs": len(archs), "seeded_archs": len(groups),
+            "spread": spread, "seed_sd": pooled,
+            "spread_over_noise": spread / pooled if pooled > 0 else float("nan"),
+            "tau_all": tau(archs), "tau_all_90": interval(archs), "learners": len(learners),
+            "tau_learners": tau(learners), "tau_learners_90": interval(learners),
+            "steps": statistics.mean(steps), "cpu_min": statistics.mean(cpu) / 60,
+            "points": [(means[a], refs[a], a) for a in archs]}
+
+
+def svg_plot(results, path):
+    """First-rung AP against reference AP: one panel per data set, one colour per scheme."""
+    colours = {"wsd": "#d62728", "ema": "#1f77b4", "constant": "#7f7f7f", "cosine_per_rung": "#2ca02c",
+               "cosine": "#9467bd"}
+    datasets = sorted({r["dataset"] for r in results})
+    w, h, pad = 360, 320, 46
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w * len(datasets)}" height="{h + 40}" '
+           'font-family="sans-serif" font-size="11">']
+    for i, d in enumerate(datasets):
+        ox = i * w
+        sub = [r for r in results if r["dataset"] == d]
+        xmax = max(p[1] for r in sub for p in r["points"]) * 1.05 or 1
+        ymax = max(p[0] for r in sub for p in r["points"]) * 1.05 or 1
+        out.append(f'<text x="{ox + w / 2}" y="14" text-anchor="middle" font-weight="bold">{d}</text>')
+        out.append(f'<rect x="{ox + pad}" y="24" width="{w - pad - 10}" height="{h - pad - 24}" fill="none" '
+                   'stroke="#444"/>')
+        out.append(f'<text x="{ox + w / 2}" y="{h - 8}" text-anchor="middle">reference AP (4x budget, cooled)</text>')
+        out.append(f'<text x="{ox + 12}" y="{h / 2}" transform="rotate(-90 {ox + 12} {h / 2})" '
+                   'text-anchor="middle">first-rung AP</text>')
+        for t in range(5):
+            xv, yv = xmax * t / 4, ymax * t / 4
+            x = ox + pad + (w - pad - 10) * t / 4
+            y = h - pad - (h - pad - 24) * t / 4
+            out.append(f'<text x="{x}" y="{h - pad + 13}" text-anchor="middle">{xv:.2f}</text>')
+            out.append(f'<text x="{ox + pad - 4}" y="{y + 4}" text-anchor="end">{yv:.2f}</text>')
+        for r in sub:
+            c = colours.get(r["scheme"], "#000")
+            for a, b, name in r["points"]:
+                x = ox + pad + (w - pad - 10) * b / xmax
+                y = h - pad - (h - pad - 24) * a / ymax
+                out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{c}" fill-opacity="0.8">'
+                           f'<title>{name} {r["scheme"]}: {a:.3f} vs {b:.3f}</title></circle>')
+    for k, (s, c) in enumerate(colours.items()):
+        out.append(f'<circle cx="{20 + k * 120}" cy="{h + 22}" r="4" fill="{c}"/>'
+                   f'<text x="{28 + k * 120}" y="{h + 26}">{s}</text>')
+    out.append("</svg>")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.replace(tmp, path)
+
+
+def report(args):
+    rows = load(args.csv)
+    rung, top = args.rung, args.rung * args.factor
+    results = []
+    for dataset in sorted({r["dataset"] for r in rows}):
+        for scheme in ("wsd", "ema", "constant", "cosine_per_rung", "cosine"):
+            f = figures(rows, dataset, scheme, rung, top)
+            if f:
+                results.append(f)
+    print(f"| data | scheme | archs | spread / seed SD | Kendall tau, all [90% CI] | tau, learners [90% CI] "
+          f"| steps | CPU min |")
+    print("|---|---|---|---|---|---|---|---|")
+    for f in results:
+        print(f"| {f['dataset']} | {f['scheme']} | {f['archs']} ({f['seeded_archs']} seeded) | "
+              f"{f['spread']:.3f} / {f['seed_sd']:.3f} = {f['spread_over_noise']:.1f} | "
+              f"{f['tau_all']:.2f} [{f['tau_all_90'][0]:.2f}, {f['tau_all_90'][1]:.2f}] | "
+              f"{f['tau_learners']:.2f} ({f['learners']}) [{f['tau_learners_90'][0]:.2f}, "
+              f"{f['tau_learners_90'][1]:.2f}] | {f['steps']:.0f} | {f['cpu_min']:.2f} |")
+    refs = collections.defaultdict(list)
+    for r in rows:
+        if r["scheme"] == "wsd" and r["budget"] == top and r["arch"] == "spinenet-49":
+            refs[r["dataset"]].append(r["ap"])
+    for d, aps in sorted(refs.items()):
+        print(f"spinenet-49 reference AP on {d}: " + ", ".join(f"{x:.3f}" for x in aps))
+    if args.svg and results:
+        svg_plot(results, args.svg)
+        print(f"wrote {args.svg}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--vertebra", default=os.path.join(os.path.dirname(__file__), "..", "build", "vertebra"))
+    p.add_argument("--csv", required=True, help="the study's record (appended to; resumable)")
+    p.add_argument("--runs", default="/tmp/vertebra-fidelity", help="run folders")
+    p.add_argument("--datasets", default="fashion,shapes", help="comma-separated: fashion, shapes")
+    p.add_argument("--data", action="append", default=[], metavar="NAME=SPEC",
+                   help="the data spec of a data set (default: shapes=synthetic, fashion=fashion-mnist)")
+    p.add_argument("--archs", type=int, default=16)
+    p.add_argument("--seeds", type=int, default=2, help="seeds per architecture (plus one for a few)")
+    p.add_argument("--rung", type=int, default=300, help="the first rung's steps")
+    p.add_argument("--factor", type=int, default=4, help="the reference budget is this many first rungs")
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--ema", type=float, default=0.99)
+    p.add_argument("--cooldown-fraction", type=float, default=0.15)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--jobs", type=int, default=2, help="trainings at once (one thread each)")
+    p.add_argument("--today", action="store_true", help="also the mid-schedule cosine reading (first seed)")
+    p.add_argument("--sample-seed", type=int, default=1)
+    p.add_argument("--report", action="store_true", help="print the figures of the CSV; --svg writes the plot")
+    p.add_argument("--svg")
+    args = p.parse_args()
+    args.vertebra = os.path.abspath(args.vertebra)
+    args.datasets = [d for d in args.datasets.split(",") if d]
+    for d in args.datasets:
+        if d not in DATASETS:
+            p.error(f"--datasets: unknown data set {d!r} (known: {', '.join(DATASETS)})")
+    data = {}
+    for item in args.data:
+        name, _, spec = item.partition("=")
+        if name not in DATASETS or not spec:
+            p.error(f"--data: expected NAME=SPEC with NAME in {', '.join(DATASETS)}, got {item!r}")
+        data[name] = spec
+    args.data = data
+    if args.report:
+        report(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
