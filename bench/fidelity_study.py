@@ -150,7 +150,7 @@ class Study:
     def run_job(self, dataset, name, arch, kind, seed, job_kind):
         a = self.args
         rung, top = a.rung, a.rung * a.factor
-        job = f"{dataset}/{name}/seed{seed}/{job_kind}"
+        job = f"{dataset}/r{rung}x{a.factor}/{name}/seed{seed}/{job_kind}"
         if job in self.done:
             return job, "done before"
         data = a.data.get(dataset, DATASETS[dataset])
@@ -372,7 +372,8 @@ def main():
                    help="the data spec of a data set (default: shapes=synthetic, fashion=fashion-mnist)")
     p.add_argument("--archs", type=int, default=16)
     p.add_argument("--seeds", type=int, default=2, help="seeds per architecture (plus one for a few)")
-    p.add_argument("--rung", type=int, default=300, help="the first rung's steps")
+    p.add_argument("--rung", type=int, default=450,
+                   help="the first rung's steps (450: where SpineNet-49 clearly learns on the shapes set)")
     p.add_argument("--factor", type=int, default=4, help="the reference budget is this many first rungs")
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--ema", type=float, default=0.99)
