@@ -1,0 +1,114 @@
+#include "worker/agent/proxy_runner.h"
+
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "gtest/gtest.h"
+#include "search_spaces/family.h"
+#include "tests/testing/proxy_model.h"
+
+namespace vertebra::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A two-rung experiment on tiny synthetic images, read as `schedule` says.
+v1::RegisterReply Experiment(const std::string& schedule) {
+  v1::RegisterReply e;
+  e.set_experiment("runner-" + schedule);
+  e.set_seed(5);
+  v1::ProxyTask* p = e.mutable_proxy();
+  p->set_data("synthetic:size=64,images=24,min_side=12,max_side=40");
+  p->set_val("synthetic:size=64,images=4,seed=9,min_side=12,max_side=40");
+  p->set_size(64);
+  p->set_scaling("proxy");
+  p->set_batch(2);
+  p->set_threads(1);
+  p->set_schedule(schedule);
+  p->set_cooldown_fraction(0.5);
+  p->set_ema_decay(0.9);
+  e.mutable_rungs()->add_steps(4);
+  e.mutable_rungs()->add_steps(8);
+  return e;
+}
+
+v1::LeaseReply Lease(int rung) {
+  v1::LeaseReply l;
+  l.set_status(v1::LeaseReply::GRANTED);
+  l.set_trial(1);
+  l.set_lease(rung + 1);
+  l.set_rung(rung);
+  l.set_steps(rung == 0 ? 4 : 8);
+  l.set_previous_steps(rung == 0 ? 0 : 4);
+  *l.mutable_spec() = search_spaces::SpineNet49();
+  *l.mutable_spec()->mutable_scaling() = test_util::ProxyScaling();
+  return l;
+}
+
+class ProxyRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vertebra_runner_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Rung 0 then rung 1 of one trial on one worker.
+  std::pair<TrialOutcome, TrialOutcome> TwoRungs(const std::string& schedule) {
+    ProxyRunnerOptions o;
+    o.work_dir = dir_.string();
+    o.loader_threads = 1;
+    ProxyRunner runner(o);
+    const v1::RegisterReply e = Experiment(schedule);
+    auto progress = [](int64_t, double, std::optional<double>) { return true; };
+    TrialOutcome low = runner.Run(e, Lease(0), progress);
+    TrialOutcome high = runner.Run(e, Lease(1), progress);
+    return {low, high};
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ProxyRunnerTest, WsdReadsEachRungAfterACooldownAndAPromotionContinues) {
+  auto [low, high] = TwoRungs("wsd");
+  ASSERT_FALSE(low.failed) << low.failure;
+  ASSERT_FALSE(high.failed) << high.failure;
+  EXPECT_EQ(low.ap.size(), 12u);
+  EXPECT_EQ(low.cooldown_steps, 2);   // Half of 4 steps.
+  EXPECT_FALSE(low.continued);
+  EXPECT_EQ(high.cooldown_steps, 4);  // Half of 8; no step of rung 0 again.
+  EXPECT_TRUE(high.continued);
+}
+
+TEST_F(ProxyRunnerTest, EmaAndCosineReadWithoutExtraSteps) {
+  for (const std::string schedule : {"ema", "cosine"}) {
+    auto [low, high] = TwoRungs(schedule);
+    ASSERT_FALSE(low.failed) << schedule << ": " << low.failure;
+    ASSERT_FALSE(high.failed) << schedule << ": " << high.failure;
+    EXPECT_EQ(low.cooldown_steps + high.cooldown_steps, 0) << schedule;
+    EXPECT_TRUE(high.continued) << schedule;
+  }
+}
+
+TEST_F(ProxyRunnerTest, CosinePerRungTrainsEveryRungAnew) {
+  auto [low, high] = TwoRungs("cosine_per_rung");
+  ASSERT_FALSE(low.failed) << low.failure;
+  ASSERT_FALSE(high.failed) << high.failure;
+  EXPECT_FALSE(high.continued);
+}
+
+TEST_F(ProxyRunnerTest, AnUnknownScheduleFailsTheTrialForGood) {
+  ProxyRunnerOptions o;
+  o.work_dir = dir_.string();
+  ProxyRunner runner(o);
+  const TrialOutcome out =
+      runner.Run(Experiment("linear"), Lease(0), [](int64_t, double, std::optional<double>) { return true; });
+  EXPECT_TRUE(out.failed);
+  EXPECT_FALSE(out.retryable);
+  EXPECT_NE(out.failure.find("proxy.schedule"), std::string::npos) << out.failure;
+}
+
+}  // namespace
+}  // namespace vertebra::worker
