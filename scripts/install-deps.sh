@@ -12,7 +12,8 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   nlohmann-json3-dev libcli11-dev libssl-dev openssl libsqlite3-dev libgtest-dev libgmock-dev
   libtorch-dev libopenblas0-pthread python3-torch
-  libturbojpeg0-dev libpng-dev
+  libturbojpeg0-dev libpng-dev zlib1g-dev
+  dataset-fashion-mnist
 )
 if [ "${1:-}" = --tests ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -9,47 +9,27 @@
 #include <filesystem>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "eval/coco_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/dataset_expect.h"
 #include "worker/data/coco_dataset.h"
 #include "worker/data/image_codec.h"
 
 namespace vertebra::worker::data {
 namespace {
 
+using test_util::ExpectSameExample;
+using test_util::MustGet;
 using ::testing::HasSubstr;
 
 std::unique_ptr<SyntheticDataset> Make(const SyntheticOptions& o) {
   absl::StatusOr<std::unique_ptr<SyntheticDataset>> ds = SyntheticDataset::Create(o);
   EXPECT_TRUE(ds.ok()) << ds.status();
   return std::move(ds).value();
-}
-
-Example MustGet(const Dataset& ds, int i) {
-  absl::StatusOr<Example> ex = ds.Get(i);
-  EXPECT_TRUE(ex.ok()) << ex.status();
-  return std::move(ex).value();
-}
-
-void ExpectSameExample(const Example& a, const Example& b) {
-  EXPECT_EQ(a.image_id, b.image_id);
-  EXPECT_EQ(a.file_name, b.file_name);
-  ASSERT_EQ(a.image.pixels, b.image.pixels);
-  ASSERT_EQ(a.objects.size(), b.objects.size());
-  for (size_t k = 0; k < a.objects.size(); ++k) {
-    EXPECT_EQ(a.objects[k].id, b.objects[k].id);
-    EXPECT_EQ(a.objects[k].category, b.objects[k].category);
-    EXPECT_EQ(a.objects[k].x1, b.objects[k].x1);
-    EXPECT_EQ(a.objects[k].y1, b.objects[k].y1);
-    EXPECT_EQ(a.objects[k].x2, b.objects[k].x2);
-    EXPECT_EQ(a.objects[k].y2, b.objects[k].y2);
-    EXPECT_EQ(a.objects[k].area, b.objects[k].area);
-  }
 }
 
 // COCO's area ranges as pycocotools splits them.
@@ -100,26 +80,7 @@ TEST(SyntheticTest, DifferentSeedsAndIndicesDiffer) {
 TEST(SyntheticTest, GetIsThreadSafe) {
   SyntheticOptions o;
   o.images = 40;
-  auto ds = Make(o);
-  std::vector<Example> expected;
-  for (int i = 0; i < o.images; ++i) expected.push_back(MustGet(*ds, i));
-  std::array<std::vector<Example>, 4> got;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      // Each thread walks the set in its own order.
-      for (int j = 0; j < o.images; ++j) {
-        const int i = (j * (2 * t + 1) + t) % o.images;
-        absl::StatusOr<Example> ex = ds->Get(i);
-        if (ex.ok()) got[t].push_back(*std::move(ex));
-      }
-    });
-  }
-  for (std::thread& th : threads) th.join();
-  for (int t = 0; t < 4; ++t) {
-    ASSERT_EQ(got[t].size(), expected.size());
-    for (const Example& ex : got[t]) ExpectSameExample(ex, expected[ex.image_id - 1]);
-  }
+  test_util::ExpectGetIsThreadSafe(*Make(o));
 }
 
 TEST(SyntheticTest, BadIndexIsOutOfRange) {
@@ -326,34 +287,26 @@ TEST(SyntheticSpecTest, ParsesDefaultsAndKeys) {
 }
 
 TEST(SyntheticSpecTest, RejectsBadSpecsNamingTheKey) {
-  const struct {
-    const char* spec;
-    const char* message;
-  } cases[] = {
-      {"coco", "starts with 'synthetic'"},
-      {"synthetics", "synthetic:key=value"},
-      {"synthetic:", "is not key=value"},
-      {"synthetic:classes", "'classes' is not key=value"},
-      {"synthetic:=3", "is not key=value"},
-      {"synthetic:colour=red", "unknown synthetic option 'colour'"},
-      {"synthetic:classes=three", "'classes'"},
-      {"synthetic:classes=6", "'classes' must be in [1, 5], got 6"},
-      {"synthetic:classes=0", "'classes'"},
-      {"synthetic:noise_sigma=nan", "'noise_sigma'"},
-      {"synthetic:min_visible_fraction=1.5", "'min_visible_fraction'"},
-      {"synthetic:min_objects=5,max_objects=3", "'min_objects'"},
-      {"synthetic:min_side=50,max_side=20", "'max_side'"},
-      {"synthetic:size=8", "'size'"},
-      {"synthetic:seed=-1", "'seed'"},
-      {"synthetic:images=0", "'images'"},
-      {"synthetic:clutter=1,clutter=2", "'clutter' given twice"},
-  };
-  for (const auto& c : cases) {
-    absl::StatusOr<SyntheticOptions> o = ParseSyntheticSpec(c.spec);
-    ASSERT_FALSE(o.ok()) << c.spec;
-    EXPECT_EQ(o.status().code(), absl::StatusCode::kInvalidArgument) << c.spec;
-    EXPECT_THAT(std::string(o.status().message()), HasSubstr(c.message)) << c.spec;
-  }
+  test_util::ExpectSpecErrors([](const char* spec) { return ParseSyntheticSpec(spec).status(); },
+                              {
+                                  {"coco", "starts with 'synthetic'"},
+                                  {"synthetics", "synthetic:key=value"},
+                                  {"synthetic:", "is not key=value"},
+                                  {"synthetic:classes", "'classes' is not key=value"},
+                                  {"synthetic:=3", "is not key=value"},
+                                  {"synthetic:colour=red", "unknown synthetic option 'colour'"},
+                                  {"synthetic:classes=three", "'classes'"},
+                                  {"synthetic:classes=6", "'classes' must be in [1, 5], got 6"},
+                                  {"synthetic:classes=0", "'classes'"},
+                                  {"synthetic:noise_sigma=nan", "'noise_sigma'"},
+                                  {"synthetic:min_visible_fraction=1.5", "'min_visible_fraction'"},
+                                  {"synthetic:min_objects=5,max_objects=3", "'min_objects'"},
+                                  {"synthetic:min_side=50,max_side=20", "'max_side'"},
+                                  {"synthetic:size=8", "'size'"},
+                                  {"synthetic:seed=-1", "'seed'"},
+                                  {"synthetic:images=0", "'images'"},
+                                  {"synthetic:clutter=1,clutter=2", "'clutter' given twice"},
+                              });
   SyntheticOptions bad;
   bad.field_grid = 1;
   EXPECT_EQ(SyntheticDataset::Create(bad).status().code(), absl::StatusCode::kInvalidArgument);

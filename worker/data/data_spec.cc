@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "worker/data/coco_dataset.h"
+#include "worker/data/fashion_mnist.h"
 #include "worker/data/synthetic.h"
 
 namespace vertebra::worker::data {
@@ -23,15 +25,35 @@ absl::StatusOr<CocoPaths> ParseCocoSpec(std::string_view spec) {
   return CocoPaths{parts[1], parts[2]};
 }
 
-bool IsSynthetic(std::string_view spec) { return spec == "synthetic" || spec.substr(0, 10) == "synthetic:"; }
+bool IsKind(std::string_view spec, std::string_view kind) {
+  return spec.substr(0, kind.size()) == kind && (spec.size() == kind.size() || spec[kind.size()] == ':');
+}
+bool IsSynthetic(std::string_view spec) { return IsKind(spec, "synthetic"); }
+bool IsFashionMnist(std::string_view spec) { return IsKind(spec, "fashion-mnist"); }
 bool IsCoco(std::string_view spec) { return spec.substr(0, 5) == "coco:"; }
 
 absl::Status UnknownKind(std::string_view spec) {
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "data '%s': expected synthetic[:key=value,...] or coco:ANNOTATIONS.json:IMAGE_DIR", std::string(spec)));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("data '%s': expected synthetic[:key=value,...], fashion-mnist[:key=value,...] or "
+                      "coco:ANNOTATIONS.json:IMAGE_DIR",
+                      std::string(spec)));
 }
 
+absl::StatusOr<std::unique_ptr<Dataset>> OpenFashionMnist(const FashionMnistOptions& options) {
+  absl::StatusOr<std::unique_ptr<FashionMnistDataset>> ds = FashionMnistDataset::Create(options);
+  if (!ds.ok()) return ds.status();
+  return std::unique_ptr<Dataset>(std::move(*ds));
+}
+
+// A whole set named by --val.
 absl::StatusOr<std::unique_ptr<Dataset>> OpenWhole(std::string_view spec) {
+  if (IsFashionMnist(spec)) {
+    FashionMnistOptions held_out;
+    held_out.split = FashionMnistSplit::kTest;
+    absl::StatusOr<FashionMnistOptions> options = ParseFashionMnistSpec(spec, held_out);
+    if (!options.ok()) return options.status();
+    return OpenFashionMnist(*options);
+  }
   if (IsSynthetic(spec)) {
     absl::StatusOr<SyntheticOptions> options = ParseSyntheticSpec(spec);
     if (!options.ok()) return options.status();
@@ -70,6 +92,17 @@ absl::StatusOr<DataSplits> OpenDataSplits(std::string_view train_spec, std::stri
       absl::StatusOr<std::unique_ptr<SyntheticDataset>> val = SyntheticDataset::Create(val_options);
       if (!val.ok()) return val.status();
       splits.val = std::move(*val);
+    }
+  } else if (IsFashionMnist(train_spec)) {
+    absl::StatusOr<FashionMnistOptions> options = ParseFashionMnistSpec(train_spec);
+    if (!options.ok()) return options.status();
+    ASSIGN_OR_RETURN(splits.train, OpenFashionMnist(*options));
+    if (val_spec.empty()) {
+      FashionMnistOptions val_options = *options;
+      val_options.split = FashionMnistSplit::kTest;
+      val_options.seed = options->seed + kSyntheticHeldOutSeedOffset;
+      val_options.images = held_out > 0 ? held_out : kSyntheticHeldOutImages;
+      ASSIGN_OR_RETURN(splits.val, OpenFashionMnist(val_options));
     }
   } else if (IsCoco(train_spec)) {
     absl::StatusOr<CocoPaths> paths = ParseCocoSpec(train_spec);

@@ -3,6 +3,12 @@
 //   synthetic[:key=value,...]     the built-in set (synthetic.h); its held-out split is the same
 //                                 generator with seed + kSyntheticHeldOutSeedOffset and
 //                                 kSyntheticHeldOutImages images unless --val names another.
+//   fashion-mnist[:key=value,...] real objects composed from Fashion-MNIST items
+//                                 (fashion_mnist.h): training canvases from the 60,000 training
+//                                 items; the held-out split is kSyntheticHeldOutImages canvases
+//                                 (or `held_out` when positive) with seed +
+//                                 kSyntheticHeldOutSeedOffset from the 10,000 test items. As
+//                                 --val it draws from the test items unless split=train is given.
 //   coco:ANNOTATIONS:IMAGES       a COCO-format instances JSON and its image folder; the held-out
 //                                 split is `held_out` images of it chosen by `split_seed` (the
 //                                 paper holds out 7,392 of train2017), or the --val dataset.

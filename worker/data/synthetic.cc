@@ -5,33 +5,34 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
-#include <random>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/data/canvas.h"
 #include "worker/data/image_codec.h"
+#include "worker/data/spec_keys.h"
 
-// Reproducibility across machines: only the C++-specified std::mt19937_64 is used for random
-// bits; conversions to numbers, sin, exp and log are our own code made of IEEE-exact + - * /
-// (the standard distributions and libm are implementation-defined), and this file is compiled
-// with -ffp-contract=off so no compiler fuses a multiply-add differently (worker/CMakeLists.txt).
+// Reproducible across machines: the numbers and painting of canvas.h.
 
 namespace vertebra::worker::data {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
-constexpr double kLn2 = 0.69314718055994530942;
-constexpr double kSqrt3 = 1.73205080756887729353;
+using canvas::Canvas;
+using canvas::DetCos;
+using canvas::DetExp;
+using canvas::DetLog;
+using canvas::DetSin;
+using canvas::kPi;
+using canvas::Random;
+
 // The pilot's side range was tuned at this image size; other sizes scale it.
 constexpr double kReferenceSize = 128;
 // Colour draws per object before taking the most contrasting one.
@@ -43,70 +44,6 @@ constexpr double kCrossArm = 0.34;
 // Limits that keep one image cheap and the owner map in a byte.
 constexpr int kMaxObjectsLimit = 64;
 constexpr int kMaxSizeLimit = 4096;
-
-// ---- Reproducible numbers ----------------------------------------------------------------------
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-class Random {
- public:
-  Random(uint64_t seed, uint64_t index) : engine_(SplitMix64(SplitMix64(seed) ^ SplitMix64(index + 0x51ED))) {}
-  uint64_t Bits() { return engine_(); }
-  // [0, 1) with 53 random bits.
-  double Uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
-  double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
-  // [0, n) by multiply-shift (bias below 2^-50 for the n used here).
-  int Int(int n) {
-    return static_cast<int>((static_cast<unsigned __int128>(engine_()) * static_cast<uint64_t>(n)) >> 64);
-  }
-
- private:
-  std::mt19937_64 engine_;
-};
-
-double DetSin(double x) {
-  double r = x - std::floor(x / (2 * kPi) + 0.5) * (2 * kPi);  // [-pi, pi]
-  if (r > kPi / 2) r = kPi - r;
-  if (r < -kPi / 2) r = -kPi - r;
-  const double r2 = r * r;
-  // Taylor to r^13: error below 1e-9 on [-pi/2, pi/2].
-  double p = 1.0 / 6227020800.0;
-  p = p * r2 - 1.0 / 39916800.0;
-  p = p * r2 + 1.0 / 362880.0;
-  p = p * r2 - 1.0 / 5040.0;
-  p = p * r2 + 1.0 / 120.0;
-  p = p * r2 - 1.0 / 6.0;
-  return r + r * r2 * p;
-}
-
-double DetCos(double x) { return DetSin(x + kPi / 2); }
-
-double DetExp(double x) {
-  const double k = std::floor(x / kLn2 + 0.5);
-  const double r = x - k * kLn2;  // |r| <= 0.35
-  double p = 1;
-  for (int i = 14; i >= 1; --i) p = 1 + p * r / i;
-  return std::ldexp(p, static_cast<int>(k));
-}
-
-double DetLog(double x) {  // x > 0
-  int e = 0;
-  double m = std::frexp(x, &e);  // [0.5, 1)
-  if (m < 0.70710678118654752440) {
-    m *= 2;
-    --e;
-  }
-  const double t = (m - 1) / (m + 1);  // |t| < 0.172
-  const double t2 = t * t;
-  double s = 0;
-  for (int i = 21; i >= 1; i -= 2) s = s * t2 + 1.0 / i;
-  return 2 * t * s + e * kLn2;
-}
 
 // ---- Painting --------------------------------------------------------------------------------
 
@@ -131,46 +68,6 @@ inline bool Inside(int shape, double u, double v) {
       return au <= kCrossArm || av <= kCrossArm;
   }
   return false;
-}
-
-struct Canvas {
-  int size;
-  std::vector<float> rgb;      // size * size * 3, 0..255 before rounding.
-  std::vector<uint8_t> owner;  // 0 = background, k + 1 = object k.
-};
-
-void PaintBackground(const SyntheticOptions& o, Random& rng, Canvas& c) {
-  const int s = o.size, g = o.field_grid;
-  std::vector<float> lattice(static_cast<size_t>(g) * g * 3);
-  for (float& v : lattice) v = static_cast<float>(rng.Uniform(0, 255));
-  const double theta = rng.Uniform(0, kPi);
-  const double period = rng.Uniform(o.stripe_min_period, o.stripe_max_period);
-  const double phase = rng.Uniform(0, 2 * kPi);
-  double tint[3];
-  for (double& t : tint) t = o.stripe_amplitude * rng.Uniform(-1, 1);
-  const double fx = 2 * kPi * DetCos(theta) / period, fy = 2 * kPi * DetSin(theta) / period;
-  const double scale = static_cast<double>(g - 1) / s;
-  for (int y = 0; y < s; ++y) {
-    const double gy = (y + 0.5) * scale;
-    const int y0 = std::min(static_cast<int>(gy), g - 2);
-    const double wy = gy - y0;
-    for (int x = 0; x < s; ++x) {
-      const double gx = (x + 0.5) * scale;
-      const int x0 = std::min(static_cast<int>(gx), g - 2);
-      const double wx = gx - x0;
-      const double stripe = DetSin(fx * x + fy * y + phase);
-      const float* a = &lattice[(static_cast<size_t>(y0) * g + x0) * 3];
-      const float* b = a + 3;
-      const float* cc = a + static_cast<size_t>(g) * 3;
-      const float* d = cc + 3;
-      float* out = &c.rgb[(static_cast<size_t>(y) * s + x) * 3];
-      for (int ch = 0; ch < 3; ++ch) {
-        const double top = a[ch] + (b[ch] - a[ch]) * wx;
-        const double bottom = cc[ch] + (d[ch] - cc[ch]) * wx;
-        out[ch] = static_cast<float>(top + (bottom - top) * wy + tint[ch] * stripe);
-      }
-    }
-  }
 }
 
 void PaintClutter(const SyntheticOptions& o, Random& rng, Canvas& c) {
@@ -277,41 +174,18 @@ Painted PaintObject(const SyntheticOptions& o, Random& rng, int k, double log_mi
   return p;
 }
 
-// ---- Spec parsing ------------------------------------------------------------------------------
-
-absl::Status OutOfRange(const char* key, double lo, double hi, double got) {
-  return absl::InvalidArgumentError(
-      absl::StrFormat("synthetic option '%s' must be in [%g, %g], got %g", key, lo, hi, got));
-}
+constexpr absl::string_view kKind = "synthetic";
 
 }  // namespace
 
 absl::Status ValidateSyntheticOptions(const SyntheticOptions& o) {
-  const auto check = [](const char* key, double v, double lo, double hi) -> absl::Status {
-    if (!(v >= lo && v <= hi)) return OutOfRange(key, lo, hi, v);
-    return absl::OkStatus();
+  const auto check = [](const char* key, double v, double lo, double hi) {
+    return spec_keys::CheckRange(kKind, key, v, lo, hi);
   };
-  const double inf = std::numeric_limits<double>::infinity();
   for (const absl::Status& st : {
-           check("size", o.size, 16, kMaxSizeLimit),
-           check("images", o.images, 1, std::numeric_limits<int>::max()),
-           check("max_objects", o.max_objects, 1, kMaxObjectsLimit),
-           check("min_objects", o.min_objects, 0, o.max_objects),
-           check("classes", o.classes, 1, kMaxSyntheticClasses),
-           check("min_side", o.min_side, 2, 2.0 * o.size),
-           check("max_side", o.max_side, o.min_side, 2.0 * o.size),
-           check("aspect_log_range", o.aspect_log_range, 0, 2),
+           spec_keys::CheckSharedRanges(kKind, o, {kMaxSizeLimit, kMaxObjectsLimit, kMaxSyntheticClasses}),
            check("max_rotation_deg", o.max_rotation_deg, 0, 180),
-           check("min_contrast", o.min_contrast, 0, 441),
            check("object_shading", o.object_shading, 0, 255),
-           check("field_grid", o.field_grid, 2, 64),
-           check("stripe_amplitude", o.stripe_amplitude, 0, 255),
-           check("stripe_min_period", o.stripe_min_period, 2, inf),
-           check("stripe_max_period", o.stripe_max_period, o.stripe_min_period, inf),
-           check("noise_sigma", o.noise_sigma, 0, 128),
-           check("clutter", o.clutter, 0, 1000),
-           check("min_visible_fraction", o.min_visible_fraction, 0, 1),
-           check("min_visible_pixels", o.min_visible_pixels, 1, static_cast<double>(o.size) * o.size),
        }) {
     if (!st.ok()) return st;
   }
@@ -321,89 +195,17 @@ absl::Status ValidateSyntheticOptions(const SyntheticOptions& o) {
 absl::StatusOr<SyntheticOptions> ParseSyntheticSpec(std::string_view spec_in) {
   // Debian's Abseil has its own string_view.
   const absl::string_view spec(spec_in.data(), spec_in.size());
-  constexpr absl::string_view kName = "synthetic";
+  static const std::vector<spec_keys::Field<SyntheticOptions>> kFields = [] {
+    std::vector<spec_keys::Field<SyntheticOptions>> fields = spec_keys::SharedFields<SyntheticOptions>();
+    fields.push_back({"max_rotation_deg", &SyntheticOptions::max_rotation_deg});
+    fields.push_back({"object_shading", &SyntheticOptions::object_shading});
+    return fields;
+  }();
+  const SyntheticOptions defaults;
   SyntheticOptions o;
-  if (spec.substr(0, kName.size()) != kName) {
-    return absl::InvalidArgumentError(absl::StrCat("a synthetic data spec starts with 'synthetic', got '", spec, "'"));
-  }
-  absl::string_view rest = spec.substr(kName.size());
-  if (rest.empty()) return o;
-  if (rest[0] != ':') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a synthetic data spec is 'synthetic' or 'synthetic:key=value,...', got '", spec, "'"));
-  }
-  rest.remove_prefix(1);
-
-  struct IntKey {
-    const char* name;
-    int SyntheticOptions::*field;
-  };
-  struct DoubleKey {
-    const char* name;
-    double SyntheticOptions::*field;
-  };
-  static constexpr IntKey kIntKeys[] = {
-      {"size", &SyntheticOptions::size},
-      {"images", &SyntheticOptions::images},
-      {"min_objects", &SyntheticOptions::min_objects},
-      {"max_objects", &SyntheticOptions::max_objects},
-      {"classes", &SyntheticOptions::classes},
-      {"field_grid", &SyntheticOptions::field_grid},
-      {"clutter", &SyntheticOptions::clutter},
-      {"min_visible_pixels", &SyntheticOptions::min_visible_pixels},
-  };
-  static constexpr DoubleKey kDoubleKeys[] = {
-      {"min_side", &SyntheticOptions::min_side},
-      {"max_side", &SyntheticOptions::max_side},
-      {"aspect_log_range", &SyntheticOptions::aspect_log_range},
-      {"max_rotation_deg", &SyntheticOptions::max_rotation_deg},
-      {"min_contrast", &SyntheticOptions::min_contrast},
-      {"object_shading", &SyntheticOptions::object_shading},
-      {"stripe_amplitude", &SyntheticOptions::stripe_amplitude},
-      {"stripe_min_period", &SyntheticOptions::stripe_min_period},
-      {"stripe_max_period", &SyntheticOptions::stripe_max_period},
-      {"noise_sigma", &SyntheticOptions::noise_sigma},
-      {"min_visible_fraction", &SyntheticOptions::min_visible_fraction},
-  };
-
-  absl::flat_hash_set<std::string> seen;
-  for (absl::string_view item : absl::StrSplit(rest, ',')) {
-    const size_t eq = item.find('=');
-    if (eq == absl::string_view::npos || eq == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("synthetic spec entry '", item, "' is not key=value"));
-    }
-    const std::string key(item.substr(0, eq));
-    const absl::string_view value = item.substr(eq + 1);
-    if (!seen.insert(key).second) {
-      return absl::InvalidArgumentError(absl::StrCat("synthetic option '", key, "' given twice"));
-    }
-    const auto bad_value = [&](const char* what) {
-      return absl::InvalidArgumentError(absl::StrCat("synthetic option '", key, "': '", value, "' is not ", what));
-    };
-    bool known = false;
-    if (key == "seed") {
-      known = true;
-      if (!absl::SimpleAtoi(value, &o.seed)) return bad_value("an unsigned 64-bit integer");
-    }
-    for (const IntKey& k : kIntKeys) {
-      if (key != k.name) continue;
-      known = true;
-      if (!absl::SimpleAtoi(value, &(o.*k.field))) return bad_value("an integer");
-    }
-    for (const DoubleKey& k : kDoubleKeys) {
-      if (key != k.name) continue;
-      known = true;
-      double v = 0;
-      if (!absl::SimpleAtod(value, &v) || !std::isfinite(v)) return bad_value("a finite number");
-      o.*k.field = v;
-    }
-    if (!known) return absl::InvalidArgumentError(absl::StrCat("unknown synthetic option '", key, "'"));
-  }
-  if (seen.contains("size")) {
-    const SyntheticOptions defaults;
-    if (!seen.contains("min_side")) o.min_side = defaults.min_side * o.size / kReferenceSize;
-    if (!seen.contains("max_side")) o.max_side = defaults.max_side * o.size / kReferenceSize;
-  }
+  absl::StatusOr<absl::flat_hash_set<std::string>> given = spec_keys::Parse<SyntheticOptions>(spec, kKind, kFields, o);
+  if (!given.ok()) return given.status();
+  spec_keys::ScaleSidesWithSize(*given, defaults, kReferenceSize, o);
   absl::Status valid = ValidateSyntheticOptions(o);
   if (!valid.ok()) return valid;
   return o;
@@ -424,12 +226,11 @@ absl::StatusOr<Example> SyntheticDataset::Get(int index) const {
   if (index < 0 || index >= o.images) {
     return absl::OutOfRangeError(absl::StrFormat("synthetic image index %d is outside [0, %d)", index, o.images));
   }
-  const int s = o.size;
-  const size_t pixels = static_cast<size_t>(s) * s;
-  Random rng(o.seed, static_cast<uint64_t>(index));
-  Canvas c{s, std::vector<float>(pixels * 3), std::vector<uint8_t>(pixels, 0)};
+  canvas::Random rng(o.seed, static_cast<uint64_t>(index));
+  canvas::Canvas c = canvas::MakeCanvas(o.size);
 
-  PaintBackground(o, rng, c);
+  canvas::PaintBackground(
+      canvas::BackgroundOptions{o.field_grid, o.stripe_amplitude, o.stripe_min_period, o.stripe_max_period}, rng, c);
   PaintClutter(o, rng, c);
   const int count = o.min_objects + rng.Int(o.max_objects - o.min_objects + 1);
   const double log_min = DetLog(o.min_side), log_range = DetLog(o.max_side) - log_min;
@@ -439,49 +240,14 @@ absl::StatusOr<Example> SyntheticDataset::Get(int index) const {
   Example ex;
   ex.image_id = static_cast<int64_t>(index) + 1;
   ex.file_name = absl::StrFormat("%06d.png", ex.image_id);
-  ex.image.width = s;
-  ex.image.height = s;
-  ex.image.pixels.resize(pixels * 3);
-  // Noise over everything: four 16-bit uniforms from one draw, summed (Irwin-Hall, variance
-  // 4/12), scaled to sigma.
-  const double noise_scale = o.noise_sigma * kSqrt3 / 65536.0;
-  for (size_t i = 0; i < pixels * 3; ++i) {
-    const uint64_t b = rng.Bits();
-    const double sum = static_cast<double>((b & 0xffff) + ((b >> 16) & 0xffff) + ((b >> 32) & 0xffff) + (b >> 48));
-    const double v = c.rgb[i] + (sum - 2 * 65536.0) * noise_scale;
-    ex.image.pixels[i] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0) + 0.5);
-  }
-
-  // Visible extent and pixel count of every object from the owner map.
-  struct Extent {
-    int x1 = std::numeric_limits<int>::max(), y1 = std::numeric_limits<int>::max(), x2 = -1, y2 = -1, visible = 0;
-  };
-  std::vector<Extent> extent(count);
-  for (int y = 0; y < s; ++y) {
-    const uint8_t* row = &c.owner[static_cast<size_t>(y) * s];
-    for (int x = 0; x < s; ++x) {
-      if (row[x] == 0) continue;
-      Extent& e = extent[row[x] - 1];
-      e.x1 = std::min(e.x1, x);
-      e.x2 = std::max(e.x2, x);
-      e.y1 = std::min(e.y1, y);
-      e.y2 = std::max(e.y2, y);
-      ++e.visible;
-    }
-  }
+  ex.image = canvas::QuantizeWithNoise(c, o.noise_sigma, rng);
+  const std::vector<canvas::Extent> extent = canvas::VisibleExtents(c, count);
   for (int k = 0; k < count; ++k) {
-    const Extent& e = extent[k];
+    const canvas::Extent& e = extent[k];
     if (e.visible < o.min_visible_pixels) continue;
     if (e.visible < o.min_visible_fraction * painted[k].pixels) continue;
-    Object obj;
-    obj.id = static_cast<int64_t>(index) * o.max_objects + k + 1;
-    obj.x1 = static_cast<float>(e.x1);
-    obj.y1 = static_cast<float>(e.y1);
-    obj.x2 = static_cast<float>(e.x2 + 1);
-    obj.y2 = static_cast<float>(e.y2 + 1);
-    obj.category = painted[k].shape;
-    obj.area = e.visible;
-    ex.objects.push_back(obj);
+    ex.objects.push_back(
+        canvas::ObjectFromExtent(e, static_cast<int64_t>(index) * o.max_objects + k + 1, painted[k].shape));
   }
   return ex;
 }
