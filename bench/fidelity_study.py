@@ -12,7 +12,7 @@ For every data set, architecture and seed it trains, with `vertebra train` at th
   today job   (--today) one cosine over FACTOR x RUNG steps read at RUNG mid-schedule ("cosine"),
               the reading rungs got before the wsd schedule; costly, so for the first seed only.
 
-Each reading is a CSV row: dataset, architecture, seed, scheme, budget, AP, AP50, MACs, params,
+Each reading is a CSV row: dataset, its data spec, architecture, seed, scheme, budget, AP, AP50, MACs, params,
 the steps the scheme costs to produce it, and the wall and CPU seconds of the job it came from.
 The CSV is the study's record (the controller's simulator is calibrated on it); a job whose rows
 are in it is not run again, and an interrupted job resumes from its checkpoint, so the study can
@@ -27,6 +27,7 @@ import argparse
 import collections
 import concurrent.futures
 import csv
+import hashlib
 import json
 import math
 import os
@@ -37,7 +38,7 @@ import sys
 import threading
 import time
 
-FIELDS = ["dataset", "arch", "kind", "seed", "scheme", "budget", "ap", "ap50", "macs", "params", "scheme_steps",
+FIELDS = ["dataset", "data", "arch", "kind", "seed", "scheme", "budget", "ap", "ap50", "macs", "params", "scheme_steps",
           "job", "job_steps", "job_wall_s", "job_cpu_s"]
 DATASETS = {"shapes": "synthetic", "fashion": "fashion-mnist"}
 # Architectures whose third seed pins the seed noise (with the first random one).
@@ -150,10 +151,12 @@ class Study:
     def run_job(self, dataset, name, arch, kind, seed, job_kind):
         a = self.args
         rung, top = a.rung, a.rung * a.factor
-        job = f"{dataset}/r{rung}x{a.factor}/{name}/seed{seed}/{job_kind}"
+        data = a.data.get(dataset, DATASETS[dataset])
+        # The data spec is part of the job: a retuned data set starts its rows afresh.
+        tag = hashlib.sha1(data.encode()).hexdigest()[:6]
+        job = f"{dataset}-{tag}/r{rung}x{a.factor}/{name}/seed{seed}/{job_kind}"
         if job in self.done:
             return job, "done before"
-        data = a.data.get(dataset, DATASETS[dataset])
         if job_kind == "wsd":
             extra = ["--steps", str(top), "--schedule", "wsd", "--readings", str(rung), "--ema", str(a.ema),
                      "--read-all", "--cooldown-fraction", str(a.cooldown_fraction), "--warmup", str(a.warmup)]
@@ -163,7 +166,7 @@ class Study:
             extra = ["--steps", str(top), "--schedule", "cosine", "--eval-every", str(rung), "--warmup", str(a.warmup)]
         folder, result, timing = self.train(job, arch, data, seed, extra)
         evals, job_steps = read_metrics(folder)
-        base = {"dataset": dataset, "arch": name, "kind": kind, "seed": seed, "macs": result["macs"],
+        base = {"dataset": dataset, "data": data, "arch": name, "kind": kind, "seed": seed, "macs": result["macs"],
                 "params": result["parameters"], "job": job, "job_steps": job_steps,
                 "job_wall_s": round(timing["wall_s"], 1),
                 "job_cpu_s": round(timing["cpu_s"], 1)}
