@@ -171,7 +171,8 @@ void AddCommon(CLI::App* cmd, TrainBenchFlags& f) {
   f.arch.name_or_path = "spinenet-49";
   cmd->add_option("arch", f.arch.name_or_path, "A reference name or a JSON spec file (at proxy scaling)")
       ->capture_default_str();
-  cmd->add_option("--data", f.data, "synthetic[:key=value,...] or coco:ANNOTATIONS.json:IMAGE_DIR")
+  cmd->add_option("--data", f.data,
+                  "synthetic[:key=value,...], fashion-mnist[:key=value,...] or coco:ANNOTATIONS.json:IMAGE_DIR")
       ->capture_default_str();
   cmd->add_option("--size", f.size, "Square input side")->check(CLI::Range(32, 4096))->capture_default_str();
   cmd->add_option("--batch", f.batch, "Images per step")->check(CLI::PositiveNumber)->capture_default_str();

@@ -302,11 +302,13 @@ void RunRetrain(RetrainFlags r) {
 // Every training flag but the architecture and its scaling: `train` and `retrain` share them.
 void AddTrainingFlags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--data", f->data,
-                  "synthetic[:key=value,...] (built in) or coco:ANNOTATIONS.json:IMAGE_DIR")
+                  "synthetic[:key=value,...] (built in), fashion-mnist[:key=value,...] (canvases composed from "
+                  "Debian's dataset-fashion-mnist) or coco:ANNOTATIONS.json:IMAGE_DIR")
       ->capture_default_str();
   cmd->add_option("--val", f->val,
-                  "Held-out data (same forms as --data). Default: the synthetic generator with another seed "
-                  "(500 images), or --held-out images of a COCO --data");
+                  "Held-out data (same forms as --data). Default: the synthetic or fashion-mnist generator with "
+                  "another seed (500 images; fashion-mnist from its test items), or --held-out images of a COCO "
+                  "--data");
   cmd->add_option("--held-out", f->held_out, "Images held out of the training data for evaluation")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--split-seed", f->split_seed, "Seed of the held-out split");

@@ -93,6 +93,27 @@ if "$vertebra" bench --help | grep -q "step"; then
   check "synth wrote 6 images" test "$(ls "$tmp/synth/images" | wc -l)" -eq 6
   run 2 data synth --out "$tmp/synth2" --images 2 --spec "synthetic:bogus=1"
   check "bad synthetic key is named" grep -q "bogus" "$tmp/err"
+  check "data synth --help names --kind" bash -c "'$vertebra' data synth --help | grep -q -- --kind"
+  run 2 data synth --out "$tmp/synth2" --kind fashion-mnist --spec "synthetic:images=2"
+  check "a spec of another kind is refused" grep -q "is not of --kind fashion-mnist" "$tmp/err"
+  run 2 data synth --out "$tmp/fm" --kind fashion-mnist --spec "fashion-mnist:tint=2"
+  check "bad fashion-mnist key is named" grep -q "'tint'" "$tmp/err"
+  run 2 data synth --out "$tmp/fm" --kind fashion-mnist --spec "fashion-mnist:dir=$tmp/nowhere"
+  check "missing fashion-mnist files name the file and the package" \
+    grep -q "nowhere/train-images-idx3-ubyte.gz: no such file.*apt-get install dataset-fashion-mnist" "$tmp/err"
+  if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    # Canvases composed from Fashion-MNIST as a COCO folder `train --data coco:...` reads.
+    run 0 data synth --kind fashion-mnist --out "$tmp/fm" --images 5 --seed 2
+    check "fashion-mnist synth wrote 5 images" test "$(ls "$tmp/fm/images" | wc -l)" -eq 5
+    check "fashion-mnist instances.json has the 10 classes" python3 -c "
+import json, sys
+d = json.load(open('$tmp/fm/instances.json'))
+names = [c['name'] for c in d['categories']]
+sys.exit(not (len(names) == 10 and names[0] == 'T-shirt/top' and names[9] == 'Ankle boot'
+              and len(d['images']) == 5 and d['annotations']))"
+  else
+    echo "SKIP fashion-mnist data synth: dataset-fashion-mnist is not installed"
+  fi
   extra_help="bench step"
 
   # Training: a tiny run writes its folder; Ctrl-C-free resume; refusals name the reason.

@@ -1,5 +1,6 @@
 // Detection datasets: what training and evaluation read, whatever the source (the built-in
-// synthetic set, a COCO-format folder). No LibTorch here: images are plain RGB bytes.
+// synthetic set, canvases composed from Fashion-MNIST, a COCO-format folder). No LibTorch here:
+// images are plain RGB bytes.
 #ifndef VERTEBRA_WORKER_DATA_DATASET_H_
 #define VERTEBRA_WORKER_DATA_DATASET_H_
 
@@ -21,7 +22,7 @@ struct RgbImage {
 
 // One object. The box is [x1, y1, x2, y2] in pixels of the image; `category` is the dataset's
 // contiguous 0-based class index (Category::index), `area` the COCO area used for the
-// small/medium/large split (the visible pixel count for the synthetic set).
+// small/medium/large split (the visible pixel count for the generated sets).
 struct Object {
   int64_t id = 0;  // Annotation id, >= 1.
   float x1 = 0, y1 = 0, x2 = 0, y2 = 0;

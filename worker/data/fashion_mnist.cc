@@ -104,7 +104,8 @@ void PaintFragment(const FashionMnistOptions& o, const FashionMnistItems& items,
   const double scale = DetExp(log_min + log_range * rng.Uniform()) / kSide;
   const int w = std::max(1, static_cast<int>(cw * scale + 0.5));
   const int h = std::max(1, static_cast<int>(ch * scale + 0.5));
-  const int x0 = rng.Int(s + w) - w + 1, y0 = rng.Int(s + h) - h + 1;  // At least one pixel inside.
+  // Corners in [1 - w, s - 1] x [1 - h, s - 1]: at least one pixel inside.
+  const int x0 = rng.Int(s + w - 1) - w + 1, y0 = rng.Int(s + h - 1) - h + 1;
   double colour[3];
   for (double& v : colour) v = rng.Uniform(0, 255);
   const double weight = rng.Uniform(kFragmentMinWeight, 1) * o.clutter_contrast / 255;

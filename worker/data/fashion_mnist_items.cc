@@ -6,11 +6,11 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 
 namespace vertebra::worker::data {
@@ -138,20 +138,24 @@ absl::StatusOr<FashionMnistItems> ReadFashionMnistItems(const std::string& dir, 
 
 absl::StatusOr<std::shared_ptr<const FashionMnistItems>> LoadFashionMnistItems(const std::string& dir,
                                                                                FashionMnistSplit split) {
-  static std::mutex mu;
-  static auto* cache =
-      new std::map<std::pair<std::string, FashionMnistSplit>, std::shared_ptr<const FashionMnistItems>>;
+  // The process's items by (canonical folder, split). The lock is held while reading: loads
+  // happen at start-up, and concurrent first callers must read once.
+  struct Cache {
+    absl::Mutex mu;
+    std::map<std::pair<std::string, FashionMnistSplit>, std::shared_ptr<const FashionMnistItems>> items
+        ABSL_GUARDED_BY(mu);
+  };
+  static Cache* const cache = new Cache;  // Never destroyed: safe at exit from any thread.
   std::error_code ec;
   std::filesystem::path key_dir = std::filesystem::weakly_canonical(dir, ec);
   if (ec) key_dir = dir;
   const std::pair<std::string, FashionMnistSplit> key(key_dir.string(), split);
-  // Held while reading: loads happen at start-up, and concurrent first callers must read once.
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache->find(key);
-  if (it != cache->end()) return it->second;
+  absl::MutexLock lock(&cache->mu);
+  auto it = cache->items.find(key);
+  if (it != cache->items.end()) return it->second;
   ASSIGN_OR_RETURN(FashionMnistItems items, ReadFashionMnistItems(dir, split));
   auto shared = std::make_shared<const FashionMnistItems>(std::move(items));
-  cache->emplace(key, shared);
+  cache->items.emplace(key, shared);
   return shared;
 }
 
