@@ -17,14 +17,16 @@ cat >config.json <<'EOF'
   "algorithm": {"kind": "evolution", "population": 8, "tournament": 3, "queue": 4},
   "budget": {"trials": 20, "parallel": 2},
   "rungs": {"steps": [100, 400], "eta": 2},
-  "lease": {"lease_seconds": 5, "heartbeat_seconds": 0.005, "max_attempts": 3},
-  "simulation": {"seconds": 0.02}
+  "lease": {"lease_seconds": 5, "heartbeat_seconds": 0.02, "max_attempts": 3},
+  "simulation": {"seconds": 0.4}
 }
 EOF
 echo "inspect-test-token" >token
 echo "not-the-token" >wrong_token
 
-# The search. The controller stays up after the end so that it can be asked.
+# The search. The controller stays up after the end so that it can be asked. A simulated trial
+# lasts 0.1 s at rung 0 and 0.4 s at rung 1, long enough for its heartbeats to carry a training
+# curve even on a loaded machine.
 start_controller 127.0.0.1:0 --token-file token
 wait_port 10
 ctl=(--controller "127.0.0.1:$port" --token-file token)
