@@ -123,11 +123,14 @@ TEST(FashionMnistTest, SameSeedAndIndexGiveIdenticalCanvases) {
 }
 
 TEST(FashionMnistTest, PinnedFirstCanvasBytes) {
-  // A fingerprint of canvas 0 of the defaults over the fake items: changes only when the
-  // generator changes on purpose (update the value then), and catches platform-dependent
-  // arithmetic.
+  // A fingerprint of canvas 0 over the fake items: changes only when the generator changes on
+  // purpose (update the value then), and catches platform-dependent arithmetic. The options are
+  // pinned too, so that retuned defaults leave it alone.
   FashionMnistOptions o;
   o.dir = FakeDir("pinned");
+  o.min_side = 12;
+  o.max_objects = 8;
+  o.clutter = 4;
   auto ds = Make(o);
   ASSERT_TRUE(ds);
   const Example ex = MustCompose(*ds, 0).example;
@@ -394,7 +397,7 @@ TEST(FashionMnistSpecTest, ParsesDefaultsAndKeys) {
   EXPECT_EQ(d->split, FashionMnistSplit::kTrain);
   EXPECT_EQ(d->size, 128);
   EXPECT_EQ(d->classes, 10);
-  EXPECT_EQ(d->min_side, 12);
+  EXPECT_EQ(d->min_side, 16);
   EXPECT_EQ(d->max_side, 128);
 
   absl::StatusOr<FashionMnistOptions> o = ParseFashionMnistSpec(
@@ -417,7 +420,7 @@ TEST(FashionMnistSpecTest, ParsesDefaultsAndKeys) {
 
   absl::StatusOr<FashionMnistOptions> big = ParseFashionMnistSpec("fashion-mnist:size=256");
   ASSERT_TRUE(big.ok()) << big.status();
-  EXPECT_EQ(big->min_side, 24);
+  EXPECT_EQ(big->min_side, 32);
   EXPECT_EQ(big->max_side, 256);
 
   FashionMnistOptions held_out;
