@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/pareto.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
 #include "nlohmann/json.hpp"
@@ -261,44 +262,23 @@ std::optional<int64_t> Scheduler::FindPromotion() const {
       }
       continue;
     }
-    // By Pareto rank of AP against MACs: quadratic in the rung's results, fine for thousands.
+    // By Pareto rank of AP against MACs (common/pareto.h), then AP, then id.
     struct Entry {
       int64_t id;
       double ap;
-      int64_t macs;
       int rank;
     };
-    std::vector<Entry> entries;
-    entries.reserve(ids.size());
+    std::vector<ApMacs> points;
+    points.reserve(ids.size());
     for (int64_t id : ids) {
       const v1::Trial& t = trials_.at(id);
       const v1::RungResult* r = ResultAt(t, k);
-      entries.push_back({id, r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0, t.macs(), 0});
+      points.push_back({r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0, t.macs()});
     }
-    if (pareto) {
-      // Non-dominated sorting on (AP up, MACs down): rank 0 is the Pareto front.
-      std::vector<bool> assigned(entries.size(), false);
-      size_t left = entries.size();
-      for (int rank = 0; left > 0; ++rank) {
-        std::vector<size_t> front;
-        for (size_t i = 0; i < entries.size(); ++i) {
-          if (assigned[i]) continue;
-          bool dominated = false;
-          for (size_t j = 0; j < entries.size() && !dominated; ++j) {
-            if (j == i || assigned[j]) continue;
-            const Entry& a = entries[j];
-            const Entry& b = entries[i];
-            dominated = a.ap >= b.ap && a.macs <= b.macs && (a.ap > b.ap || a.macs < b.macs);
-          }
-          if (!dominated) front.push_back(i);
-        }
-        for (size_t i : front) {
-          entries[i].rank = rank;
-          assigned[i] = true;
-        }
-        left -= front.size();
-      }
-    }
+    const std::vector<int> ranks = ParetoRanks(points);
+    std::vector<Entry> entries;
+    entries.reserve(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) entries.push_back({ids[i], points[i].ap, ranks[i]});
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
       if (a.rank != b.rank) return a.rank < b.rank;
       if (a.ap != b.ap) return a.ap > b.ap;

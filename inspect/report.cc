@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/pareto.h"
 #include "common/text_util.h"
 #include "inspect/trials.h"
 #include "search_spaces/draw.h"
@@ -630,21 +631,16 @@ void AppendRewards(const Data& data, std::string* out) {
   }
 }
 
-// A front of (MACs, AP) points: the lowest MACs for each AP, no point dominated by another.
-std::vector<ResultRef> ParetoFront(std::vector<ResultRef> points) {
-  std::sort(points.begin(), points.end(), [](const ResultRef& a, const ResultRef& b) {
-    if (a.trial->macs() != b.trial->macs()) return a.trial->macs() < b.trial->macs();
-    if (a.result->ap().stats(0) != b.result->ap().stats(0)) return a.result->ap().stats(0) > b.result->ap().stats(0);
-    return a.trial->id() < b.trial->id();
-  });
+// The Pareto front of a rung's results (common/pareto.h), ordered by MACs, then AP (higher
+// first), then trial id.
+std::vector<ResultRef> ParetoFrontOf(std::vector<ResultRef> points) {
+  std::sort(points.begin(), points.end(),
+            [](const ResultRef& a, const ResultRef& b) { return a.trial->id() < b.trial->id(); });
+  std::vector<ApMacs> ap_macs;
+  ap_macs.reserve(points.size());
+  for (const ResultRef& p : points) ap_macs.push_back({p.result->ap().stats(0), p.trial->macs()});
   std::vector<ResultRef> front;
-  double best = -std::numeric_limits<double>::infinity();
-  for (const ResultRef& p : points) {
-    if (p.result->ap().stats(0) > best) {
-      front.push_back(p);
-      best = p.result->ap().stats(0);
-    }
-  }
+  for (size_t i : ParetoFront(ap_macs)) front.push_back(points[i]);
   return front;
 }
 
@@ -699,7 +695,7 @@ void AppendPareto(const Data& data, std::string* out) {
     for (const ResultRef& r : by_rung[k])
       dots.Add(chart.x()(r.trial->macs() / 1e6), chart.y()(r.result->ap().stats(0)));
     chart.Raw(dots.Svg(data.RungColour(k), kDotWidth, k == data.top_rung_seen ? 0.7 : kFaintOpacity));
-    const std::vector<ResultRef> front = ParetoFront(by_rung[k]);
+    const std::vector<ResultRef> front = ParetoFrontOf(by_rung[k]);
     std::string d;
     for (const ResultRef& p : front) {
       const double px = chart.x()(p.trial->macs() / 1e6), py = chart.y()(p.result->ap().stats(0));
