@@ -11,7 +11,7 @@
 #include "common/pareto.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "controller/scheduler.h"
+#include "controller/proposer.h"
 #include "eval/coco_eval.h"
 #include "inspect/trials.h"
 #include "search_spaces/arch_json.h"

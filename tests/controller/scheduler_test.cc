@@ -11,9 +11,12 @@
 #include "absl/strings/str_format.h"
 #include "controller/config.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
 
 namespace vertebra::controller {
 namespace {
+
+using ::vertebra::test_util::FakeClock;
 
 v1::ExperimentConfig Config(const std::string& extra = "") {
   const std::string text = R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution", "population": 4,

@@ -11,10 +11,13 @@
 #include "common/file_util.h"
 #include "controller/config.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
 namespace vertebra::controller {
 namespace {
+
+using ::vertebra::test_util::FakeClock;
 
 namespace fs = std::filesystem;
 
