@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -63,6 +64,21 @@ Event Proposer::MakeEvent(const std::string& kind, int64_t trial, const std::str
   return NewEvent(clock_->Now(), kind, trial, detail);
 }
 
+void Proposer::Observe(const Observation& observation, std::vector<Event>* events) {
+  const absl::Status s = policy_->Observe(observation);
+  if (!s.ok()) events->push_back(MakeEvent("policy_error", observation.trial, std::string(s.message())));
+}
+
+Proposal Proposer::Propose(int64_t id, std::vector<Event>* events) {
+  absl::StatusOr<Proposal> p = policy_->Propose();
+  if (p.ok()) return *std::move(p);
+  // Keep the search going: a uniform sample (reproducible from the seed and the trial id),
+  // scored as the policy's own when it arrives.
+  std::mt19937_64 rng(config_.seed() + static_cast<uint64_t>(id));
+  events->push_back(MakeEvent("policy_error", id, absl::StrCat(p.status().message(), "; a uniform sample instead")));
+  return Proposal{space_->Sample(rng), {}, 0};
+}
+
 absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, double now,
                                               const FindResultFn& find_result, std::vector<Event>* events) {
   v1::Trial t;
@@ -94,7 +110,7 @@ absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, dou
     t.set_reward(o.penalty());
     t.set_finished_at(now);
     events->push_back(MakeEvent("rejected", t.id(), violation));
-    policy_->Observe({t.id(), p.decisions, p.log_probs, o.penalty()});
+    Observe({t.id(), p.decisions, p.log_probs, o.penalty()}, events);
     return t;
   }
   std::optional<v1::Trial> previous;
@@ -108,7 +124,7 @@ absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, dou
     t.set_reward(previous->reward());
     t.set_finished_at(now);
     events->push_back(MakeEvent("reused", t.id(), absl::StrFormat("same hash as trial %d", previous->id())));
-    policy_->Observe({t.id(), p.decisions, p.log_probs, previous->reward()});
+    Observe({t.id(), p.decisions, p.log_probs, previous->reward()}, events);
   } else {
     t.set_state(v1::PENDING);
   }
@@ -120,14 +136,15 @@ absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Obse
   ProposalRound round;
   int64_t observed = observed_;
   for (auto& [seq, o] : results) {
-    policy_->Observe(o);
+    Observe(o, &round.events);
     observed = std::max(observed, seq);
   }
   round.rejected_in_a_row = rejected_in_a_row_;
   const double now = clock_->Now();
   int made = 0;
   while (made < needed && round.rejected_in_a_row < kMaxRejectedInARow) {
-    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(policy_->Propose(), next_id++, now, find_result, &round.events));
+    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(Propose(next_id, &round.events), next_id, now, find_result, &round.events));
+    ++next_id;
     if (t.state() == v1::REJECTED) {
       ++round.rejected_in_a_row;
     } else {

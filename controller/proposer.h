@@ -31,7 +31,7 @@ namespace vertebra::controller {
 // What one round made, to be committed in one transaction.
 struct ProposalRound {
   std::vector<v1::Trial> trials;   // New trials (PENDING, REJECTED, or DONE when reused), ids in order.
-  std::vector<Event> events;       // "rejected", "reused", and the RL policies' "policy" entropy.
+  std::vector<Event> events;       // "rejected", "reused", "policy_error", and the RL policies' "policy" entropy.
   PolicyCheckpoint checkpoint;     // The policy after the round.
   int64_t next_id = 0;             // The first trial id after the round.
   int64_t rejected_in_a_row = 0;   // Including earlier rounds'.
@@ -69,6 +69,12 @@ class Proposer {
   // Prices, checks the limits and dedupes one proposal, made into trial `id`.
   absl::StatusOr<v1::Trial> MakeTrial(const Proposal& p, int64_t id, double now, const FindResultFn& find_result,
                                       std::vector<Event>* events);
+  // The policy's proposal for trial `id`; when it fails, a uniform sample and a "policy_error"
+  // event.
+  Proposal Propose(int64_t id, std::vector<Event>* events);
+  // The policy observes; an observation it ignored or an update that failed is a "policy_error"
+  // event (the search goes on).
+  void Observe(const Observation& observation, std::vector<Event>* events);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
 
   const v1::ExperimentConfig config_;
