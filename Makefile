@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: all deps test-deps build test demo bench clean
+.PHONY: all deps test-deps build test thread-safety demo bench clean
 
 all: build
 
@@ -21,6 +21,12 @@ build: deps
 test: build test-deps
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
+# clang's thread-safety analysis over the controller's lock annotations (errors fail the build).
+thread-safety: deps
+	cmake -S . -B $(BUILD)-tsa -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DVERTEBRA_WITH_TORCH=OFF -DVERTEBRA_BUILD_TESTS=OFF -DVERTEBRA_THREAD_SAFETY_ANALYSIS=ON
+	cmake --build $(BUILD)-tsa -j $(JOBS) --target vertebra_controller
+
 demo: build
 	scripts/demo.sh $(BUILD)/vertebra
 
@@ -28,4 +34,4 @@ bench: build
 	$(BUILD)/vertebra bench arch --count 20000
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-tsa

@@ -24,7 +24,7 @@
 #include "cli/commands.h"
 #include "common/file_util.h"
 #include "controller/config.h"
-#include "controller/scheduler.h"
+#include "controller/proposer.h"
 #include "controller/store.h"
 #include "inspect/report.h"
 #include "nlohmann/json.hpp"

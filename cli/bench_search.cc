@@ -33,6 +33,16 @@ namespace {
 namespace ctl = ::vertebra::controller;
 using json = nlohmann::json;
 
+// Simulated time that moves one second per report. The search runs on one thread.
+class SteppedClock : public ctl::Clock {
+ public:
+  double Now() const override { return now_; }
+  void Advance(double seconds) { now_ += seconds; }
+
+ private:
+  double now_ = 1.7e9;  // Any fixed start: runs are reproducible.
+};
+
 struct SearchBenchFlags {
   std::string config = "experiments/simulated.json";
   std::vector<std::string> algorithms = {"ppo", "reinforce", "evolution", "random"};
@@ -58,7 +68,7 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
   config.set_seed(seed);
   config.mutable_lease()->set_lease_seconds(1e9);  // No heartbeats here: leases must not expire.
   std::unique_ptr<ctl::Store> store = ctl::NewMemoryStore();
-  ctl::FakeClock clock;
+  SteppedClock clock;
   ctl::SchedulerOptions options;
   options.policy_thread = false;
   absl::StatusOr<std::unique_ptr<ctl::Scheduler>> opened = ctl::Scheduler::Open(store.get(), config, &clock, options);

@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/search_source.h"
+#include "common/token.h"
 #include "controller/config.h"
 #include "controller/scheduler.h"
 #include "controller/service.h"
@@ -57,7 +58,7 @@ struct ControllerFlags {
 void RunController(const ControllerFlags& f) {
   absl::StatusOr<v1::ExperimentConfig> config = ctl::ReadExperimentConfig(f.config);
   if (!config.ok()) Fail(config.status());
-  absl::StatusOr<std::string> token = ctl::ReadToken(f.token_file);
+  absl::StatusOr<std::string> token = ReadToken(f.token_file);
   if (!token.ok()) Fail(token.status());
   ctl::SqliteOptions store_options;
   store_options.lock_wait_seconds = f.lock_wait;
@@ -163,7 +164,7 @@ void RunWorker(const WorkerFlags& f) {
         "--simulate is required: this build has no LibTorch, so its worker runs simulated trials only"));
   }
 #endif
-  absl::StatusOr<std::string> token = ctl::ReadToken(f.token_file);
+  absl::StatusOr<std::string> token = ReadToken(f.token_file);
   if (!token.ok()) Fail(token.status());
   worker::AgentOptions o;
   o.controller = f.controller;

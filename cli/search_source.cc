@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
-#include "controller/service.h"
+#include "common/token.h"
 
 namespace vertebra::cli {
 
@@ -26,7 +26,7 @@ std::unique_ptr<inspect::SearchSource> SearchSourceFlags::Open() const {
   if (!db.empty()) {
     source = inspect::OpenDatabase(db);
   } else {
-    absl::StatusOr<std::string> token = controller::ReadToken(token_file);
+    absl::StatusOr<std::string> token = ReadToken(token_file);
     if (!token.ok()) Fail(token.status());
     inspect::ControllerOptions o;
     o.address = controller;

@@ -38,8 +38,8 @@ class RandomPolicy : public Policy {
  public:
   RandomPolicy(const ss::SearchSpace& space, uint64_t seed) : space_(space), rng_(seed) {}
   std::string algorithm() const override { return "random"; }
-  Proposal Propose() override { return {space_.Sample(rng_), {}, 0}; }
-  void Observe(const Observation&) override {}
+  absl::StatusOr<Proposal> Propose() override { return Proposal{space_.Sample(rng_), {}, 0}; }
+  absl::Status Observe(const Observation&) override { return absl::OkStatus(); }
   std::string Save() const override { return json{{"algorithm", "random"}, {"rng", RngState(rng_)}}.dump(); }
   absl::Status Restore(const std::string& state) override {
     absl::StatusOr<json> j = ParseState(state, "random");
@@ -59,8 +59,8 @@ class EvolutionPolicy : public Policy {
       : space_(space), population_size_(population), tournament_(tournament), rng_(seed) {}
   std::string algorithm() const override { return "evolution"; }
 
-  Proposal Propose() override {
-    if (static_cast<int>(population_.size()) < population_size_) return {space_.Sample(rng_), {}, 0};
+  absl::StatusOr<Proposal> Propose() override {
+    if (static_cast<int>(population_.size()) < population_size_) return Proposal{space_.Sample(rng_), {}, 0};
     // Tournament: the best of `tournament_` members drawn with replacement (the first on ties).
     std::uniform_int_distribution<size_t> pick(0, population_.size() - 1);
     const Member* best = nullptr;
@@ -68,13 +68,14 @@ class EvolutionPolicy : public Policy {
       const Member& m = population_[pick(rng_)];
       if (best == nullptr || m.reward > best->reward) best = &m;
     }
-    return {space_.Mutate(best->decisions, rng_), {}, best->trial};
+    return Proposal{space_.Mutate(best->decisions, rng_), {}, best->trial};
   }
 
-  void Observe(const Observation& o) override {
+  absl::Status Observe(const Observation& o) override {
     population_.push_back({o.trial, o.decisions, o.reward});
     // Aging: the oldest member dies, whatever its fitness.
     while (static_cast<int>(population_.size()) > population_size_) population_.pop_front();
+    return absl::OkStatus();
   }
 
   std::string Save() const override {

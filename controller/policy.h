@@ -33,13 +33,19 @@ struct Observation {
   double reward = 0;
 };
 
+// Not thread-safe: the scheduler's proposer calls one policy from one thread at a time.
 class Policy {
  public:
   virtual ~Policy() = default;
   virtual std::string algorithm() const = 0;
-  virtual Proposal Propose() = 0;
+  // The next proposal. Internal when the policy failed to make one (its state is unchanged; the
+  // caller may propose otherwise and carry on).
+  virtual absl::StatusOr<Proposal> Propose() = 0;
   // Results arrive asynchronously and out of order; a policy may learn at once or in batches.
-  virtual void Observe(const Observation& observation) = 0;
+  // The policy stays usable whatever it returns: InvalidArgument when it ignored the observation
+  // (not a sequence of its space, a reward that is not finite); Internal when an update failed
+  // and the results it had buffered for it were dropped.
+  virtual absl::Status Observe(const Observation& observation) = 0;
   // Everything that determines future calls (weights, optimizer, baseline, RNG, population).
   virtual std::string Save() const = 0;
   // InvalidArgument when `state` is not a checkpoint of this algorithm and configuration.

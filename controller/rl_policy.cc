@@ -159,7 +159,6 @@ class RlPolicy : public Policy {
   RlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, uint64_t seed)
       : space_(space),
         config_(config),
-        seed_(seed),
         generator_(at::detail::createCPUGenerator(seed)),
         net_(nullptr),
         optimizer_(nullptr) {
@@ -171,28 +170,27 @@ class RlPolicy : public Policy {
 
   std::string algorithm() const override { return config_.kind(); }
 
-  Proposal Propose() override {
+  absl::StatusOr<Proposal> Propose() override {
     ++proposals_;
     try {
       return Sample();
     } catch (const std::exception& e) {
-      // Not reachable with valid masks and fixed shapes; keep the search going rather than
-      // bring the scheduler down: a uniform sample, without log-probabilities (Observe then
-      // scores it against the policy of its arrival).
-      std::fprintf(stderr, "rl_policy: Propose failed (%s); proposing a uniform sample\n", e.what());
-      std::mt19937_64 rng(seed_ + static_cast<uint64_t>(proposals_));
-      return {space_.Sample(rng), {}, 0};
+      // Not reachable with valid masks and fixed shapes.
+      return StatusFrom(e, absl::StatusCode::kInternal);
     }
   }
 
-  void Observe(const Observation& o) override {
+  absl::Status Observe(const Observation& o) override {
+    absl::StatusOr<std::vector<std::vector<bool>>> masks = ReplayMasks(space_, o.decisions);
+    if (!masks.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: ignoring trial %d: %s", config_.kind(), o.trial, masks.status().message()));
+    }
+    if (!std::isfinite(o.reward)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: ignoring trial %d: its reward is not finite", config_.kind(), o.trial));
+    }
     try {
-      absl::StatusOr<std::vector<std::vector<bool>>> masks = ReplayMasks(space_, o.decisions);
-      if (!masks.ok() || !std::isfinite(o.reward)) {
-        std::fprintf(stderr, "rl_policy: ignoring trial %lld: %s\n", static_cast<long long>(o.trial),
-                     masks.ok() ? "its reward is not finite" : std::string(masks.status().message()).c_str());
-        return;
-      }
       Buffered b{o.trial, o.decisions, 0, o.reward};
       bool have_log_probs = static_cast<int>(o.log_probs.size()) == space_.num_decisions();
       for (double lp : o.log_probs) have_log_probs = have_log_probs && std::isfinite(lp);
@@ -207,9 +205,12 @@ class RlPolicy : public Policy {
         Update();
         buffer_.clear();
       }
+      return absl::OkStatus();
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "rl_policy: update failed (%s); dropping %zu results\n", e.what(), buffer_.size());
+      const size_t dropped = buffer_.size();
       buffer_.clear();
+      return absl::InternalError(
+          absl::StrFormat("%s: update failed (%s); dropped %d results", config_.kind(), e.what(), dropped));
     }
   }
 
@@ -490,7 +491,6 @@ class RlPolicy : public Policy {
 
   const ss::SearchSpace& space_;
   const v1::AlgorithmConfig config_;
-  const uint64_t seed_;
   std::vector<int> num_options_;
   // Initial weights, then every sample. Mutable: Save() locks it to read its state.
   mutable at::Generator generator_;

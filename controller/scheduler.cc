@@ -1,42 +1,24 @@
 #include "controller/scheduler.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
-#include <numeric>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
 #include "nlohmann/json.hpp"
-#include "search_spaces/arch_spec.h"
-#include "search_spaces/cost.h"
-#include "search_spaces/family.h"
-#include "search_spaces/resolve.h"
 
 namespace vertebra::controller {
 namespace {
 
-namespace ss = search_spaces;
 using json = nlohmann::json;
 
-// Proposals rejected in a row before the experiment stops: the policy cannot find anything
-// within the limits.
-constexpr int64_t kMaxRejectedInARow = 1000;
-// Trials measured at both a lower rung and the top one before the lower rung's AP is mapped
-// onto the top rung's scale.
-constexpr size_t kMinPairsForFit = 5;
-
-class SystemClock : public Clock {
- public:
-  double Now() const override {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  }
-};
+// How long the policy thread sleeps when nothing wakes it: a wall-time budget or an expired
+// lease can give it work without a signal.
+constexpr absl::Duration kPolicyPoll = absl::Milliseconds(200);
 
 // The first path where two JSON values differ ("rungs.steps"), for the resume error.
 std::string FirstDifference(const json& a, const json& b, const std::string& path) {
@@ -55,59 +37,23 @@ std::string FirstDifference(const json& a, const json& b, const std::string& pat
   return a == b ? "" : (path.empty() ? "(root)" : path);
 }
 
-const v1::RungResult* ResultAt(const v1::Trial& t, int32_t rung) {
-  for (const v1::RungResult& r : t.results()) {
-    if (r.rung() == rung) return &r;
-  }
-  return nullptr;
-}
-
-int NumClassesOf(const std::string& data) {
-  // The synthetic set has 3 classes unless its spec says otherwise; COCO has 80.
-  if (data.rfind("synthetic", 0) == 0) {
-    const size_t at = data.find("classes=");
-    return at == std::string::npos ? 3 : std::max(1, std::atoi(data.c_str() + at + 8));
-  }
-  return 80;
-}
-
 }  // namespace
 
-Clock* RealClock() {
-  static SystemClock clock;
-  return &clock;
-}
-
-absl::StatusOr<v1::ArchSpec> ProxySpec(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
-  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
-  v1::ArchSpec out = spec;
-  *out.mutable_scaling() = scale.scaling;
-  return out;
-}
-
-absl::StatusOr<ProxyCost> PriceProxy(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
-  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
-  ASSIGN_OR_RETURN(const v1::ArchSpec scaled, ProxySpec(spec, proxy));
-  ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(scaled, proxy.size(), proxy.size()));
-  ss::HeadOptions head = scale.head;
-  head.num_classes = NumClassesOf(proxy.data());
-  const ss::Cost cost = ss::CountCost(graph, head);
-  return ProxyCost{cost.total_params, cost.total_macs};
-}
-
 Scheduler::Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* clock, SchedulerOptions options,
-                     ss::SearchSpace space)
-    : store_(store), config_(config), clock_(clock), options_(options), space_(std::move(space)) {
-  rung_trials_.resize(std::max(1, config_.rungs().steps_size()));
-  rung_order_.resize(rung_trials_.size());
-}
+                     std::unique_ptr<Proposer> proposer)
+    : store_(store),
+      config_(config),
+      clock_(clock),
+      options_(std::move(options)),
+      proposer_(std::move(proposer)),
+      rungs_(config_) {}
 
 Scheduler::~Scheduler() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_thread_ = true;
   }
-  wake_policy_.notify_all();
+  wake_policy_.SignalAll();
   if (policy_thread_.joinable()) policy_thread_.join();
 }
 
@@ -127,15 +73,20 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
     }
     effective = *snapshot.experiment;
   }
-  ASSIGN_OR_RETURN(ss::SearchSpace space, MakeSearchSpace(effective));
-  std::unique_ptr<Scheduler> s(new Scheduler(store, effective, clock, options, std::move(space)));
+  ASSIGN_OR_RETURN(search_spaces::SearchSpace made_space, MakeSearchSpace(effective));
+  auto space = std::make_unique<const search_spaces::SearchSpace>(std::move(made_space));
+  std::unique_ptr<Policy> policy;
   if (options.policy_factory) {
-    s->policy_ = options.policy_factory(s->space_);
+    policy = options.policy_factory(*space);
   } else {
-    ASSIGN_OR_RETURN(s->policy_, MakePolicy(s->space_, effective));
+    ASSIGN_OR_RETURN(policy, MakePolicy(*space, effective));
   }
+  auto proposer = std::make_unique<Proposer>(effective, std::move(space), std::move(policy), clock);
+  const bool policy_thread = options.policy_thread;
+  std::unique_ptr<Scheduler> s(new Scheduler(store, effective, clock, std::move(options), std::move(proposer)));
   {
-    std::lock_guard<std::mutex> lock(s->mu_);
+    absl::MutexLock policy_lock(&s->policy_mu_);
+    absl::MutexLock lock(&s->mu_);
     Mutation m;
     if (!snapshot.experiment) {
       m.create_experiment = effective;
@@ -146,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
                                     absl::StrFormat("%d trials in the store", snapshot.trials.size())));
     RETURN_IF_ERROR(s->Commit(m));
   }
-  if (options.policy_thread) s->policy_thread_ = std::thread([p = s.get()] { p->PolicyLoop(); });
+  if (policy_thread) s->policy_thread_ = std::thread([p = s.get()] { p->PolicyLoop(); });
   return s;
 }
 
@@ -163,8 +114,8 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
     if (t.state() == v1::LEASED) leased_.insert(t.id());
     for (const v1::RungResult& r : t.results()) {
       next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
-      if (r.rung() >= 0 && r.rung() < static_cast<int>(rung_trials_.size()) && t.reused_from() == 0) {
-        AddRungResult(t.id(), r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
+      if (r.rung() >= 0 && r.rung() < rungs_.count() && t.reused_from() == 0) {
+        rungs_.Add(t.id(), r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
       }
       if (r.sequence() > observed) {
         unobserved.push_back({r.sequence(), Observation{t.id(), {t.decisions().begin(), t.decisions().end()},
@@ -180,23 +131,12 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
     const size_t dash = w.id.rfind('-');
     if (dash != std::string::npos) next_worker_ = std::max<int64_t>(next_worker_, std::atoll(w.id.c_str() + dash + 1) + 1);
   }
-  observed_ = observed;
-  if (snapshot.policy) {
-    RETURN_IF_ERROR(policy_->Restore(snapshot.policy->state));
-    policy_state_ = snapshot.policy->state;
-  } else {
-    policy_state_ = policy_->Save();
-  }
+  ASSIGN_OR_RETURN(policy_state_, proposer_->Restore(snapshot.policy));
   return absl::OkStatus();
 }
 
 Event Scheduler::MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const {
-  Event e;
-  e.at = clock_->Now();
-  e.kind = kind;
-  e.trial = trial;
-  e.detail = detail;
-  return e;
+  return NewEvent(clock_->Now(), kind, trial, detail);
 }
 
 absl::Status Scheduler::Commit(Mutation& mutation) {
@@ -213,7 +153,7 @@ absl::Status Scheduler::Refuse(int64_t trial, const std::string& reason) {
 }
 
 absl::StatusOr<std::string> Scheduler::Register(const WorkerInfo& info) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (info.simulated != config_.simulated()) {
     return absl::FailedPreconditionError(
         config_.simulated() ? "this experiment is simulated: start workers with --simulate"
@@ -240,81 +180,8 @@ bool Scheduler::BudgetSpent() const {
   return false;
 }
 
-void Scheduler::AddRungResult(int64_t trial, int32_t rung, double ap) {
-  rung_trials_[rung].push_back(trial);
-  rung_order_[rung].insert({-ap, trial});
-}
-
-std::optional<int64_t> Scheduler::FindPromotion() const {
-  const int eta = config_.rungs().eta();
-  const bool pareto = config_.objective().kind() == "ap_macs";
-  for (int k = static_cast<int>(rung_trials_.size()) - 2; k >= 0; --k) {
-    const std::vector<int64_t>& ids = rung_trials_[k];
-    const size_t quota = ids.size() / eta;
-    if (quota == 0) continue;
-    if (!pareto) {
-      // By AP: the best not-yet-promoted trial within the top `quota` (the first on ties).
-      size_t seen = 0;
-      for (auto it = rung_order_[k].begin(); it != rung_order_[k].end() && seen < quota; ++it, ++seen) {
-        const v1::Trial& t = trials_.at(it->second);
-        if (t.rung() == k && t.state() == v1::DONE) return t.id();
-      }
-      continue;
-    }
-    // By Pareto rank of AP against MACs: quadratic in the rung's results, fine for thousands.
-    struct Entry {
-      int64_t id;
-      double ap;
-      int64_t macs;
-      int rank;
-    };
-    std::vector<Entry> entries;
-    entries.reserve(ids.size());
-    for (int64_t id : ids) {
-      const v1::Trial& t = trials_.at(id);
-      const v1::RungResult* r = ResultAt(t, k);
-      entries.push_back({id, r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0, t.macs(), 0});
-    }
-    if (pareto) {
-      // Non-dominated sorting on (AP up, MACs down): rank 0 is the Pareto front.
-      std::vector<bool> assigned(entries.size(), false);
-      size_t left = entries.size();
-      for (int rank = 0; left > 0; ++rank) {
-        std::vector<size_t> front;
-        for (size_t i = 0; i < entries.size(); ++i) {
-          if (assigned[i]) continue;
-          bool dominated = false;
-          for (size_t j = 0; j < entries.size() && !dominated; ++j) {
-            if (j == i || assigned[j]) continue;
-            const Entry& a = entries[j];
-            const Entry& b = entries[i];
-            dominated = a.ap >= b.ap && a.macs <= b.macs && (a.ap > b.ap || a.macs < b.macs);
-          }
-          if (!dominated) front.push_back(i);
-        }
-        for (size_t i : front) {
-          entries[i].rank = rank;
-          assigned[i] = true;
-        }
-        left -= front.size();
-      }
-    }
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      if (a.rank != b.rank) return a.rank < b.rank;
-      if (a.ap != b.ap) return a.ap > b.ap;
-      return a.id < b.id;
-    });
-    for (size_t i = 0; i < quota; ++i) {
-      const v1::Trial& t = trials_.at(entries[i].id);
-      // Still at rung k and finished there: not yet promoted.
-      if (t.rung() == k && t.state() == v1::DONE) return t.id();
-    }
-  }
-  return std::nullopt;
-}
-
 bool Scheduler::Finished() const {
-  return BudgetSpent() && pending_.empty() && leased_.empty() && !FindPromotion().has_value();
+  return BudgetSpent() && pending_.empty() && leased_.empty() && !rungs_.FindPromotion(trials_).has_value();
 }
 
 absl::StatusOr<int> Scheduler::ExpireLocked(Mutation& m) {
@@ -359,7 +226,7 @@ void Scheduler::Queue(const v1::Trial& t, bool front) {
 }
 
 absl::StatusOr<int> Scheduler::ExpireLeases() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Mutation m;
   ASSIGN_OR_RETURN(const int n, ExpireLocked(m));
   RETURN_IF_ERROR(Commit(m));
@@ -368,7 +235,7 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
 }
 
 absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   auto w = workers_.find(worker);
   if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", worker));
   {
@@ -397,7 +264,7 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
     return result;
   }
   v1::Trial t;
-  const std::optional<int64_t> promotion = FindPromotion();
+  const std::optional<int64_t> promotion = rungs_.FindPromotion(trials_);
   if (promotion) {
     t = trials_.at(*promotion);
     t.set_rung(t.rung() + 1);
@@ -417,8 +284,8 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
       return result;
     }
     RETURN_IF_ERROR(Commit(m));
-    lock.unlock();
-    wake_policy_.notify_all();
+    lock.Release();
+    wake_policy_.SignalAll();
     return result;  // kWait.
   }
   t.set_state(v1::LEASED);
@@ -449,13 +316,13 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
   g.heartbeat_seconds = config_.lease().heartbeat_seconds();
   result.status = LeaseStatus::kGranted;
   result.grant = std::move(g);
-  lock.unlock();
-  wake_policy_.notify_all();  // The queue shrank.
+  lock.Release();
+  wake_policy_.SignalAll();  // The queue shrank.
   return result;
 }
 
 absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto w = workers_.find(req.worker);
   if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker));
   auto it = trials_.find(req.trial);
@@ -497,34 +364,6 @@ absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req)
   return reply;
 }
 
-double Scheduler::TopEstimate(int32_t rung, double ap) const {
-  const int32_t top = static_cast<int32_t>(rung_trials_.size()) - 1;
-  if (rung >= top) return ap;
-  std::vector<double> low, high;
-  for (int64_t id : rung_trials_[top]) {
-    const v1::Trial& t = trials_.at(id);
-    const v1::RungResult* a = ResultAt(t, rung);
-    const v1::RungResult* b = ResultAt(t, top);
-    if (a == nullptr || b == nullptr || a->ap().stats_size() == 0 || b->ap().stats_size() == 0) continue;
-    low.push_back(a->ap().stats(0));
-    high.push_back(b->ap().stats(0));
-  }
-  if (low.size() < kMinPairsForFit) return ap;
-  // The least-squares line of the top-rung AP on this rung's AP: the expected top-rung AP given
-  // this one. Selecting the pairs by their low-rung AP (promotion) does not bias it. Its slope
-  // is r x sd_high / sd_low; a negative r is taken as no relation (slope 0).
-  const double n = static_cast<double>(low.size());
-  const double mean_low = std::accumulate(low.begin(), low.end(), 0.0) / n;
-  const double mean_high = std::accumulate(high.begin(), high.end(), 0.0) / n;
-  double cov = 0, var = 0;
-  for (size_t i = 0; i < low.size(); ++i) {
-    cov += (low[i] - mean_low) * (high[i] - mean_high);
-    var += (low[i] - mean_low) * (low[i] - mean_low);
-  }
-  const double slope = var > 0 ? std::max(0.0, cov / var) : 0.0;
-  return mean_high + slope * (ap - mean_low);
-}
-
 double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
   const v1::ObjectiveConfig& o = config_.objective();
   double reward = r.ap_at_top();
@@ -535,7 +374,7 @@ double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
 }
 
 absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
-  std::unique_lock<std::mutex> lock(mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   auto it = trials_.find(req.trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
   const v1::Trial& t = it->second;
@@ -589,7 +428,7 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
     r->set_lease(req.lease);
     sequence = next_sequence_;
     r->set_sequence(sequence);
-    r->set_ap_at_top(TopEstimate(u.rung(), req.ap[0]));
+    r->set_ap_at_top(rungs_.TopEstimate(u.rung(), req.ap[0], trials_));
     r->set_reward(RewardOf(u, *r));
     u.set_reward(r->reward());
     u.set_state(v1::DONE);
@@ -613,17 +452,17 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
   Queue(u, /*front=*/true);
   if (observation) {
     ++next_sequence_;
-    AddRungResult(u.id(), u.rung(), req.ap[0]);
+    rungs_.Add(u.id(), u.rung(), req.ap[0]);
     finished_by_hash_.emplace(u.hash(), u.id());
     to_observe_.push_back({sequence, std::move(*observation)});
   }
-  lock.unlock();
-  wake_policy_.notify_all();
+  lock.Release();
+  wake_policy_.SignalAll();
   return ReportOutcome::kAccepted;
 }
 
 absl::Status Scheduler::Release(const std::string& worker, int64_t trial, int64_t lease) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = trials_.find(trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", trial));
   const v1::Trial& t = it->second;
@@ -643,7 +482,7 @@ absl::Status Scheduler::Release(const std::string& worker, int64_t trial, int64_
 }
 
 absl::Status Scheduler::Stop(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (state_ != "running") return absl::OkStatus();
   Mutation m;
   m.experiment_state = "stopped";
@@ -660,131 +499,62 @@ absl::Status Scheduler::Stop(const std::string& reason) {
 }
 
 absl::Status Scheduler::RunPolicy() {
-  std::lock_guard<std::mutex> policy_lock(policy_mu_);
-  std::deque<std::pair<int64_t, Observation>> batch;
+  absl::MutexLock policy_lock(&policy_mu_);
+  std::deque<std::pair<int64_t, Observation>> results;
   int needed = 0;
+  int64_t next_id = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch.swap(to_observe_);
+    absl::MutexLock lock(&mu_);
+    results.swap(to_observe_);
     if (state_ == "running") {
       const int64_t left = config_.budget().trials() - proposed_;
       needed = static_cast<int>(std::min<int64_t>(left, config_.algorithm().queue() - static_cast<int64_t>(pending_.size())));
     }
+    next_id = next_trial_;  // Only this function, under policy_mu_, moves it.
   }
-  int64_t observed = observed_;
-  for (auto& [seq, o] : batch) {
-    policy_->Observe(o);
-    observed = std::max(observed, seq);
-  }
-  std::vector<v1::Trial> created;
-  std::vector<Event> events;
-  int64_t rejected_in_a_row = rejected_in_a_row_;
-  int made = 0;
-  int64_t next_id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    next_id = next_trial_;
-  }
-  const double now = clock_->Now();
-  while (made < needed) {
-    if (rejected_in_a_row >= kMaxRejectedInARow) break;
-    Proposal p = policy_->Propose();
-    v1::Trial t;
-    t.set_id(next_id++);
-    t.set_created_at(now);
-    for (int d : p.decisions) t.add_decisions(d);
-    for (double l : p.log_probs) t.add_log_probs(l);
-    t.set_parent(p.parent);
-    absl::StatusOr<v1::ArchSpec> spec = space_.Decode(p.decisions);
-    if (!spec.ok()) return absl::InternalError(absl::StrCat("the policy proposed an invalid sequence: ",
-                                                           spec.status().message()));
-    spec->set_name(absl::StrFormat("trial-%d", t.id()));
-    *t.mutable_spec() = *spec;
-    t.set_hash(ss::ArchHash(*spec));
-    absl::StatusOr<ProxyCost> cost = PriceProxy(*spec, config_.proxy());
-    if (!cost.ok()) return cost.status();
-    t.set_params(cost->params);
-    t.set_macs(cost->macs);
-    const v1::ObjectiveConfig& o = config_.objective();
-    std::string violation;
-    if (o.max_macs() > 0 && cost->macs > o.max_macs()) {
-      violation = absl::StrFormat("%d multiply-adds exceed objective.max_macs %d", cost->macs, o.max_macs());
-    } else if (o.max_params() > 0 && cost->params > o.max_params()) {
-      violation = absl::StrFormat("%d parameters exceed objective.max_params %d", cost->params, o.max_params());
-    }
-    if (!violation.empty()) {
-      t.set_state(v1::REJECTED);
-      t.set_failure(violation);
-      t.set_reward(o.penalty());
-      t.set_finished_at(now);
-      events.push_back(MakeEvent("rejected", t.id(), violation));
-      policy_->Observe({t.id(), p.decisions, p.log_probs, o.penalty()});
-      ++rejected_in_a_row;
-      created.push_back(std::move(t));
-      continue;
-    }
-    rejected_in_a_row = 0;
-    std::optional<v1::Trial> previous;
-    if (!config_.allow_repeats()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto found = finished_by_hash_.find(t.hash());
-      if (found != finished_by_hash_.end()) previous = trials_.at(found->second);
-    }
-    if (previous) {
-      // The same network has a result: reuse it instead of training it again.
-      t.set_state(v1::DONE);
-      t.set_reused_from(previous->id());
-      t.set_rung(previous->rung());
-      *t.mutable_results() = previous->results();
-      t.set_reward(previous->reward());
-      t.set_finished_at(now);
-      events.push_back(MakeEvent("reused", t.id(), absl::StrFormat("same hash as trial %d", previous->id())));
-      policy_->Observe({t.id(), p.decisions, p.log_probs, previous->reward()});
-    } else {
-      t.set_state(v1::PENDING);
-    }
-    ++made;
-    created.push_back(std::move(t));
-  }
-  if (batch.empty() && created.empty()) return absl::OkStatus();
-  const std::string state = policy_->Save();
-  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(ProposalRound round,
+                   proposer_->Round(std::move(results), needed, next_id,
+                                    [this](const std::string& hash) -> std::optional<v1::Trial> {
+                                      absl::MutexLock lock(&mu_);
+                                      auto found = finished_by_hash_.find(hash);
+                                      if (found == finished_by_hash_.end()) return std::nullopt;
+                                      return trials_.at(found->second);
+                                    }));
+  if (round.nothing) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
   Mutation m;
-  m.trials = created;
-  m.events = events;
-  m.policy = PolicyCheckpoint{policy_->algorithm(), observed, state};
-  if (!created.empty() && (policy_->algorithm() == "ppo" || policy_->algorithm() == "reinforce")) {
-    // The entropy over time, for the report: the mean per-decision entropy of the last proposal.
-    m.events.push_back(
-        MakeEvent("policy", 0, absl::StrFormat("entropy %.6f after %d results", policy_->Entropy(), observed)));
-  }
-  if (rejected_in_a_row >= kMaxRejectedInARow && state_ == "running") {
+  m.trials = round.trials;
+  m.events = round.events;
+  m.policy = round.checkpoint;
+  if (round.gave_up && state_ == "running") {
     m.experiment_state = "stopped";
     m.events.push_back(MakeEvent("stopped", 0, absl::StrFormat("%d proposals in a row broke the hard limits",
-                                                               rejected_in_a_row)));
+                                                               round.rejected_in_a_row)));
   }
   RETURN_IF_ERROR(Commit(m));
+  proposer_->Committed(round);
   if (m.experiment_state) state_ = *m.experiment_state;
-  observed_ = observed;
-  rejected_in_a_row_ = rejected_in_a_row;
-  policy_state_ = state;
-  next_trial_ = next_id;
-  for (const v1::Trial& t : created) {
+  policy_state_ = round.checkpoint.state;
+  next_trial_ = round.next_id;
+  for (const v1::Trial& t : round.trials) {
     if (t.state() != v1::REJECTED) ++proposed_;
     Queue(t, false);
   }
   return absl::OkStatus();
 }
 
+bool Scheduler::PolicyHasWork() const {
+  return stopping_thread_ || !to_observe_.empty() ||
+         (state_ == "running" && !BudgetSpent() && static_cast<int64_t>(pending_.size()) < config_.algorithm().queue());
+}
+
 void Scheduler::PolicyLoop() {
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_policy_.wait_for(lock, std::chrono::milliseconds(200), [&] {
-        return stopping_thread_ || !to_observe_.empty() ||
-               (state_ == "running" && !BudgetSpent() &&
-                static_cast<int64_t>(pending_.size()) < config_.algorithm().queue());
-      });
+      absl::MutexLock lock(&mu_);
+      const absl::Time deadline = absl::Now() + kPolicyPoll;
+      while (!PolicyHasWork() && !wake_policy_.WaitWithDeadline(&mu_, deadline)) {
+      }
       if (stopping_thread_) return;
     }
     if (absl::Status s = RunPolicy(); !s.ok()) {
@@ -797,14 +567,14 @@ void Scheduler::PolicyLoop() {
 }
 
 ExperimentStatus Scheduler::Status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ExperimentStatus s;
   s.name = config_.name();
   s.state = state_;
   s.proposed = proposed_;
   s.budget = config_.budget().trials();
   s.workers = static_cast<int64_t>(workers_.size());
-  for (const std::vector<int64_t>& r : rung_trials_) s.rung_results.push_back(static_cast<int64_t>(r.size()));
+  s.rung_results = rungs_.ResultsPerRung();
   for (const auto& [id, t] : trials_) {
     s.counts.Add(t.state());
     if (t.results_size() > 0 && t.reused_from() == 0) {
@@ -822,14 +592,14 @@ ExperimentStatus Scheduler::Status() const {
 }
 
 absl::StatusOr<v1::Trial> Scheduler::GetTrial(int64_t id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = trials_.find(id);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", id));
   return it->second;
 }
 
 std::string Scheduler::PolicyState() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return policy_state_;
 }
 

@@ -9,10 +9,8 @@
 // acknowledged and ignored, a report under any other lease is refused with the reason.
 //
 // Rungs: rungs.steps = [s0, s1, ...]. Every trial is first trained for s0 steps. When a worker
-// asks for work, the scheduler first looks for a promotion: a trial whose result at rung k is in
-// the top floor(n_k / eta) of the n_k results at rung k (by AP, or by Pareto rank of AP against
-// MACs for the ap_macs objective) and that has not been promoted yet; it is leased at rung k + 1
-// for s(k+1) steps. Only then does a new trial start.
+// asks for work, the scheduler first looks for a promotion (rungs.h); the promoted trial is
+// leased at rung k + 1 for s(k+1) steps. Only then does a new trial start.
 //
 // Reward: the policy observes a trial at each rung result. A rung-k AP is put on the top rung's
 // scale by the ratio of the median top-rung AP to the median rung-k AP over the trials measured at
@@ -21,19 +19,21 @@
 // policy observes objective.penalty.
 //
 // The policy never runs on an RPC thread: a policy thread observes results and refills a small
-// queue of pending proposals; policy checkpoints are committed with the proposals they made and
-// after the updates they did, and results committed after the last checkpoint are replayed at
-// start-up, so nothing the policy learned is lost with the process.
+// queue of pending proposals (proposer.h); policy checkpoints are committed with the proposals
+// they made and after the updates they did, and results committed after the last checkpoint are
+// replayed at start-up, so nothing the policy learned is lost with the process.
+//
+// Thread-safe. Two mutexes: `policy_mu_` serializes policy rounds (RunPolicy) and guards the
+// proposer; `mu_` guards the trial records, the queues and the counters, and is held only for
+// short, non-blocking work (never across a policy step). Order: policy_mu_ before mu_.
 #ifndef VERTEBRA_CONTROLLER_SCHEDULER_H_
 #define VERTEBRA_CONTROLLER_SCHEDULER_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,38 +41,18 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/clock.h"
 #include "controller/policy.h"
+#include "controller/proposer.h"
+#include "controller/rungs.h"
 #include "controller/store.h"
 #include "search_spaces/decisions.h"
 #include "vertebra/v1/experiment.pb.h"
 
 namespace vertebra::controller {
-
-// Unix seconds; a fake one for tests.
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual double Now() const = 0;
-};
-Clock* RealClock();
-
-class FakeClock : public Clock {
- public:
-  explicit FakeClock(double start = 1.7e9) : now_(start) {}
-  double Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return now_;
-  }
-  void Advance(double seconds) {
-    std::lock_guard<std::mutex> lock(mu_);
-    now_ += seconds;
-  }
-
- private:
-  mutable std::mutex mu_;
-  double now_;
-};
 
 struct SchedulerOptions {
   // Run the policy on its own thread (the service). false: the policy runs only inside
@@ -176,94 +156,85 @@ class Scheduler {
 
   // A new worker id. FailedPrecondition when a simulated worker joins a real experiment or the
   // other way round.
-  absl::StatusOr<std::string> Register(const WorkerInfo& info);
+  absl::StatusOr<std::string> Register(const WorkerInfo& info) ABSL_LOCKS_EXCLUDED(mu_);
 
-  absl::StatusOr<LeaseResult> Lease(const std::string& worker);
+  absl::StatusOr<LeaseResult> Lease(const std::string& worker) ABSL_LOCKS_EXCLUDED(mu_);
   // Renews the lease. FailedPrecondition (with the reason) when the worker no longer holds it;
   // NotFound for an unknown worker or trial.
-  absl::StatusOr<HeartbeatReply> Heartbeat(const HeartbeatRequest& request);
-  absl::StatusOr<ReportOutcome> Report(const ReportRequest& request);
+  absl::StatusOr<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<ReportOutcome> Report(const ReportRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   // Gives a lease back (the worker is shutting down): the trial is pending again, no attempt
   // counted. FailedPrecondition when the lease is not the worker's.
-  absl::Status Release(const std::string& worker, int64_t trial, int64_t lease);
+  absl::Status Release(const std::string& worker, int64_t trial, int64_t lease) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Expires overdue leases; returns how many. The service calls it periodically; Lease and
   // Heartbeat also call it.
-  absl::StatusOr<int> ExpireLeases();
+  absl::StatusOr<int> ExpireLeases() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Ends the experiment: pending trials become STOPPED, heartbeats tell workers to stop.
-  absl::Status Stop(const std::string& reason);
+  absl::Status Stop(const std::string& reason) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The policy's work: observe the results not yet observed, refill the proposal queue.
   // Called by the policy thread, or by tests with policy_thread = false.
-  absl::Status RunPolicy();
+  absl::Status RunPolicy() ABSL_LOCKS_EXCLUDED(policy_mu_, mu_);
 
-  ExperimentStatus Status() const;
+  ExperimentStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
   const v1::ExperimentConfig& config() const { return config_; }
   // A copy of one trial's record; NotFound naming the id.
-  absl::StatusOr<v1::Trial> GetTrial(int64_t id) const;
+  absl::StatusOr<v1::Trial> GetTrial(int64_t id) const ABSL_LOCKS_EXCLUDED(mu_);
   // The policy's state as last committed (tests compare restored policies with it).
-  std::string PolicyState() const;
+  std::string PolicyState() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* clock, SchedulerOptions options,
-            search_spaces::SearchSpace space);
-  absl::Status Restore(const Snapshot& snapshot);
-  void PolicyLoop();
+            std::unique_ptr<Proposer> proposer);
+  absl::Status Restore(const Snapshot& snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(policy_mu_, mu_);
+  void PolicyLoop() ABSL_LOCKS_EXCLUDED(policy_mu_, mu_);
+  // Whether the policy thread should run a round now.
+  bool PolicyHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // All below run with mu_ held.
-  absl::Status Commit(Mutation& mutation);
+  absl::Status Commit(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a refused heartbeat or report (event "refused") and returns FailedPrecondition(reason).
-  absl::Status Refuse(int64_t trial, const std::string& reason);
+  absl::Status Refuse(int64_t trial, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
-  absl::StatusOr<int> ExpireLocked(Mutation& mutation);
-  std::optional<int64_t> FindPromotion() const;
-  bool BudgetSpent() const;
-  bool Finished() const;
+  absl::StatusOr<int> ExpireLocked(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool BudgetSpent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Finished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double RewardOf(const v1::Trial& trial, const v1::RungResult& result) const;
-  double TopEstimate(int32_t rung, double ap) const;
-  void Queue(const v1::Trial& trial, bool front);
-  void AddRungResult(int64_t trial, int32_t rung, double ap);
+  // Applies a trial record that was just committed to the in-memory indices.
+  void Queue(const v1::Trial& trial, bool front) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   const v1::ExperimentConfig config_;
   Clock* const clock_;
   const SchedulerOptions options_;
-  const search_spaces::SearchSpace space_;
-  std::unique_ptr<Policy> policy_;  // Touched by the policy thread (or RunPolicy) only.
-  std::mutex policy_mu_;            // Serializes RunPolicy.
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_policy_;
-  bool stopping_thread_ = false;
-  std::string state_ = "running";
-  std::map<int64_t, v1::Trial> trials_;
-  std::deque<int64_t> pending_;                 // PENDING trials, leased front first.
-  std::unordered_map<std::string, int64_t> finished_by_hash_;  // Dedupe: a trial with a result.
-  std::set<int64_t> leased_;                    // LEASED trials.
-  std::vector<std::vector<int64_t>> rung_trials_;  // Trials with a result at each rung.
-  // Per rung, the results ordered best first: (-AP, trial id). Promotion reads the top of it.
-  std::vector<std::set<std::pair<double, int64_t>>> rung_order_;
-  std::map<std::string, WorkerRecord> workers_;
+  // The policy's side: one round at a time.
+  absl::Mutex policy_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  const std::unique_ptr<Proposer> proposer_ ABSL_PT_GUARDED_BY(policy_mu_);
+
+  // The state the RPCs and the policy thread share.
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_policy_;  // Signalled when the policy may have work; waited on with mu_.
+  bool stopping_thread_ ABSL_GUARDED_BY(mu_) = false;
+  std::string state_ ABSL_GUARDED_BY(mu_) = "running";
+  std::map<int64_t, v1::Trial> trials_ ABSL_GUARDED_BY(mu_);
+  std::deque<int64_t> pending_ ABSL_GUARDED_BY(mu_);  // PENDING trials, leased front first.
+  // Dedupe: a trial with a result, by hash.
+  std::unordered_map<std::string, int64_t> finished_by_hash_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> leased_ ABSL_GUARDED_BY(mu_);  // LEASED trials.
+  Rungs rungs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WorkerRecord> workers_ ABSL_GUARDED_BY(mu_);
   // Results the policy has not seen, with their sequence numbers, in order.
-  std::deque<std::pair<int64_t, Observation>> to_observe_;
-  int64_t observed_ = 0;                        // Highest result sequence the policy has seen.
-  int64_t next_trial_ = 1, next_lease_ = 1, next_sequence_ = 1, next_worker_ = 1;
-  int64_t proposed_ = 0;                        // Non-rejected trials created.
-  int64_t rejected_in_a_row_ = 0;
-  std::string policy_state_;
-  std::thread policy_thread_;
+  std::deque<std::pair<int64_t, Observation>> to_observe_ ABSL_GUARDED_BY(mu_);
+  int64_t next_trial_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t next_worker_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t proposed_ ABSL_GUARDED_BY(mu_) = 0;  // Non-rejected trials created.
+  std::string policy_state_ ABSL_GUARDED_BY(mu_);
+  std::thread policy_thread_;  // Started in Open, joined in the destructor.
 };
-
-// Prices a spec as the proxy task builds it: the proxy's scaling, its head, its input size.
-struct ProxyCost {
-  int64_t params = 0;
-  int64_t macs = 0;
-};
-absl::StatusOr<ProxyCost> PriceProxy(const v1::ArchSpec& spec, const v1::ProxyTask& proxy);
-
-// The spec with the proxy scaling applied, as workers build it.
-absl::StatusOr<v1::ArchSpec> ProxySpec(const v1::ArchSpec& spec, const v1::ProxyTask& proxy);
 
 }  // namespace vertebra::controller
 

@@ -12,27 +12,12 @@
 
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
+#include "common/grpc_status.h"
+#include "common/token.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
 namespace vertebra::controller {
 namespace {
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  grpc::StatusCode code;
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
-    case absl::StatusCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
-    case absl::StatusCode::kFailedPrecondition: code = grpc::StatusCode::FAILED_PRECONDITION; break;
-    case absl::StatusCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
-    case absl::StatusCode::kUnauthenticated: code = grpc::StatusCode::UNAUTHENTICATED; break;
-    case absl::StatusCode::kPermissionDenied: code = grpc::StatusCode::PERMISSION_DENIED; break;
-    case absl::StatusCode::kResourceExhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
-    case absl::StatusCode::kAlreadyExists: code = grpc::StatusCode::ALREADY_EXISTS; break;
-    default: code = grpc::StatusCode::INTERNAL; break;
-  }
-  return grpc::Status(code, std::string(s.message()));
-}
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -70,7 +55,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                         v1::RegisterReply* reply) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     absl::StatusOr<std::string> id = scheduler_->Register({req->host(), req->device(), req->memory_mb(), req->simulated()});
-    if (!id.ok()) return ToGrpc(id.status());
+    if (!id.ok()) return ToGrpcStatus(id.status());
     const v1::ExperimentConfig& c = scheduler_->config();
     reply->set_worker_id(*id);
     reply->set_experiment(c.name());
@@ -86,7 +71,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
     absl::StatusOr<LeaseResult> r = scheduler_->Lease(req->worker_id());
-    if (!r.ok()) return ToGrpc(r.status());
+    if (!r.ok()) return ToGrpcStatus(r.status());
     switch (r->status) {
       case LeaseStatus::kGranted: {
         const LeaseGrant& g = *r->grant;
@@ -126,7 +111,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     h.loss = req->loss();
     if (req->has_ap()) h.ap = req->ap();
     absl::StatusOr<HeartbeatReply> r = scheduler_->Heartbeat(h);
-    if (!r.ok()) return ToGrpc(r.status());
+    if (!r.ok()) return ToGrpcStatus(r.status());
     reply->set_stop(r->stop);
     reply->set_reason(r->reason);
     reply->set_deadline(r->deadline);
@@ -150,7 +135,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     r.cooldown_steps = req->cooldown_steps();
     r.simulated = req->simulated();
     absl::StatusOr<ReportOutcome> outcome = scheduler_->Report(r);
-    if (!outcome.ok()) return ToGrpc(outcome.status());
+    if (!outcome.ok()) return ToGrpcStatus(outcome.status());
     reply->set_duplicate(*outcome == ReportOutcome::kDuplicate);
     return grpc::Status::OK;
   }
@@ -158,7 +143,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* req, v1::ReleaseReply*) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    return ToGrpc(scheduler_->Release(req->worker_id(), req->trial(), req->lease()));
+    return ToGrpcStatus(scheduler_->Release(req->worker_id(), req->trial(), req->lease()));
   }
 
  private:
@@ -200,7 +185,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "offset >= 0 and limit in [0, 10000] required");
     }
     absl::StatusOr<std::vector<v1::Trial>> trials = store_->ListTrials(req->offset(), req->limit() ? req->limit() : 100);
-    if (!trials.ok()) return ToGrpc(trials.status());
+    if (!trials.ok()) return ToGrpcStatus(trials.status());
     for (v1::Trial& t : *trials) *reply->add_trials() = std::move(t);
     return grpc::Status::OK;
   }
@@ -208,7 +193,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
   grpc::Status GetTrial(grpc::ServerContext* context, const v1::GetTrialRequest* req, v1::Trial* reply) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(req->id());
-    if (!t.ok()) return ToGrpc(t.status());
+    if (!t.ok()) return ToGrpcStatus(t.status());
     *reply = *std::move(t);
     return grpc::Status::OK;
   }
@@ -217,7 +202,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     if (req->k() < 0 || req->k() > 10000) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "k in [0, 10000]");
     absl::StatusOr<std::vector<v1::Trial>> trials = store_->TopTrials(req->k() ? req->k() : 10);
-    if (!trials.ok()) return ToGrpc(trials.status());
+    if (!trials.ok()) return ToGrpcStatus(trials.status());
     for (v1::Trial& t : *trials) *reply->add_trials() = std::move(t);
     return grpc::Status::OK;
   }
@@ -227,9 +212,9 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     // The store has no notion of unknown trials (it returns no points): ask the scheduler first so
     // that a wrong id is NOT_FOUND, as GetTrial says.
-    if (absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(req->id()); !t.ok()) return ToGrpc(t.status());
+    if (absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(req->id()); !t.ok()) return ToGrpcStatus(t.status());
     absl::StatusOr<std::vector<MetricPoint>> points = store_->Metrics(req->id());
-    if (!points.ok()) return ToGrpc(points.status());
+    if (!points.ok()) return ToGrpcStatus(points.status());
     for (const MetricPoint& p : *points) {
       v1::MetricPoint* m = reply->add_points();
       m->set_rung(p.rung);
@@ -244,7 +229,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
 
   grpc::Status Stop(grpc::ServerContext* context, const v1::StopRequest* req, v1::StopReply*) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    return ToGrpc(scheduler_->Stop(req->reason().empty() ? "stopped by an administrator" : req->reason()));
+    return ToGrpcStatus(scheduler_->Stop(req->reason().empty() ? "stopped by an administrator" : req->reason()));
   }
 
  private:
@@ -254,26 +239,6 @@ class AdminServiceImpl final : public v1::AdminService::Service {
 };
 
 }  // namespace
-
-bool IsLoopback(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
-absl::StatusOr<std::string> ReadToken(const std::string& token_file) {
-  std::string token;
-  if (!token_file.empty()) {
-    absl::StatusOr<std::string> text = ReadFile(token_file);
-    if (!text.ok()) return absl::NotFoundError(absl::StrFormat("%s: cannot read the token", token_file));
-    token = *text;
-  } else if (const char* env = std::getenv("VERTEBRA_TOKEN"); env != nullptr) {
-    token = env;
-  }
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  return token;
-}
 
 struct ControllerServer::Impl {
   std::unique_ptr<WorkerServiceImpl> worker;

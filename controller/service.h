@@ -25,13 +25,6 @@ struct ServerOptions {
   double expiry_interval_seconds = 1.0;
 };
 
-// Whether HOST:PORT names a loopback interface (127.0.0.0/8, ::1, localhost).
-bool IsLoopback(const std::string& listen);
-
-// Reads a token from a file (trailing whitespace dropped) or, when the path is empty, from the
-// VERTEBRA_TOKEN environment variable. NotFound naming the file; empty when neither is set.
-absl::StatusOr<std::string> ReadToken(const std::string& token_file);
-
 class ControllerServer {
  public:
   // Starts serving. InvalidArgument when listening beyond loopback without a token, for unreadable

@@ -52,6 +52,16 @@ struct Event {
   std::string detail;
 };
 
+// An event to append (its id is the store's to assign).
+inline Event NewEvent(double at, const std::string& kind, int64_t trial, const std::string& detail) {
+  Event e;
+  e.at = at;
+  e.kind = kind;
+  e.trial = trial;
+  e.detail = detail;
+  return e;
+}
+
 // The policy's whole state (weights, optimizer, baseline, RNG, queue of unconsumed proposals)
 // as an opaque blob of the policy's own format.
 struct PolicyCheckpoint {

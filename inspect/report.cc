@@ -20,7 +20,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/pareto.h"
 #include "common/text_util.h"
+#include "inspect/chart.h"
 #include "inspect/trials.h"
 #include "search_spaces/draw.h"
 #include "search_spaces/family.h"
@@ -36,27 +38,12 @@ using controller::WorkerRecord;
 
 // ---- Layout ---------------------------------------------------------------------------------
 
-// Every chart has the same width so that the page reads as one column.
-constexpr double kChartWidth = 1100;
-constexpr double kChartHeight = 340;
-constexpr double kPlotLeft = 70;  // Room for the y tick labels and the axis title.
-constexpr double kPlotRight = 20;
-constexpr double kPlotTop = 34;     // Room for the legend, one row above the plot.
-constexpr double kPlotBottom = 46;  // Room for the x tick labels and the axis title.
 // The timeline's worker labels are longer than tick labels; right of it, each worker's totals.
 constexpr double kTimelineLeft = 190;
 constexpr double kTimelineRight = 150;
 constexpr double kTimelineRow = 14;
-constexpr double kTimelineBar = 10;
-// Dots are zero-length path segments with round caps: one <path> draws thousands of them. Of the
-// dots of one series that fall in the same kDotCell x kDotCell pixels only the first is drawn: a
-// dot covers most of its cell's neighbours anyway.
+// Dots are zero-length path segments with round caps (chart.h's DotPath).
 constexpr double kDotWidth = 4;
-constexpr int kDotCell = 2;
-// A series of fewer dots than this is drawn larger and stronger: there is nothing to crowd.
-constexpr size_t kFewDots = 1000;
-// Legend text width per character at the chart's font size (a generous estimate).
-constexpr double kCharWidth = 6.4;
 constexpr double kFaintOpacity = 0.35;
 // Rewards are smoothed over about this fraction of the observations (at least kMinWindow).
 constexpr int kSmoothingParts = 40;
@@ -141,216 +128,6 @@ bool NaturalLess(const std::string& a, const std::string& b) {
 
 // A result whose AP is a number the charts can use.
 bool HasAp(const v1::RungResult& r) { return r.ap().stats_size() > 0; }
-
-// ---- Charts ---------------------------------------------------------------------------------
-
-// A linear or logarithmic map from data to pixels.
-struct Scale {
-  double lo = 0, hi = 1;
-  double px_lo = 0, px_hi = 1;
-  bool log = false;
-  double operator()(double v) const {
-    if (log) {
-      const double l = std::log10(std::max(v, 1e-300));
-      return px_lo + (l - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) * (px_hi - px_lo);
-    }
-    return px_lo + (v - lo) / (hi - lo) * (px_hi - px_lo);
-  }
-};
-
-// Widens [lo, hi] by a margin on each side and away from zero width.
-std::pair<double, double> Padded(double lo, double hi, double fraction) {
-  if (!(hi > lo)) {
-    const double pad = std::max(std::abs(lo) * 0.05, 0.01);
-    return {lo - pad, hi + pad};
-  }
-  const double pad = (hi - lo) * fraction;
-  return {lo - pad, hi + pad};
-}
-
-// Round tick values (1, 2 or 5 times a power of ten apart) inside [lo, hi].
-std::vector<double> LinearTicks(double lo, double hi, int target) {
-  std::vector<double> ticks;
-  if (!(hi > lo)) return {lo};
-  const double raw = (hi - lo) / target;
-  const double magnitude = std::pow(10, std::floor(std::log10(raw)));
-  double step = 10 * magnitude;
-  for (double m : {1.0, 2.0, 5.0}) {
-    if (m * magnitude >= raw) {
-      step = m * magnitude;
-      break;
-    }
-  }
-  for (double k = std::ceil(lo / step); k * step <= hi + step * 1e-9; k += 1) ticks.push_back(k * step);
-  return ticks;
-}
-
-std::vector<double> LogTicks(double lo, double hi) {
-  std::vector<double> ticks;
-  for (int d = static_cast<int>(std::floor(std::log10(lo))); d <= static_cast<int>(std::ceil(std::log10(hi))); ++d) {
-    for (double m : {1.0, 2.0, 5.0}) {
-      const double v = m * std::pow(10, d);
-      if (v >= lo && v <= hi) ticks.push_back(v);
-    }
-  }
-  if (ticks.size() < 3) return LinearTicks(lo, hi, 5);
-  return ticks;
-}
-
-std::string TickLabel(double v) {
-  if (std::abs(v) < 1e-12) return "0";
-  return absl::StrFormat("%g", v);
-}
-
-// A chart's SVG under construction: the plot area, its scales, and the legend column.
-class Chart {
- public:
-  Chart(double height, double left, double right, Scale x, Scale y) : height_(height), x_(x), y_(y) {
-    x_.px_lo = left;
-    x_.px_hi = kChartWidth - right;
-    y_.px_lo = height - kPlotBottom;
-    y_.px_hi = kPlotTop;
-  }
-
-  const Scale& x() const { return x_; }
-  const Scale& y() const { return y_; }
-  double plot_left() const { return x_.px_lo; }
-  double plot_right() const { return x_.px_hi; }
-  double plot_bottom() const { return y_.px_lo; }
-
-  void Axes(const std::vector<double>& x_ticks, const std::function<std::string(double)>& x_label,
-            const std::string& x_title, const std::vector<double>& y_ticks, const std::string& y_title) {
-    std::string grid;
-    for (double t : x_ticks) {
-      const double px = x_(t);
-      absl::StrAppendFormat(&grid, "M%.1f %.1fV%.1f", px, y_.px_lo, y_.px_hi);
-      absl::StrAppendFormat(&body_, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>", px, y_.px_lo + 15,
-                            XmlEscape(x_label(t)));
-    }
-    for (double t : y_ticks) {
-      const double py = y_(t);
-      absl::StrAppendFormat(&grid, "M%.1f %.1fH%.1f", x_.px_lo, py, x_.px_hi);
-      absl::StrAppendFormat(&body_, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>", x_.px_lo - 6, py + 4,
-                            XmlEscape(TickLabel(t)));
-    }
-    absl::StrAppendFormat(&body_, "<path class=\"grid\" d=\"%s\"/>", grid);
-    absl::StrAppendFormat(&body_, "<rect class=\"frame\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>",
-                          x_.px_lo, y_.px_hi, x_.px_hi - x_.px_lo, y_.px_lo - y_.px_hi);
-    absl::StrAppendFormat(&body_, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-                          (x_.px_lo + x_.px_hi) / 2, height_ - 8, XmlEscape(x_title));
-    if (!y_title.empty()) {
-      absl::StrAppendFormat(&body_,
-                            "<text class=\"axis\" transform=\"translate(16 %.1f) rotate(-90)\" "
-                            "text-anchor=\"middle\">%s</text>",
-                            (y_.px_lo + y_.px_hi) / 2, XmlEscape(y_title));
-    }
-  }
-
-  // Raw SVG markup appended to the plot.
-  void Raw(const std::string& markup) { body_ += markup; }
-
-  // One legend entry: a dot, a line, or a bar in `colour`.
-  enum class Mark { kDot, kLine, kBar };
-  void Legend(Mark mark, const std::string& colour, const std::string& label) {
-    const double x = legend_x_ < 0 ? x_.px_lo : legend_x_;
-    const double y = kPlotTop - 16;
-    legend_x_ = x + 40 + kCharWidth * label.size();
-    switch (mark) {
-      case Mark::kDot:
-        absl::StrAppendFormat(&body_,
-                              "<path d=\"M%.1f %.1fh0\" stroke=\"%s\" stroke-width=\"7\" stroke-linecap=\"round\"/>",
-                              x + 8, y, colour);
-        break;
-      case Mark::kLine:
-        absl::StrAppendFormat(&body_, "<path d=\"M%.1f %.1fh16\" stroke=\"%s\" stroke-width=\"2.5\"/>", x, y, colour);
-        break;
-      case Mark::kBar:
-        absl::StrAppendFormat(&body_, "<path d=\"M%.1f %.1fh16\" stroke=\"%s\" stroke-width=\"%.0f\"/>", x, y, colour,
-                              kTimelineBar);
-        break;
-    }
-    absl::StrAppendFormat(&body_, "<text x=\"%.1f\" y=\"%.1f\">%s</text>", x + 22, y + 4, XmlEscape(label));
-  }
-
-  std::string Svg(const std::string& label) const {
-    return absl::StrFormat(
-        "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\" "
-        "aria-label=\"%s\">%s</svg>\n",
-        kChartWidth, height_, kChartWidth, height_, XmlEscape(label), body_);
-  }
-
- private:
-  double height_;
-  Scale x_, y_;
-  std::string body_;
-  double legend_x_ = -1;
-};
-
-// Points drawn as one path of relative moves (short numbers), row by row; a point whose
-// kDotCell cell already has one is dropped.
-class DotPath {
- public:
-  void Add(double x, double y) {
-    const int ix = static_cast<int>(std::lround(x));
-    const int iy = static_cast<int>(std::lround(y));
-    const int64_t cell = (static_cast<int64_t>(iy / kDotCell) << 32) | static_cast<uint32_t>(ix / kDotCell);
-    if (seen_.insert(cell).second) points_.push_back({iy, ix});
-  }
-  bool empty() const { return points_.empty(); }
-  std::string Svg(const std::string& colour, double width, double opacity, const std::string& title = "") const {
-    if (points_.empty()) return "";
-    if (points_.size() < kFewDots) {
-      width *= 1.5;
-      opacity = std::min(1.0, opacity * 1.7);
-    }
-    std::vector<std::pair<int, int>> sorted = points_;
-    std::sort(sorted.begin(), sorted.end());
-    std::string d = absl::StrFormat("M%d %dh0", sorted[0].second, sorted[0].first);
-    for (size_t i = 1; i < sorted.size(); ++i) {
-      absl::StrAppendFormat(&d, "m%d %dh0", sorted[i].second - sorted[i - 1].second,
-                            sorted[i].first - sorted[i - 1].first);
-    }
-    return absl::StrFormat(
-        "<path d=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" stroke-linecap=\"round\" "
-        "opacity=\"%.2f\">%s</path>",
-        d, colour, width, opacity, title.empty() ? "" : absl::StrCat("<title>", XmlEscape(title), "</title>"));
-  }
-
- private:
-  std::unordered_set<int64_t> seen_;
-  std::vector<std::pair<int, int>> points_;  // (y, x) in pixels.
-};
-
-// A polyline that keeps at most one vertex per pixel column (the last one in it).
-class LinePath {
- public:
-  void Add(double x, double y) {
-    if (!d_.empty() && std::lround(x) == last_x_) {
-      pending_ = {x, y};
-      has_pending_ = true;
-      return;
-    }
-    Flush();
-    absl::StrAppendFormat(&d_, "%s%.1f %.1f", d_.empty() ? "M" : "L", x, y);
-    last_x_ = std::lround(x);
-  }
-  std::string Svg(const std::string& colour, double width) {
-    Flush();
-    if (d_.empty()) return "";
-    return absl::StrFormat("<path d=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\"/>", d_, colour, width);
-  }
-
- private:
-  void Flush() {
-    if (!has_pending_) return;
-    absl::StrAppendFormat(&d_, "L%.1f %.1f", pending_.first, pending_.second);
-    has_pending_ = false;
-  }
-  std::string d_;
-  long last_x_ = std::numeric_limits<long>::min();
-  std::pair<double, double> pending_;
-  bool has_pending_ = false;
-};
 
 // ---- The data the sections share ------------------------------------------------------------
 
@@ -630,21 +407,16 @@ void AppendRewards(const Data& data, std::string* out) {
   }
 }
 
-// A front of (MACs, AP) points: the lowest MACs for each AP, no point dominated by another.
-std::vector<ResultRef> ParetoFront(std::vector<ResultRef> points) {
-  std::sort(points.begin(), points.end(), [](const ResultRef& a, const ResultRef& b) {
-    if (a.trial->macs() != b.trial->macs()) return a.trial->macs() < b.trial->macs();
-    if (a.result->ap().stats(0) != b.result->ap().stats(0)) return a.result->ap().stats(0) > b.result->ap().stats(0);
-    return a.trial->id() < b.trial->id();
-  });
+// The Pareto front of a rung's results (common/pareto.h), ordered by MACs, then AP (higher
+// first), then trial id.
+std::vector<ResultRef> ParetoFrontOf(std::vector<ResultRef> points) {
+  std::sort(points.begin(), points.end(),
+            [](const ResultRef& a, const ResultRef& b) { return a.trial->id() < b.trial->id(); });
+  std::vector<ApMacs> ap_macs;
+  ap_macs.reserve(points.size());
+  for (const ResultRef& p : points) ap_macs.push_back({p.result->ap().stats(0), p.trial->macs()});
   std::vector<ResultRef> front;
-  double best = -std::numeric_limits<double>::infinity();
-  for (const ResultRef& p : points) {
-    if (p.result->ap().stats(0) > best) {
-      front.push_back(p);
-      best = p.result->ap().stats(0);
-    }
-  }
+  for (size_t i : ParetoFront(ap_macs)) front.push_back(points[i]);
   return front;
 }
 
@@ -699,7 +471,7 @@ void AppendPareto(const Data& data, std::string* out) {
     for (const ResultRef& r : by_rung[k])
       dots.Add(chart.x()(r.trial->macs() / 1e6), chart.y()(r.result->ap().stats(0)));
     chart.Raw(dots.Svg(data.RungColour(k), kDotWidth, k == data.top_rung_seen ? 0.7 : kFaintOpacity));
-    const std::vector<ResultRef> front = ParetoFront(by_rung[k]);
+    const std::vector<ResultRef> front = ParetoFrontOf(by_rung[k]);
     std::string d;
     for (const ResultRef& p : front) {
       const double px = chart.x()(p.trial->macs() / 1e6), py = chart.y()(p.result->ap().stats(0));
@@ -951,7 +723,7 @@ void AppendTimeline(const Data& data, const ReportOptions& options, std::string*
   for (int k = 0; k < keys; ++k) {
     if (paths[k].empty()) continue;
     const std::string colour = key_of(k) == kFailedKey ? kFailedColour : data.RungColour(k);
-    chart.Raw(absl::StrFormat("<path d=\"%s\" stroke=\"%s\" stroke-width=\"%.0f\"/>", paths[k], colour, kTimelineBar));
+    chart.Raw(absl::StrFormat("<path d=\"%s\" stroke=\"%s\" stroke-width=\"%.0f\"/>", paths[k], colour, kBarWidth));
     chart.Legend(Chart::Mark::kBar, colour, key_of(k) == kFailedKey ? "failed trial" : data.RungName(k));
   }
   absl::StrAppend(out, chart.Svg("worker timeline"));

@@ -8,9 +8,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "common/pareto.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "controller/scheduler.h"
+#include "controller/proposer.h"
 #include "eval/coco_eval.h"
 #include "inspect/trials.h"
 #include "search_spaces/arch_json.h"
@@ -155,28 +156,14 @@ ParetoFront ComputeParetoFront(const std::vector<v1::Trial>& trials) {
     const v1::RungResult* r = TopResult(t);
     if (r == nullptr || r->rung() != out.rung) continue;
     ++out.candidates;
-    // A NaN AP (a diverged run) compares with nothing; it cannot be on a front.
-    if (t.reused_from() == 0 && !std::isnan(r->ap().stats(0))) at_top.push_back(&t);
+    if (t.reused_from() == 0) at_top.push_back(&t);
   }
-  const auto ap = [](const v1::Trial* t) { return TopResult(*t)->ap().stats(0); };
-  // Ordered by MACs then AP (higher first): a trial is on the front exactly when its AP beats
-  // that of every trial before it with fewer MACs, and ties in both are kept (neither dominates).
-  std::sort(at_top.begin(), at_top.end(), [&](const v1::Trial* a, const v1::Trial* b) {
-    if (a->macs() != b->macs()) return a->macs() < b->macs();
-    if (ap(a) != ap(b)) return ap(a) > ap(b);
-    return a->id() < b->id();
-  });
-  for (const v1::Trial* t : at_top) {
-    bool dominated = false;
-    for (const v1::Trial& f : out.front) {
-      const double fa = TopResult(f)->ap().stats(0);
-      if (f.macs() <= t->macs() && fa >= ap(t) && (f.macs() < t->macs() || fa > ap(t))) {
-        dominated = true;
-        break;
-      }
-    }
-    if (!dominated) out.front.push_back(*t);
-  }
+  // By id, so that the front's ties are in id order.
+  std::sort(at_top.begin(), at_top.end(), [](const v1::Trial* a, const v1::Trial* b) { return a->id() < b->id(); });
+  std::vector<ApMacs> points;
+  points.reserve(at_top.size());
+  for (const v1::Trial* t : at_top) points.push_back({TopResult(*t)->ap().stats(0), t->macs()});
+  for (size_t i : vertebra::ParetoFront(points)) out.front.push_back(*at_top[i]);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "common/client_credentials.h"
+#include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "inspect/trials.h"
 #include "vertebra/v1/service.grpc.pb.h"
@@ -129,7 +130,6 @@ class ControllerSource final : public SearchSource {
     if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
     const grpc::Status s = f(&context);
     if (s.ok()) return absl::OkStatus();
-    const std::string m = absl::StrFormat("%s: %s: %s", Describe(), what, s.error_message());
     switch (s.error_code()) {
       case grpc::StatusCode::UNAUTHENTICATED:
         // The user's input was wrong: say which token it was.
@@ -139,19 +139,11 @@ class ControllerSource final : public SearchSource {
         }
         return absl::InvalidArgumentError(absl::StrFormat("%s: %s: the token from %s was refused (%s)", Describe(),
                                                           what, o_.token_origin, s.error_message()));
-      case grpc::StatusCode::NOT_FOUND:
-        return absl::NotFoundError(m);
-      case grpc::StatusCode::INVALID_ARGUMENT:
-        return absl::InvalidArgumentError(m);
-      case grpc::StatusCode::FAILED_PRECONDITION:
-        return absl::FailedPreconditionError(m);
-      case grpc::StatusCode::UNAVAILABLE:
-      case grpc::StatusCode::DEADLINE_EXCEEDED:
-        return absl::UnavailableError(m);
       case grpc::StatusCode::UNIMPLEMENTED:
-        return absl::FailedPreconditionError(m + " (the controller is older than this command)");
+        return absl::FailedPreconditionError(absl::StrFormat("%s: %s: %s (the controller is older than this command)",
+                                                             Describe(), what, s.error_message()));
       default:
-        return absl::InternalError(m);
+        return FromGrpcStatus(s, absl::StrFormat("%s: %s", Describe(), what));
     }
   }
 

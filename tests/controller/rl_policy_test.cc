@@ -71,7 +71,7 @@ TEST_P(RlPolicyTest, ProposalsAreValidSequences) {
   ASSERT_NE(policy, nullptr);
   EXPECT_EQ(policy->algorithm(), GetParam());
   for (int i = 0; i < 10; ++i) {
-    const Proposal p = policy->Propose();
+    const Proposal p = policy->Propose().value();
     ASSERT_EQ(static_cast<int>(p.decisions.size()), space.num_decisions());
     EXPECT_TRUE(space.Decode(p.decisions).ok()) << space.Decode(p.decisions).status();
     ASSERT_EQ(p.log_probs.size(), p.decisions.size());
@@ -81,7 +81,7 @@ TEST_P(RlPolicyTest, ProposalsAreValidSequences) {
     }
     EXPECT_GT(policy->Entropy(), 0.0);
     EXPECT_TRUE(std::isfinite(policy->Entropy()));
-    policy->Observe(ObservationOf(space, p, i));  // Two updates along the way.
+    EXPECT_TRUE(policy->Observe(ObservationOf(space, p, i)).ok());  // Two updates along the way.
   }
 }
 
@@ -92,13 +92,13 @@ TEST_P(RlPolicyTest, SeedDeterminesProposals) {
   std::unique_ptr<Policy> c = Make(space, Config(GetParam()), 8);
   bool differs = false;
   for (int i = 0; i < 6; ++i) {
-    const Proposal pa = a->Propose(), pb = b->Propose(), pc = c->Propose();
+    const Proposal pa = a->Propose().value(), pb = b->Propose().value(), pc = c->Propose().value();
     EXPECT_EQ(pa.decisions, pb.decisions);
     EXPECT_EQ(pa.log_probs, pb.log_probs);
     differs = differs || pa.decisions != pc.decisions;
-    a->Observe(ObservationOf(space, pa, i));
-    b->Observe(ObservationOf(space, pb, i));
-    c->Observe(ObservationOf(space, pc, i));
+    EXPECT_TRUE(a->Observe(ObservationOf(space, pa, i)).ok());
+    EXPECT_TRUE(b->Observe(ObservationOf(space, pb, i)).ok());
+    EXPECT_TRUE(c->Observe(ObservationOf(space, pc, i)).ok());
   }
   EXPECT_TRUE(differs);
 }
@@ -114,10 +114,10 @@ TEST_P(RlPolicyTest, RestoredPolicyContinuesExactly) {
   int64_t trial = 0, observed = 0;
   // Proposes one, and once three are pending observes one of them (not the oldest, mostly).
   auto advance = [&](Policy& policy, std::vector<Proposal>& queue, int64_t& round_index, int64_t& seen) {
-    queue.push_back(policy.Propose());
+    queue.push_back(policy.Propose().value());
     if (queue.size() >= 3) {
       const size_t k = static_cast<size_t>(round_index % 3);
-      policy.Observe(ObservationOf(space, queue[k], round_index));
+      EXPECT_TRUE(policy.Observe(ObservationOf(space, queue[k], round_index)).ok());
       queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(k));
       ++seen;
     }
@@ -172,7 +172,7 @@ TEST(RlPolicy, RestoreRejectsOtherCheckpoints) {
   }
   // The failed restores changed nothing.
   for (int i = 0; i < 3; ++i) {
-    const Proposal p = ppo->Propose(), q = twin->Propose();
+    const Proposal p = ppo->Propose().value(), q = twin->Propose().value();
     EXPECT_EQ(p.decisions, q.decisions);
     EXPECT_EQ(p.log_probs, q.log_probs);
   }
@@ -204,7 +204,7 @@ TEST(RlPolicy, RegisterMakesMakePolicyBuildIt) {
   ASSERT_TRUE(policy.ok()) << policy.status();
   EXPECT_EQ((*policy)->algorithm(), "reinforce");
   // The same policy as NewRlPolicy with the experiment's seed.
-  EXPECT_EQ((*policy)->Propose().decisions, Make(space, Config("reinforce"), 4)->Propose().decisions);
+  EXPECT_EQ((*policy)->Propose().value().decisions, Make(space, Config("reinforce"), 4)->Propose().value().decisions);
 }
 
 // Results arriving without log-probabilities (not proposed by this policy) are still learned from.
@@ -212,13 +212,15 @@ TEST_P(RlPolicyTest, ObservesForeignResults) {
   const ss::SearchSpace space = DefaultSpace();
   std::unique_ptr<Policy> policy = Make(space, Config(GetParam()), 2);
   std::mt19937_64 rng(2);
-  policy->Observe({0, {1, 2, 3}, {}, 1.0});                    // Not a sequence of the space: ignored.
-  policy->Observe({1, space.Sample(rng), {}, std::nan("")});  // Ignored too: it would poison the weights.
+  // Not a sequence of the space: ignored.
+  EXPECT_EQ(policy->Observe({0, {1, 2, 3}, {}, 1.0}).code(), absl::StatusCode::kInvalidArgument);
+  // Ignored too: it would poison the weights.
+  EXPECT_EQ(policy->Observe({1, space.Sample(rng), {}, std::nan("")}).code(), absl::StatusCode::kInvalidArgument);
   for (int i = 2; i < 10; ++i) {
     const std::vector<int> d = space.Sample(rng);
-    policy->Observe({i, d, {}, ToyReward(space, d)});
+    EXPECT_TRUE(policy->Observe({i, d, {}, ToyReward(space, d)}).ok());
   }
-  const Proposal p = policy->Propose();
+  const Proposal p = policy->Propose().value();
   EXPECT_TRUE(space.Decode(p.decisions).ok());
   for (double lp : p.log_probs) EXPECT_TRUE(std::isfinite(lp));
 }
@@ -234,11 +236,11 @@ TEST_P(RlPolicyTest, LearnsToyReward) {
   constexpr int kProposals = 300, kWindow = 50;
   double first = 0, last = 0;
   for (int i = 0; i < kProposals; ++i) {
-    const Proposal p = policy->Propose();
+    const Proposal p = policy->Propose().value();
     const double reward = ToyReward(space, p.decisions);
     if (i < kWindow) first += reward / kWindow;
     if (i >= kProposals - kWindow) last += reward / kWindow;
-    policy->Observe({i, p.decisions, p.log_probs, reward});
+    EXPECT_TRUE(policy->Observe({i, p.decisions, p.log_probs, reward}).ok());
   }
   // Uniform sampling scores 0.5; both learn most of it within the first window already.
   EXPECT_GE(last, 0.9) << "first " << first << ", last " << last;

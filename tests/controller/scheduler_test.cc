@@ -11,9 +11,12 @@
 #include "absl/strings/str_format.h"
 #include "controller/config.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
 
 namespace vertebra::controller {
 namespace {
+
+using ::vertebra::test_util::FakeClock;
 
 v1::ExperimentConfig Config(const std::string& extra = "") {
   const std::string text = R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution", "population": 4,
@@ -208,8 +211,8 @@ class RepeatingPolicy : public Policy {
     for (int i = 0; i < 3; ++i) list_.push_back(space.Sample(rng));
   }
   std::string algorithm() const override { return "random"; }
-  Proposal Propose() override { return {list_[next_++ % list_.size()], {}, 0}; }
-  void Observe(const Observation&) override {}
+  absl::StatusOr<Proposal> Propose() override { return Proposal{list_[next_++ % list_.size()], {}, 0}; }
+  absl::Status Observe(const Observation&) override { return absl::OkStatus(); }
   std::string Save() const override { return std::to_string(next_); }
   absl::Status Restore(const std::string& s) override {
     next_ = std::stoul(s);
@@ -220,6 +223,54 @@ class RepeatingPolicy : public Policy {
   std::vector<std::vector<int>> list_;
   size_t next_ = 0;
 };
+
+// A policy that fails every other proposal and refuses every observation.
+class FailingPolicy : public Policy {
+ public:
+  explicit FailingPolicy(const search_spaces::SearchSpace& space) : space_(space) {}
+  std::string algorithm() const override { return "random"; }
+  absl::StatusOr<Proposal> Propose() override {
+    if (++calls_ % 2 == 0) return absl::InternalError("no proposal today");
+    return Proposal{space_.Sample(rng_), {}, 0};
+  }
+  absl::Status Observe(const Observation&) override { return absl::InvalidArgumentError("not listening"); }
+  std::string Save() const override { return "x"; }
+  absl::Status Restore(const std::string&) override { return absl::OkStatus(); }
+
+ private:
+  const search_spaces::SearchSpace& space_;
+  std::mt19937_64 rng_{5};
+  int calls_ = 0;
+};
+
+TEST_F(SchedulerTest, PolicyErrorsAreRecordedAndTheSearchGoesOn) {
+  v1::ExperimentConfig config = Config();
+  config.mutable_budget()->set_trials(4);
+  SchedulerOptions options;
+  options.policy_thread = false;
+  options.policy_factory = [](const search_spaces::SearchSpace& space) {
+    return std::make_unique<FailingPolicy>(space);
+  };
+  scheduler_ = *Scheduler::Open(store_.get(), config, &clock_, options);
+  const std::string w = Worker();
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  absl::StatusOr<LeaseResult> r = scheduler_->Lease(w);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, LeaseStatus::kGranted);
+  ASSERT_EQ(*Report(w, *r->grant, 0.1), ReportOutcome::kAccepted);
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  int failed_proposals = 0, refused_observations = 0;
+  const absl::StatusOr<std::vector<Event>> events = store_->Events(0, 1000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  for (const Event& e : *events) {
+    if (e.kind != "policy_error") continue;
+    if (e.detail.find("no proposal today; a uniform sample instead") != std::string::npos) ++failed_proposals;
+    if (e.detail == "not listening") ++refused_observations;
+  }
+  EXPECT_GE(failed_proposals, 1);
+  EXPECT_EQ(refused_observations, 1);
+  EXPECT_GE(scheduler_->Status().proposed, 2);  // Failed proposals became uniform samples.
+}
 
 TEST_F(SchedulerTest, AKnownArchitectureReusesItsResult) {
   v1::ExperimentConfig config = Config();

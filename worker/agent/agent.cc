@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "common/client_credentials.h"
 #include "common/file_util.h"
+#include "common/grpc_status.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
 namespace vertebra::worker {
@@ -25,24 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-bool Transient(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED || s.error_code() == grpc::StatusCode::INTERNAL ||
-         s.error_code() == grpc::StatusCode::UNKNOWN || s.error_code() == grpc::StatusCode::CANCELLED;
-}
-
-absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  const std::string m = absl::StrFormat("%s: %s", what, s.error_message());
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAUTHENTICATED: return absl::UnauthenticatedError(m);
-    case grpc::StatusCode::FAILED_PRECONDITION: return absl::FailedPreconditionError(m);
-    case grpc::StatusCode::INVALID_ARGUMENT: return absl::InvalidArgumentError(m);
-    case grpc::StatusCode::NOT_FOUND: return absl::NotFoundError(m);
-    case grpc::StatusCode::UNAVAILABLE: return absl::UnavailableError(m);
-    default: return absl::InternalError(m);
-  }
-}
 
 class Agent {
  public:
@@ -68,7 +51,7 @@ class Agent {
           continue;
         }
         if (Stopping()) break;
-        return FromGrpc(s, "lease");
+        return FromGrpcStatus(s, "lease");
       }
       if (lease.status() == v1::LeaseReply::FINISHED) {
         summary_.exit_reason = lease.reason();
@@ -117,7 +100,7 @@ class Agent {
     const Clock::time_point first_failure = Clock::now();
     while (true) {
       grpc::Status s = CallOnce(f, o_.call_timeout_seconds);
-      if (s.ok() || !Transient(s)) return s;
+      if (s.ok() || !IsTransient(s)) return s;
       if (Stopping()) return s;
       if (o_.give_up_seconds > 0 &&
           std::chrono::duration<double>(Clock::now() - first_failure).count() > o_.give_up_seconds) {
@@ -148,7 +131,7 @@ class Agent {
     req.set_memory_mb(o_.memory_mb);
     req.set_simulated(o_.simulated);
     grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Register(c, req, &experiment_); });
-    if (!s.ok()) return FromGrpc(s, "register with " + o_.controller);
+    if (!s.ok()) return FromGrpcStatus(s, "register with " + o_.controller);
     worker_id_ = experiment_.worker_id();
     summary_.worker_id = worker_id_;
     Log(absl::StrFormat("registered as %s for experiment '%s'", worker_id_, experiment_.experiment()));
@@ -161,7 +144,7 @@ class Agent {
   absl::Status Deliver(const v1::ReportRequest& report, const fs::path& file) {
     v1::ReportReply reply;
     grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Report(c, report, &reply); });
-    if (!s.ok() && Transient(s)) return absl::UnavailableError("report kept in " + file.string() + " for the next run");
+    if (!s.ok() && IsTransient(s)) return absl::UnavailableError("report kept in " + file.string() + " for the next run");
     if (s.ok()) {
       Log(absl::StrFormat("reported trial %d (lease %d)%s", report.trial(), report.lease(),
                           reply.duplicate() ? ", already recorded" : ""));
@@ -243,7 +226,7 @@ class Agent {
         grpc::Status s =
             CallOnce([&](grpc::ClientContext* c) { return worker_->Heartbeat(c, req, &reply); }, beat_timeout);
         lock.lock();
-        if (!s.ok() && Transient(s)) {
+        if (!s.ok() && IsTransient(s)) {
           if (!unreachable) {
             Log(absl::StrFormat("trial %d: heartbeat failed (%s); training on", lease.trial(), s.error_message()));
           }

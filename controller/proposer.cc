@@ -1,0 +1,176 @@
+#include "controller/proposer.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "search_spaces/arch_spec.h"
+#include "search_spaces/cost.h"
+#include "search_spaces/family.h"
+#include "search_spaces/resolve.h"
+
+namespace vertebra::controller {
+namespace {
+
+namespace ss = search_spaces;
+
+// Proposals rejected in a row before the experiment stops: the policy cannot find anything
+// within the limits.
+constexpr int64_t kMaxRejectedInARow = 1000;
+
+int NumClassesOf(const std::string& data) {
+  // The synthetic set has 3 classes unless its spec says otherwise; COCO has 80.
+  if (data.rfind("synthetic", 0) == 0) {
+    const size_t at = data.find("classes=");
+    return at == std::string::npos ? 3 : std::max(1, std::atoi(data.c_str() + at + 8));
+  }
+  return 80;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ArchSpec> ProxySpec(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
+  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
+  v1::ArchSpec out = spec;
+  *out.mutable_scaling() = scale.scaling;
+  return out;
+}
+
+absl::StatusOr<ProxyCost> PriceProxy(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
+  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
+  ASSIGN_OR_RETURN(const v1::ArchSpec scaled, ProxySpec(spec, proxy));
+  ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(scaled, proxy.size(), proxy.size()));
+  ss::HeadOptions head = scale.head;
+  head.num_classes = NumClassesOf(proxy.data());
+  const ss::Cost cost = ss::CountCost(graph, head);
+  return ProxyCost{cost.total_params, cost.total_macs};
+}
+
+Proposer::Proposer(const v1::ExperimentConfig& config, std::unique_ptr<const ss::SearchSpace> space,
+                   std::unique_ptr<Policy> policy, Clock* clock)
+    : config_(config), space_(std::move(space)), policy_(std::move(policy)), clock_(clock) {}
+
+absl::StatusOr<std::string> Proposer::Restore(const std::optional<PolicyCheckpoint>& checkpoint) {
+  if (!checkpoint) return policy_->Save();
+  RETURN_IF_ERROR(policy_->Restore(checkpoint->state));
+  observed_ = checkpoint->observed;
+  return checkpoint->state;
+}
+
+Event Proposer::MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const {
+  return NewEvent(clock_->Now(), kind, trial, detail);
+}
+
+void Proposer::Observe(const Observation& observation, std::vector<Event>* events) {
+  const absl::Status s = policy_->Observe(observation);
+  if (!s.ok()) events->push_back(MakeEvent("policy_error", observation.trial, std::string(s.message())));
+}
+
+Proposal Proposer::Propose(int64_t id, std::vector<Event>* events) {
+  absl::StatusOr<Proposal> p = policy_->Propose();
+  if (p.ok()) return *std::move(p);
+  // Keep the search going: a uniform sample (reproducible from the seed and the trial id),
+  // scored as the policy's own when it arrives.
+  std::mt19937_64 rng(config_.seed() + static_cast<uint64_t>(id));
+  events->push_back(MakeEvent("policy_error", id, absl::StrCat(p.status().message(), "; a uniform sample instead")));
+  return Proposal{space_->Sample(rng), {}, 0};
+}
+
+absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, double now,
+                                              const FindResultFn& find_result, std::vector<Event>* events) {
+  v1::Trial t;
+  t.set_id(id);
+  t.set_created_at(now);
+  for (int d : p.decisions) t.add_decisions(d);
+  for (double l : p.log_probs) t.add_log_probs(l);
+  t.set_parent(p.parent);
+  absl::StatusOr<v1::ArchSpec> spec = space_->Decode(p.decisions);
+  if (!spec.ok()) {
+    return absl::InternalError(absl::StrCat("the policy proposed an invalid sequence: ", spec.status().message()));
+  }
+  spec->set_name(absl::StrFormat("trial-%d", t.id()));
+  *t.mutable_spec() = *spec;
+  t.set_hash(ss::ArchHash(*spec));
+  ASSIGN_OR_RETURN(const ProxyCost cost, PriceProxy(*spec, config_.proxy()));
+  t.set_params(cost.params);
+  t.set_macs(cost.macs);
+  const v1::ObjectiveConfig& o = config_.objective();
+  std::string violation;
+  if (o.max_macs() > 0 && cost.macs > o.max_macs()) {
+    violation = absl::StrFormat("%d multiply-adds exceed objective.max_macs %d", cost.macs, o.max_macs());
+  } else if (o.max_params() > 0 && cost.params > o.max_params()) {
+    violation = absl::StrFormat("%d parameters exceed objective.max_params %d", cost.params, o.max_params());
+  }
+  if (!violation.empty()) {
+    t.set_state(v1::REJECTED);
+    t.set_failure(violation);
+    t.set_reward(o.penalty());
+    t.set_finished_at(now);
+    events->push_back(MakeEvent("rejected", t.id(), violation));
+    Observe({t.id(), p.decisions, p.log_probs, o.penalty()}, events);
+    return t;
+  }
+  std::optional<v1::Trial> previous;
+  if (!config_.allow_repeats()) previous = find_result(t.hash());
+  if (previous) {
+    // The same network has a result: reuse it instead of training it again.
+    t.set_state(v1::DONE);
+    t.set_reused_from(previous->id());
+    t.set_rung(previous->rung());
+    *t.mutable_results() = previous->results();
+    t.set_reward(previous->reward());
+    t.set_finished_at(now);
+    events->push_back(MakeEvent("reused", t.id(), absl::StrFormat("same hash as trial %d", previous->id())));
+    Observe({t.id(), p.decisions, p.log_probs, previous->reward()}, events);
+  } else {
+    t.set_state(v1::PENDING);
+  }
+  return t;
+}
+
+absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Observation>> results, int needed,
+                                              int64_t next_id, const FindResultFn& find_result) {
+  ProposalRound round;
+  int64_t observed = observed_;
+  for (auto& [seq, o] : results) {
+    Observe(o, &round.events);
+    observed = std::max(observed, seq);
+  }
+  round.rejected_in_a_row = rejected_in_a_row_;
+  const double now = clock_->Now();
+  int made = 0;
+  while (made < needed && round.rejected_in_a_row < kMaxRejectedInARow) {
+    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(Propose(next_id, &round.events), next_id, now, find_result, &round.events));
+    ++next_id;
+    if (t.state() == v1::REJECTED) {
+      ++round.rejected_in_a_row;
+    } else {
+      round.rejected_in_a_row = 0;
+      ++made;
+    }
+    round.trials.push_back(std::move(t));
+  }
+  round.next_id = next_id;
+  round.gave_up = round.rejected_in_a_row >= kMaxRejectedInARow;
+  if (results.empty() && round.trials.empty()) {
+    round.nothing = true;
+    return round;
+  }
+  round.checkpoint = PolicyCheckpoint{policy_->algorithm(), observed, policy_->Save()};
+  if (!round.trials.empty() && (policy_->algorithm() == "ppo" || policy_->algorithm() == "reinforce")) {
+    // The entropy over time, for the report: the mean per-decision entropy of the last proposal.
+    round.events.push_back(
+        MakeEvent("policy", 0, absl::StrFormat("entropy %.6f after %d results", policy_->Entropy(), observed)));
+  }
+  return round;
+}
+
+void Proposer::Committed(const ProposalRound& round) {
+  observed_ = round.checkpoint.observed;
+  rejected_in_a_row_ = round.rejected_in_a_row;
+}
+
+}  // namespace vertebra::controller
