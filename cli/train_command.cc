@@ -115,16 +115,23 @@ class ProgressPrinter {
       Line(absl::StrFormat("step %d/%d: held-out AP %.4f", p.step, p.steps, *p.ap));
       return;
     }
-    const std::string text = absl::StrFormat("step %d/%d  loss %.4f  %.1f img/s  elapsed %s  ETA %s", p.step, p.steps,
-                                             p.loss, p.images_per_s, Duration(p.elapsed_s), Duration(p.eta_s));
+    // In a cool-down fork the step stays the reading's: the fork's own steps count instead.
+    const bool fork = p.cooldown_steps > 0;
+    const std::string text =
+        fork ? absl::StrFormat("step %d/%d  cool-down %d/%d  loss %.4f  elapsed %s", p.step, p.steps, p.cooldown_step,
+                               p.cooldown_steps, p.loss, Duration(p.elapsed_s))
+             : absl::StrFormat("step %d/%d  loss %.4f  %.1f img/s  elapsed %s  ETA %s", p.step, p.steps, p.loss,
+                               p.images_per_s, Duration(p.elapsed_s), Duration(p.eta_s));
+    const int64_t done = fork ? p.cooldown_step : p.step;
+    const int64_t total = fork ? p.cooldown_steps : p.steps;
     const auto now = std::chrono::steady_clock::now();
     if (tty_) {
-      if (now - last_ < std::chrono::milliseconds(250) && p.step != p.steps) return;
+      if (now - last_ < std::chrono::milliseconds(250) && done != total) return;
       std::cerr << "\r\033[K" << text << std::flush;
       live_ = true;
     } else {
-      const int64_t tenth = std::max<int64_t>(1, p.steps / 10);
-      if (p.step % tenth != 0 && now - last_ < std::chrono::seconds(60) && p.step != p.steps) return;
+      const int64_t tenth = std::max<int64_t>(1, total / 10);
+      if (done % tenth != 0 && now - last_ < std::chrono::seconds(60) && done != total) return;
       std::cerr << text << "\n";
     }
     last_ = now;
@@ -221,10 +228,12 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
     std::cout << worker::TrainResultJson(*result, o);
   } else if (result->status == "completed") {
     const eval::CocoStats& st = *result->stats;
+    const std::string forks =
+        result->cooldown_steps > 0 ? absl::StrFormat(" (+%d cool-down)", result->cooldown_steps) : "";
     std::cout << absl::StrFormat(
-        "completed %d steps in %s (%.1f img/s): AP %.4f  AP50 %.4f  AP75 %.4f  APs %.4f  APm %.4f  APl %.4f\n"
+        "completed %d steps%s in %s (%.1f img/s): AP %.4f  AP50 %.4f  AP75 %.4f  APs %.4f  APm %.4f  APl %.4f\n"
         "wrote %s/{result.json,metrics.jsonl,checkpoint.pt,detections.json}\n",
-        result->steps_done, Duration(result->train_seconds), result->images_per_s, st.ap, st.ap50, st.ap75,
+        result->steps_done, forks, Duration(result->train_seconds), result->images_per_s, st.ap, st.ap50, st.ap75,
         st.ap_small, st.ap_medium, st.ap_large, f.out);
   } else if (result->status == "stopped") {
     std::cout << absl::StrFormat("stopped after step %d of %d; continue with the same command and --resume\n",
