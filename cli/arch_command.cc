@@ -21,6 +21,7 @@
 #include "search_spaces/decisions.h"
 #include "search_spaces/draw.h"
 #include "search_spaces/family.h"
+#include "search_spaces/features.h"
 #include "search_spaces/resolve.h"
 #if VERTEBRA_WITH_TORCH
 #include "worker/step_bench.h"
@@ -119,6 +120,8 @@ void RunStats(const StatsOptions& o) {
               {"head_macs", c.head_macs},
               {"total_macs", c.total_macs},
               {"warnings", graph.warnings}};
+    const ss::ArchFeatureVector features = ss::ArchFeatures(graph, c);
+    for (int i = 0; i < ss::kNumArchFeatures; ++i) j["features"][std::string(ss::ArchFeatureNames()[i])] = features[i];
     if (o.built) j["built_params"] = BuiltParams(spec, o.size, head);
     std::cout << j.dump() << "\n";
     return;

@@ -381,6 +381,9 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     int64_t full = m->full_steps();
     RETURN_IF_ERROR(s.Integer("full_steps", &full, 0, int64_t{1} << 40));
     m->set_full_steps(full);
+    std::string objective = "toy";
+    RETURN_IF_ERROR(s.String("objective", &objective, {"toy", "surrogate"}));
+    m->set_objective(objective);
     c.set_simulated(true);
     return absl::OkStatus();
   }));
@@ -482,7 +485,8 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
                        {"noise", c.simulation().noise()},
                        {"low_rung_bias", c.simulation().low_rung_bias()},
                        {"low_rung_noise", c.simulation().low_rung_noise()},
-                       {"full_steps", c.simulation().full_steps()}};
+                       {"full_steps", c.simulation().full_steps()},
+                       {"objective", c.simulation().objective()}};
   }
   return j.dump(2) + "\n";
 }

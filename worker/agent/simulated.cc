@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "search_spaces/arch_spec.h"
+#include "worker/agent/surrogate.h"
 
 namespace vertebra::worker {
 namespace {
@@ -22,8 +23,24 @@ uint64_t HashPrefix(const std::string& hex, size_t offset) {
 
 }  // namespace
 
+std::array<double, 12> DerivedCocoStats(double ap) {
+  return {ap,
+          std::min(1.0, 1.6 * ap),
+          0.9 * ap,
+          0.5 * ap,
+          ap,
+          std::min(1.0, 1.3 * ap),
+          0.6 * std::min(1.0, ap + 0.1),
+          std::min(1.0, ap + 0.1),
+          std::min(1.0, ap + 0.15),
+          std::min(1.0, 0.6 * ap + 0.1),
+          std::min(1.0, ap + 0.15),
+          std::min(1.0, 1.3 * ap + 0.15)};
+}
+
 absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t full_steps,
                                            const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung) {
+  if (simulation.objective() == "surrogate") return SurrogateAp(spec, steps, full_steps, seed, rung);
   if (absl::Status s = search_spaces::ValidateArchSpec(spec); !s.ok()) return s;
   if (steps < 1 || full_steps < steps) return absl::InvalidArgumentError("steps must be in [1, full_steps]");
   const int n = spec.blocks_size();
@@ -54,18 +71,7 @@ absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t ste
   ap = std::clamp(ap, 0.0, 1.0);
   SimulatedScore score;
   score.final_ap = final_ap;
-  score.stats = {ap,
-                 std::min(1.0, 1.6 * ap),
-                 0.9 * ap,
-                 0.5 * ap,
-                 ap,
-                 std::min(1.0, 1.3 * ap),
-                 0.6 * std::min(1.0, ap + 0.1),
-                 std::min(1.0, ap + 0.1),
-                 std::min(1.0, ap + 0.15),
-                 std::min(1.0, 0.6 * ap + 0.1),
-                 std::min(1.0, ap + 0.15),
-                 std::min(1.0, 1.3 * ap + 0.15)};
+  score.stats = DerivedCocoStats(ap);
   return score;
 }
 

@@ -2,7 +2,10 @@
 // showing the search machinery work in seconds. Its results are marked simulated; the controller
 // never lets them into a real experiment.
 //
-// The simulated AP of an architecture trained `steps` out of the `full_steps` whose AP is final:
+// Two objectives: "toy" (below; the default, also for an empty simulation.objective) and
+// "surrogate" (surrogate.h: fitted on real proxy runs).
+//
+// The toy objective's AP of an architecture trained `steps` out of the `full_steps` whose AP is final:
 //
 //   features of the spec (search_spaces::Resolve):
 //     permuted   = fraction of consecutive blocks whose level goes down (finer after coarser):
@@ -38,8 +41,13 @@ struct SimulatedScore {
   std::array<double, 12> stats{};
 };
 
+// The simulated AP at `steps` of `full_steps` under simulation.objective. InvalidArgument for an
+// invalid spec or steps outside [1, full_steps].
 absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t full_steps,
                                            const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung);
+
+// The other eleven COCO numbers of a simulated AP (AP50 = min(1, 1.6 AP), ...).
+std::array<double, 12> DerivedCocoStats(double ap);
 
 // Runs a lease by waiting `seconds x steps / full_steps` (in slices, reporting progress on a
 // falling loss curve) and returning SimulatedAp (full_steps: simulation.full_steps, else the
