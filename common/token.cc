@@ -18,6 +18,10 @@ absl::StatusOr<std::string> ReadToken(const std::string& token_file) {
     token = env;
   }
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (!token_file.empty() && token.empty()) {
+    // An empty token would mean "no authentication": never what a token file asks for.
+    return absl::InvalidArgumentError(absl::StrFormat("%s: the token file is empty", token_file));
+  }
   return token;
 }
 

@@ -11,7 +11,9 @@ namespace vertebra {
 
 // Reads a token from a file (trailing whitespace dropped) or, when the path is empty, from the
 // VERTEBRA_TOKEN environment variable (for the binaries' flag handling; libraries take the token
-// as a value). NotFound naming the file; empty when neither is set.
+// as a value). NotFound naming the file; InvalidArgument when the file holds only whitespace
+// (an empty token turns authentication off, which a token file never means); empty when neither
+// is set.
 absl::StatusOr<std::string> ReadToken(const std::string& token_file);
 
 // Whether a listen address ("host:port", "[v6]:port") is on loopback (localhost, 127.*, ::1),

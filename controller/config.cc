@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
+#include "common/json_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/decisions.h"
@@ -29,10 +30,12 @@ class ObjectReader {
 
   std::string Field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
+  // The value of `key`, or nullptr when it is absent (the default stays). A null is not absent:
+  // it fails the caller's type check, as a typo'd value would.
   const json* Find(const std::string& key) {
     used_.insert(key);
     auto it = object_.find(key);
-    return it == object_.end() || it->is_null() ? nullptr : &*it;
+    return it == object_.end() ? nullptr : &*it;
   }
 
   absl::Status Number(const std::string& key, double* out, double min, double max) {
@@ -86,11 +89,17 @@ class ObjectReader {
     return nested.Finish();
   }
 
+  // A list of at least `min_items` integers in [min, max].
   template <typename Int>
-  absl::Status IntegerList(const std::string& key, std::vector<Int>* out, int64_t min, int64_t max) {
+  absl::Status IntegerList(const std::string& key, std::vector<Int>* out, int64_t min, int64_t max,
+                           size_t min_items = 0) {
     const json* v = Find(key);
     if (v == nullptr) return absl::OkStatus();
     if (!v->is_array()) return Bad(key, "must be a list of integers, got " + v->dump());
+    if (v->size() < min_items) {
+      return Bad(key, absl::StrFormat("must list at least %d integer%s, got %s", min_items, min_items == 1 ? "" : "s",
+                                      v->dump()));
+    }
     out->clear();
     for (size_t i = 0; i < v->size(); ++i) {
       const json& e = (*v)[i];
@@ -303,7 +312,7 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
 
   RETURN_IF_ERROR(r.Object("rungs", [&](ObjectReader& s) {
     std::vector<int64_t> steps;
-    RETURN_IF_ERROR(s.IntegerList("steps", &steps, 1, int64_t{1} << 40));
+    RETURN_IF_ERROR(s.IntegerList("steps", &steps, 1, int64_t{1} << 40, /*min_items=*/1));
     for (size_t k = 1; k < steps.size(); ++k) {
       if (steps[k] <= steps[k - 1]) {
         return s.Bad(absl::StrFormat("steps[%d]", k), absl::StrFormat("must be larger than rungs.steps[%d] (%d), got %d",
@@ -417,12 +426,11 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
 }  // namespace
 
 absl::StatusOr<v1::ExperimentConfig> ParseExperimentConfig(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: not valid JSON: %s", source, e.what()));
+  absl::StatusOr<json> parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: not valid JSON: %s", source, parsed.status().message()));
   }
+  const json root = *std::move(parsed);
   v1::ExperimentConfig config;
   SetDefaults(config);
   if (absl::Status s = Parse(root, config); !s.ok()) {

@@ -18,6 +18,10 @@ TEST(ReadToken, FromAFileOrTheEnvironment) {
   const std::string path = (fs::temp_directory_path() / ("vertebra_token_" + std::to_string(getpid()))).string();
   ASSERT_TRUE(WriteFileAtomically(path, "abc\n").ok());
   EXPECT_EQ(*ReadToken(path), "abc");
+  // A whitespace-only file would turn authentication off: refused.
+  ASSERT_TRUE(WriteFileAtomically(path, " \n\t\n").ok());
+  EXPECT_EQ(ReadToken(path).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ReadToken(path).status().message().find("empty"), std::string::npos);
   fs::remove(path);
   EXPECT_EQ(ReadToken(path).status().code(), absl::StatusCode::kNotFound);
   setenv("VERTEBRA_TOKEN", "from-env", 1);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "controller/config.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/fake_clock.h"
 
 namespace vertebra::controller {
@@ -18,13 +19,14 @@ namespace {
 
 using ::vertebra::test_util::FakeClock;
 
+// A small simulated experiment; `extra` (", \"key\": value, ...") replaces its top-level keys.
 v1::ExperimentConfig Config(const std::string& extra = "") {
-  const std::string text = R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution", "population": 4,
-    "tournament": 2, "queue": 2}, "budget": {"trials": 6, "parallel": 2},
+  nlohmann::json j = nlohmann::json::parse(R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution",
+    "population": 4, "tournament": 2, "queue": 2}, "budget": {"trials": 6, "parallel": 2},
     "lease": {"lease_seconds": 60, "heartbeat_seconds": 10, "max_attempts": 2},
-    "simulation": {"seconds": 0}, "rungs": {"steps": [100]})" +
-                           extra + "}";
-  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(text, "test.json");
+    "simulation": {"seconds": 0}, "rungs": {"steps": [100]}})");
+  if (!extra.empty()) j.update(nlohmann::json::parse("{" + extra.substr(extra.find(',') + 1) + "}"));
+  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(j.dump(), "test.json");
   EXPECT_TRUE(c.ok()) << c.status();
   return *c;
 }
@@ -489,6 +491,16 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   EXPECT_EQ(error(R"({"name": "a", "budget": {"trails": 3}})"), "x.json: budget.trails: unknown key");
   EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": "3"}})"), "x.json: budget.trials: must be an integer, got \"3\"");
   EXPECT_EQ(error(R"({"budget": {}})"), "x.json: name: required, a non-empty string");
+  // Values a JSON library would take silently or throw on.
+  EXPECT_EQ(error(R"({"name": "a", "lease": {"lease_seconds": 1e400}})"),
+            "x.json: not valid JSON: lease.lease_seconds: number overflow parsing '1e400'");
+  EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": 3, "trials": 4}})"),
+            "x.json: not valid JSON: budget: key \"trials\" given twice");
+  EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": []}})"),
+            "x.json: rungs.steps: must list at least 1 integer, got []");
+  EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": null}})"),
+            "x.json: rungs.steps: must be a list of integers, got null");
+  EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": null}})"), "x.json: budget.trials: must be an integer, got null");
   EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": [500, 200]}})"),
             "x.json: rungs.steps[1]: must be larger than rungs.steps[0] (500), got 200");
   EXPECT_NE(error(R"({"name": "a", "algorithm": {"kind": "bayes"}})").find("algorithm.kind: must be one of"),
