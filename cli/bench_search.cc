@@ -56,7 +56,9 @@ struct SearchBenchFlags {
   int seeds = 5;
   int64_t step_budget = 0;  // Total training steps per run (0: trials x first rung).
   int parallel = 8;
+  std::vector<double> learning_rates;  // RL policies: one row per rate (default: the config's).
   std::string csv;
+  std::string runs_csv;
   bool json = false;
 };
 
@@ -171,15 +173,35 @@ void RunSearchBench(const SearchBenchFlags& f) {
     }
   }
   json rows = json::array();
-  std::ofstream csv;
+  std::ofstream csv, runs_csv;
   if (!f.csv.empty()) {
     csv.open(f.csv);
     csv << "algorithm,rungs,seed,report,best_final_ap,proposal_final_ap\n";
   }
+  if (!f.runs_csv.empty()) {
+    runs_csv.open(f.runs_csv);
+    runs_csv << "algorithm,learning_rate,temperature,tanh_constant,entropy_weight,update_every,rungs,seed,trials,"
+                "best_final_ap,last_quarter_final_ap\n";
+  }
+  // (algorithm, learning rate): the RL policies once per rate asked for.
+  std::vector<std::pair<std::string, double>> variants;
+  for (const std::string& algorithm : f.algorithms) {
+    const bool rl = algorithm == "ppo" || algorithm == "reinforce";
+    if (!rl || f.learning_rates.empty()) {
+      variants.push_back({algorithm, base->algorithm().learning_rate()});
+    } else {
+      for (double lr : f.learning_rates) variants.push_back({algorithm, lr});
+    }
+  }
   for (const std::string& layout : layouts) {
-    for (const std::string& algorithm : f.algorithms) {
+    for (const auto& [algorithm_kind, learning_rate] : variants) {
       v1::ExperimentConfig config = *base;
-      config.mutable_algorithm()->set_kind(algorithm);
+      config.mutable_algorithm()->set_kind(algorithm_kind);
+      config.mutable_algorithm()->set_learning_rate(learning_rate);
+      const std::string algorithm =
+          f.learning_rates.empty() || (algorithm_kind != "ppo" && algorithm_kind != "reinforce")
+              ? algorithm_kind
+              : absl::StrFormat("%s@%g", algorithm_kind, learning_rate);
       config.mutable_rungs()->clear_steps();
       for (const std::string& s : std::vector<std::string>(absl::StrSplit(layout, ','))) {
         config.mutable_rungs()->add_steps(std::stoll(s));
@@ -195,6 +217,13 @@ void RunSearchBench(const SearchBenchFlags& f) {
         best.push_back(r.best_final);
         last.push_back(r.last_quarter_final);
         trials.push_back(r.trials);
+        if (runs_csv.is_open()) {
+          const v1::AlgorithmConfig& a = config.algorithm();
+          runs_csv << absl::StrFormat("%s,%g,%g,%g,%g,%d,\"%s\",%d,%d,%.6f,%.6f\n", algorithm_kind, a.learning_rate(),
+                                      a.temperature(), a.tanh_constant(), a.entropy_weight(), a.update_every(), layout,
+                                      seed, r.trials, r.best_final, r.last_quarter_final);
+          runs_csv.flush();
+        }
         if (csv.is_open()) {
           for (size_t i = 0; i < r.best_so_far.size(); ++i) {
             // A report of a promoted trial leaves the proposal column empty.
@@ -214,7 +243,7 @@ void RunSearchBench(const SearchBenchFlags& f) {
                       {"trials_mean", Mean(std::vector<double>(trials.begin(), trials.end()))}});
       if (!f.json) {
         std::cout << absl::StrFormat(
-            "%-10s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
+            "%-16s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
             algorithm, layout, Mean(best), Sd(best), Mean(last), Sd(last),
             Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds);
       }
@@ -370,6 +399,8 @@ void RegisterSearchBenchmark(CLI::App& bench) {
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
   cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
+  cmd->add_option("--learning-rates", f->learning_rates, "RL policies: compare these learning rates (default: the config's)");
+  cmd->add_option("--runs-csv", f->runs_csv, "Write one row per search: its settings, best found and last quarter (CSV)");
   cmd->add_option("--csv", f->csv, "Write the curves here: per report, the best-so-far and the proposal's final AP (CSV)");
   cmd->add_flag("--json", f->json, "Print JSON");
   cmd->callback([f] { RunSearchBench(*f); });

@@ -1,5 +1,6 @@
 #include "controller/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -121,6 +122,8 @@ class ObjectReader {
 };
 
 constexpr double kHuge = std::numeric_limits<double>::max();
+// algorithm.update_every when the file leaves it out and budget.parallel is smaller.
+constexpr int32_t kDefaultUpdateEvery = 8;
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 
 void SetDefaults(v1::ExperimentConfig& c) {
@@ -135,7 +138,11 @@ void SetDefaults(v1::ExperimentConfig& c) {
   a->set_baseline_decay(0.9);
   a->set_ppo_clip(0.2);
   a->set_ppo_epochs(4);
-  a->set_update_every(8);
+  a->set_update_every(0);  // Filled in after parsing: max(kDefaultUpdateEvery, budget.parallel).
+  // ENAS's controller: temperature 5 and tanh constant 2.5 keep it exploring.
+  a->set_temperature(5);
+  a->set_tanh_constant(2.5);
+  a->set_failure_penalty(0);
   a->set_population(32);
   a->set_tournament(8);
   a->set_queue(4);
@@ -220,9 +227,18 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     i = a->ppo_epochs();
     RETURN_IF_ERROR(s.Integer("ppo_epochs", &i, 1, 100));
     a->set_ppo_epochs(i);
-    i = a->update_every();
+    i = 0;
     RETURN_IF_ERROR(s.Integer("update_every", &i, 1, 100000));
-    a->set_update_every(i);
+    a->set_update_every(i);  // 0 until the budget is read: then the default.
+    d = a->temperature();
+    RETURN_IF_ERROR(s.Number("temperature", &d, 0, 1000));
+    a->set_temperature(d);
+    d = a->tanh_constant();
+    RETURN_IF_ERROR(s.Number("tanh_constant", &d, 0, 1000));
+    a->set_tanh_constant(d);
+    d = a->failure_penalty();
+    RETURN_IF_ERROR(s.Number("failure_penalty", &d, -1e6, 1e6));
+    a->set_failure_penalty(d);
     i = a->population();
     RETURN_IF_ERROR(s.Integer("population", &i, 2, 1000000));
     a->set_population(i);
@@ -386,6 +402,11 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
   }));
   RETURN_IF_ERROR(r.Finish());
 
+  // Not given: at least one result per trial running at once, so that an update's batch is not
+  // mostly results of proposals made several updates ago.
+  if (c.algorithm().update_every() == 0) {
+    c.mutable_algorithm()->set_update_every(std::max(kDefaultUpdateEvery, c.budget().parallel()));
+  }
   if (c.rungs().steps_size() == 0) c.mutable_rungs()->add_steps(500);
   if (c.simulated()) {
     const int64_t top = c.rungs().steps(c.rungs().steps_size() - 1);
@@ -455,6 +476,9 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
                     {"ppo_clip", a.ppo_clip()},
                     {"ppo_epochs", a.ppo_epochs()},
                     {"update_every", a.update_every()},
+                    {"temperature", a.temperature()},
+                    {"tanh_constant", a.tanh_constant()},
+                    {"failure_penalty", a.failure_penalty()},
                     {"population", a.population()},
                     {"tournament", a.tournament()},
                     {"queue", a.queue()}};
