@@ -6,6 +6,10 @@
 //
 // `--rungs` compares budgets: e.g. "500" (one low rung) against "500,2000" (successive halving)
 // with the same total number of training steps.
+//
+// `vertebra bench untrained`: how far an untrained policy's proposals are from uniform sampling
+// (SearchSpace::Sample): the KL divergence per sequence, the per-decision marginals, and the
+// mean noiseless simulated AP of its samples against uniform ones.
 #include <algorithm>
 #include <cmath>
 #include <deque>
@@ -23,6 +27,8 @@
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
 #include "controller/config.h"
+#include "controller/policy.h"
+#include "controller/proposer.h"
 #include "controller/scheduler.h"
 #include "nlohmann/json.hpp"
 #include "worker/agent/simulated.h"
@@ -50,7 +56,9 @@ struct SearchBenchFlags {
   int seeds = 5;
   int64_t step_budget = 0;  // Total training steps per run (0: trials x first rung).
   int parallel = 8;
+  std::vector<double> learning_rates;  // RL policies: one row per rate (default: the config's).
   std::string csv;
+  std::string runs_csv;
   bool json = false;
 };
 
@@ -165,15 +173,35 @@ void RunSearchBench(const SearchBenchFlags& f) {
     }
   }
   json rows = json::array();
-  std::ofstream csv;
+  std::ofstream csv, runs_csv;
   if (!f.csv.empty()) {
     csv.open(f.csv);
     csv << "algorithm,rungs,seed,report,best_final_ap,proposal_final_ap\n";
   }
+  if (!f.runs_csv.empty()) {
+    runs_csv.open(f.runs_csv);
+    runs_csv << "algorithm,learning_rate,temperature,tanh_constant,entropy_weight,update_every,rungs,seed,trials,"
+                "best_final_ap,last_quarter_final_ap\n";
+  }
+  // (algorithm, learning rate): the RL policies once per rate asked for.
+  std::vector<std::pair<std::string, double>> variants;
+  for (const std::string& algorithm : f.algorithms) {
+    const bool rl = algorithm == "ppo" || algorithm == "reinforce";
+    if (!rl || f.learning_rates.empty()) {
+      variants.push_back({algorithm, base->algorithm().learning_rate()});
+    } else {
+      for (double lr : f.learning_rates) variants.push_back({algorithm, lr});
+    }
+  }
   for (const std::string& layout : layouts) {
-    for (const std::string& algorithm : f.algorithms) {
+    for (const auto& [algorithm_kind, learning_rate] : variants) {
       v1::ExperimentConfig config = *base;
-      config.mutable_algorithm()->set_kind(algorithm);
+      config.mutable_algorithm()->set_kind(algorithm_kind);
+      config.mutable_algorithm()->set_learning_rate(learning_rate);
+      const std::string algorithm =
+          f.learning_rates.empty() || (algorithm_kind != "ppo" && algorithm_kind != "reinforce")
+              ? algorithm_kind
+              : absl::StrFormat("%s@%g", algorithm_kind, learning_rate);
       config.mutable_rungs()->clear_steps();
       for (const std::string& s : std::vector<std::string>(absl::StrSplit(layout, ','))) {
         config.mutable_rungs()->add_steps(std::stoll(s));
@@ -189,6 +217,13 @@ void RunSearchBench(const SearchBenchFlags& f) {
         best.push_back(r.best_final);
         last.push_back(r.last_quarter_final);
         trials.push_back(r.trials);
+        if (runs_csv.is_open()) {
+          const v1::AlgorithmConfig& a = config.algorithm();
+          runs_csv << absl::StrFormat("%s,%g,%g,%g,%g,%d,\"%s\",%d,%d,%.6f,%.6f\n", algorithm_kind, a.learning_rate(),
+                                      a.temperature(), a.tanh_constant(), a.entropy_weight(), a.update_every(), layout,
+                                      seed, r.trials, r.best_final, r.last_quarter_final);
+          runs_csv.flush();
+        }
         if (csv.is_open()) {
           for (size_t i = 0; i < r.best_so_far.size(); ++i) {
             // A report of a promoted trial leaves the proposal column empty.
@@ -208,7 +243,7 @@ void RunSearchBench(const SearchBenchFlags& f) {
                       {"trials_mean", Mean(std::vector<double>(trials.begin(), trials.end()))}});
       if (!f.json) {
         std::cout << absl::StrFormat(
-            "%-10s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
+            "%-16s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
             algorithm, layout, Mean(best), Sd(best), Mean(last), Sd(last),
             Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds);
       }
@@ -217,9 +252,144 @@ void RunSearchBench(const SearchBenchFlags& f) {
   if (f.json) std::cout << rows.dump() << "\n";
 }
 
+struct UntrainedBenchFlags {
+  std::string config = "experiments/simulated.json";
+  std::vector<std::string> algorithms = {"reinforce"};
+  int samples = 1000;
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+// Per decision, the share of samples choosing each option.
+using Marginals = std::vector<std::vector<double>>;
+
+Marginals MarginalsOf(const search_spaces::SearchSpace& space, const std::vector<std::vector<int>>& samples) {
+  Marginals m;
+  for (const search_spaces::Decision& d : space.decisions()) m.emplace_back(d.num_options, 0.0);
+  for (const std::vector<int>& s : samples) {
+    for (size_t t = 0; t < s.size(); ++t) m[t][s[t]] += 1.0 / static_cast<double>(samples.size());
+  }
+  return m;
+}
+
+// Total-variation distance between two samples' marginals, per decision: (mean, max) over decisions.
+std::pair<double, double> MarginalDistance(const Marginals& a, const Marginals& b) {
+  double sum = 0, worst = 0;
+  for (size_t t = 0; t < a.size(); ++t) {
+    double tv = 0;
+    for (size_t o = 0; o < a[t].size(); ++o) tv += std::abs(a[t][o] - b[t][o]) / 2;
+    sum += tv;
+    worst = std::max(worst, tv);
+  }
+  return {a.empty() ? 0 : sum / static_cast<double>(a.size()), worst};
+}
+
+// log p(decisions) under SearchSpace::Sample, step by step: the completion weights' share.
+double UniformLogProb(const search_spaces::SearchSpace& space, const std::vector<int>& decisions,
+                      std::vector<double>* per_step) {
+  search_spaces::DecisionCursor cursor(space);
+  double total = 0;
+  for (int d : decisions) {
+    const std::vector<int64_t> w = cursor.CompletionWeights();
+    const double sum = static_cast<double>(std::accumulate(w.begin(), w.end(), int64_t{0}));
+    const double lp = std::log(static_cast<double>(w[d]) / sum);
+    if (per_step != nullptr) per_step->push_back(lp);
+    total += lp;
+    (void)cursor.Choose(d);
+  }
+  return total;
+}
+
+void RunUntrainedBench(const UntrainedBenchFlags& f) {
+  absl::StatusOr<v1::ExperimentConfig> config = ctl::ReadExperimentConfig(f.config);
+  if (!config.ok()) Fail(config.status());
+  config->set_seed(f.seed);
+  absl::StatusOr<search_spaces::SearchSpace> space = ctl::MakeSearchSpace(*config);
+  if (!space.ok()) Fail(space.status());
+  const int64_t top = config->simulation().full_steps() > 0 ? config->simulation().full_steps() : 2000;
+  auto final_ap = [&](const std::vector<int>& d) {
+    absl::StatusOr<v1::ArchSpec> spec = space->Decode(d);
+    if (!spec.ok()) Fail(spec.status());
+    absl::StatusOr<v1::ArchSpec> proxy = ctl::ProxySpec(*spec, config->proxy());
+    if (!proxy.ok()) Fail(proxy.status());
+    absl::StatusOr<worker::SimulatedScore> s = worker::SimulatedAp(*proxy, top, top, config->simulation(), f.seed, 0);
+    if (!s.ok()) Fail(s.status());
+    return s->final_ap;
+  };
+  // Two independent uniform sets: the second gives the marginal distance sampling noise alone makes.
+  std::mt19937_64 rng(f.seed);
+  std::vector<std::vector<int>> uniform, uniform2;
+  std::vector<double> uniform_ap;
+  for (int i = 0; i < f.samples; ++i) {
+    uniform.push_back(space->Sample(rng));
+    uniform_ap.push_back(final_ap(uniform.back()));
+  }
+  for (int i = 0; i < f.samples; ++i) uniform2.push_back(space->Sample(rng));
+  const Marginals uniform_m = MarginalsOf(*space, uniform);
+  const std::pair<double, double> floor = MarginalDistance(uniform_m, MarginalsOf(*space, uniform2));
+  const double se_scale = 1.0 / std::sqrt(static_cast<double>(f.samples));
+  json rows = json::array();
+  if (!f.json) {
+    std::cout << absl::StrFormat("uniform     mean final AP %.4f +- %.4f (%d samples); marginal TV of a second uniform set: "
+                                 "mean %.4f, max %.4f\n",
+                                 Mean(uniform_ap), Sd(uniform_ap) * se_scale, f.samples, floor.first, floor.second);
+  }
+  rows.push_back({{"policy", "uniform"},
+                  {"final_ap_mean", Mean(uniform_ap)},
+                  {"final_ap_se", Sd(uniform_ap) * se_scale},
+                  {"marginal_tv_mean", floor.first},
+                  {"marginal_tv_max", floor.second}});
+  for (const std::string& algorithm : f.algorithms) {
+    v1::ExperimentConfig c = *config;
+    c.mutable_algorithm()->set_kind(algorithm);
+    absl::StatusOr<std::unique_ptr<ctl::Policy>> policy = ctl::MakePolicy(*space, c);
+    if (!policy.ok()) Fail(policy.status());
+    std::vector<std::vector<int>> samples;
+    std::vector<double> ap, kl;
+    for (int i = 0; i < f.samples; ++i) {
+      absl::StatusOr<ctl::Proposal> p = (*policy)->Propose();
+      if (!p.ok()) Fail(p.status());
+      samples.push_back(p->decisions);
+      ap.push_back(final_ap(p->decisions));
+      // KL(policy || uniform) = E_policy[log q(x) - log p(x)]; without log-probabilities (random,
+      // evolution) the policy is taken to be the uniform sampler itself.
+      if (p->log_probs.size() == p->decisions.size()) {
+        kl.push_back(std::accumulate(p->log_probs.begin(), p->log_probs.end(), 0.0) -
+                     UniformLogProb(*space, p->decisions, nullptr));
+      }
+    }
+    const std::pair<double, double> tv = MarginalDistance(MarginalsOf(*space, samples), uniform_m);
+    if (!f.json) {
+      std::cout << absl::StrFormat(
+          "%-11s mean final AP %.4f +- %.4f; KL(policy || uniform) %.3f +- %.3f nats per sequence; marginal TV "
+          "against uniform: mean %.4f, max %.4f\n",
+          algorithm, Mean(ap), Sd(ap) * se_scale, Mean(kl), Sd(kl) * se_scale, tv.first, tv.second);
+    }
+    rows.push_back({{"policy", algorithm},
+                    {"final_ap_mean", Mean(ap)},
+                    {"final_ap_se", Sd(ap) * se_scale},
+                    {"kl_mean", Mean(kl)},
+                    {"kl_se", Sd(kl) * se_scale},
+                    {"marginal_tv_mean", tv.first},
+                    {"marginal_tv_max", tv.second}});
+  }
+  if (f.json) std::cout << rows.dump() << "\n";
+}
+
 }  // namespace
 
 void RegisterSearchBenchmark(CLI::App& bench) {
+  {
+    auto u = std::make_shared<UntrainedBenchFlags>();
+    CLI::App* cmd = bench.add_subcommand(
+        "untrained", "How far an untrained policy's proposals are from uniform sampling (KL, marginals, simulated AP)");
+    cmd->add_option("--config", u->config, "A simulated experiment")->capture_default_str();
+    cmd->add_option("--algorithms", u->algorithms, "ppo reinforce evolution random")->capture_default_str();
+    cmd->add_option("--samples", u->samples, "Samples from each")->capture_default_str()->check(CLI::Range(2, 10000000));
+    cmd->add_option("--seed", u->seed, "The policies' and the uniform sampler's seed")->capture_default_str();
+    cmd->add_flag("--json", u->json, "Print JSON");
+    cmd->callback([u] { RunUntrainedBench(*u); });
+  }
   auto f = std::make_shared<SearchBenchFlags>();
   CLI::App* cmd = bench.add_subcommand(
       "search", "Compare the policies (and rung layouts) on the simulated objective, in-process and deterministic");
@@ -229,6 +399,8 @@ void RegisterSearchBenchmark(CLI::App& bench) {
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
   cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
+  cmd->add_option("--learning-rates", f->learning_rates, "RL policies: compare these learning rates (default: the config's)");
+  cmd->add_option("--runs-csv", f->runs_csv, "Write one row per search: its settings, best found and last quarter (CSV)");
   cmd->add_option("--csv", f->csv, "Write the curves here: per report, the best-so-far and the proposal's final AP (CSV)");
   cmd->add_flag("--json", f->json, "Print JSON");
   cmd->callback([f] { RunSearchBench(*f); });
