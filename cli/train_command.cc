@@ -172,16 +172,9 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   o.steps = f.steps > 0 ? f.steps
                         : static_cast<int64_t>(std::ceil(f.epochs * data->train->size() / static_cast<double>(f.batch)));
   o.size = f.size;
-  if (f.optimizer == "sgd") {
-    o.optimizer = worker::OptimizerKind::kSgd;
-    // The paper's 0.28 at batch 256, scaled linearly; L2 4e-5 on kernels (spinenet.md §6.2).
-    o.lr = f.lr > 0 ? f.lr : 0.28 * f.batch / 256.0;
-    o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 4e-5;
-  } else {
-    o.optimizer = worker::OptimizerKind::kAdamW;
-    o.lr = f.lr > 0 ? f.lr : 2e-3;
-    o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 1e-4;
-  }
+  o.optimizer = f.optimizer == "sgd" ? worker::OptimizerKind::kSgd : worker::OptimizerKind::kAdamW;
+  o.lr = f.lr > 0 ? f.lr : worker::DefaultLearningRate(o.optimizer, f.batch);
+  o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : worker::DefaultWeightDecay(o.optimizer);
   o.momentum = f.momentum;
   o.warmup_steps = f.warmup >= 0 ? f.warmup : worker::DefaultWarmupSteps(o.steps);
   o.schedule = f.schedule == "step"  ? worker::ScheduleKind::kStep
