@@ -4,14 +4,18 @@
 #ifndef VERTEBRA_CLI_COMMANDS_H_
 #define VERTEBRA_CLI_COMMANDS_H_
 
+#include <functional>
+
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "deploy/local/launch.h"
 
 namespace vertebra::cli {
 
 // Exit codes shared by every subcommand.
 inline constexpr int kExitFailure = 1;   // Something went wrong that is not the user's input.
 inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the message says which.
+inline constexpr int kExitInterrupted = 130;  // Stopped by Ctrl-C (128 + SIGINT, as a shell has it).
 
 // Prints "vertebra: <message>" on one line to stderr and throws CLI::RuntimeError with
 // kExitBadInput for InvalidArgument/NotFound/OutOfRange/AlreadyExists and kExitFailure otherwise.
@@ -20,8 +24,10 @@ inline constexpr int kExitBadInput = 2;  // A bad file, field, name or flag: the
 void RegisterArchCommand(CLI::App& app);
 void RegisterBenchCommand(CLI::App& app);
 void RegisterEvalCommand(CLI::App& app);
-// `launch`: a controller and local workers as child processes.
-void RegisterLaunchCommand(CLI::App& app);
+// What `launch` runs with the options its flags give: deploy::RunLocalSearch, or a fake in tests.
+using LocalSearchRunner = std::function<absl::Status(const deploy::LocalSearchOptions&)>;
+// `launch`: a controller and local workers as child processes (`run`; nullptr: RunLocalSearch).
+void RegisterLaunchCommand(CLI::App& app, LocalSearchRunner run = nullptr);
 // `controller`, `worker`, `status`, `top`.
 void RegisterSearchCommands(CLI::App& app);
 // `show`, `export`, and `export-blocks` under `arch` (after RegisterArchCommand).

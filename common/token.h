@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace vertebra {
@@ -13,6 +14,10 @@ namespace vertebra {
 // VERTEBRA_TOKEN environment variable (for the binaries' flag handling; libraries take the token
 // as a value). NotFound naming the file; empty when neither is set.
 absl::StatusOr<std::string> ReadToken(const std::string& token_file);
+
+// Writes a new random token (48 hex digits from /dev/urandom) to `path`, created readable and
+// writable by its owner only (mode 0600). Internal naming the path when it cannot be written.
+absl::Status WriteNewToken(const std::string& path);
 
 // Whether a listen address ("host:port", "[v6]:port") is on loopback (localhost, 127.*, ::1),
 // where the controller serves without a token.

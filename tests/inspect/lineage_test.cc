@@ -1,13 +1,10 @@
 #include "inspect/lineage.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "common/file_util.h"
 #include "controller/config.h"
 #include "controller/store.h"
@@ -15,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/arch_spec.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vertebra::inspect {
 namespace {
@@ -26,17 +24,11 @@ using json = nlohmann::json;
 class LineageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           absl::StrFormat("vertebra_lineage_%d_%s", getpid(),
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     options_.db = (dir_ / "search.db").string();
     options_.out_dir = (dir_ / "retrain").string();
     options_.scaling = "49";
     options_.data = "synthetic";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // A search with one trained trial (id 4) in `experiment`.
   void MakeSearch(const std::string& experiment) {
@@ -62,7 +54,8 @@ class LineageTest : public ::testing::Test {
     trial_ = t;
   }
 
-  fs::path dir_;
+  test_util::TempDir temp_{"lineage"};
+  const fs::path& dir_ = temp_.path();
   RetrainLineageOptions options_;
   v1::Trial trial_;
 };
