@@ -22,6 +22,7 @@ inline constexpr int kExitInterrupted = 130;  // Stopped by Ctrl-C (128 + SIGINT
 [[noreturn]] void Fail(const absl::Status& status);
 
 void RegisterArchCommand(CLI::App& app);
+// `bench`: the benchmarks of bench/ (those that train only with VERTEBRA_WITH_TORCH).
 void RegisterBenchCommand(CLI::App& app);
 void RegisterEvalCommand(CLI::App& app);
 // What `launch` runs with the options its flags give: deploy::RunLocalSearch, or a fake in tests.
@@ -34,20 +35,12 @@ void RegisterSearchCommands(CLI::App& app);
 void RegisterInspectCommands(CLI::App& app);
 // `report`: an experiment as one self-contained HTML page.
 void RegisterReportCommand(CLI::App& app);
-// `bench report` under `bench`.
-void RegisterReportBenchmark(CLI::App& bench);
-// `bench search` under `bench`.
-void RegisterSearchBenchmark(CLI::App& bench);
-// `bench controller` under `bench`.
-void RegisterControllerBenchmark(CLI::App& bench);
 // `data`; built only with VERTEBRA_WITH_TORCH (the data library lives under worker/).
 void RegisterDataCommand(CLI::App& app);
 // `train`; built only with VERTEBRA_WITH_TORCH.
 void RegisterTrainCommand(CLI::App& app);
 // `retrain`: a searched trial at full scale; built only with VERTEBRA_WITH_TORCH.
 void RegisterRetrainCommand(CLI::App& app);
-// `bench loader` and `bench maxup` under `bench`; built only with VERTEBRA_WITH_TORCH.
-void RegisterTrainBenchmarks(CLI::App& bench);
 
 }  // namespace vertebra::cli
 

@@ -36,8 +36,9 @@ std::string SelfPath() {
 void RegisterLaunchCommand(CLI::App& app, LocalSearchRunner run) {
   auto o = std::make_shared<deploy::LocalSearchOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "launch", "Run a whole search here: a controller and N workers, live progress, the top architectures and the "
-                "report at the end; run again to resume");
+      "launch",
+      "Run a whole search here: a controller and N workers, live progress, the top architectures and the "
+      "report at the end; run again to resume");
   cmd->add_option("--config", o->config, "Experiment file (JSON), e.g. experiments/demo.json")->required();
   cmd->add_option("--workers", o->workers, "Local worker processes")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--dir", o->dir, "Folder for the database, logs, workers' runs and report (default: runs/NAME)");
@@ -47,7 +48,9 @@ void RegisterLaunchCommand(CLI::App& app, LocalSearchRunner run) {
   cmd->add_option("--threads", o->threads, "LibTorch threads per worker (default: the experiment's proxy.threads)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--report", o->report, "Where the report goes (default: DIR/report.html)");
-  cmd->add_option("--top", o->top, "Architectures listed at the end")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--top", o->top, "Architectures listed at the end")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--simulate", o->simulate, "Simulated workers, for an experiment with a \"simulation\" section");
   cmd->callback([o, run] {
     o->binary = SelfPath();

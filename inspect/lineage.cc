@@ -31,12 +31,14 @@ absl::Status CheckResumedLineage(const fs::path& lineage_path, const v1::Trial& 
       earlier.is_object() ? earlier.value("hash", "?").substr(0, 12) : "?", trial.id(), trial.hash().substr(0, 12)));
 }
 
-json LineageJson(const RetrainLineageOptions& options, const v1::ExperimentConfig& experiment,
-                 const v1::Trial& trial) {
+json LineageJson(const RetrainLineageOptions& options, const v1::ExperimentConfig& experiment, const v1::Trial& trial) {
   json results = json::array();
   for (const v1::RungResult& x : trial.results()) {
-    results.push_back({{"rung", x.rung()}, {"steps", x.steps()}, {"ap", x.ap().stats_size() ? x.ap().stats(0) : 0.0},
-                       {"reward", x.reward()}, {"worker", x.worker()}});
+    results.push_back({{"rung", x.rung()},
+                       {"steps", x.steps()},
+                       {"ap", x.ap().stats_size() ? x.ap().stats(0) : 0.0},
+                       {"reward", x.reward()},
+                       {"worker", x.worker()}});
   }
   return {{"database", fs::absolute(options.db).string()},
           {"experiment", experiment.name()},
@@ -75,8 +77,8 @@ absl::StatusOr<RetrainLineage> WriteRetrainLineage(const RetrainLineageOptions& 
   }
   RetrainLineage lineage{*trial, snapshot.experiment->name(), (out / "spec.json").string()};
   RETURN_IF_ERROR(WriteFileAtomically(lineage.spec_path, search_spaces::ArchSpecToJson(trial->spec())));
-  RETURN_IF_ERROR(WriteFileAtomically(lineage_path.string(),
-                                      LineageJson(options, *snapshot.experiment, *trial).dump(2) + "\n"));
+  RETURN_IF_ERROR(
+      WriteFileAtomically(lineage_path.string(), LineageJson(options, *snapshot.experiment, *trial).dump(2) + "\n"));
   return lineage;
 }
 

@@ -55,8 +55,7 @@ absl::StatusOr<LaunchPaths> MakePaths(const LocalSearchOptions& o, const v1::Exp
   std::error_code ec;
   fs::create_directories(p.logs, ec);
   if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--dir: cannot create %s: %s", p.dir.string(), ec.message()));
+    return absl::InvalidArgumentError(absl::StrFormat("--dir: cannot create %s: %s", p.dir.string(), ec.message()));
   }
   return p;
 }
@@ -112,9 +111,10 @@ absl::StatusOr<bool> LocalSearch::ReportIfFinished() {
     return false;
   }
   absl::StatusOr<ctl::TrialCounts> c = store->Counts();
-  std::cout << absl::StrFormat("The search in %s is finished (%d trials done, %d failed): nothing to run. "
-                               "Use another --db to start a new one.\n",
-                               paths_.db, c.ok() ? c->done : 0, c.ok() ? c->failed : 0);
+  std::cout << absl::StrFormat(
+      "The search in %s is finished (%d trials done, %d failed): nothing to run. "
+      "Use another --db to start a new one.\n",
+      paths_.db, c.ok() ? c->done : 0, c.ok() ? c->failed : 0);
   store.reset();
   PrintResults(!fs::exists(paths_.report));
   if (fs::exists(paths_.report)) std::cout << "report: " << paths_.report << "\n";
@@ -125,9 +125,9 @@ absl::Status LocalSearch::StartController(const std::string& token_file) {
   const std::string port_file = (paths_.dir / "controller.port").string();
   std::error_code ec;
   fs::remove(port_file, ec);
-  std::vector<std::string> args = {o_.binary, "controller", "--config", o_.config,     "--db",
-                                   paths_.db, "--listen",   o_.listen, "--port-file", port_file,
-                                   "--exit-when-done"};
+  std::vector<std::string> args = {o_.binary,     "controller", "--config",        o_.config,
+                                   "--db",        paths_.db,    "--listen",        o_.listen,
+                                   "--port-file", port_file,    "--exit-when-done"};
   if (!token_file.empty()) args.insert(args.end(), {"--token-file", token_file});
   controller_.emplace("controller", std::move(args), paths_.Log("controller"));
   RETURN_IF_ERROR(controller_->Start());
@@ -143,9 +143,8 @@ absl::Status LocalSearch::StartController(const std::string& token_file) {
   }
   if (port.empty()) {
     controller_->Stop(5);
-    return absl::DeadlineExceededError(
-        absl::StrFormat("the controller did not start listening within %d s: see %s",
-                        kControllerStartTimeout.count(), controller_->log()));
+    return absl::DeadlineExceededError(absl::StrFormat("the controller did not start listening within %d s: see %s",
+                                                       kControllerStartTimeout.count(), controller_->log()));
   }
   // A wildcard address is reached through loopback.
   const std::string host = o_.listen.substr(0, o_.listen.rfind(':'));
@@ -156,8 +155,9 @@ absl::Status LocalSearch::StartController(const std::string& token_file) {
 absl::Status LocalSearch::StartWorkers(const std::string& token_file) {
   for (int i = 1; i <= o_.workers; ++i) {
     const std::string name = absl::StrFormat("worker-%d", i);
-    std::vector<std::string> args = {o_.binary, "worker", "--controller", address_, "--work-dir",
-                                     (paths_.dir / name).string(), "--device", o_.device};
+    std::vector<std::string> args = {o_.binary,  "worker",     "--controller",
+                                     address_,   "--work-dir", (paths_.dir / name).string(),
+                                     "--device", o_.device};
     if (o_.threads > 0) args.insert(args.end(), {"--threads", std::to_string(o_.threads)});
     if (o_.simulate) args.push_back("--simulate");
     if (!token_file.empty()) args.insert(args.end(), {"--token-file", token_file});
@@ -195,9 +195,9 @@ std::optional<int> LocalSearch::Supervise() {
       if (c.ok()) finished_at_start = c->done + c->failed;
     }
     if (display.Due()) {
-      display.Show(absl::StrCat("[", FormatDuration(elapsed), "] ",
-                                ProgressLine(reader_.store(), config_.budget().trials(), elapsed,
-                                             std::max<int64_t>(0, finished_at_start))));
+      display.Show(absl::StrCat(
+          "[", FormatDuration(elapsed), "] ",
+          ProgressLine(reader_.store(), config_.budget().trials(), elapsed, std::max<int64_t>(0, finished_at_start))));
     }
   }
   display.EndLine();
@@ -230,9 +230,10 @@ absl::Status LocalSearch::Run() {
   }
   RETURN_IF_ERROR(StartController(token_file));
   RETURN_IF_ERROR(StartWorkers(token_file));
-  std::cout << absl::StrFormat("%s: controller on %s, %d workers; database %s, logs in %s (Ctrl-C stops, "
-                               "the same command resumes)\n",
-                               config_.name(), address_, o_.workers, paths_.db, paths_.logs);
+  std::cout << absl::StrFormat(
+      "%s: controller on %s, %d workers; database %s, logs in %s (Ctrl-C stops, "
+      "the same command resumes)\n",
+      config_.name(), address_, o_.workers, paths_.db, paths_.logs);
   const std::optional<int> controller_status = Supervise();
   if (!controller_status) {
     std::cout << "stopping: workers give their leases back, then the controller stops\n" << std::flush;

@@ -18,21 +18,21 @@
 namespace vertebra::deploy {
 
 struct LocalSearchOptions {
-  std::string config;             // The experiment (JSON).
-  std::string binary;             // The `vertebra` executable the children run.
-  int workers = 2;                // Local worker processes.
-  std::string dir;                // Database, logs, workers' runs, report. Empty: runs/NAME.
-  std::string db;                 // Empty: DIR/search.db.
-  std::string report;             // Empty: DIR/report.html.
+  std::string config;                  // The experiment (JSON).
+  std::string binary;                  // The `vertebra` executable the children run.
+  int workers = 2;                     // Local worker processes.
+  std::string dir;                     // Database, logs, workers' runs, report. Empty: runs/NAME.
+  std::string db;                      // Empty: DIR/search.db.
+  std::string report;                  // Empty: DIR/report.html.
   std::string listen = "127.0.0.1:0";  // The controller's address (port 0: any free port).
-  std::string device = "cpu";     // The workers' --device.
-  int threads = 0;                // LibTorch threads per worker; 0: the experiment's proxy.threads.
-  int top = 5;                    // Architectures listed at the end.
-  bool simulate = false;          // Simulated workers; the experiment must have a "simulation".
+  std::string device = "cpu";          // The workers' --device.
+  int threads = 0;                     // LibTorch threads per worker; 0: the experiment's proxy.threads.
+  int top = 5;                         // Architectures listed at the end.
+  bool simulate = false;               // Simulated workers; the experiment must have a "simulation".
   // How often one worker that exits with an error is restarted before the launcher gives up on
   // it (the others go on). Negative: DefaultMaxRestarts(workers).
   int max_restarts_per_worker = -1;
-  bool live_progress = false;     // Standard output is a terminal: one progress line, rewritten.
+  bool live_progress = false;  // Standard output is a terminal: one progress line, rewritten.
   // Set from elsewhere (a signal handler) to stop the search cleanly; nullptr: runs to the end.
   const std::atomic<bool>* stop = nullptr;
 };

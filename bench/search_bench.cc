@@ -1,33 +1,26 @@
-// `vertebra bench search`: the policies against each other on the simulated objective, in-process
-// and deterministic (a fake clock, no network): the scheduler, the store's in-memory twin, and the
-// simulated trainer's SimulatedAp as the "training". It reports, per algorithm over several
-// seeds, the best architecture found (by its noiseless final AP, which no policy sees) and the
-// mean final AP of the last quarter of proposals, and writes the best-so-far curves as CSV.
-//
-// `--rungs` compares budgets: e.g. "500" (one low rung) against "500,2000" (successive halving)
-// with the same total number of training steps.
+#include "bench/search_bench.h"
+
 #include <algorithm>
 #include <cmath>
 #include <deque>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <numeric>
+#include <ostream>
 #include <string>
 #include <vector>
 
-#include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "cli/commands.h"
+#include "common/status_macros.h"
 #include "controller/config.h"
 #include "controller/scheduler.h"
 #include "nlohmann/json.hpp"
 #include "worker/agent/simulated.h"
 
-namespace vertebra::cli {
+namespace vertebra::bench {
 namespace {
 
 namespace ctl = ::vertebra::controller;
@@ -43,17 +36,6 @@ class SteppedClock : public ctl::Clock {
   double now_ = 1.7e9;  // Any fixed start: runs are reproducible.
 };
 
-struct SearchBenchFlags {
-  std::string config = "experiments/simulated.json";
-  std::vector<std::string> algorithms = {"ppo", "reinforce", "evolution", "random"};
-  std::vector<std::string> rungs;  // Each entry "500" or "500,2000": a budget layout to compare.
-  int seeds = 5;
-  int64_t step_budget = 0;  // Total training steps per run (0: trials x first rung).
-  int parallel = 8;
-  std::string csv;
-  bool json = false;
-};
-
 struct RunResult {
   double best_final = 0;            // Noiseless final AP of the architecture the search ranks best.
   double last_quarter_final = 0;    // Mean noiseless final AP of the last quarter of proposals.
@@ -64,18 +46,17 @@ struct RunResult {
 };
 
 // One simulated search: `parallel` leases outstanding, reported oldest first.
-RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64_t step_budget) {
+absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64_t step_budget) {
   config.set_seed(seed);
   config.mutable_lease()->set_lease_seconds(1e9);  // No heartbeats here: leases must not expire.
   std::unique_ptr<ctl::Store> store = ctl::NewMemoryStore();
   SteppedClock clock;
   ctl::SchedulerOptions options;
   options.policy_thread = false;
-  absl::StatusOr<std::unique_ptr<ctl::Scheduler>> opened = ctl::Scheduler::Open(store.get(), config, &clock, options);
-  if (!opened.ok()) Fail(opened.status());
-  ctl::Scheduler& s = **opened;
-  absl::StatusOr<std::string> worker = s.Register({"bench", "cpu", 0, true});
-  if (!worker.ok()) Fail(worker.status());
+  ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Scheduler> opened,
+                   ctl::Scheduler::Open(store.get(), config, &clock, options));
+  ctl::Scheduler& s = *opened;
+  ASSIGN_OR_RETURN(const std::string worker, s.Register({"bench", "cpu", 0, true}));
   const int64_t top = config.simulation().full_steps();
   RunResult out;
   std::map<int64_t, double> final_of;  // Trial -> noiseless final AP.
@@ -86,45 +67,43 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
   double best_ap = -1;
   std::vector<double> proposal_finals;
   while (true) {
-    if (absl::Status st = s.RunPolicy(); !st.ok()) Fail(st);
+    RETURN_IF_ERROR(s.RunPolicy());
     bool finished = false;
     while (static_cast<int>(running.size()) < parallel && (step_budget == 0 || out.steps < step_budget)) {
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(*worker);
-      if (!r.ok()) Fail(r.status());
-      if (r->status == ctl::LeaseStatus::kFinished) finished = true;
-      if (r->status != ctl::LeaseStatus::kGranted) break;
-      out.steps += r->grant->steps - r->grant->previous_steps;  // Promotions continue from a checkpoint.
-      running.push_back(*r->grant);
+      ASSIGN_OR_RETURN(const ctl::LeaseResult r, s.Lease(worker));
+      if (r.status == ctl::LeaseStatus::kFinished) finished = true;
+      if (r.status != ctl::LeaseStatus::kGranted) break;
+      out.steps += r.grant->steps - r.grant->previous_steps;  // Promotions continue from a checkpoint.
+      running.push_back(*r.grant);
     }
     if (running.empty()) {
       if (finished || (step_budget > 0 && out.steps >= step_budget)) break;
-      if (absl::Status st = s.RunPolicy(); !st.ok()) Fail(st);
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(*worker);
+      RETURN_IF_ERROR(s.RunPolicy());
+      absl::StatusOr<ctl::LeaseResult> r = s.Lease(worker);
       if (!r.ok() || r->status != ctl::LeaseStatus::kGranted) break;
       out.steps += r->grant->steps - r->grant->previous_steps;
       running.push_back(*r->grant);
     }
     const ctl::LeaseGrant g = running.front();
     running.pop_front();
-    absl::StatusOr<worker::SimulatedScore> score =
-        worker::SimulatedAp(g.spec, g.steps, top, config.simulation(), config.seed(), g.rung);
-    if (!score.ok()) Fail(score.status());
+    ASSIGN_OR_RETURN(const worker::SimulatedScore score,
+                     worker::SimulatedAp(g.spec, g.steps, top, config.simulation(), config.seed(), g.rung));
     ctl::ReportRequest report;
-    report.worker = *worker;
+    report.worker = worker;
     report.trial = g.trial;
     report.lease = g.lease;
-    report.ap.assign(score->stats.begin(), score->stats.end());
+    report.ap.assign(score.stats.begin(), score.stats.end());
     report.simulated = true;
-    if (absl::StatusOr<ctl::ReportOutcome> o = s.Report(report); !o.ok()) Fail(o.status());
+    RETURN_IF_ERROR(s.Report(report).status());
     clock.Advance(1);
-    out.proposed.push_back(g.rung == 0 ? score->final_ap : -1);
+    out.proposed.push_back(g.rung == 0 ? score.final_ap : -1);
     if (g.rung == 0) {
-      final_of[g.trial] = score->final_ap;
-      proposal_finals.push_back(score->final_ap);
+      final_of[g.trial] = score.final_ap;
+      proposal_finals.push_back(score.final_ap);
     }
-    if (g.rung > best_rung || (g.rung == best_rung && score->stats[0] > best_ap)) {
+    if (g.rung > best_rung || (g.rung == best_rung && score.stats[0] > best_ap)) {
       best_rung = g.rung;
-      best_ap = score->stats[0];
+      best_ap = score.stats[0];
       best_trial = g.trial;
     }
     out.best_so_far.push_back(final_of[best_trial]);
@@ -139,7 +118,9 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
   return out;
 }
 
-double Mean(const std::vector<double>& v) { return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size(); }
+double Mean(const std::vector<double>& v) {
+  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+}
 double Sd(const std::vector<double>& v) {
   if (v.size() < 2) return 0;
   const double m = Mean(v);
@@ -148,17 +129,18 @@ double Sd(const std::vector<double>& v) {
   return std::sqrt(s / (v.size() - 1));
 }
 
-void RunSearchBench(const SearchBenchFlags& f) {
-  absl::StatusOr<v1::ExperimentConfig> base = ctl::ReadExperimentConfig(f.config);
-  if (!base.ok()) Fail(base.status());
-  if (!base->simulated()) Fail(absl::InvalidArgumentError(f.config + ": bench search needs a simulated experiment"));
+}  // namespace
+
+absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
+  ASSIGN_OR_RETURN(const v1::ExperimentConfig base, ctl::ReadExperimentConfig(f.config));
+  if (!base.simulated()) return absl::InvalidArgumentError(f.config + ": bench search needs a simulated experiment");
   std::vector<std::string> layouts = f.rungs;
   if (layouts.empty()) {
     std::vector<std::string> steps;
-    for (int64_t s : base->rungs().steps()) steps.push_back(std::to_string(s));
+    for (int64_t s : base.rungs().steps()) steps.push_back(std::to_string(s));
     layouts.push_back(absl::StrJoin(steps, ","));
   }
-  int64_t full_steps = base->simulation().full_steps();
+  int64_t full_steps = base.simulation().full_steps();
   for (const std::string& layout : layouts) {
     for (const std::string& s : std::vector<std::string>(absl::StrSplit(layout, ','))) {
       full_steps = std::max<int64_t>(full_steps, std::stoll(s));
@@ -172,7 +154,7 @@ void RunSearchBench(const SearchBenchFlags& f) {
   }
   for (const std::string& layout : layouts) {
     for (const std::string& algorithm : f.algorithms) {
-      v1::ExperimentConfig config = *base;
+      v1::ExperimentConfig config = base;
       config.mutable_algorithm()->set_kind(algorithm);
       config.mutable_rungs()->clear_steps();
       for (const std::string& s : std::vector<std::string>(absl::StrSplit(layout, ','))) {
@@ -185,7 +167,7 @@ void RunSearchBench(const SearchBenchFlags& f) {
       std::vector<double> best, last;
       std::vector<int64_t> trials;
       for (int seed = 0; seed < f.seeds; ++seed) {
-        const RunResult r = RunOne(config, 1000 + seed, f.parallel, f.step_budget);
+        ASSIGN_OR_RETURN(const RunResult r, RunOne(config, 1000 + seed, f.parallel, f.step_budget));
         best.push_back(r.best_final);
         last.push_back(r.last_quarter_final);
         trials.push_back(r.trials);
@@ -207,31 +189,15 @@ void RunSearchBench(const SearchBenchFlags& f) {
                       {"last_quarter_sd", Sd(last)},
                       {"trials_mean", Mean(std::vector<double>(trials.begin(), trials.end()))}});
       if (!f.json) {
-        std::cout << absl::StrFormat(
+        out << absl::StrFormat(
             "%-10s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
             algorithm, layout, Mean(best), Sd(best), Mean(last), Sd(last),
             Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds);
       }
     }
   }
-  if (f.json) std::cout << rows.dump() << "\n";
+  if (f.json) out << rows.dump() << "\n";
+  return absl::OkStatus();
 }
 
-}  // namespace
-
-void RegisterSearchBenchmark(CLI::App& bench) {
-  auto f = std::make_shared<SearchBenchFlags>();
-  CLI::App* cmd = bench.add_subcommand(
-      "search", "Compare the policies (and rung layouts) on the simulated objective, in-process and deterministic");
-  cmd->add_option("--config", f->config, "A simulated experiment")->capture_default_str();
-  cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
-  cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
-  cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
-  cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
-  cmd->add_option("--csv", f->csv, "Write the curves here: per report, the best-so-far and the proposal's final AP (CSV)");
-  cmd->add_flag("--json", f->json, "Print JSON");
-  cmd->callback([f] { RunSearchBench(*f); });
-}
-
-}  // namespace vertebra::cli
+}  // namespace vertebra::bench
