@@ -1,31 +1,22 @@
-// `vertebra bench search`: the policies against each other on the simulated objective, in-process
-// and deterministic (a fake clock, no network): the scheduler, the store's in-memory twin, and the
-// simulated trainer's SimulatedAp as the "training". It reports, per algorithm over several
-// seeds, the best architecture found (by its noiseless final AP, which no policy sees) and the
-// mean final AP of the last quarter of proposals, and writes the best-so-far curves as CSV.
-//
-// `--rungs` compares budgets: e.g. "500" (one low rung) against "500,2000" (successive halving)
-// with the same total number of training steps.
-//
-// `vertebra bench untrained`: how far an untrained policy's proposals are from uniform sampling
-// (SearchSpace::Sample): the KL divergence per sequence, the per-decision marginals, and the
-// mean noiseless simulated AP of its samples against uniform ones.
+#include "bench/search_bench.h"
+
 #include <algorithm>
 #include <cmath>
 #include <deque>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <numeric>
+#include <ostream>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "cli/commands.h"
+#include "common/status_macros.h"
 #include "controller/config.h"
 #include "controller/policy.h"
 #include "controller/proposer.h"
@@ -33,7 +24,7 @@
 #include "nlohmann/json.hpp"
 #include "worker/agent/simulated.h"
 
-namespace vertebra::cli {
+namespace vertebra::bench {
 namespace {
 
 namespace ctl = ::vertebra::controller;
@@ -49,19 +40,6 @@ class SteppedClock : public ctl::Clock {
   double now_ = 1.7e9;  // Any fixed start: runs are reproducible.
 };
 
-struct SearchBenchFlags {
-  std::string config = "experiments/simulated.json";
-  std::vector<std::string> algorithms = {"ppo", "reinforce", "evolution", "random"};
-  std::vector<std::string> rungs;  // Each entry "500" or "500,2000": a budget layout to compare.
-  int seeds = 5;
-  int64_t step_budget = 0;  // Total training steps per run (0: trials x first rung).
-  int parallel = 8;
-  std::vector<double> learning_rates;  // RL policies: one row per rate (default: the config's).
-  std::string csv;
-  std::string runs_csv;
-  bool json = false;
-};
-
 struct RunResult {
   double best_final = 0;            // Noiseless final AP of the architecture the search ranks best.
   double last_quarter_final = 0;    // Mean noiseless final AP of the last quarter of proposals.
@@ -72,18 +50,17 @@ struct RunResult {
 };
 
 // One simulated search: `parallel` leases outstanding, reported oldest first.
-RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64_t step_budget) {
+absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64_t step_budget) {
   config.set_seed(seed);
   config.mutable_lease()->set_lease_seconds(1e9);  // No heartbeats here: leases must not expire.
   std::unique_ptr<ctl::Store> store = ctl::NewMemoryStore();
   SteppedClock clock;
   ctl::SchedulerOptions options;
   options.policy_thread = false;
-  absl::StatusOr<std::unique_ptr<ctl::Scheduler>> opened = ctl::Scheduler::Open(store.get(), config, &clock, options);
-  if (!opened.ok()) Fail(opened.status());
-  ctl::Scheduler& s = **opened;
-  absl::StatusOr<std::string> worker = s.Register({"bench", "cpu", 0, true});
-  if (!worker.ok()) Fail(worker.status());
+  ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Scheduler> opened,
+                   ctl::Scheduler::Open(store.get(), config, &clock, options));
+  ctl::Scheduler& s = *opened;
+  ASSIGN_OR_RETURN(const std::string worker, s.Register({"bench", "cpu", 0, true}));
   const int64_t top = config.simulation().full_steps();
   RunResult out;
   std::map<int64_t, double> final_of;  // Trial -> noiseless final AP.
@@ -94,45 +71,43 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
   double best_ap = -1;
   std::vector<double> proposal_finals;
   while (true) {
-    if (absl::Status st = s.RunPolicy(); !st.ok()) Fail(st);
+    RETURN_IF_ERROR(s.RunPolicy());
     bool finished = false;
     while (static_cast<int>(running.size()) < parallel && (step_budget == 0 || out.steps < step_budget)) {
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(*worker);
-      if (!r.ok()) Fail(r.status());
-      if (r->status == ctl::LeaseStatus::kFinished) finished = true;
-      if (r->status != ctl::LeaseStatus::kGranted) break;
-      out.steps += r->grant->steps - r->grant->previous_steps;  // Promotions continue from a checkpoint.
-      running.push_back(*r->grant);
+      ASSIGN_OR_RETURN(const ctl::LeaseResult r, s.Lease(worker));
+      if (r.status == ctl::LeaseStatus::kFinished) finished = true;
+      if (r.status != ctl::LeaseStatus::kGranted) break;
+      out.steps += r.grant->steps - r.grant->previous_steps;  // Promotions continue from a checkpoint.
+      running.push_back(*r.grant);
     }
     if (running.empty()) {
       if (finished || (step_budget > 0 && out.steps >= step_budget)) break;
-      if (absl::Status st = s.RunPolicy(); !st.ok()) Fail(st);
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(*worker);
+      RETURN_IF_ERROR(s.RunPolicy());
+      absl::StatusOr<ctl::LeaseResult> r = s.Lease(worker);
       if (!r.ok() || r->status != ctl::LeaseStatus::kGranted) break;
       out.steps += r->grant->steps - r->grant->previous_steps;
       running.push_back(*r->grant);
     }
     const ctl::LeaseGrant g = running.front();
     running.pop_front();
-    absl::StatusOr<worker::SimulatedScore> score =
-        worker::SimulatedAp(g.spec, g.steps, top, config.simulation(), config.seed(), g.rung);
-    if (!score.ok()) Fail(score.status());
+    ASSIGN_OR_RETURN(const worker::SimulatedScore score,
+                     worker::SimulatedAp(g.spec, g.steps, top, config.simulation(), config.seed(), g.rung));
     ctl::ReportRequest report;
-    report.worker = *worker;
+    report.worker = worker;
     report.trial = g.trial;
     report.lease = g.lease;
-    report.ap.assign(score->stats.begin(), score->stats.end());
+    report.ap.assign(score.stats.begin(), score.stats.end());
     report.simulated = true;
-    if (absl::StatusOr<ctl::ReportOutcome> o = s.Report(report); !o.ok()) Fail(o.status());
+    RETURN_IF_ERROR(s.Report(report).status());
     clock.Advance(1);
-    out.proposed.push_back(g.rung == 0 ? score->final_ap : -1);
+    out.proposed.push_back(g.rung == 0 ? score.final_ap : -1);
     if (g.rung == 0) {
-      final_of[g.trial] = score->final_ap;
-      proposal_finals.push_back(score->final_ap);
+      final_of[g.trial] = score.final_ap;
+      proposal_finals.push_back(score.final_ap);
     }
-    if (g.rung > best_rung || (g.rung == best_rung && score->stats[0] > best_ap)) {
+    if (g.rung > best_rung || (g.rung == best_rung && score.stats[0] > best_ap)) {
       best_rung = g.rung;
-      best_ap = score->stats[0];
+      best_ap = score.stats[0];
       best_trial = g.trial;
     }
     out.best_so_far.push_back(final_of[best_trial]);
@@ -147,7 +122,9 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
   return out;
 }
 
-double Mean(const std::vector<double>& v) { return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size(); }
+double Mean(const std::vector<double>& v) {
+  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+}
 double Sd(const std::vector<double>& v) {
   if (v.size() < 2) return 0;
   const double m = Mean(v);
@@ -156,17 +133,18 @@ double Sd(const std::vector<double>& v) {
   return std::sqrt(s / (v.size() - 1));
 }
 
-void RunSearchBench(const SearchBenchFlags& f) {
-  absl::StatusOr<v1::ExperimentConfig> base = ctl::ReadExperimentConfig(f.config);
-  if (!base.ok()) Fail(base.status());
-  if (!base->simulated()) Fail(absl::InvalidArgumentError(f.config + ": bench search needs a simulated experiment"));
+}  // namespace
+
+absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
+  ASSIGN_OR_RETURN(const v1::ExperimentConfig base, ctl::ReadExperimentConfig(f.config));
+  if (!base.simulated()) return absl::InvalidArgumentError(f.config + ": bench search needs a simulated experiment");
   std::vector<std::string> layouts = f.rungs;
   if (layouts.empty()) {
     std::vector<std::string> steps;
-    for (int64_t s : base->rungs().steps()) steps.push_back(std::to_string(s));
+    for (int64_t s : base.rungs().steps()) steps.push_back(std::to_string(s));
     layouts.push_back(absl::StrJoin(steps, ","));
   }
-  int64_t full_steps = base->simulation().full_steps();
+  int64_t full_steps = base.simulation().full_steps();
   for (const std::string& layout : layouts) {
     for (const std::string& s : std::vector<std::string>(absl::StrSplit(layout, ','))) {
       full_steps = std::max<int64_t>(full_steps, std::stoll(s));
@@ -188,14 +166,14 @@ void RunSearchBench(const SearchBenchFlags& f) {
   for (const std::string& algorithm : f.algorithms) {
     const bool rl = algorithm == "ppo" || algorithm == "reinforce";
     if (!rl || f.learning_rates.empty()) {
-      variants.push_back({algorithm, base->algorithm().learning_rate()});
+      variants.push_back({algorithm, base.algorithm().learning_rate()});
     } else {
       for (double lr : f.learning_rates) variants.push_back({algorithm, lr});
     }
   }
   for (const std::string& layout : layouts) {
     for (const auto& [algorithm_kind, learning_rate] : variants) {
-      v1::ExperimentConfig config = *base;
+      v1::ExperimentConfig config = base;
       config.mutable_algorithm()->set_kind(algorithm_kind);
       config.mutable_algorithm()->set_learning_rate(learning_rate);
       const std::string algorithm =
@@ -213,17 +191,10 @@ void RunSearchBench(const SearchBenchFlags& f) {
       std::vector<double> best, last;
       std::vector<int64_t> trials;
       for (int seed = 0; seed < f.seeds; ++seed) {
-        const RunResult r = RunOne(config, 1000 + seed, f.parallel, f.step_budget);
+        ASSIGN_OR_RETURN(const RunResult r, RunOne(config, 1000 + seed, f.parallel, f.step_budget));
         best.push_back(r.best_final);
         last.push_back(r.last_quarter_final);
         trials.push_back(r.trials);
-        if (runs_csv.is_open()) {
-          const v1::AlgorithmConfig& a = config.algorithm();
-          runs_csv << absl::StrFormat("%s,%g,%g,%g,%g,%d,\"%s\",%d,%d,%.6f,%.6f\n", algorithm_kind, a.learning_rate(),
-                                      a.temperature(), a.tanh_constant(), a.entropy_weight(), a.update_every(), layout,
-                                      seed, r.trials, r.best_final, r.last_quarter_final);
-          runs_csv.flush();
-        }
         if (csv.is_open()) {
           for (size_t i = 0; i < r.best_so_far.size(); ++i) {
             // A report of a promoted trial leaves the proposal column empty.
@@ -231,6 +202,13 @@ void RunSearchBench(const SearchBenchFlags& f) {
             csv << absl::StrFormat("\"%s\",\"%s\",%d,%d,%.6f,%s\n", algorithm, layout, seed, i + 1, r.best_so_far[i],
                                    proposed);
           }
+        }
+        if (runs_csv.is_open()) {
+          const v1::AlgorithmConfig& a = config.algorithm();
+          runs_csv << absl::StrFormat("%s,%g,%g,%g,%g,%d,\"%s\",%d,%d,%.6f,%.6f\n", algorithm_kind, a.learning_rate(),
+                                      a.temperature(), a.tanh_constant(), a.entropy_weight(), a.update_every(), layout,
+                                      seed, r.trials, r.best_final, r.last_quarter_final);
+          runs_csv.flush();
         }
       }
       rows.push_back({{"algorithm", algorithm},
@@ -242,23 +220,18 @@ void RunSearchBench(const SearchBenchFlags& f) {
                       {"last_quarter_sd", Sd(last)},
                       {"trials_mean", Mean(std::vector<double>(trials.begin(), trials.end()))}});
       if (!f.json) {
-        std::cout << absl::StrFormat(
+        out << absl::StrFormat(
             "%-16s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
             algorithm, layout, Mean(best), Sd(best), Mean(last), Sd(last),
             Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds);
       }
     }
   }
-  if (f.json) std::cout << rows.dump() << "\n";
+  if (f.json) out << rows.dump() << "\n";
+  return absl::OkStatus();
 }
 
-struct UntrainedBenchFlags {
-  std::string config = "experiments/simulated.json";
-  std::vector<std::string> algorithms = {"reinforce"};
-  int samples = 1000;
-  uint64_t seed = 1;
-  bool json = false;
-};
+namespace {
 
 // Per decision, the share of samples choosing each option.
 using Marginals = std::vector<std::vector<double>>;
@@ -300,21 +273,20 @@ double UniformLogProb(const search_spaces::SearchSpace& space, const std::vector
   return total;
 }
 
-void RunUntrainedBench(const UntrainedBenchFlags& f) {
+}  // namespace
+
+absl::Status RunUntrainedBench(const UntrainedBenchOptions& f, std::ostream& out) {
   absl::StatusOr<v1::ExperimentConfig> config = ctl::ReadExperimentConfig(f.config);
-  if (!config.ok()) Fail(config.status());
+  if (!config.ok()) return config.status();
   config->set_seed(f.seed);
   absl::StatusOr<search_spaces::SearchSpace> space = ctl::MakeSearchSpace(*config);
-  if (!space.ok()) Fail(space.status());
+  if (!space.ok()) return space.status();
   const int64_t top = config->simulation().full_steps() > 0 ? config->simulation().full_steps() : 2000;
-  auto final_ap = [&](const std::vector<int>& d) {
-    absl::StatusOr<v1::ArchSpec> spec = space->Decode(d);
-    if (!spec.ok()) Fail(spec.status());
-    absl::StatusOr<v1::ArchSpec> proxy = ctl::ProxySpec(*spec, config->proxy());
-    if (!proxy.ok()) Fail(proxy.status());
-    absl::StatusOr<worker::SimulatedScore> s = worker::SimulatedAp(*proxy, top, top, config->simulation(), f.seed, 0);
-    if (!s.ok()) Fail(s.status());
-    return s->final_ap;
+  auto final_ap = [&](const std::vector<int>& d) -> absl::StatusOr<double> {
+    ASSIGN_OR_RETURN(const v1::ArchSpec spec, space->Decode(d));
+    ASSIGN_OR_RETURN(const v1::ArchSpec proxy, ctl::ProxySpec(spec, config->proxy()));
+    ASSIGN_OR_RETURN(const worker::SimulatedScore s, worker::SimulatedAp(proxy, top, top, config->simulation(), f.seed, 0));
+    return s.final_ap;
   };
   // Two independent uniform sets: the second gives the marginal distance sampling noise alone makes.
   std::mt19937_64 rng(f.seed);
@@ -322,7 +294,8 @@ void RunUntrainedBench(const UntrainedBenchFlags& f) {
   std::vector<double> uniform_ap;
   for (int i = 0; i < f.samples; ++i) {
     uniform.push_back(space->Sample(rng));
-    uniform_ap.push_back(final_ap(uniform.back()));
+    ASSIGN_OR_RETURN(const double ap, final_ap(uniform.back()));
+    uniform_ap.push_back(ap);
   }
   for (int i = 0; i < f.samples; ++i) uniform2.push_back(space->Sample(rng));
   const Marginals uniform_m = MarginalsOf(*space, uniform);
@@ -330,7 +303,7 @@ void RunUntrainedBench(const UntrainedBenchFlags& f) {
   const double se_scale = 1.0 / std::sqrt(static_cast<double>(f.samples));
   json rows = json::array();
   if (!f.json) {
-    std::cout << absl::StrFormat("uniform     mean final AP %.4f +- %.4f (%d samples); marginal TV of a second uniform set: "
+    out << absl::StrFormat("uniform     mean final AP %.4f +- %.4f (%d samples); marginal TV of a second uniform set: "
                                  "mean %.4f, max %.4f\n",
                                  Mean(uniform_ap), Sd(uniform_ap) * se_scale, f.samples, floor.first, floor.second);
   }
@@ -342,15 +315,15 @@ void RunUntrainedBench(const UntrainedBenchFlags& f) {
   for (const std::string& algorithm : f.algorithms) {
     v1::ExperimentConfig c = *config;
     c.mutable_algorithm()->set_kind(algorithm);
-    absl::StatusOr<std::unique_ptr<ctl::Policy>> policy = ctl::MakePolicy(*space, c);
-    if (!policy.ok()) Fail(policy.status());
+    ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Policy> policy, ctl::MakePolicy(*space, c));
     std::vector<std::vector<int>> samples;
     std::vector<double> ap, kl;
     for (int i = 0; i < f.samples; ++i) {
-      absl::StatusOr<ctl::Proposal> p = (*policy)->Propose();
-      if (!p.ok()) Fail(p.status());
+      ASSIGN_OR_RETURN(const ctl::Proposal proposal, policy->Propose());
+      const ctl::Proposal* p = &proposal;
       samples.push_back(p->decisions);
-      ap.push_back(final_ap(p->decisions));
+      ASSIGN_OR_RETURN(const double proposal_ap, final_ap(p->decisions));
+      ap.push_back(proposal_ap);
       // KL(policy || uniform) = E_policy[log q(x) - log p(x)]; without log-probabilities (random,
       // evolution) the policy is taken to be the uniform sampler itself.
       if (p->log_probs.size() == p->decisions.size()) {
@@ -360,7 +333,7 @@ void RunUntrainedBench(const UntrainedBenchFlags& f) {
     }
     const std::pair<double, double> tv = MarginalDistance(MarginalsOf(*space, samples), uniform_m);
     if (!f.json) {
-      std::cout << absl::StrFormat(
+      out << absl::StrFormat(
           "%-11s mean final AP %.4f +- %.4f; KL(policy || uniform) %.3f +- %.3f nats per sequence; marginal TV "
           "against uniform: mean %.4f, max %.4f\n",
           algorithm, Mean(ap), Sd(ap) * se_scale, Mean(kl), Sd(kl) * se_scale, tv.first, tv.second);
@@ -373,37 +346,8 @@ void RunUntrainedBench(const UntrainedBenchFlags& f) {
                     {"marginal_tv_mean", tv.first},
                     {"marginal_tv_max", tv.second}});
   }
-  if (f.json) std::cout << rows.dump() << "\n";
+  if (f.json) out << rows.dump() << "\n";
+  return absl::OkStatus();
 }
 
-}  // namespace
-
-void RegisterSearchBenchmark(CLI::App& bench) {
-  {
-    auto u = std::make_shared<UntrainedBenchFlags>();
-    CLI::App* cmd = bench.add_subcommand(
-        "untrained", "How far an untrained policy's proposals are from uniform sampling (KL, marginals, simulated AP)");
-    cmd->add_option("--config", u->config, "A simulated experiment")->capture_default_str();
-    cmd->add_option("--algorithms", u->algorithms, "ppo reinforce evolution random")->capture_default_str();
-    cmd->add_option("--samples", u->samples, "Samples from each")->capture_default_str()->check(CLI::Range(2, 10000000));
-    cmd->add_option("--seed", u->seed, "The policies' and the uniform sampler's seed")->capture_default_str();
-    cmd->add_flag("--json", u->json, "Print JSON");
-    cmd->callback([u] { RunUntrainedBench(*u); });
-  }
-  auto f = std::make_shared<SearchBenchFlags>();
-  CLI::App* cmd = bench.add_subcommand(
-      "search", "Compare the policies (and rung layouts) on the simulated objective, in-process and deterministic");
-  cmd->add_option("--config", f->config, "A simulated experiment")->capture_default_str();
-  cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
-  cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
-  cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
-  cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
-  cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
-  cmd->add_option("--learning-rates", f->learning_rates, "RL policies: compare these learning rates (default: the config's)");
-  cmd->add_option("--runs-csv", f->runs_csv, "Write one row per search: its settings, best found and last quarter (CSV)");
-  cmd->add_option("--csv", f->csv, "Write the curves here: per report, the best-so-far and the proposal's final AP (CSV)");
-  cmd->add_flag("--json", f->json, "Print JSON");
-  cmd->callback([f] { RunSearchBench(*f); });
-}
-
-}  // namespace vertebra::cli
+}  // namespace vertebra::bench
