@@ -136,8 +136,9 @@ double Sd(const std::vector<double>& v) {
 }  // namespace
 
 absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
-  ASSIGN_OR_RETURN(const v1::ExperimentConfig base, ctl::ReadExperimentConfig(f.config));
+  ASSIGN_OR_RETURN(v1::ExperimentConfig base, ctl::ReadExperimentConfig(f.config));
   if (!base.simulated()) return absl::InvalidArgumentError(f.config + ": bench search needs a simulated experiment");
+  if (!f.objective.empty()) base.mutable_simulation()->set_objective(f.objective);
   std::vector<std::string> layouts = f.rungs;
   if (layouts.empty()) {
     std::vector<std::string> steps;

@@ -24,6 +24,7 @@ namespace vertebra::bench {
 
 struct SearchBenchOptions {
   std::string config = "experiments/simulated.json";  // A simulated experiment.
+  std::string objective;  // "toy" or "surrogate" (simulated.h); empty: the config's.
   std::vector<std::string> algorithms = {"ppo", "reinforce", "evolution", "random"};
   std::vector<std::string> rungs;  // Each entry "500" or "500,2000": a layout; none: the config's.
   int seeds = 5;                   // Seeds per algorithm and layout.

@@ -40,6 +40,10 @@ void RegisterSearch(CLI::App& parent) {
   CLI::App* cmd = parent.add_subcommand(
       "search", "Compare the policies (and rung layouts) on the simulated objective, in-process and deterministic");
   cmd->add_option("--config", f->config, "A simulated experiment")->capture_default_str();
+  cmd->add_option("--objective", f->objective,
+                  "The simulated objective: toy (a hand-written landscape) or surrogate (fitted on real proxy runs); "
+                  "default: the config's")
+      ->check(CLI::IsMember({"toy", "surrogate"}));
   cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
   cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
