@@ -104,6 +104,9 @@ def main():
     p.add_argument("--sample-seed", type=int, default=1, help="the study's `arch sample --seed`")
     p.add_argument("--uniform", type=int, default=200, help="uniform samples for the feature statistics")
     p.add_argument("--dud-fraction", type=float, default=0.1)
+    p.add_argument("--assume-seed-noise", metavar="CV_RUNG,CV_TOP,CORR",
+                   help="while no learner has two seeds: the seed noise to assume (the fit is marked provisional)")
+    p.add_argument("--assume-seed-noise-why", default="", help="where the assumed figures come from")
     args = p.parse_args()
     vertebra = os.path.abspath(args.vertebra)
 
@@ -159,12 +162,20 @@ def main():
         dof = sum(seeds_of[a] - 1 for a in groups if seeds_of[a] > 1)
         return math.sqrt(sum(x * x for x in d) / dof) if dof else float("nan")
 
-    if not dev[top]:
-        sys.exit(f"{args.csv}: the seed noise needs a learner run with two seeds or more on {args.dataset}")
-    cv_rung, cv_top = cv(dev[rung], learners), cv(dev[top], learners)
-    corr = (statistics.correlation(dev[rung], dev[top]) if len(dev[top]) > 2 and statistics.pstdev(dev[top]) > 0
-            else 0.0)
-    mean_seeds = statistics.mean(seeds_of[a] for a in learners)
+    provisional = None
+    if dev[top]:
+        cv_rung, cv_top = cv(dev[rung], learners), cv(dev[top], learners)
+        corr = (statistics.correlation(dev[rung], dev[top]) if len(dev[top]) > 2 and statistics.pstdev(dev[top]) > 0
+                else 0.0)
+        seed_why = f"pooled within-architecture relative SD over {len(dev[top])} learner runs with repeats"
+    elif args.assume_seed_noise:
+        cv_rung, cv_top, corr = (float(x) for x in args.assume_seed_noise.split(","))
+        provisional = f"no learner has two seeds in the CSV yet: seed noise assumed ({args.assume_seed_noise_why})"
+        seed_why = "assumed, not measured: " + args.assume_seed_noise_why
+    else:
+        sys.exit(f"{args.csv}: the seed noise needs a learner run with two seeds or more on {args.dataset} "
+                 f"(or --assume-seed-noise for a provisional fit)")
+    mean_seeds = max(1.0, statistics.mean(seeds_of[a] for a in learners))
 
     x = [z(a) for a in learners]
     y = [top_of[a] for a in learners]
@@ -187,6 +198,7 @@ def main():
     macs_corr = statistics.correlation([feats[a]["log_macs"] for a in learners], y) if len(y) > 2 else 0.0
 
     fit = {
+        "provisional": provisional,
         "source": f"{args.csv}: data set {args.dataset}, {args.scheme} readings at {rung} and {top} steps; "
                   f"{len(archs)} architectures, {len(runs)} runs (bench/fit_surrogate.py)",
         "rung_steps": rung,
@@ -204,8 +216,7 @@ def main():
                        f"hash_sd = unexplained SD beyond seed noise, capped at the seed SD"},
         "ratio": {"log_mean": statistics.mean(logs), "log_sd": ratio_sd,
                   "why": f"log(first-rung AP / reference AP) over {len(learners)} learners, seed part removed"},
-        "seed": {"cv_rung": cv_rung, "cv_top": cv_top, "correlation": corr,
-                 "why": f"pooled within-architecture relative SD over {len(dev[top])} learner runs with repeats"},
+        "seed": {"cv_rung": cv_rung, "cv_top": cv_top, "correlation": corr, "why": seed_why},
         "ap50_ratio": ap50,
     }
     with open(args.out + ".tmp", "w") as f:

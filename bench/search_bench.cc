@@ -23,6 +23,7 @@
 #include "controller/scheduler.h"
 #include "nlohmann/json.hpp"
 #include "worker/agent/simulated.h"
+#include "worker/agent/surrogate.h"
 
 namespace vertebra::bench {
 namespace {
@@ -226,6 +227,11 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
             algorithm, layout, Mean(best), Sd(best), Mean(last), Sd(last),
             Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds);
       }
+    }
+  }
+  if (base.simulation().objective() == "surrogate" && !f.json) {
+    if (const std::string note = worker::SurrogateProvisionalNote(); !note.empty()) {
+      out << "note: the surrogate's fit is provisional: " << note << "\n";
     }
   }
   if (f.json) out << rows.dump() << "\n";

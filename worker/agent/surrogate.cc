@@ -64,7 +64,7 @@ absl::StatusOr<Fit> ParseFit() {
     f.ratio_log_sd = j.at("ratio").at("log_sd").get<double>();
     f.cv_rung = j.at("seed").at("cv_rung").get<double>();
     f.cv_top = j.at("seed").at("cv_top").get<double>();
-    f.rho = std::clamp(j.at("seed").at("correlation").get<double>(), -1.0, 1.0);
+    f.rho = std::clamp(j.at("seed").at("correlation").get<double>(), 0.0, 1.0);
     f.ap50_ratio = j.at("ap50_ratio").get<double>();
     if (!(f.rung_steps > 0 && f.top_steps > f.rung_steps && f.input_size > 0)) {
       return absl::InternalError("surrogate fit: needs 0 < rung_steps < top_steps and input_size > 0");
@@ -129,6 +129,13 @@ absl::StatusOr<Landscape> Evaluate(const Fit& fit, const v1::ArchSpec& spec) {
 
 std::string_view SurrogateFitJson() { return kSurrogateFitJson; }
 
+std::string SurrogateProvisionalNote() {
+  const nlohmann::json j = nlohmann::json::parse(SurrogateFitJson(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return "the compiled-in fit is not valid JSON";
+  const auto it = j.find("provisional");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 absl::StatusOr<double> SurrogateMeanAp(const v1::ArchSpec& spec) {
   const absl::StatusOr<Fit>& fit = TheFit();
   if (!fit.ok()) return fit.status();
@@ -151,7 +158,8 @@ absl::StatusOr<SimulatedScore> SurrogateAp(const v1::ArchSpec& spec, int64_t ste
   const double cv = std::max(0.0, fit->cv_top + (fit->cv_rung - fit->cv_top) * std::min(back, 2.0));
   Draws trial(seed ^ HashSeed(l->hash, 15));
   Draws at_rung(seed ^ HashSeed(l->hash, 30) ^ (static_cast<uint64_t>(rung + 1) * 0x9e3779b97f4a7c15ULL));
-  const double e = fit->rho * trial.Normal() + std::sqrt(1 - fit->rho * fit->rho) * at_rung.Normal();
+  // Two rungs share the trial's draw with weight sqrt(rho) each: their correlation is rho.
+  const double e = std::sqrt(fit->rho) * trial.Normal() + std::sqrt(1 - fit->rho) * at_rung.Normal();
   const double ap = std::clamp(mean * (1 + cv * e), 0.0, 1.0);
   SimulatedScore score;
   score.final_ap = l->top;

@@ -15,10 +15,10 @@
 //            rung (top_steps / rung_steps of the way), as a fraction of its reference AP;
 //   mean(p)= top x ratio^(log(1 / p) / log(top_steps / rung_steps)) for p = steps / full_steps:
 //            a straight line in log-log between the two measured budgets, extended beyond them;
-//   AP     = mean(p) x (1 + cv(p) x (rho e_trial + sqrt(1 - rho^2) e_rung))
+//   AP     = mean(p) x (1 + cv(p) x (sqrt(rho) e_trial + sqrt(1 - rho) e_rung))
 //            with cv(p) interpolated in log p between the measured seed CVs, e_trial ~ N(0, 1)
 //            drawn from (seed, hash) and e_rung from (seed, hash, rung): the rungs of one trial
-//            share its luck as one continued run does (rho: the measured correlation).
+//            share its luck as one continued run does (rho: the measured correlation, 0..1).
 //
 // full_steps plays the role of the fit's reference budget. AP is clipped to [0, 1]; AP50 is
 // ap50_ratio x AP and the other ten COCO numbers follow the toy objective's rules. Deterministic
@@ -46,6 +46,10 @@ absl::StatusOr<double> SurrogateMeanAp(const v1::ArchSpec& spec);
 
 // The compiled-in fit, as JSON text (for `vertebra bench search` to print its provenance).
 std::string_view SurrogateFitJson();
+
+// Empty for a fit made entirely of measurements; otherwise what in it was assumed (a fit made
+// before the study had every figure is marked provisional). Results on a provisional fit say so.
+std::string SurrogateProvisionalNote();
 
 }  // namespace vertebra::worker
 
