@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
+#include "search_spaces/proxy.h"
 #include "nlohmann/json.hpp"
 
 namespace vertebra::controller {
@@ -310,7 +311,8 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
   g.rung = t.rung();
   g.steps = config_.rungs().steps(t.rung());
   g.previous_steps = t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0;
-  ASSIGN_OR_RETURN(g.spec, ProxySpec(t.spec(), config_.proxy()));
+  ASSIGN_OR_RETURN(search_spaces::ResolvedProxy proxy, search_spaces::ResolveProxy(t.spec(), config_.proxy()));
+  g.spec = std::move(proxy.spec);
   g.hash = t.hash();
   g.deadline = t.lease_deadline();
   g.heartbeat_seconds = config_.lease().heartbeat_seconds();

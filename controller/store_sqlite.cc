@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "search_spaces/proxy.h"
 #include "controller/store.h"
 
 namespace vertebra::controller {
@@ -520,6 +521,12 @@ class SqliteStore final : public Store {
         v1::ExperimentConfig config;
         if (!config.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
           return absl::DataLossError(absl::StrFormat("%s: the experiment's configuration does not parse", path_));
+        }
+        if (config.proxy().classes() == 0) {
+          // Written before proxy.classes existed: it was priced with the data's default count.
+          absl::StatusOr<int> classes = search_spaces::DefaultProxyClasses(config.proxy().data());
+          if (!classes.ok()) return absl::DataLossError(absl::StrFormat("%s: %s", path_, classes.status().message()));
+          config.mutable_proxy()->set_classes(*classes);
         }
         snapshot.experiment = std::move(config);
         snapshot.experiment_state = query.Text(1);

@@ -508,5 +508,30 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   EXPECT_EQ(again->SerializeAsString(), c->SerializeAsString());
 }
 
+// The head's class count: given, else the data's (3 for the synthetic set or its classes=, else
+// COCO's 80), and always written out.
+TEST(ExperimentConfig, ProxyClassesAreValidatedAndDefaultToTheDatas) {
+  auto classes = [](const std::string& proxy) {
+    absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a", "proxy": )" + proxy + "}", "x.json");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->proxy().classes() : -1;
+  };
+  EXPECT_EQ(ParseExperimentConfig(R"({"name": "a"})", "x.json")->proxy().classes(), 3);
+  EXPECT_EQ(classes(R"({"data": "synthetic"})"), 3);
+  EXPECT_EQ(classes(R"({"data": "synthetic:classes=5,size=64"})"), 5);
+  EXPECT_EQ(classes(R"({"data": "coco:a.json:images"})"), 80);
+  EXPECT_EQ(classes(R"({"data": "coco:a.json:images", "classes": 12})"), 12);
+  auto error = [](const std::string& text) {
+    return std::string(ParseExperimentConfig(text, "x.json").status().message());
+  };
+  EXPECT_EQ(error(R"({"name": "a", "proxy": {"classes": 0}})"), "x.json: proxy.classes: must be in [1, 100000], got 0");
+  EXPECT_EQ(error(R"({"name": "a", "proxy": {"classes": 2.5}})"),
+            "x.json: proxy.classes: must be an integer, got 2.5");
+  EXPECT_EQ(error(R"({"name": "a", "proxy": {"data": "synthetic:classes=none"}})"),
+            "x.json: proxy.data: \"synthetic:classes=none\": classes must be a positive integer");
+  EXPECT_NE(ExperimentConfigToJson(*ParseExperimentConfig(R"({"name": "a"})", "x.json")).find("\"classes\": 3"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace vertebra::controller

@@ -107,6 +107,8 @@ v1::ExperimentConfig Config(const std::string& name) {
   config.mutable_budget()->set_trials(100);
   config.mutable_rungs()->add_steps(100);
   config.mutable_rungs()->add_steps(400);
+  config.mutable_proxy()->set_data("synthetic");
+  config.mutable_proxy()->set_classes(3);
   config.set_seed(42);
   return config;
 }
@@ -627,6 +629,26 @@ TEST_F(SqliteStoreTest, FreshFileIsAtTheCurrentSchemaVersion) {
   EXPECT_EQ(sqlite3_column_int(stmt, 0), kSchemaVersion);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// A configuration stored before proxy.classes existed reads with the class count the search
+// priced it with: the data's default.
+TEST_F(SqliteStoreTest, ConfigurationWithoutClassesReadsWithTheDataDefault) {
+  for (const auto& [data, classes] : std::vector<std::pair<std::string, int>>{
+           {"synthetic", 3}, {"synthetic:classes=5", 5}, {"coco:a.json:images", 80}}) {
+    const std::string path = path_ + "." + std::to_string(classes);
+    Mutation mutation = CreateMutation();
+    mutation.create_experiment->mutable_proxy()->set_data(data);
+    mutation.create_experiment->mutable_proxy()->clear_classes();
+    {
+      ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path));
+      ASSERT_OK(store->Apply(mutation));
+    }
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path, ReadOnly()));
+    ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+    ASSERT_TRUE(snapshot.experiment.has_value());
+    EXPECT_EQ(snapshot.experiment->proxy().classes(), classes) << data;
+  }
 }
 
 TEST_F(SqliteStoreTest, DataSurvivesReopen) {

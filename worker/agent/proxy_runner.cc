@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
 
@@ -58,15 +58,15 @@ TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::Lea
     if (!splits.ok()) return Failure(absl::StrCat("proxy.data: ", splits.status().message()), false);
     data_ = std::make_unique<Data>(Data{key, std::move(*splits)});
   }
-  absl::StatusOr<search_spaces::ModelScale> scale = search_spaces::NamedModelScale(proxy.scaling());
-  if (!scale.ok()) return Failure(absl::StrCat("proxy.scaling: ", scale.status().message()), false);
+  absl::StatusOr<search_spaces::ResolvedProxy> model = search_spaces::ResolveProxy(lease.spec(), proxy);
+  if (!model.ok()) return Failure(std::string(model.status().message()), false);
   if (experiment.rungs().steps_size() == 0) return Failure("the experiment has no rungs", false);
 
   TrainOptions o;
-  o.spec = lease.spec();  // Already at the proxy's scaling.
-  o.head = scale->head;
+  o.spec = std::move(model->spec);
+  o.head = model->head;
   o.size = proxy.size();
-  o.anchor_scale = proxy.anchor_scale() > 0 ? proxy.anchor_scale() : search_spaces::AnchorScaleFor(*scale, proxy.size());
+  o.anchor_scale = model->anchor_scale;
   o.batch = proxy.batch();
   if (proxy.learning_rate() > 0) o.lr = proxy.learning_rate();
   o.maxup = std::max(1, proxy.maxup());

@@ -23,6 +23,7 @@ v1::RegisterReply Experiment(const std::string& schedule) {
   p->set_val("synthetic:size=64,images=4,seed=9,min_side=12,max_side=40");
   p->set_size(64);
   p->set_scaling("proxy");
+  p->set_classes(3);
   p->set_batch(2);
   p->set_threads(1);
   p->set_schedule(schedule);
