@@ -74,12 +74,18 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
   absl::StatusOr<std::unique_ptr<ctl::Scheduler>> opened = ctl::Scheduler::Open(store.get(), config, &clock, options);
   if (!opened.ok()) Fail(opened.status());
   ctl::Scheduler& s = **opened;
-  absl::StatusOr<std::string> worker = s.Register({"bench", "cpu", 0, true});
-  if (!worker.ok()) Fail(worker.status());
+  v1::RegisterRequest registration;
+  registration.set_host("bench");
+  registration.set_device("cpu");
+  registration.set_simulated(true);
+  absl::StatusOr<v1::RegisterReply> registered = s.Register(registration);
+  if (!registered.ok()) Fail(registered.status());
+  v1::LeaseRequest ask;
+  ask.set_worker_id(registered->worker_id());
   const int64_t top = config.simulation().full_steps();
   RunResult out;
   std::map<int64_t, double> final_of;  // Trial -> noiseless final AP.
-  std::deque<ctl::LeaseGrant> running;
+  std::deque<v1::LeaseReply> running;
   // The search's own view: the trial with the best reward at the highest rung reached.
   int64_t best_trial = 0;
   int best_rung = -1;
@@ -89,43 +95,43 @@ RunResult RunOne(v1::ExperimentConfig config, uint64_t seed, int parallel, int64
     if (absl::Status st = s.RunPolicy(); !st.ok()) Fail(st);
     bool finished = false;
     while (static_cast<int>(running.size()) < parallel && (step_budget == 0 || out.steps < step_budget)) {
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(*worker);
+      absl::StatusOr<v1::LeaseReply> r = s.Lease(ask);
       if (!r.ok()) Fail(r.status());
-      if (r->status == ctl::LeaseStatus::kFinished) finished = true;
-      if (r->status != ctl::LeaseStatus::kGranted) break;
-      out.steps += r->grant->steps - r->grant->previous_steps;  // Promotions continue from a checkpoint.
-      running.push_back(*r->grant);
+      if (r->status() == v1::LeaseReply::FINISHED) finished = true;
+      if (r->status() != v1::LeaseReply::GRANTED) break;
+      out.steps += r->steps() - r->previous_steps();  // Promotions continue from a checkpoint.
+      running.push_back(*std::move(r));
     }
     if (running.empty()) {
       if (finished || (step_budget > 0 && out.steps >= step_budget)) break;
       if (absl::Status st = s.RunPolicy(); !st.ok()) Fail(st);
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(*worker);
-      if (!r.ok() || r->status != ctl::LeaseStatus::kGranted) break;
-      out.steps += r->grant->steps - r->grant->previous_steps;
-      running.push_back(*r->grant);
+      absl::StatusOr<v1::LeaseReply> r = s.Lease(ask);
+      if (!r.ok() || r->status() != v1::LeaseReply::GRANTED) break;
+      out.steps += r->steps() - r->previous_steps();
+      running.push_back(*std::move(r));
     }
-    const ctl::LeaseGrant g = running.front();
+    const v1::LeaseReply g = running.front();
     running.pop_front();
     absl::StatusOr<worker::SimulatedScore> score =
-        worker::SimulatedAp(g.spec, g.steps, top, config.simulation(), config.seed(), g.rung);
+        worker::SimulatedAp(g.spec(), g.steps(), top, config.simulation(), config.seed(), g.rung());
     if (!score.ok()) Fail(score.status());
-    ctl::ReportRequest report;
-    report.worker = *worker;
-    report.trial = g.trial;
-    report.lease = g.lease;
-    report.ap.assign(score->stats.begin(), score->stats.end());
-    report.simulated = true;
-    if (absl::StatusOr<ctl::ReportOutcome> o = s.Report(report); !o.ok()) Fail(o.status());
+    v1::ReportRequest report;
+    report.set_worker_id(registered->worker_id());
+    report.set_trial(g.trial());
+    report.set_lease(g.lease());
+    report.mutable_ap()->mutable_stats()->Add(score->stats.begin(), score->stats.end());
+    report.set_simulated(true);
+    if (absl::StatusOr<v1::ReportReply> o = s.Report(report); !o.ok()) Fail(o.status());
     clock.Advance(1);
-    out.proposed.push_back(g.rung == 0 ? score->final_ap : -1);
-    if (g.rung == 0) {
-      final_of[g.trial] = score->final_ap;
+    out.proposed.push_back(g.rung() == 0 ? score->final_ap : -1);
+    if (g.rung() == 0) {
+      final_of[g.trial()] = score->final_ap;
       proposal_finals.push_back(score->final_ap);
     }
-    if (g.rung > best_rung || (g.rung == best_rung && score->stats[0] > best_ap)) {
-      best_rung = g.rung;
+    if (g.rung() > best_rung || (g.rung() == best_rung && score->stats[0] > best_ap)) {
+      best_rung = g.rung();
       best_ap = score->stats[0];
-      best_trial = g.trial;
+      best_trial = g.trial();
     }
     out.best_so_far.push_back(final_of[best_trial]);
   }

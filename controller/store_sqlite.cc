@@ -445,21 +445,24 @@ class SqliteStore final : public Store {
     return trials;
   }
 
-  absl::StatusOr<std::vector<MetricPoint>> Metrics(int64_t trial) const override {
+  absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const override {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(Query query, Prepare(kSelectMetrics));
     query.BindInt(trial);
-    std::vector<MetricPoint> points;
+    std::vector<v1::MetricPoint> points;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, query.Step());
       if (!row) break;
-      MetricPoint& point = points.emplace_back();
-      point.trial = query.Int(0);
-      point.rung = static_cast<int32_t>(query.Int(1));
-      point.step = query.Int(2);
-      point.loss = query.Real(3);
-      point.ap = query.OptionalReal(4);
-      point.at = query.Real(5);
+      v1::MetricPoint& point = points.emplace_back();
+      point.set_trial(query.Int(0));
+      point.set_rung(static_cast<int32_t>(query.Int(1)));
+      point.set_step(query.Int(2));
+      point.set_loss(query.Real(3));
+      if (const std::optional<double> ap = query.OptionalReal(4)) {
+        point.set_has_ap(true);
+        point.set_ap(*ap);
+      }
+      point.set_at(query.Real(5));
     }
     return points;
   }
@@ -624,14 +627,14 @@ class SqliteStore final : public Store {
           .BindBlob(record);
       RETURN_IF_ERROR(query.Run());
     }
-    for (const MetricPoint& point : mutation.metrics) {
+    for (const v1::MetricPoint& point : mutation.metrics) {
       ASSIGN_OR_RETURN(Query query, Prepare(kInsertMetric));
-      query.BindInt(point.trial)
-          .BindInt(point.rung)
-          .BindInt(point.step)
-          .BindReal(point.loss)
-          .BindOptionalReal(point.ap)
-          .BindReal(point.at);
+      query.BindInt(point.trial())
+          .BindInt(point.rung())
+          .BindInt(point.step())
+          .BindReal(point.loss())
+          .BindOptionalReal(point.has_ap() ? std::optional<double>(point.ap()) : std::nullopt)
+          .BindReal(point.at());
       RETURN_IF_ERROR(query.Run());
     }
     for (const WorkerRecord& worker : mutation.workers) {

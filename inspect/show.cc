@@ -104,9 +104,9 @@ std::vector<size_t> CurveRows(size_t n) {
 }
 
 // The trial's points grouped by rung, in arrival order.
-std::map<int32_t, std::vector<const controller::MetricPoint*>> ByRung(const std::vector<controller::MetricPoint>& m) {
-  std::map<int32_t, std::vector<const controller::MetricPoint*>> out;
-  for (const controller::MetricPoint& p : m) out[p.rung].push_back(&p);
+std::map<int32_t, std::vector<const v1::MetricPoint*>> ByRung(const std::vector<v1::MetricPoint>& m) {
+  std::map<int32_t, std::vector<const v1::MetricPoint*>> out;
+  for (const v1::MetricPoint& p : m) out[p.rung()].push_back(&p);
   return out;
 }
 
@@ -257,13 +257,14 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   } else {
     for (const auto& [rung, points] : ByRung(d.metrics)) {
       std::vector<double> loss;
-      for (const controller::MetricPoint* m : points) loss.push_back(m->loss);
+      for (const v1::MetricPoint* m : points) loss.push_back(m->loss());
       absl::StrAppendFormat(&out, "rung %d: %d points, loss %s  %.4g -> %.4g over steps %d..%d\n", rung, points.size(),
-                            Sparkline(loss), loss.front(), loss.back(), points.front()->step, points.back()->step);
+                            Sparkline(loss), loss.front(), loss.back(), points.front()->step(), points.back()->step());
       absl::StrAppendFormat(&out, "  %-8s %-10s %s\n", "step", "loss", "AP");
       for (size_t i : CurveRows(points.size())) {
-        const controller::MetricPoint& m = *points[i];
-        absl::StrAppendFormat(&out, "  %-8d %-10.4g %s\n", m.step, m.loss, m.ap ? absl::StrFormat("%.4f", *m.ap) : "-");
+        const v1::MetricPoint& m = *points[i];
+        absl::StrAppendFormat(&out, "  %-8d %-10.4g %s\n", m.step(), m.loss(),
+                              m.has_ap() ? absl::StrFormat("%.4f", m.ap()) : "-");
       }
     }
   }
@@ -337,11 +338,11 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
                        {"reported_at", r.reported_at()}});
   }
   json curve = json::array();
-  for (const controller::MetricPoint& m : d.metrics) {
-    json point = {{"rung", m.rung}, {"step", m.step}, {"at", m.at}};
+  for (const v1::MetricPoint& m : d.metrics) {
+    json point = {{"rung", m.rung()}, {"step", m.step()}, {"at", m.at()}};
     // JSON has no NaN: a diverged loss is null.
-    point["loss"] = std::isfinite(m.loss) ? json(m.loss) : json(nullptr);
-    point["ap"] = m.ap ? json(*m.ap) : json(nullptr);
+    point["loss"] = std::isfinite(m.loss()) ? json(m.loss()) : json(nullptr);
+    point["ap"] = m.has_ap() ? json(m.ap()) : json(nullptr);
     curve.push_back(std::move(point));
   }
   double trained = 0;
