@@ -206,14 +206,16 @@ def run(args):
     archs = architectures(args.vertebra, args.archs, args.sample_seed, os.path.join(args.runs, "archs"))
     study = Study(args)
     jobs = []
-    # Breadth first: every architecture once before any second seed, so a partial study is balanced.
-    for seed in range(1, args.seeds + 2):
-        for dataset in args.datasets:
-            for name, arch, kind in archs:
-                if seed > args.seeds and name not in NOISE_ARCHS:
-                    continue
-                for job_kind in ("wsd", "cosine"):
-                    jobs.append((dataset, name, arch, kind, seed, job_kind))
+    # One data set at a time (the first is the one the simulator is calibrated on); within it the
+    # seeds that pin the noise first, then breadth first: every other architecture once, then
+    # again, so a partial study has a noise estimate early and is balanced.
+    for dataset in args.datasets:
+        order = [(seed, a) for seed in range(1, args.seeds + 2) for a in archs if a[0] in NOISE_ARCHS]
+        order += [(1, a) for a in archs if a[0] not in NOISE_ARCHS]
+        order += [(seed, a) for seed in range(2, args.seeds + 1) for a in archs if a[0] not in NOISE_ARCHS]
+        for seed, (name, arch, kind) in order:
+            for job_kind in ("wsd", "cosine"):
+                jobs.append((dataset, name, arch, kind, seed, job_kind))
     if args.today:
         for dataset in args.datasets:
             for name, arch, kind in archs:

@@ -1,148 +1,124 @@
-// `vertebra bench ...`: benchmarks that back the speed figures in the docs.
-#include <chrono>
-#include <cstdint>
+// `vertebra bench ...`: the benchmarks of bench/ (the speed figures in the docs). Flags become
+// each benchmark's options; the benchmark writes its report to standard output.
 #include <iostream>
-#include <random>
-#include <vector>
+#include <memory>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_format.h"
+#include "bench/arch_bench.h"
+#include "bench/controller_bench.h"
+#include "bench/report_bench.h"
+#include "bench/search_bench.h"
 #include "cli/commands.h"
-#include "nlohmann/json.hpp"
-#include "search_spaces/arch_spec.h"
-#include "search_spaces/cost.h"
-#include "search_spaces/decisions.h"
-#include "search_spaces/resolve.h"
-#include "cli/spec_source.h"
 #if VERTEBRA_WITH_TORCH
-#include "worker/step_bench.h"
+#include "bench/train_bench.h"
+#include "cli/spec_source.h"
+#include "search_spaces/family.h"
 #endif
 
 namespace vertebra::cli {
 namespace {
 
-namespace ss = ::vertebra::search_spaces;
-using Clock = std::chrono::steady_clock;
+// Runs `benchmark` with `options` to standard output, failing the command on an error.
+template <typename Options>
+void RunBenchmark(absl::Status (*benchmark)(const Options&, std::ostream&), const Options& options) {
+  if (absl::Status s = benchmark(options, std::cout); !s.ok()) Fail(s);
+}
 
-// The proxy task's input size (spinenet.md §4): what the controller prices proposals at.
-constexpr int kProxyInputSize = 512;
+void RegisterArch(CLI::App& parent) {
+  auto o = std::make_shared<bench::ArchBenchOptions>();
+  CLI::App* arch =
+      parent.add_subcommand("arch", "Time decode + validate + resolve + price + hash of sampled architectures");
+  arch->add_option("--count", o->count, "Architectures to time")->check(CLI::Range(1, 10000000))->capture_default_str();
+  arch->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
+  arch->add_option("--size", o->size, "Input size to resolve at")->check(CLI::Range(1, 16384))->capture_default_str();
+  arch->add_flag("--json", o->json, "Print one JSON object");
+  arch->callback([o] { RunBenchmark(bench::RunArchBench, *o); });
+}
 
-struct ArchBenchOptions {
-  int count = 20000;
-  uint64_t seed = 1;
-  int size = kProxyInputSize;
-  bool json = false;
-};
+void RegisterSearch(CLI::App& parent) {
+  auto f = std::make_shared<bench::SearchBenchOptions>();
+  CLI::App* cmd = parent.add_subcommand(
+      "search", "Compare the policies (and rung layouts) on the simulated objective, in-process and deterministic");
+  cmd->add_option("--config", f->config, "A simulated experiment")->capture_default_str();
+  cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
+  cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
+  cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
+  cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
+  cmd->add_option("--csv", f->csv,
+                  "Write the curves here: per report, the best-so-far and the proposal's final AP (CSV)");
+  cmd->add_option("--learning-rates", f->learning_rates,
+                  "RL policies: compare these learning rates (default: the config's)");
+  cmd->add_option("--runs-csv", f->runs_csv,
+                  "Write one row per search: its settings, best found and last quarter (CSV)");
+  cmd->add_flag("--json", f->json, "Print JSON");
+  cmd->callback([f] { RunBenchmark(bench::RunSearchBench, *f); });
+}
 
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+void RegisterUntrained(CLI::App& parent) {
+  auto u = std::make_shared<bench::UntrainedBenchOptions>();
+  CLI::App* cmd = parent.add_subcommand(
+      "untrained", "How far an untrained policy's proposals are from uniform sampling (KL, marginals, simulated AP)");
+  cmd->add_option("--config", u->config, "A simulated experiment")->capture_default_str();
+  cmd->add_option("--algorithms", u->algorithms, "ppo reinforce evolution random")->capture_default_str();
+  cmd->add_option("--samples", u->samples, "Samples from each")->capture_default_str()->check(CLI::Range(2, 10000000));
+  cmd->add_option("--seed", u->seed, "The policies' and the uniform sampler's seed")->capture_default_str();
+  cmd->add_flag("--json", u->json, "Print JSON");
+  cmd->callback([u] { RunBenchmark(bench::RunUntrainedBench, *u); });
+}
 
-// Times what the controller does for every proposal: decode the decisions, validate the spec,
-// resolve it, count its cost with a RetinaNet head, hash it. Sampling is done beforehand and
-// not timed.
-void RunArchBench(const ArchBenchOptions& o) {
-  absl::StatusOr<ss::SearchSpace> space = ss::SearchSpace::Create(ss::SearchSpaceOptions{});
-  if (!space.ok()) Fail(space.status());
-  std::mt19937_64 rng(o.seed);
-  std::vector<std::vector<int>> sequences;
-  sequences.reserve(o.count);
-  for (int i = 0; i < o.count; ++i) sequences.push_back(space->Sample(rng));
+void RegisterReport(CLI::App& parent) {
+  auto f = std::make_shared<bench::ReportBenchOptions>();
+  CLI::App* cmd = parent.add_subcommand(
+      "report", "Time `vertebra report` on a generated (simulated) history of many trials; print the page's size");
+  cmd->add_option("--trials", f->trials, "Trials in the generated history")
+      ->check(CLI::Range(10, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--workers", f->workers, "Workers in the generated history")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--seed", f->seed, "Seed of the generated history")->capture_default_str();
+  cmd->add_option("--repeat", f->repeat, "Renderings timed (the best counts)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("-o,--out", f->out, "Keep the report here (default: a temporary file, removed)");
+  cmd->add_flag("--keep", f->keep, "Keep the temporary directory with the database");
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+  cmd->callback([f] { RunBenchmark(bench::RunReportBench, *f); });
+}
 
-  Clock::duration decode{}, validate{}, resolve{}, cost{}, hash{};
-  int64_t checksum = 0;  // Keeps the optimizer from dropping the work.
-  const Clock::time_point start = Clock::now();
-  for (const std::vector<int>& d : sequences) {
-    Clock::time_point t0 = Clock::now();
-    absl::StatusOr<v1::ArchSpec> spec = space->Decode(d);
-    Clock::time_point t1 = Clock::now();
-    if (!spec.ok()) Fail(spec.status());
-    const absl::Status valid = ss::ValidateArchSpec(*spec);
-    Clock::time_point t2 = Clock::now();
-    if (!valid.ok()) Fail(valid);
-    absl::StatusOr<ss::ResolvedGraph> graph = ss::Resolve(*spec, o.size, o.size);
-    Clock::time_point t3 = Clock::now();
-    if (!graph.ok()) Fail(graph.status());
-    const ss::Cost c = ss::CountCost(*graph, ss::HeadOptions{});
-    Clock::time_point t4 = Clock::now();
-    const std::string h = ss::ArchHash(*spec);
-    Clock::time_point t5 = Clock::now();
-    checksum += c.total_params + h[0];
-    decode += t1 - t0;
-    validate += t2 - t1;
-    resolve += t3 - t2;
-    cost += t4 - t3;
-    hash += t5 - t4;
-  }
-  const double total_us = Micros(Clock::now() - start) / o.count;
-  const double n = o.count;
-  if (o.json) {
-    std::cout << nlohmann::json{{"count", o.count},
-                                {"input_size", o.size},
-                                {"us_per_arch", total_us},
-                                {"decode_us", Micros(decode) / n},
-                                {"validate_us", Micros(validate) / n},
-                                {"resolve_us", Micros(resolve) / n},
-                                {"cost_us", Micros(cost) / n},
-                                {"hash_us", Micros(hash) / n},
-                                {"checksum", checksum}}
-                     .dump()
-              << "\n";
-    return;
-  }
-  std::cout << absl::StrFormat(
-      "%d sampled architectures, input %d: %.2f us per architecture end to end\n"
-      "  decode %.2f us, validate %.2f us, resolve %.2f us (validates again), cost %.2f us, hash %.2f us\n",
-      o.count, o.size, total_us, Micros(decode) / n, Micros(validate) / n, Micros(resolve) / n, Micros(cost) / n,
-      Micros(hash) / n);
+void RegisterController(CLI::App& parent) {
+  auto f = std::make_shared<bench::ControllerBenchOptions>();
+  CLI::App* cmd = parent.add_subcommand(
+      "controller",
+      "Lease + report cycles/s and latency with W simulated workers over loopback, and Lease latency "
+      "with H trials of history (SQLite, synchronous=FULL)");
+  cmd->add_option("--workers", f->workers, "Concurrent workers")->capture_default_str();
+  cmd->add_option("--history", f->history, "Trials of history")->capture_default_str();
+  cmd->add_option("--seconds", f->seconds, "Measured seconds per worker count")->capture_default_str();
+  cmd->add_option("--lease-samples", f->lease_samples, "Leases timed per history size")->capture_default_str();
+  cmd->add_option("--dir", f->dir, "Where the databases go (default: the temp folder)");
+  cmd->add_flag("--json", f->json, "Print JSON");
+  cmd->callback([f] { RunBenchmark(bench::RunControllerBench, *f); });
 }
 
 #if VERTEBRA_WITH_TORCH
-struct StepOptions {
-  SpecSource source;
-  worker::StepBenchOptions bench;
-  bool json = false;
-};
-
-void RunStep(const StepOptions& o) {
-  worker::StepBenchOptions options = o.bench;
-  options.spec = o.source.Load();
-  absl::StatusOr<worker::StepBenchResult> r = worker::RunStepBench(options);
-  if (!r.ok()) Fail(r.status());
-  if (o.json) {
-    std::cout << nlohmann::json{{"arch", o.source.name_or_path},
-                                {"size", options.size},
-                                {"batch", options.batch},
-                                {"steps", options.steps},
-                                {"threads", r->threads},
-                                {"device", r->device},
-                                {"channels_last", options.channels_last},
-                                {"bf16", options.bf16},
-                                {"parameters", r->parameters},
-                                {"images_per_s", r->images_per_s},
-                                {"ms_per_step", r->ms_per_step},
-                                {"peak_rss_mb", r->peak_rss_mb},
-                                {"first_loss", r->first_loss},
-                                {"last_loss", r->last_loss},
-                                {"torch", r->torch_version}}
-                     .dump()
-              << "\n";
-    return;
-  }
-  std::cout << absl::StrFormat(
-      "%s at %d px, batch %d, %d threads on %s%s%s: %.1f images/s, %.1f ms/step, peak RSS %.0f MB "
-      "(loss %.3f -> %.3f, %d parameters, LibTorch %s)\n",
-      o.source.name_or_path, options.size, options.batch, r->threads, r->device,
-      options.channels_last ? ", channels-last" : "", options.bf16 ? ", bf16" : "", r->images_per_s, r->ms_per_step,
-      r->peak_rss_mb, r->first_loss, r->last_loss, r->parameters, r->torch_version);
-}
-
-void RegisterStep(CLI::App& bench) {
-  auto o = std::make_shared<StepOptions>();
-  CLI::App* cmd = bench.add_subcommand(
+void RegisterStep(CLI::App& parent) {
+  struct StepFlags {
+    SpecSource source;
+    bench::StepBenchOptions options;
+  };
+  auto f = std::make_shared<StepFlags>();
+  CLI::App* cmd = parent.add_subcommand(
       "step", "Time full proxy training steps (forward, loss with matching, backward, SGD) on random data");
-  o->source.AddOptions(cmd);
-  worker::StepBenchOptions& b = o->bench;
-  cmd->add_option("--head-width", b.head.width, "RetinaNet subnet width")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--head-convs", b.head.num_convs, "3x3 convs per subnet")->check(CLI::NonNegativeNumber)->capture_default_str();
+  f->source.AddOptions(cmd);
+  worker::StepBenchOptions& b = f->options.step;
+  cmd->add_option("--head-width", b.head.width, "RetinaNet subnet width")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--head-convs", b.head.num_convs, "3x3 convs per subnet")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--classes", b.head.num_classes, "Object classes")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--size", b.size, "Square input size")->check(CLI::Range(8, 4096))->capture_default_str();
   cmd->add_option("--batch", b.batch, "Images per step")->check(CLI::Range(1, 4096))->capture_default_str();
@@ -153,30 +129,87 @@ void RegisterStep(CLI::App& bench) {
   cmd->add_flag("--channels-last", b.channels_last, "Channels-last memory format");
   cmd->add_flag("--bf16", b.bf16, "bf16 autocast (CUDA only)");
   cmd->add_option("--seed", b.seed, "Seed of the weights and the random data")->capture_default_str();
-  cmd->add_flag("--json", o->json, "Print one JSON object");
-  cmd->callback([o] { RunStep(*o); });
+  cmd->add_flag("--json", f->options.json, "Print one JSON object");
+  cmd->callback([f] {
+    bench::StepBenchOptions o = f->options;
+    o.arch = f->source.name_or_path;
+    o.step.spec = f->source.Load();
+    RunBenchmark(bench::RunStepBench, o);
+  });
+}
+
+// The flags `bench loader` and `bench maxup` share.
+struct TrainBenchFlags {
+  SpecSource arch;
+  bench::TrainBenchOptions options;
+};
+
+void AddTrainBenchFlags(CLI::App* cmd, TrainBenchFlags& f) {
+  bench::TrainBenchOptions& o = f.options;
+  f.arch.name_or_path = o.arch;
+  cmd->add_option("arch", f.arch.name_or_path, "A reference name or a JSON spec file (at proxy scaling)")
+      ->capture_default_str();
+  cmd->add_option("--data", o.data,
+                  "synthetic[:key=value,...], fashion-mnist[:key=value,...] or coco:ANNOTATIONS.json:IMAGE_DIR")
+      ->capture_default_str();
+  cmd->add_option("--size", o.size, "Square input side")->check(CLI::Range(32, 4096))->capture_default_str();
+  cmd->add_option("--batch", o.batch, "Images per step")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--threads", o.threads, "LibTorch threads of the training step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Training steps per measurement")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--rounds", o.rounds, "Alternating rounds (medians are reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--json", o.json, "Print one JSON object");
+}
+
+// The options with the architecture loaded at the proxy scaling.
+bench::TrainBenchOptions LoadedTrainBenchOptions(const TrainBenchFlags& f) {
+  bench::TrainBenchOptions o = f.options;
+  absl::StatusOr<search_spaces::ModelScale> proxy = search_spaces::NamedModelScale("proxy");
+  if (!proxy.ok()) Fail(proxy.status());
+  o.arch = f.arch.name_or_path;
+  o.spec = f.arch.Load(&proxy->scaling);
+  return o;
+}
+
+void RegisterTrainBenchmarks(CLI::App& parent) {
+  auto loader = std::make_shared<TrainBenchFlags>();
+  CLI::App* l = parent.add_subcommand(
+      "loader", "The data loader alone (decode, augment, batch) against the training step, in images/s");
+  AddTrainBenchFlags(l, *loader);
+  l->add_option("--loader-threads", loader->options.values, "Loader thread counts to measure (default 1 2)")
+      ->check(CLI::PositiveNumber);
+  l->add_option("--batches", loader->options.batches, "Batches per loader measurement")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  l->callback([loader] { RunBenchmark(bench::RunLoaderBench, LoadedTrainBenchOptions(*loader)); });
+
+  auto maxup = std::make_shared<TrainBenchFlags>();
+  CLI::App* m = parent.add_subcommand("maxup", "MaxUp's training cost against plain training (time per image)");
+  AddTrainBenchFlags(m, *maxup);
+  m->add_option("--maxup", maxup->options.values, "Copies to measure (default 1 2 4; 1 is always included)")
+      ->check(CLI::Range(1, 64));
+  m->callback([maxup] { RunBenchmark(bench::RunMaxUpBench, LoadedTrainBenchOptions(*maxup)); });
 }
 #endif
 
 }  // namespace
 
 void RegisterBenchCommand(CLI::App& app) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks");
-  bench->require_subcommand(1);
-  auto o = std::make_shared<ArchBenchOptions>();
-  CLI::App* arch = bench->add_subcommand(
-      "arch", "Time decode + validate + resolve + price + hash of sampled architectures");
-  arch->add_option("--count", o->count, "Architectures to time")->check(CLI::Range(1, 10000000))->capture_default_str();
-  arch->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
-  arch->add_option("--size", o->size, "Input size to resolve at")->check(CLI::Range(1, 16384))->capture_default_str();
-  arch->add_flag("--json", o->json, "Print one JSON object");
-  arch->callback([o] { RunArchBench(*o); });
-  RegisterSearchBenchmark(*bench);
-  RegisterReportBenchmark(*bench);
-  RegisterControllerBenchmark(*bench);
+  CLI::App* cmd = app.add_subcommand("bench", "Benchmarks");
+  cmd->require_subcommand(1);
+  RegisterArch(*cmd);
+  RegisterSearch(*cmd);
+  RegisterUntrained(*cmd);
+  RegisterReport(*cmd);
+  RegisterController(*cmd);
 #if VERTEBRA_WITH_TORCH
-  RegisterStep(*bench);
-  RegisterTrainBenchmarks(*bench);
+  RegisterStep(*cmd);
+  RegisterTrainBenchmarks(*cmd);
 #endif
 }
 

@@ -8,7 +8,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -17,8 +16,6 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/search_source.h"
@@ -32,6 +29,7 @@
 #include "inspect/trials.h"
 #include "nlohmann/json.hpp"
 #include "worker/agent/agent.h"
+#include "worker/agent/device.h"
 #include "worker/agent/simulated.h"
 #if VERTEBRA_WITH_TORCH
 #include "worker/agent/proxy_runner.h"
@@ -117,46 +115,6 @@ struct WorkerFlags {
   bool quiet = false;
 };
 
-// The first line of `path` that starts with `key`, after the key and any ": " (empty if none).
-std::string FileField(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) != 0) continue;
-    const size_t colon = line.find(':');
-    return colon == std::string::npos ? "" : std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-  }
-  return "";
-}
-
-// What a worker registers: its CPU model and memory, or the GPU's as nvidia-smi reports them.
-void DescribeDevice(const std::string& device, std::string* description, int64_t* memory_mb) {
-  *description = device;
-  *memory_mb = 0;
-  if (device.rfind("cuda", 0) == 0 || device == "auto") {
-    const std::string index = device.size() > 5 ? device.substr(5) : "0";
-    const std::string command = "nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits -i " +
-                                (std::all_of(index.begin(), index.end(), ::isdigit) ? index : "0") + " 2>/dev/null";
-    if (FILE* p = popen(command.c_str(), "r")) {
-      char buffer[256] = {0};
-      const bool got = std::fgets(buffer, sizeof(buffer), p) != nullptr;
-      pclose(p);
-      const std::string line(absl::StripAsciiWhitespace(buffer));
-      const size_t comma = line.rfind(',');
-      if (got && comma != std::string::npos) {
-        *description = absl::StrCat(device, ": ", line.substr(0, comma));
-        *memory_mb = std::atoll(line.c_str() + comma + 1);
-        return;
-      }
-    }
-    if (device != "auto") return;
-  }
-  const std::string model = FileField("/proc/cpuinfo", "model name");
-  if (!model.empty()) *description = absl::StrCat("cpu: ", model);
-  const std::string total = FileField("/proc/meminfo", "MemTotal");  // "24576000 kB"
-  *memory_mb = std::atoll(total.c_str()) / 1024;
-}
-
 void RunWorker(const WorkerFlags& f) {
 #if !VERTEBRA_WITH_TORCH
   if (!f.simulate) {
@@ -173,7 +131,9 @@ void RunWorker(const WorkerFlags& f) {
   o.tls_cert = f.tls_cert;
   o.tls_key = f.tls_key;
   o.work_dir = f.work_dir;
-  DescribeDevice(f.device, &o.device, &o.memory_mb);
+  const worker::DeviceDescription device = worker::DescribeDevice(f.device);
+  o.device = device.description;
+  o.memory_mb = device.memory_mb;
   if (f.simulate) o.device = "simulated (" + o.device + ")";
   o.simulated = f.simulate;
   o.max_trials = f.max_trials;

@@ -1,10 +1,8 @@
-// vertebra: scale-permuted backbone search. Flags become options; the libraries do the work.
+// vertebra: scale-permuted backbone search. Flags become options; the libraries do the work
+// (cli/app.h for the subcommands).
 #include <malloc.h>
 
-#include <iostream>
-
-#include "CLI/CLI.hpp"
-#include "cli/commands.h"
+#include "cli/app.h"
 #if VERTEBRA_WITH_TORCH
 #include "controller/rl_policy.h"
 #endif
@@ -19,34 +17,6 @@ int main(int argc, char** argv) {
 #if VERTEBRA_WITH_TORCH
   vertebra::controller::RegisterRlPolicy();  // "ppo" and "reinforce" need LibTorch.
 #endif
-  CLI::App app{"Vertebra: search, inspect and re-train scale-permuted detection backbones.", "vertebra"};
-  app.set_version_flag("--version", std::string("vertebra 0.1.0"));
-  app.require_subcommand(1);
-  vertebra::cli::RegisterArchCommand(app);
-  vertebra::cli::RegisterBenchCommand(app);
-  vertebra::cli::RegisterEvalCommand(app);
-  vertebra::cli::RegisterLaunchCommand(app);
-  vertebra::cli::RegisterSearchCommands(app);
-  vertebra::cli::RegisterInspectCommands(app);
-  vertebra::cli::RegisterReportCommand(app);
-#if VERTEBRA_WITH_TORCH
-  vertebra::cli::RegisterDataCommand(app);
-  vertebra::cli::RegisterTrainCommand(app);
-  vertebra::cli::RegisterRetrainCommand(app);
-#endif
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::RuntimeError& e) {
-    return e.get_exit_code();  // The command has already said why.
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "vertebra: " << e.what() << " (see --help)\n";
-    return vertebra::cli::kExitBadInput;
-  }
-  return 0;
+  const std::unique_ptr<CLI::App> app = vertebra::cli::MakeApp();
+  return vertebra::cli::Run(*app, argc, argv);
 }

@@ -7,8 +7,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -19,12 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/spec_source.h"
-#include "common/file_util.h"
-#include "controller/config.h"
-#include "controller/store.h"
-#include "inspect/trials.h"
-#include "nlohmann/json.hpp"
-#include "search_spaces/arch_json.h"
+#include "inspect/lineage.h"
 #include "search_spaces/family.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
@@ -32,10 +25,7 @@
 namespace vertebra::cli {
 namespace {
 
-namespace ctl = ::vertebra::controller;
-namespace fs = std::filesystem;
 namespace ss = ::vertebra::search_spaces;
-using json = nlohmann::json;
 namespace wd = ::vertebra::worker::data;
 using worker::TrainOptions;
 
@@ -172,16 +162,9 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   o.steps = f.steps > 0 ? f.steps
                         : static_cast<int64_t>(std::ceil(f.epochs * data->train->size() / static_cast<double>(f.batch)));
   o.size = f.size;
-  if (f.optimizer == "sgd") {
-    o.optimizer = worker::OptimizerKind::kSgd;
-    // The paper's 0.28 at batch 256, scaled linearly; L2 4e-5 on kernels (spinenet.md §6.2).
-    o.lr = f.lr > 0 ? f.lr : 0.28 * f.batch / 256.0;
-    o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 4e-5;
-  } else {
-    o.optimizer = worker::OptimizerKind::kAdamW;
-    o.lr = f.lr > 0 ? f.lr : 2e-3;
-    o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : 1e-4;
-  }
+  o.optimizer = f.optimizer == "sgd" ? worker::OptimizerKind::kSgd : worker::OptimizerKind::kAdamW;
+  o.lr = f.lr > 0 ? f.lr : worker::DefaultLearningRate(o.optimizer, f.batch);
+  o.weight_decay = f.weight_decay >= 0 ? f.weight_decay : worker::DefaultWeightDecay(o.optimizer);
   o.momentum = f.momentum;
   o.warmup_steps = f.warmup >= 0 ? f.warmup : worker::DefaultWarmupSteps(o.steps);
   o.schedule = f.schedule == "step"  ? worker::ScheduleKind::kStep
@@ -252,59 +235,21 @@ struct RetrainFlags {
 };
 
 // `retrain`: the discovered spec, at a full-scale scaling, trained by RunTrain. The run folder
-// also gets spec.json (the trial's architecture, at its search scaling) and lineage.json (the
-// database, experiment and configuration, trial and its proxy results), so that the weights can
-// be traced to the search that found them; a resume must name the same trial.
+// also gets the lineage (inspect/lineage.h), so that the weights can be traced to the search that
+// found them; a resume must name the same trial.
 void RunRetrain(RetrainFlags r) {
-  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(r.db, {.read_only = true});
-  if (!store.ok()) Fail(store.status());
-  absl::StatusOr<v1::Trial> trial = inspect::FindTrial(**store, r.trial);
-  if (!trial.ok()) Fail(absl::Status(trial.status().code(), absl::StrCat("--trial: ", trial.status().message())));
-  absl::StatusOr<ctl::Snapshot> snapshot = (*store)->Load();
-  if (!snapshot.ok()) Fail(snapshot.status());
-  if (!snapshot->experiment) Fail(absl::InvalidArgumentError(r.db + ": holds no experiment"));
-  if (snapshot->experiment->simulated()) {
-    Fail(absl::InvalidArgumentError(absl::StrFormat(
-        "%s: a simulated experiment: its results come from the simulated trainer, not from training trial %d",
-        r.db, trial->id())));
-  }
-  const fs::path out(r.train.out);
-  const fs::path lineage_path = out / "lineage.json";
-  if (r.train.resume && fs::exists(lineage_path)) {
-    std::ifstream in(lineage_path);
-    const json earlier = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!earlier.is_object() || earlier.value("hash", "") != trial->hash()) {
-      Fail(absl::InvalidArgumentError(absl::StrFormat(
-          "--resume: %s re-trains architecture %s, not trial %d's (%s)", lineage_path.string(),
-          earlier.is_object() ? earlier.value("hash", "?").substr(0, 12) : "?", trial->id(), trial->hash().substr(0, 12))));
-    }
-  }
-  if (!r.train.resume && fs::exists(out / "checkpoint.pt")) {
-    Fail(absl::AlreadyExistsError(absl::StrFormat(
-        "%s exists: pass --resume to continue that run, or choose another --out", (out / "checkpoint.pt").string())));
-  }
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) Fail(absl::InvalidArgumentError(absl::StrFormat("--out: cannot create %s: %s", out.string(), ec.message())));
-  json results = json::array();
-  for (const v1::RungResult& x : trial->results()) {
-    results.push_back({{"rung", x.rung()}, {"steps", x.steps()}, {"ap", x.ap().stats_size() ? x.ap().stats(0) : 0.0},
-                       {"reward", x.reward()}, {"worker", x.worker()}});
-  }
-  const json lineage = {{"database", fs::absolute(r.db).string()},
-                        {"experiment", snapshot->experiment->name()},
-                        {"configuration", json::parse(ctl::ExperimentConfigToJson(*snapshot->experiment))},
-                        {"trial", trial->id()},
-                        {"hash", trial->hash()},
-                        {"proxy_results", results},
-                        {"scaling", r.train.scale},
-                        {"data", r.train.data}};
-  const std::string spec_path = (out / "spec.json").string();
-  if (absl::Status s = WriteFileAtomically(spec_path, ss::ArchSpecToJson(trial->spec())); !s.ok()) Fail(s);
-  if (absl::Status s = WriteFileAtomically(lineage_path.string(), lineage.dump(2) + "\n"); !s.ok()) Fail(s);
-  std::cerr << absl::StrFormat("re-training trial %d (%s) of '%s' at scaling %s\n", trial->id(),
-                               trial->hash().substr(0, 12), snapshot->experiment->name(), r.train.scale);
-  r.train.arch.name_or_path = spec_path;
+  inspect::RetrainLineageOptions o;
+  o.db = r.db;
+  o.trial = r.trial;
+  o.out_dir = r.train.out;
+  o.resume = r.train.resume;
+  o.scaling = r.train.scale;
+  o.data = r.train.data;
+  absl::StatusOr<inspect::RetrainLineage> lineage = inspect::WriteRetrainLineage(o);
+  if (!lineage.ok()) Fail(lineage.status());
+  std::cerr << absl::StrFormat("re-training trial %d (%s) of '%s' at scaling %s\n", lineage->trial.id(),
+                               lineage->trial.hash().substr(0, 12), lineage->experiment, r.train.scale);
+  r.train.arch.name_or_path = lineage->spec_path;
   RunTrain(r.train, /*write_safetensors=*/true);
 }
 

@@ -1,7 +1,11 @@
 #include "common/token.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
@@ -18,7 +22,25 @@ absl::StatusOr<std::string> ReadToken(const std::string& token_file) {
     token = env;
   }
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (!token_file.empty() && token.empty()) {
+    // An empty token would mean "no authentication": never what a token file asks for.
+    return absl::InvalidArgumentError(absl::StrFormat("%s: the token file is empty", token_file));
+  }
   return token;
+}
+
+absl::Status WriteNewToken(const std::string& path) {
+  constexpr int kTokenBytes = 24;  // 192 bits: past guessing.
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  unsigned char bytes[kTokenBytes];
+  random.read(reinterpret_cast<char*>(bytes), sizeof(bytes));
+  std::string token;
+  for (unsigned char b : bytes) token += absl::StrFormat("%02x", b);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const bool written = fd >= 0 && write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+  if (fd >= 0) close(fd);
+  if (!written || !random) return absl::InternalError("cannot write " + path);
+  return absl::OkStatus();
 }
 
 bool IsLoopback(const std::string& listen) {

@@ -1,5 +1,6 @@
 #include "controller/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
+#include "common/json_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/decisions.h"
@@ -30,10 +32,12 @@ class ObjectReader {
 
   std::string Field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
+  // The value of `key`, or nullptr when it is absent (the default stays). A null is not absent:
+  // it fails the caller's type check, as a typo'd value would.
   const json* Find(const std::string& key) {
     used_.insert(key);
     auto it = object_.find(key);
-    return it == object_.end() || it->is_null() ? nullptr : &*it;
+    return it == object_.end() ? nullptr : &*it;
   }
 
   absl::Status Number(const std::string& key, double* out, double min, double max) {
@@ -87,11 +91,17 @@ class ObjectReader {
     return nested.Finish();
   }
 
+  // A list of at least `min_items` integers in [min, max].
   template <typename Int>
-  absl::Status IntegerList(const std::string& key, std::vector<Int>* out, int64_t min, int64_t max) {
+  absl::Status IntegerList(const std::string& key, std::vector<Int>* out, int64_t min, int64_t max,
+                           size_t min_items = 0) {
     const json* v = Find(key);
     if (v == nullptr) return absl::OkStatus();
     if (!v->is_array()) return Bad(key, "must be a list of integers, got " + v->dump());
+    if (v->size() < min_items) {
+      return Bad(key, absl::StrFormat("must list at least %d integer%s, got %s", min_items, min_items == 1 ? "" : "s",
+                                      v->dump()));
+    }
     out->clear();
     for (size_t i = 0; i < v->size(); ++i) {
       const json& e = (*v)[i];
@@ -122,6 +132,8 @@ class ObjectReader {
 };
 
 constexpr double kHuge = std::numeric_limits<double>::max();
+// algorithm.update_every when the file leaves it out and budget.parallel is smaller.
+constexpr int32_t kDefaultUpdateEvery = 8;
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 // Object classes of a detection head: far beyond any dataset (LVIS has 1,203).
 constexpr int64_t kMaxClasses = 100000;
@@ -129,16 +141,21 @@ constexpr int64_t kMaxClasses = 100000;
 void SetDefaults(v1::ExperimentConfig& c) {
   c.set_seed(1);
   v1::AlgorithmConfig* a = c.mutable_algorithm();
-  // REINFORCE at 0.03 learned fastest on the simulated objective (README, "On the simulated
-  // objective"); PPO's four passes per batch overshoot at that rate.
+  // 3e-3: the top of the range ENAS and Zoph & Le used (3.5e-4, 6e-4) scaled for searches of
+  // hundreds of trials; no rate from 3e-4 to 3e-2 was worse on the simulated objective
+  // (bench/results/rl-learning-rate.csv, README "On the simulated objective").
   a->set_kind("reinforce");
-  a->set_learning_rate(0.03);
+  a->set_learning_rate(0.003);
   a->set_hidden(64);
   a->set_entropy_weight(0.01);
   a->set_baseline_decay(0.9);
   a->set_ppo_clip(0.2);
   a->set_ppo_epochs(4);
-  a->set_update_every(8);
+  a->set_update_every(0);  // Filled in after parsing: max(kDefaultUpdateEvery, budget.parallel).
+  // ENAS's controller: temperature 5 and tanh constant 2.5 keep it exploring.
+  a->set_temperature(5);
+  a->set_tanh_constant(2.5);
+  a->set_failure_penalty(0);
   a->set_population(32);
   a->set_tournament(8);
   a->set_queue(4);
@@ -223,9 +240,18 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     i = a->ppo_epochs();
     RETURN_IF_ERROR(s.Integer("ppo_epochs", &i, 1, 100));
     a->set_ppo_epochs(i);
-    i = a->update_every();
+    i = 0;
     RETURN_IF_ERROR(s.Integer("update_every", &i, 1, 100000));
-    a->set_update_every(i);
+    a->set_update_every(i);  // 0 until the budget is read: then the default.
+    d = a->temperature();
+    RETURN_IF_ERROR(s.Number("temperature", &d, 0, 1000));
+    a->set_temperature(d);
+    d = a->tanh_constant();
+    RETURN_IF_ERROR(s.Number("tanh_constant", &d, 0, 1000));
+    a->set_tanh_constant(d);
+    d = a->failure_penalty();
+    RETURN_IF_ERROR(s.Number("failure_penalty", &d, -1e6, 1e6));
+    a->set_failure_penalty(d);
     i = a->population();
     RETURN_IF_ERROR(s.Integer("population", &i, 2, 1000000));
     a->set_population(i);
@@ -313,7 +339,7 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
 
   RETURN_IF_ERROR(r.Object("rungs", [&](ObjectReader& s) {
     std::vector<int64_t> steps;
-    RETURN_IF_ERROR(s.IntegerList("steps", &steps, 1, int64_t{1} << 40));
+    RETURN_IF_ERROR(s.IntegerList("steps", &steps, 1, int64_t{1} << 40, /*min_items=*/1));
     for (size_t k = 1; k < steps.size(); ++k) {
       if (steps[k] <= steps[k - 1]) {
         return s.Bad(absl::StrFormat("steps[%d]", k), absl::StrFormat("must be larger than rungs.steps[%d] (%d), got %d",
@@ -396,6 +422,11 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
   }));
   RETURN_IF_ERROR(r.Finish());
 
+  // Not given: at least one result per trial running at once, so that an update's batch is not
+  // mostly results of proposals made several updates ago.
+  if (c.algorithm().update_every() == 0) {
+    c.mutable_algorithm()->set_update_every(std::max(kDefaultUpdateEvery, c.budget().parallel()));
+  }
   if (c.rungs().steps_size() == 0) c.mutable_rungs()->add_steps(500);
   if (c.simulated()) {
     const int64_t top = c.rungs().steps(c.rungs().steps_size() - 1);
@@ -427,12 +458,11 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
 }  // namespace
 
 absl::StatusOr<v1::ExperimentConfig> ParseExperimentConfig(const std::string& text, const std::string& source) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: not valid JSON: %s", source, e.what()));
+  absl::StatusOr<json> parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: not valid JSON: %s", source, parsed.status().message()));
   }
+  const json root = *std::move(parsed);
   v1::ExperimentConfig config;
   SetDefaults(config);
   if (absl::Status s = Parse(root, config); !s.ok()) {
@@ -465,6 +495,9 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
                     {"ppo_clip", a.ppo_clip()},
                     {"ppo_epochs", a.ppo_epochs()},
                     {"update_every", a.update_every()},
+                    {"temperature", a.temperature()},
+                    {"tanh_constant", a.tanh_constant()},
+                    {"failure_penalty", a.failure_penalty()},
                     {"population", a.population()},
                     {"tournament", a.tournament()},
                     {"queue", a.queue()}};

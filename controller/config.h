@@ -7,10 +7,12 @@
 //   "name": "demo",                      required
 //   "seed": 1,
 //   "search_space": {"intermediate_pool": [2, 4, 3, 4, 6, 4, 5, 7, 5, 5], "parent_window": 5},
-//   "algorithm": {"kind": "reinforce" | "ppo" | "evolution" | "random", "learning_rate": 0.03,
+//   "algorithm": {"kind": "reinforce" | "ppo" | "evolution" | "random", "learning_rate": 0.003,
 //                 "hidden": 64, "entropy_weight": 0.01, "baseline_decay": 0.9, "ppo_clip": 0.2,
-//                 "ppo_epochs": 4, "update_every": 8, "population": 32, "tournament": 8,
-//                 "queue": 4},
+//                 "ppo_epochs": 4, "update_every": max(8, budget.parallel),
+//                 "temperature": 5, "tanh_constant": 2.5,      RL logits: c tanh(l / T); 0 leaves out
+//                 "failure_penalty": 0,                        the reward a failed trial is observed with
+//                 "population": 32, "tournament": 8, "queue": 4},
 //   "budget": {"trials": 100, "parallel": 4, "wall_hours": 0},
 //   "proxy": {"data": "synthetic", "val": "", "held_out": 0, "size": 128, "scaling": "proxy",
 //             "batch": 16, "learning_rate": 0.002, "maxup": 1, "threads": 1, "eval_every": 0,

@@ -33,6 +33,17 @@ struct Observation {
   double reward = 0;
 };
 
+// What one learning step of a policy did, for the event log.
+struct PolicyUpdate {
+  int64_t update = 0;             // 1 for the first update.
+  int results = 0;                // Results in the batch.
+  double mean_reward = 0;
+  double advantage_scale = 0;     // The reward deviation the advantages were divided by.
+  double entropy = 0;             // Mean summed entropy of the batch's decision sequences (nats).
+  double entropy_per_decision = 0;
+  double clipped_fraction = 0;    // PPO: share of (result, decision) ratios outside the clip range.
+};
+
 // Not thread-safe: the scheduler's proposer calls one policy from one thread at a time.
 class Policy {
  public:
@@ -52,6 +63,8 @@ class Policy {
   virtual absl::Status Restore(const std::string& state) = 0;
   // Diagnostics for the report: mean entropy of the last proposals, the baseline, updates done.
   virtual double Entropy() const { return 0; }
+  // The updates done since the last call, oldest first (diagnostics: not part of the state).
+  virtual std::vector<PolicyUpdate> TakeUpdates() { return {}; }
 };
 
 // Uniform random search (search_spaces::SearchSpace::Sample).

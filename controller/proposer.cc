@@ -18,6 +18,16 @@ namespace ss = search_spaces;
 // Proposals rejected in a row before the experiment stops: the policy cannot find anything
 // within the limits.
 constexpr int64_t kMaxRejectedInARow = 1000;
+// Proposals of known architectures dropped in a row before a uniform sample takes their place: a
+// policy that repeats itself this often has collapsed, and the budget should buy new networks.
+constexpr int kMaxResamples = 32;
+
+// The hash of a decision sequence's architecture; empty when it does not decode (MakeTrial then
+// reports the error).
+std::string HashOf(const ss::SearchSpace& space, const std::vector<int>& decisions) {
+  absl::StatusOr<v1::ArchSpec> spec = space.Decode(decisions);
+  return spec.ok() ? ss::ArchHash(*spec) : std::string();
+}
 
 }  // namespace
 
@@ -48,6 +58,30 @@ Proposal Proposer::Propose(int64_t id, std::vector<Event>* events) {
   // scored as the policy's own when it arrives.
   std::mt19937_64 rng(config_.seed() + static_cast<uint64_t>(id));
   events->push_back(MakeEvent("policy_error", id, absl::StrCat(p.status().message(), "; a uniform sample instead")));
+  return Proposal{space_->Sample(rng), {}, 0};
+}
+
+Proposal Proposer::ProposeNew(int64_t id, const FindResultFn& find_result, const std::set<std::string>& made,
+                              std::vector<Event>* events) {
+  Proposal p = Propose(id, events);
+  if (config_.allow_repeats()) return p;
+  auto known = [&](const std::string& hash) {
+    if (hash.empty()) return std::optional<int64_t>();
+    if (made.count(hash) > 0) return std::optional<int64_t>(0);
+    std::optional<v1::Trial> previous = find_result(hash);
+    return previous ? std::optional<int64_t>(previous->id()) : std::nullopt;
+  };
+  std::optional<int64_t> first = known(HashOf(*space_, p.decisions));
+  if (!first) return p;
+  for (int tries = 1; tries <= kMaxResamples; ++tries) {
+    p = Propose(id, events);
+    if (!known(HashOf(*space_, p.decisions))) return p;
+  }
+  std::mt19937_64 rng(config_.seed() + static_cast<uint64_t>(id));
+  events->push_back(MakeEvent(
+      "duplicate", id,
+      absl::StrFormat("%d proposals in a row repeated known architectures (the first: %s); a uniform sample instead",
+                      kMaxResamples + 1, *first > 0 ? absl::StrFormat("trial %d", *first) : "this round's")));
   return Proposal{space_->Sample(rng), {}, 0};
 }
 
@@ -88,7 +122,7 @@ absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, dou
   }
   std::optional<v1::Trial> previous;
   if (!config_.allow_repeats()) previous = find_result(t.hash());
-  if (previous) {
+  if (previous && previous->results_size() > 0) {
     // The same network has a result: reuse it instead of training it again.
     t.set_state(v1::DONE);
     t.set_reused_from(previous->id());
@@ -97,7 +131,6 @@ absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, dou
     t.set_reward(previous->reward());
     t.set_finished_at(now);
     events->push_back(MakeEvent("reused", t.id(), absl::StrFormat("same hash as trial %d", previous->id())));
-    Observe({t.id(), p.decisions, p.log_probs, previous->reward()}, events);
   } else {
     t.set_state(v1::PENDING);
   }
@@ -115,9 +148,12 @@ absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Obse
   round.rejected_in_a_row = rejected_in_a_row_;
   const double now = clock_->Now();
   int made = 0;
+  std::set<std::string> made_hashes;
   while (made < needed && round.rejected_in_a_row < kMaxRejectedInARow) {
-    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(Propose(next_id, &round.events), next_id, now, find_result, &round.events));
+    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(ProposeNew(next_id, find_result, made_hashes, &round.events), next_id, now,
+                                            find_result, &round.events));
     ++next_id;
+    if (t.state() != v1::REJECTED) made_hashes.insert(t.hash());
     if (t.state() == v1::REJECTED) {
       ++round.rejected_in_a_row;
     } else {
@@ -131,6 +167,14 @@ absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Obse
   if (results.empty() && round.trials.empty()) {
     round.nothing = true;
     return round;
+  }
+  for (const PolicyUpdate& u : policy_->TakeUpdates()) {
+    round.events.push_back(MakeEvent(
+        "policy_update", 0,
+        absl::StrFormat("update %d on %d results: mean reward %.6f, advantage scale %.6f, entropy %.4f nats "
+                        "(%.4f per decision), clipped %.4f",
+                        u.update, u.results, u.mean_reward, u.advantage_scale, u.entropy, u.entropy_per_decision,
+                        u.clipped_fraction)));
   }
   round.checkpoint = PolicyCheckpoint{policy_->algorithm(), observed, policy_->Save()};
   if (!round.trials.empty() && (policy_->algorithm() == "ppo" || policy_->algorithm() == "reinforce")) {

@@ -1,9 +1,13 @@
 // The proposer: the policy's side of the scheduler. One round observes the results the policy
 // has not seen, then turns its proposals into trial records: decoded, named, hashed, priced at
-// the proxy task's size, checked against the objective's hard limits (a proposal that breaks one
-// is REJECTED and the policy observes objective.penalty), and, unless the experiment allows
-// repeats, given the result of an earlier trial of the same architecture (DONE, reused_from).
-// Pricing is search_spaces::ResolveProxy's: what the worker builds.
+// the proxy task's size, and checked against the objective's hard limits (a proposal that breaks
+// one is REJECTED and the policy observes objective.penalty). Unless the experiment allows
+// repeats, a proposal of an architecture the experiment already has (trained, in flight, failed,
+// or made earlier in the round) is dropped and the policy proposes again, up to
+// kMaxResamples times; then a uniform sample takes its place (event "duplicate"). Should that
+// repeat a trained architecture too, the trial takes the earlier result (DONE, reused_from),
+// which no policy observes. Each policy update becomes a "policy_update" event. Pricing is
+// search_spaces::ResolveProxy's: what the worker builds.
 //
 // Not thread-safe: the scheduler serializes rounds under its policy lock. A round touches no
 // scheduler state; it asks for earlier results through a callback.
@@ -15,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,7 +36,8 @@ namespace vertebra::controller {
 // What one round made, to be committed in one transaction.
 struct ProposalRound {
   std::vector<v1::Trial> trials;   // New trials (PENDING, REJECTED, or DONE when reused), ids in order.
-  std::vector<Event> events;       // "rejected", "reused", "policy_error", and the RL policies' "policy" entropy.
+  std::vector<Event> events;       // "rejected", "reused", "duplicate", "policy_error", "policy_update", and
+                                   // the RL policies' "policy" entropy.
   PolicyCheckpoint checkpoint;     // The policy after the round.
   int64_t next_id = 0;             // The first trial id after the round.
   int64_t rejected_in_a_row = 0;   // Including earlier rounds'.
@@ -39,7 +45,8 @@ struct ProposalRound {
   bool nothing = false;            // Nothing observed, nothing proposed: nothing to commit.
 };
 
-// The trial of the same hash with a result, if any (the scheduler's dedupe index).
+// A trial of the same hash, if any (the scheduler's dedupe index): one with a result when there
+// is one, else any other that was neither rejected nor a reuse.
 using FindResultFn = std::function<std::optional<v1::Trial>(const std::string& hash)>;
 
 class Proposer {
@@ -72,6 +79,10 @@ class Proposer {
   // The policy's proposal for trial `id`; when it fails, a uniform sample and a "policy_error"
   // event.
   Proposal Propose(int64_t id, std::vector<Event>* events);
+  // Propose(), again while the proposal repeats a known architecture (`find_result`, or a hash
+  // in `made`), at most kMaxResamples times; then a uniform sample and a "duplicate" event.
+  Proposal ProposeNew(int64_t id, const FindResultFn& find_result, const std::set<std::string>& made,
+                      std::vector<Event>* events);
   // The policy observes; an observation it ignored or an update that failed is a "policy_error"
   // event (the search goes on).
   void Observe(const Observation& observation, std::vector<Event>* events);

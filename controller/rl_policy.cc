@@ -26,7 +26,8 @@ namespace ss = search_spaces;
 // Zoph & Le (2017) initialize the controller's weights uniformly in [-0.08, 0.08].
 constexpr double kInitScale = 0.08;
 // Bumped whenever the checkpoint layout changes; older checkpoints are then refused.
-constexpr int64_t kCheckpointVersion = 2;
+// 3: per-decision log-probabilities in the buffer, zero-initialized heads, the space's prior.
+constexpr int64_t kCheckpointVersion = 3;
 // Floor of the reward variance used to scale advantages: rewards that never differ do not
 // blow the step up.
 constexpr double kMinRewardVariance = 1e-6;
@@ -36,6 +37,8 @@ constexpr double kMinRewardVariance = 1e-6;
 // take rows offset(t) .. offset(t) + num_options(t) - 1 of the embedding and of the heads; the
 // embedding's last row is the start token. Parameters are built by hand rather than through
 // nn::LSTMCell / nn::Linear, whose constructors would draw from LibTorch's global generator.
+// The heads start at zero: the untrained policy's learned logits are exactly 0, so it samples
+// from the search space's prior alone, which is SearchSpace::Sample's uniform distribution.
 // Double precision: the log-probabilities it reports are doubles, and PPO's ratios compare them
 // against recomputed ones.
 class ControllerImpl : public torch::nn::Module {
@@ -56,8 +59,8 @@ class ControllerImpl : public torch::nn::Module {
     w_hh_ = register_parameter("lstm_w_hh", uniform({4 * hidden, hidden}));
     b_ih_ = register_parameter("lstm_b_ih", uniform({4 * hidden}));
     b_hh_ = register_parameter("lstm_b_hh", uniform({4 * hidden}));
-    head_w_ = register_parameter("head_w", uniform({total, hidden}));
-    head_b_ = register_parameter("head_b", uniform({total}));
+    head_w_ = register_parameter("head_w", torch::zeros({total, hidden}, torch::kDouble));
+    head_b_ = register_parameter("head_b", torch::zeros({total}, torch::kDouble));
     start_token_ = total;
   }
 
@@ -92,9 +95,19 @@ class ControllerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Controller);
 
-// Log-probabilities [B, n] over the options `mask` [B, n] (bool) allows; masked options get -inf.
-torch::Tensor MaskedLogSoftmax(const torch::Tensor& logits, const torch::Tensor& mask) {
-  return torch::log_softmax(logits.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity()), 1);
+// How the learned logits become the policy's: ENAS's temperature and tanh bound how far the
+// policy can move from its prior, which keeps it exploring.
+struct LogitShape {
+  double temperature = 0;    // 0: none.
+  double tanh_constant = 0;  // 0: no tanh.
+};
+
+// Log-probabilities [B, n]: softmax of the shaped learned logits [B, n] plus the log prior
+// [B, n] (the log completion weights: -inf on masked options).
+torch::Tensor PolicyLogSoftmax(torch::Tensor logits, const torch::Tensor& log_prior, const LogitShape& shape) {
+  if (shape.temperature > 0) logits = logits / shape.temperature;
+  if (shape.tanh_constant > 0) logits = shape.tanh_constant * torch::tanh(logits);
+  return torch::log_softmax(logits + log_prior, 1);
 }
 
 // Entropy [B] of the masked distributions. Masked entries contribute 0 (not 0 * -inf), and
@@ -103,33 +116,40 @@ torch::Tensor MaskedEntropy(const torch::Tensor& log_probs, const torch::Tensor&
   return -(log_probs.exp() * log_probs.masked_fill(mask.logical_not(), 0.0)).sum(1);
 }
 
-// The masks of a replayed decision sequence, one per step; InvalidArgument when the sequence is
-// not a valid one of `space`.
-absl::StatusOr<std::vector<std::vector<bool>>> ReplayMasks(const ss::SearchSpace& space,
-                                                           const std::vector<int>& decisions) {
+// The completion weights of a replayed decision sequence (DecisionCursor::CompletionWeights),
+// one row per step; InvalidArgument when the sequence is not a valid one of `space`.
+absl::StatusOr<std::vector<std::vector<int64_t>>> ReplayWeights(const ss::SearchSpace& space,
+                                                                const std::vector<int>& decisions) {
   if (static_cast<int>(decisions.size()) != space.num_decisions()) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%d decisions, the space has %d", decisions.size(), space.num_decisions()));
   }
   ss::DecisionCursor cursor(space);
-  std::vector<std::vector<bool>> masks;
-  masks.reserve(decisions.size());
+  std::vector<std::vector<int64_t>> weights;
+  weights.reserve(decisions.size());
   for (int d : decisions) {
-    masks.push_back(cursor.Mask());
+    weights.push_back(cursor.CompletionWeights());
     absl::Status status = cursor.Choose(d);
     if (!status.ok()) return status;
   }
-  return masks;
+  return weights;
 }
 
-torch::Tensor MaskTensor(const std::vector<std::vector<bool>>& rows) {
+// The mask [B, n] (weight > 0) and the log prior [B, n] (log weight; -inf where masked) of rows
+// of completion weights.
+std::pair<torch::Tensor, torch::Tensor> PriorTensors(const std::vector<std::vector<int64_t>>& rows) {
   const int64_t n = rows.empty() ? 0 : static_cast<int64_t>(rows[0].size());
   torch::Tensor mask = torch::empty({static_cast<int64_t>(rows.size()), n}, torch::kBool);
-  bool* p = mask.data_ptr<bool>();
-  for (const std::vector<bool>& row : rows) {
-    for (bool b : row) *p++ = b;
+  torch::Tensor log_prior = torch::empty({static_cast<int64_t>(rows.size()), n}, torch::kDouble);
+  bool* m = mask.data_ptr<bool>();
+  double* l = log_prior.data_ptr<double>();
+  for (const std::vector<int64_t>& row : rows) {
+    for (int64_t w : row) {
+      *m++ = w > 0;
+      *l++ = w > 0 ? std::log(static_cast<double>(w)) : -std::numeric_limits<double>::infinity();
+    }
   }
-  return mask;
+  return {mask, log_prior};
 }
 
 // The absl::Status for an exception escaping LibTorch.
@@ -143,15 +163,23 @@ absl::Status StatusFrom(const std::exception& e, absl::StatusCode code) {
 struct Buffered {
   int64_t trial = 0;
   std::vector<int> decisions;
-  double old_log_prob = 0;  // log pi_old(sequence): the sum of the proposal's log-probabilities.
+  std::vector<double> old_log_probs;  // log pi_old(decision_t | earlier ones), per decision.
   double reward = 0;
 };
 
 // The inputs of a teacher-forced pass over a batch of sequences, per step.
 struct Batch {
-  std::vector<torch::Tensor> tokens;  // [B] int64: the embedding rows fed at step t.
-  std::vector<torch::Tensor> masks;   // [B, n_t] bool.
-  std::vector<torch::Tensor> chosen;  // [B, 1] int64: the option taken at step t.
+  std::vector<torch::Tensor> tokens;      // [B] int64: the embedding rows fed at step t.
+  std::vector<torch::Tensor> masks;       // [B, n_t] bool.
+  std::vector<torch::Tensor> log_priors;  // [B, n_t] double: log completion weights, -inf masked.
+  std::vector<torch::Tensor> chosen;      // [B, 1] int64: the option taken at step t.
+};
+
+// A teacher-forced pass: per-decision log-probabilities of the chosen options [B, T] and each
+// sequence's summed entropy [B].
+struct Evaluation {
+  torch::Tensor log_probs;
+  torch::Tensor entropy;
 };
 
 class RlPolicy : public Policy {
@@ -159,6 +187,7 @@ class RlPolicy : public Policy {
   RlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, uint64_t seed)
       : space_(space),
         config_(config),
+        shape_{config.temperature(), config.tanh_constant()},
         generator_(at::detail::createCPUGenerator(seed)),
         net_(nullptr),
         optimizer_(nullptr) {
@@ -181,24 +210,25 @@ class RlPolicy : public Policy {
   }
 
   absl::Status Observe(const Observation& o) override {
-    absl::StatusOr<std::vector<std::vector<bool>>> masks = ReplayMasks(space_, o.decisions);
-    if (!masks.ok()) {
+    absl::StatusOr<std::vector<std::vector<int64_t>>> weights = ReplayWeights(space_, o.decisions);
+    if (!weights.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: ignoring trial %d: %s", config_.kind(), o.trial, masks.status().message()));
+          absl::StrFormat("%s: ignoring trial %d: %s", config_.kind(), o.trial, weights.status().message()));
     }
     if (!std::isfinite(o.reward)) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: ignoring trial %d: its reward is not finite", config_.kind(), o.trial));
     }
     try {
-      Buffered b{o.trial, o.decisions, 0, o.reward};
+      Buffered b{o.trial, o.decisions, {}, o.reward};
       bool have_log_probs = static_cast<int>(o.log_probs.size()) == space_.num_decisions();
       for (double lp : o.log_probs) have_log_probs = have_log_probs && std::isfinite(lp);
       if (have_log_probs) {
-        for (double lp : o.log_probs) b.old_log_prob += lp;
+        b.old_log_probs = o.log_probs;
       } else {
         torch::NoGradGuard no_grad;
-        b.old_log_prob = Evaluate(MakeBatch({b})).first.item<double>();
+        const torch::Tensor lp = Evaluate(MakeBatch({b})).log_probs.contiguous();
+        b.old_log_probs.assign(lp.data_ptr<double>(), lp.data_ptr<double>() + lp.numel());
       }
       buffer_.push_back(std::move(b));
       if (static_cast<int>(buffer_.size()) >= config_.update_every()) {
@@ -215,6 +245,8 @@ class RlPolicy : public Policy {
   }
 
   double Entropy() const override { return last_entropy_; }
+
+  std::vector<PolicyUpdate> TakeUpdates() override { return std::exchange(update_log_, {}); }
 
   std::string Save() const override {
     torch::serialize::OutputArchive archive;
@@ -239,13 +271,14 @@ class RlPolicy : public Policy {
     const int64_t n = static_cast<int64_t>(buffer_.size());
     torch::Tensor trials = torch::empty({n}, torch::kInt64);
     torch::Tensor decisions = torch::empty({n, space_.num_decisions()}, torch::kInt64);
-    torch::Tensor old_log_probs = torch::empty({n}, torch::kDouble);
+    torch::Tensor old_log_probs = torch::empty({n, space_.num_decisions()}, torch::kDouble);
     torch::Tensor rewards = torch::empty({n}, torch::kDouble);
     int64_t* decision_data = decisions.data_ptr<int64_t>();
+    double* log_prob_data = old_log_probs.data_ptr<double>();
     for (int64_t i = 0; i < n; ++i) {
       trials.data_ptr<int64_t>()[i] = buffer_[i].trial;
       for (int d : buffer_[i].decisions) *decision_data++ = d;
-      old_log_probs.data_ptr<double>()[i] = buffer_[i].old_log_prob;
+      for (double lp : buffer_[i].old_log_probs) *log_prob_data++ = lp;
       rewards.data_ptr<double>()[i] = buffer_[i].reward;
     }
     archive.write("buffer_trials", trials, true);
@@ -316,7 +349,7 @@ class RlPolicy : public Policy {
       const int num_steps = space_.num_decisions();
       if (trials.scalar_type() != torch::kInt64 || decisions.scalar_type() != torch::kInt64 ||
           old_log_probs.scalar_type() != torch::kDouble || rewards.scalar_type() != torch::kDouble ||
-          decisions.numel() != n * num_steps || old_log_probs.numel() != n || rewards.numel() != n) {
+          decisions.numel() != n * num_steps || old_log_probs.numel() != n * num_steps || rewards.numel() != n) {
         return absl::InvalidArgumentError(absl::StrCat(what, "the checkpoint's result buffer is malformed"));
       }
       trials = trials.contiguous();
@@ -329,9 +362,10 @@ class RlPolicy : public Policy {
         b.trial = trials.data_ptr<int64_t>()[i];
         const int64_t* row = decisions.data_ptr<int64_t>() + i * num_steps;
         b.decisions.assign(row, row + num_steps);
-        b.old_log_prob = old_log_probs.data_ptr<double>()[i];
+        const double* lp = old_log_probs.data_ptr<double>() + i * num_steps;
+        b.old_log_probs.assign(lp, lp + num_steps);
         b.reward = rewards.data_ptr<double>()[i];
-        if (!ReplayMasks(space_, b.decisions).ok()) {
+        if (!ReplayWeights(space_, b.decisions).ok()) {
           return absl::InvalidArgumentError(absl::StrCat(what, "the checkpoint's result buffer holds an invalid sequence"));
         }
         buffer.push_back(std::move(b));
@@ -349,6 +383,7 @@ class RlPolicy : public Policy {
       proposals_ = proposals.toInt();
       last_entropy_ = last_entropy.toDouble();
       buffer_ = std::move(buffer);
+      update_log_.clear();
       return absl::OkStatus();
     } catch (const std::exception& e) {
       return StatusFrom(e, absl::StatusCode::kInvalidArgument);
@@ -365,9 +400,10 @@ class RlPolicy : public Policy {
   std::string Identity() const {
     return absl::StrFormat(
         "kind=%s hidden=%d lr=%.17g entropy_weight=%.17g baseline_decay=%.17g ppo_clip=%.17g ppo_epochs=%d "
-        "update_every=%d options=%s",
+        "update_every=%d temperature=%.17g tanh_constant=%.17g options=%s",
         config_.kind(), config_.hidden(), config_.learning_rate(), config_.entropy_weight(), config_.baseline_decay(),
-        config_.ppo_clip(), config_.ppo_epochs(), config_.update_every(), absl::StrJoin(num_options_, ","));
+        config_.ppo_clip(), config_.ppo_epochs(), config_.update_every(), config_.temperature(),
+        config_.tanh_constant(), absl::StrJoin(num_options_, ","));
   }
 
   Proposal Sample() {
@@ -379,14 +415,14 @@ class RlPolicy : public Policy {
     double entropy_sum = 0;
     for (int t = 0; t < space_.num_decisions(); ++t) {
       std::tie(h, c) = net_->Step(torch::full({1}, token, torch::kInt64), h, c);
-      const std::vector<bool> allowed = cursor.Mask();
-      const torch::Tensor mask = MaskTensor({allowed});
-      const torch::Tensor log_probs = MaskedLogSoftmax(net_->Logits(t, h), mask);
+      const std::vector<int64_t> weights = cursor.CompletionWeights();
+      const auto [mask, log_prior] = PriorTensors({weights});
+      const torch::Tensor log_probs = PolicyLogSoftmax(net_->Logits(t, h), log_prior, shape_);
       int option =
           static_cast<int>(torch::multinomial(log_probs.exp(), 1, /*replacement=*/false, generator_).item<int64_t>());
       // Multinomial (argmax of p / Exp(1) draws) picks a masked option only when a draw is
       // exactly 0, about 2^-53 per option; take the mode then.
-      if (!allowed[option]) option = static_cast<int>(log_probs.argmax(1).item<int64_t>());
+      if (weights[option] == 0) option = static_cast<int>(log_probs.argmax(1).item<int64_t>());
       const absl::Status chosen = cursor.Choose(option);
       if (!chosen.ok()) throw std::runtime_error(std::string(chosen.message()));
       proposal.decisions.push_back(option);
@@ -402,42 +438,42 @@ class RlPolicy : public Policy {
   Batch MakeBatch(const std::vector<Buffered>& sequences) const {
     const int num_steps = space_.num_decisions();
     const int64_t size = static_cast<int64_t>(sequences.size());
-    std::vector<std::vector<std::vector<bool>>> masks;  // [sequence][step][option]
-    for (const Buffered& s : sequences) masks.push_back(ReplayMasks(space_, s.decisions).value());
+    std::vector<std::vector<std::vector<int64_t>>> weights;  // [sequence][step][option]
+    for (const Buffered& s : sequences) weights.push_back(ReplayWeights(space_, s.decisions).value());
     Batch batch;
     for (int t = 0; t < num_steps; ++t) {
       torch::Tensor tokens = torch::empty({size}, torch::kInt64);
       torch::Tensor chosen = torch::empty({size, 1}, torch::kInt64);
       int64_t* token_data = tokens.data_ptr<int64_t>();
       int64_t* chosen_data = chosen.data_ptr<int64_t>();
-      std::vector<std::vector<bool>> rows;
+      std::vector<std::vector<int64_t>> rows;
       for (int64_t i = 0; i < size; ++i) {
         token_data[i] = t == 0 ? net_->start_token() : net_->Token(t - 1, sequences[i].decisions[t - 1]);
         chosen_data[i] = sequences[i].decisions[t];
-        rows.push_back(masks[i][t]);
+        rows.push_back(weights[i][t]);
       }
+      auto [mask, log_prior] = PriorTensors(rows);
       batch.tokens.push_back(tokens);
-      batch.masks.push_back(MaskTensor(rows));
+      batch.masks.push_back(mask);
+      batch.log_priors.push_back(log_prior);
       batch.chosen.push_back(chosen);
     }
     return batch;
   }
 
-  // Teacher forcing: the log-probability of each whole sequence [B] under the current weights,
-  // and the mean per-decision entropy over the batch (a scalar).
-  std::pair<torch::Tensor, torch::Tensor> Evaluate(const Batch& batch) {
+  // Teacher forcing under the current weights.
+  Evaluation Evaluate(const Batch& batch) {
     const int64_t size = batch.chosen.empty() ? 0 : batch.chosen[0].size(0);
     auto [h, c] = net_->InitialState(size);
-    torch::Tensor log_prob = torch::zeros({size}, torch::kDouble);
+    std::vector<torch::Tensor> log_probs;
     torch::Tensor entropy = torch::zeros({size}, torch::kDouble);
     for (size_t t = 0; t < batch.tokens.size(); ++t) {
       std::tie(h, c) = net_->Step(batch.tokens[t], h, c);
-      const torch::Tensor log_probs = MaskedLogSoftmax(net_->Logits(static_cast<int>(t), h), batch.masks[t]);
-      log_prob = log_prob + log_probs.gather(1, batch.chosen[t]).squeeze(1);
-      entropy = entropy + MaskedEntropy(log_probs, batch.masks[t]);
+      const torch::Tensor lp = PolicyLogSoftmax(net_->Logits(static_cast<int>(t), h), batch.log_priors[t], shape_);
+      log_probs.push_back(lp.gather(1, batch.chosen[t]));
+      entropy = entropy + MaskedEntropy(lp, batch.masks[t]);
     }
-    const double steps = std::max<double>(1, static_cast<double>(batch.tokens.size()));
-    return {log_prob, entropy.mean() / steps};
+    return {log_probs.empty() ? torch::zeros({size, 0}, torch::kDouble) : torch::cat(log_probs, 1), entropy};
   }
 
   // One update on buffer_. The advantages use the baseline and the reward scale as they stood
@@ -445,6 +481,12 @@ class RlPolicy : public Policy {
   // the step size does not depend on the objective's units (AP differences between architectures
   // are a few hundredths). Then the baseline and the variance take the batch's rewards one by
   // one, in arrival order (exponential moving averages with baseline_decay).
+  //
+  // Every decision is an action that shares its sequence's advantage A. REINFORCE maximizes
+  // mean_b(A_b sum_t log pi(x_bt)); PPO maximizes mean_b(sum_t min(r_bt A_b, clip(r_bt) A_b))
+  // with one ratio per decision, r_bt = pi(x_bt) / pi_old(x_bt), so a small drift per decision
+  // does not compound over the 70 into a sequence ratio that always clips. The entropy bonus is
+  // on the same scale: entropy_weight x mean_b(sum_t H_bt).
   void Update() {
     if (!baseline_set_) {
       baseline_ = buffer_.front().reward;
@@ -453,11 +495,13 @@ class RlPolicy : public Policy {
       reward_variance_ = spread / static_cast<double>(buffer_.size());
       baseline_set_ = true;
     }
-    const double scale = 1.0 / std::sqrt(std::max(reward_variance_, kMinRewardVariance));
+    const double deviation = std::sqrt(std::max(reward_variance_, kMinRewardVariance));
     std::vector<double> advantages, old_log_probs;
+    double reward_sum = 0;
     for (const Buffered& b : buffer_) {
-      advantages.push_back((b.reward - baseline_) * scale);
-      old_log_probs.push_back(b.old_log_prob);
+      advantages.push_back((b.reward - baseline_) / deviation);
+      old_log_probs.insert(old_log_probs.end(), b.old_log_probs.begin(), b.old_log_probs.end());
+      reward_sum += b.reward;
     }
     const double decay = config_.baseline_decay();
     for (const Buffered& b : buffer_) {
@@ -466,31 +510,46 @@ class RlPolicy : public Policy {
       reward_variance_ = decay * (reward_variance_ + (1 - decay) * d * d);
     }
 
+    const int64_t size = static_cast<int64_t>(buffer_.size());
     const Batch batch = MakeBatch(buffer_);
-    const torch::Tensor advantage = torch::tensor(advantages, torch::kDouble);
-    const torch::Tensor old_log_prob = torch::tensor(old_log_probs, torch::kDouble);
+    const torch::Tensor advantage = torch::tensor(advantages, torch::kDouble).unsqueeze(1);  // [B, 1]
+    const torch::Tensor old_log_prob =
+        torch::tensor(old_log_probs, torch::kDouble).reshape({size, space_.num_decisions()});  // [B, T]
     const bool ppo = config_.kind() == "ppo";
     const int passes = ppo ? config_.ppo_epochs() : 1;
+    PolicyUpdate log;
+    log.update = updates_ + 1;
+    log.results = static_cast<int>(size);
+    log.mean_reward = reward_sum / static_cast<double>(size);
+    log.advantage_scale = deviation;
+    double clipped = 0;
     for (int pass = 0; pass < passes; ++pass) {
-      auto [log_prob, entropy] = Evaluate(batch);
+      const Evaluation e = Evaluate(batch);
       torch::Tensor objective;
       if (ppo) {
-        const torch::Tensor ratio = torch::exp(log_prob - old_log_prob);
+        const torch::Tensor ratio = torch::exp(e.log_probs - old_log_prob);
         const double clip = config_.ppo_clip();
-        objective = torch::min(ratio * advantage, torch::clamp(ratio, 1 - clip, 1 + clip) * advantage).mean();
+        objective = torch::min(ratio * advantage, torch::clamp(ratio, 1 - clip, 1 + clip) * advantage).sum(1).mean();
+        clipped += ((ratio - 1).abs() > clip).to(torch::kDouble).mean().item<double>() / passes;
       } else {
-        objective = (advantage * log_prob).mean();
+        objective = (advantage * e.log_probs).sum(1).mean();
       }
+      const torch::Tensor entropy = e.entropy.mean();
+      if (pass == 0) log.entropy = entropy.item<double>();
       const torch::Tensor loss = -objective - config_.entropy_weight() * entropy;
       optimizer_->zero_grad();
       loss.backward();
       optimizer_->step();
     }
+    log.entropy_per_decision = space_.num_decisions() > 0 ? log.entropy / space_.num_decisions() : 0;
+    log.clipped_fraction = clipped;
     ++updates_;
+    update_log_.push_back(log);
   }
 
   const ss::SearchSpace& space_;
   const v1::AlgorithmConfig config_;
+  const LogitShape shape_;
   std::vector<int> num_options_;
   // Initial weights, then every sample. Mutable: Save() locks it to read its state.
   mutable at::Generator generator_;
@@ -503,6 +562,7 @@ class RlPolicy : public Policy {
   int64_t proposals_ = 0;
   double last_entropy_ = 0;
   std::vector<Buffered> buffer_;
+  std::vector<PolicyUpdate> update_log_;  // Since the last TakeUpdates(); not checkpointed.
 };
 
 }  // namespace
@@ -518,6 +578,12 @@ absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const ss::SearchSpace& space
   if (config.update_every() < 1) return absl::InvalidArgumentError("algorithm.update_every: must be at least 1");
   if (!(config.baseline_decay() >= 0 && config.baseline_decay() < 1)) {
     return absl::InvalidArgumentError("algorithm.baseline_decay: must be in [0, 1)");
+  }
+  if (!(config.temperature() >= 0)) {
+    return absl::InvalidArgumentError("algorithm.temperature: must be positive (0: none)");
+  }
+  if (!(config.tanh_constant() >= 0)) {
+    return absl::InvalidArgumentError("algorithm.tanh_constant: must be positive (0: no tanh)");
   }
   if (config.kind() == "ppo") {
     if (config.ppo_epochs() < 1) return absl::InvalidArgumentError("algorithm.ppo_epochs: must be at least 1");

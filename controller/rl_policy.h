@@ -4,17 +4,23 @@
 //
 // The controller walks the search space's decision sequence (search_spaces::DecisionCursor). At
 // step t its input is a learned embedding of decision t-1 (of a start token at t = 0); an LSTM
-// cell carries the state, and a per-step linear head gives decision t's logits, with the options
-// the cursor masks out set to -inf before the softmax.
+// cell carries the state, and a per-step linear head gives decision t's learned logits l. The
+// policy's logits are c * tanh(l / temperature) (each part optional: algorithm.temperature,
+// algorithm.tanh_constant, ENAS's bound on how far the policy moves) plus the log of the
+// cursor's completion weights, which are 0 (log -inf) on masked options. The heads start at
+// zero, so the untrained policy is exactly SearchSpace::Sample's uniform distribution over
+// valid sequences.
 //
 // Learning: results are buffered; every `update_every` results the policy takes its update.
 // The advantage of a result is its reward minus a moving-average baseline (started at the first
-// reward seen); the baseline takes the batch's rewards, in arrival order, only after the
-// batch's advantages are computed. REINFORCE takes one Adam step on
-// -mean(adv * log pi(sequence)) - entropy_weight * mean entropy. PPO takes `ppo_epochs` Adam
-// steps on the clipped surrogate, with each result's ratio taken against the log-probabilities
-// of the policy that proposed it (Observation::log_probs), so late and out-of-order results
-// are scored correctly.
+// reward seen), divided by the running reward deviation; the baseline takes the batch's rewards,
+// in arrival order, only after the batch's advantages are computed. Each decision is an action
+// with its sequence's advantage. REINFORCE takes one Adam step on -mean_b(A_b sum_t log pi_bt)
+// - entropy_weight * mean_b(sum_t H_bt), the entropy summed over the decisions like the
+// log-probabilities. PPO takes `ppo_epochs` Adam steps on the clipped surrogate with one ratio
+// per decision, taken against the log-probabilities of the policy that proposed it
+// (Observation::log_probs), so late and out-of-order results are scored correctly. Each update
+// is reported by TakeUpdates (mean reward, advantage scale, entropy, clipped fraction).
 //
 // Deterministic: weights and samples come from the policy's own generator, seeded from `seed`
 // (never LibTorch's global one); Save() holds the weights, Adam's state, the baseline, the
@@ -34,10 +40,11 @@
 namespace vertebra::controller {
 
 // `config.kind()` is "ppo" or "reinforce". `space` must outlive the policy. InvalidArgument for
-// another kind, or for a hidden size, learning rate, update_every or (PPO) ppo_epochs / ppo_clip
-// out of range. Results whose decisions are not a valid sequence of `space`, or whose reward is
-// not finite, are ignored (with a line on stderr); results without log-probabilities (not
-// proposed by this policy) are scored against the policy at the time they arrive.
+// another kind, or for a hidden size, learning rate, update_every, temperature, tanh_constant or
+// (PPO) ppo_epochs / ppo_clip out of range. Results whose decisions are not a valid sequence of
+// `space`, or whose reward is not finite, are ignored (with a line on stderr); results without
+// log-probabilities (not proposed by this policy) are scored against the policy at the time they
+// arrive.
 absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const search_spaces::SearchSpace& space,
                                                     const v1::AlgorithmConfig& config, uint64_t seed);
 

@@ -34,47 +34,66 @@ void Rungs::Add(int64_t trial, int32_t rung, double ap) {
 
 std::optional<int64_t> Rungs::FindPromotion(const std::map<int64_t, v1::Trial>& trials) const {
   for (int k = static_cast<int>(trials_.size()) - 2; k >= 0; --k) {
-    const std::vector<int64_t>& ids = trials_[k];
-    const size_t quota = ids.size() / eta_;
-    if (quota == 0) continue;
-    if (!pareto_) {
-      // By AP: the best not-yet-promoted trial within the top `quota` (the first on ties).
-      size_t seen = 0;
-      for (auto it = order_[k].begin(); it != order_[k].end() && seen < quota; ++it, ++seen) {
-        const v1::Trial& t = trials.at(it->second);
-        if (t.rung() == k && t.state() == v1::DONE) return t.id();
-      }
-      continue;
-    }
-    // By Pareto rank of AP against MACs (common/pareto.h), then AP, then id.
-    struct Entry {
-      int64_t id;
-      double ap;
-      int rank;
-    };
-    std::vector<ApMacs> points;
-    points.reserve(ids.size());
-    for (int64_t id : ids) {
+    // The best trial of the quota still at rung k and finished there: not yet promoted.
+    for (int64_t id : Quota(k, trials)) {
       const v1::Trial& t = trials.at(id);
-      const v1::RungResult* r = ResultAt(t, k);
-      points.push_back({r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0, t.macs()});
-    }
-    const std::vector<int> ranks = ParetoRanks(points);
-    std::vector<Entry> entries;
-    entries.reserve(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) entries.push_back({ids[i], points[i].ap, ranks[i]});
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      if (a.rank != b.rank) return a.rank < b.rank;
-      if (a.ap != b.ap) return a.ap > b.ap;
-      return a.id < b.id;
-    });
-    for (size_t i = 0; i < quota; ++i) {
-      const v1::Trial& t = trials.at(entries[i].id);
-      // Still at rung k and finished there: not yet promoted.
       if (t.rung() == k && t.state() == v1::DONE) return t.id();
     }
   }
   return std::nullopt;
+}
+
+std::vector<int64_t> Rungs::Quota(int32_t k, const std::map<int64_t, v1::Trial>& trials, const v1::Trial* extra) const {
+  const v1::RungResult* extra_result = extra == nullptr ? nullptr : ResultAt(*extra, k);
+  const size_t n = trials_[k].size() + (extra_result != nullptr ? 1 : 0);
+  const size_t quota = n / eta_;
+  std::vector<int64_t> out;
+  if (quota == 0) return out;
+  auto ap_of = [](const v1::RungResult* r) { return r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0; };
+  if (!pareto_) {
+    // By AP (the first on ties), with `extra` merged in at its place.
+    std::set<std::pair<double, int64_t>>::const_iterator it = order_[k].begin();
+    bool extra_placed = extra_result == nullptr;
+    const std::pair<double, int64_t> extra_key =
+        extra_placed ? std::pair<double, int64_t>{} : std::pair<double, int64_t>{-ap_of(extra_result), extra->id()};
+    while (out.size() < quota) {
+      if (!extra_placed && (it == order_[k].end() || extra_key < *it)) {
+        out.push_back(extra->id());
+        extra_placed = true;
+      } else {
+        out.push_back(it->second);
+        ++it;
+      }
+    }
+    return out;
+  }
+  // By Pareto rank of AP against MACs (common/pareto.h), then AP, then id.
+  struct Entry {
+    int64_t id;
+    double ap;
+    int rank;
+  };
+  std::vector<const v1::Trial*> records;
+  records.reserve(n);
+  for (int64_t id : trials_[k]) records.push_back(&trials.at(id));
+  if (extra_result != nullptr) records.push_back(extra);
+  std::vector<ApMacs> points;
+  points.reserve(n);
+  for (const v1::Trial* t : records) {
+    const v1::RungResult* r = t == extra ? extra_result : ResultAt(*t, k);
+    points.push_back({ap_of(r), t->macs()});
+  }
+  const std::vector<int> ranks = ParetoRanks(points);
+  std::vector<Entry> entries;
+  entries.reserve(n);
+  for (size_t i = 0; i < n; ++i) entries.push_back({records[i]->id(), points[i].ap, ranks[i]});
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    if (a.rank != b.rank) return a.rank < b.rank;
+    if (a.ap != b.ap) return a.ap > b.ap;
+    return a.id < b.id;
+  });
+  for (size_t i = 0; i < quota; ++i) out.push_back(entries[i].id);
+  return out;
 }
 
 double Rungs::TopEstimate(int32_t rung, double ap, const std::map<int64_t, v1::Trial>& trials) const {

@@ -45,6 +45,13 @@ class Rungs {
   // before that and at the top rung.
   double TopEstimate(int32_t rung, double ap, const std::map<int64_t, v1::Trial>& trials) const;
 
+  // Rung `rung`'s promotion quota: the top floor(n / eta) of its n results by the promotion
+  // order (AP, or Pareto rank then AP then id), best first, whether promoted yet or not.
+  // `extra`, when given, is a trial record with a result at `rung` that is not recorded yet:
+  // the quota is computed as if it were (the scheduler asks before it commits the result).
+  std::vector<int64_t> Quota(int32_t rung, const std::map<int64_t, v1::Trial>& trials,
+                             const v1::Trial* extra = nullptr) const;
+
   // How many results each rung holds.
   std::vector<int64_t> ResultsPerRung() const;
 

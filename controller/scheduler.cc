@@ -118,6 +118,10 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
   std::vector<std::pair<int64_t, Observation>> unobserved;
   const int64_t observed = snapshot.policy ? snapshot.policy->observed : 0;
   for (const v1::Trial& t : snapshot.trials) {
+    next_sequence_ = std::max(next_sequence_, t.settled_sequence() + 1);
+    if (t.settled_sequence() > observed) unobserved.push_back({t.settled_sequence(), SettledObservation(t)});
+    if (Awaits(t)) awaiting_.insert(t.id());
+    if (t.state() != v1::REJECTED && t.reused_from() == 0) proposed_by_hash_.emplace(t.hash(), t.id());
     trials_[t.id()] = t;
     next_trial_ = std::max(next_trial_, t.id() + 1);
     next_lease_ = std::max(next_lease_, t.lease() + 1);
@@ -128,10 +132,6 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
       next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
       if (r.rung() >= 0 && r.rung() < rungs_.count() && t.reused_from() == 0) {
         rungs_.Add(t.id(), r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
-      }
-      if (r.sequence() > observed) {
-        unobserved.push_back({r.sequence(), Observation{t.id(), {t.decisions().begin(), t.decisions().end()},
-                                                        {t.log_probs().begin(), t.log_probs().end()}, r.reward()}});
       }
     }
     if (t.results_size() > 0 && t.reused_from() == 0) finished_by_hash_.emplace(t.hash(), t.id());
@@ -149,6 +149,21 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
 
 Event Scheduler::MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const {
   return NewEvent(clock_->Now(), kind, trial, detail);
+}
+
+Observation Scheduler::SettledObservation(const v1::Trial& t) {
+  return Observation{t.id(), {t.decisions().begin(), t.decisions().end()}, {t.log_probs().begin(), t.log_probs().end()},
+                     t.settled_reward()};
+}
+
+bool Scheduler::Awaits(const v1::Trial& t) const {
+  return t.state() == v1::DONE && t.settled_sequence() == 0 && t.reused_from() == 0 && t.results_size() > 0 &&
+         t.rung() < rungs_.count() - 1;
+}
+
+void Scheduler::Settle(v1::Trial& t, double reward) {
+  t.set_settled_sequence(next_sequence_++);  // A number lost to a failed commit leaves a harmless gap.
+  t.set_settled_reward(reward);
 }
 
 absl::Status Scheduler::Commit(Mutation& mutation) {
@@ -215,6 +230,7 @@ absl::StatusOr<int> Scheduler::ExpireLocked(Mutation& m) {
       u.set_state(v1::FAILED);
       u.set_failure(absl::StrFormat("lease expired %d times (last worker %s)", u.attempts(), u.worker()));
       u.set_finished_at(now);
+      if (u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
       m.events.push_back(MakeEvent("failed", id, u.failure()));
     } else {
       u.set_state(v1::PENDING);
@@ -230,7 +246,19 @@ absl::StatusOr<int> Scheduler::ExpireLocked(Mutation& m) {
 void Scheduler::Queue(const v1::Trial& t, bool front) {
   const auto it = trials_.find(t.id());
   const v1::TrialState before = it == trials_.end() ? v1::TRIAL_STATE_UNSPECIFIED : it->second.state();
+  const bool newly_settled = t.settled_sequence() != 0 && (it == trials_.end() || it->second.settled_sequence() == 0);
   trials_[t.id()] = t;
+  for (const v1::RungResult& r : t.results()) next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
+  if (newly_settled) {
+    next_sequence_ = std::max(next_sequence_, t.settled_sequence() + 1);
+    to_observe_.push_back({t.settled_sequence(), SettledObservation(t)});
+  }
+  if (Awaits(t)) {
+    awaiting_.insert(t.id());
+  } else {
+    awaiting_.erase(t.id());
+  }
+  if (t.state() != v1::REJECTED && t.reused_from() == 0) proposed_by_hash_.emplace(t.hash(), t.id());
   if (before == v1::LEASED && t.state() != v1::LEASED) leased_.erase(t.id());
   if (t.state() == v1::LEASED) leased_.insert(t.id());
   if (before == v1::PENDING && t.state() != v1::PENDING) {
@@ -424,8 +452,6 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
   Mutation m;
   v1::Trial u = t;
   u.set_reported_lease(req.lease());
-  std::optional<Observation> observation;
-  int64_t sequence = 0;
   if (req.failed()) {
     if (req.retryable() && u.attempts() < config_.lease().max_attempts()) {
       u.set_state(v1::PENDING);
@@ -435,7 +461,9 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
       u.set_failure(req.failure().empty() ? "the worker reported a failure" : req.failure());
       u.set_finished_at(now);
       m.events.push_back(MakeEvent("failed", u.id(), u.failure()));
+      if (u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
     }
+    m.trials.push_back(u);
   } else {
     v1::RungResult* r = u.add_results();
     r->set_rung(u.rung());
@@ -449,8 +477,7 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
     r->set_cooldown_steps(req.cooldown_steps());
     r->set_reported_at(now);
     r->set_lease(req.lease());
-    sequence = next_sequence_;
-    r->set_sequence(sequence);
+    r->set_sequence(next_sequence_++);
     r->set_ap_at_top(rungs_.TopEstimate(u.rung(), req.ap().stats(0), trials_));
     r->set_reward(RewardOf(u, *r));
     u.set_reward(r->reward());
@@ -458,10 +485,21 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
     u.set_finished_at(now);
     m.events.push_back(MakeEvent("reported", u.id(), absl::StrFormat("AP %.4f at rung %d by %s", req.ap().stats(0), u.rung(),
                                                                       req.worker_id())));
-    observation = Observation{u.id(), {u.decisions().begin(), u.decisions().end()},
-                              {u.log_probs().begin(), u.log_probs().end()}, r->reward()};
+    // Settling: the trial is observed once, when it will run no higher rung (scheduler.h).
+    std::vector<int64_t> quota;
+    if (u.rung() < rungs_.count() - 1) quota = rungs_.Quota(u.rung(), trials_, &u);
+    auto in_quota = [&quota](int64_t id) { return std::find(quota.begin(), quota.end(), id) != quota.end(); };
+    if (u.settled_sequence() == 0 && (u.rung() == rungs_.count() - 1 || !in_quota(u.id()))) Settle(u, u.reward());
+    m.trials.push_back(u);
+    // Trials that waited for a promotion at this rung and were pushed out of its quota.
+    for (int64_t id : awaiting_) {
+      const v1::Trial& a = trials_.at(id);
+      if (id == u.id() || a.rung() != u.rung() || in_quota(id)) continue;
+      v1::Trial settled = a;
+      Settle(settled, settled.reward());
+      m.trials.push_back(settled);
+    }
   }
-  m.trials.push_back(u);
   auto w = workers_.find(req.worker_id());
   WorkerRecord wr;
   if (w != workers_.end()) {
@@ -472,12 +510,10 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
   }
   RETURN_IF_ERROR(Commit(m));
   if (w != workers_.end()) w->second = wr;
-  Queue(u, /*front=*/true);
-  if (observation) {
-    ++next_sequence_;
+  for (const v1::Trial& x : m.trials) Queue(x, /*front=*/true);  // Settled trials go to the policy.
+  if (!req.failed()) {
     rungs_.Add(u.id(), u.rung(), req.ap().stats(0));
     finished_by_hash_.emplace(u.hash(), u.id());
-    to_observe_.push_back({sequence, std::move(*observation)});
   }
   lock.Release();
   wake_policy_.SignalAll();
@@ -541,9 +577,12 @@ absl::Status Scheduler::RunPolicy() {
                    proposer_->Round(std::move(results), needed, next_id,
                                     [this](const std::string& hash) -> std::optional<v1::Trial> {
                                       absl::MutexLock lock(&mu_);
+                                      // A trial with a result first (it can be reused), then any other.
                                       auto found = finished_by_hash_.find(hash);
-                                      if (found == finished_by_hash_.end()) return std::nullopt;
-                                      return trials_.at(found->second);
+                                      if (found != finished_by_hash_.end()) return trials_.at(found->second);
+                                      found = proposed_by_hash_.find(hash);
+                                      if (found != proposed_by_hash_.end()) return trials_.at(found->second);
+                                      return std::nullopt;
                                     }));
   if (round.nothing) return absl::OkStatus();
   absl::MutexLock lock(&mu_);

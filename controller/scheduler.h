@@ -12,11 +12,27 @@
 // asks for work, the scheduler first looks for a promotion (rungs.h); the promoted trial is
 // leased at rung k + 1 for s(k+1) steps. Only then does a new trial start.
 //
-// Reward: the policy observes a trial at each rung result. A rung-k AP is put on the top rung's
-// scale by the ratio of the median top-rung AP to the median rung-k AP over the trials measured at
-// both (1 until three such trials exist), then the objective applies (ap_macs: AP x (MACs /
-// target)^w). A proposal that breaks a hard limit is rejected before any worker sees it and the
-// policy observes objective.penalty.
+// Reward: a rung-k AP is put on the top rung's scale (Rungs::TopEstimate), then the objective
+// applies (ap_macs: AP x (MACs / target)^w). A proposal that breaks a hard limit is rejected
+// before any worker sees it and the policy observes objective.penalty.
+//
+// Observing once: the policy observes each trained trial exactly once, when it settles, i.e. when
+// it will run no higher rung as far as the scheduler can tell:
+//   - it reports its top-rung result: observed with that result's reward;
+//   - it reports a rung-k result (k below the top) and is not in rung k's promotion quota
+//     counting that result (Rungs::Quota): observed with the rung-k reward;
+//   - it was in the quota, waiting for its promotion (DONE at rung k, unsettled), and a later
+//     rung-k result pushes it out before it is leased: observed then, with its rung-k reward;
+//   - it fails (a failure report that is not retried, or its last lease expires): observed with
+//     algorithm.failure_penalty, whatever rungs it finished before.
+// A trial promoted later anyway (ASHA promotes from a rung whose quota grows) has settled
+// already: its higher-rung result counts for promotion, the ranking and TopEstimate, but is not
+// observed again. A trial waiting for its promotion when the experiment is stopped is never
+// observed. Settling is stored with the trial (settled_sequence, settled_reward) in the same
+// transaction as the report or expiry that caused it; the sequence comes from the same counter
+// as the results', so the policy checkpoint's `observed` tells which settled trials to replay.
+// A proposal that repeats a known architecture is re-sampled (proposer.h), and a reused result
+// is never observed.
 //
 // The policy never runs on an RPC thread: a policy thread observes results and refills a small
 // queue of pending proposals (proposer.h); policy checkpoints are committed with the proposals
@@ -144,7 +160,16 @@ class Scheduler {
   bool BudgetSpent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Finished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double RewardOf(const v1::Trial& trial, const v1::RungResult& result) const;
-  // Applies a trial record that was just committed to the in-memory indices.
+  // What the policy observes of a settled trial.
+  static Observation SettledObservation(const v1::Trial& trial);
+  // Whether the trial is DONE below the top rung and unsettled: in its rung's quota, waiting for
+  // its promotion.
+  bool Awaits(const v1::Trial& trial) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks `trial` settled with `reward` and the next sequence number (Queue() then hands it to
+  // the policy once committed).
+  void Settle(v1::Trial& trial, double reward) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies a trial record that was just committed to the in-memory indices; a newly settled
+  // one goes to the policy's queue.
   void Queue(const v1::Trial& trial, bool front) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
@@ -165,10 +190,14 @@ class Scheduler {
   std::deque<int64_t> pending_ ABSL_GUARDED_BY(mu_);  // PENDING trials, leased front first.
   // Dedupe: a trial with a result, by hash.
   std::unordered_map<std::string, int64_t> finished_by_hash_ ABSL_GUARDED_BY(mu_);
+  // The first trial of each hash that was neither rejected nor a reuse: proposals that repeat one
+  // are re-sampled.
+  std::unordered_map<std::string, int64_t> proposed_by_hash_ ABSL_GUARDED_BY(mu_);
+  std::set<int64_t> awaiting_ ABSL_GUARDED_BY(mu_);  // Trials for which Awaits() holds.
   std::set<int64_t> leased_ ABSL_GUARDED_BY(mu_);  // LEASED trials.
   Rungs rungs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, WorkerRecord> workers_ ABSL_GUARDED_BY(mu_);
-  // Results the policy has not seen, with their sequence numbers, in order.
+  // Settled trials the policy has not seen, with their settling sequence numbers, in order.
   std::deque<std::pair<int64_t, Observation>> to_observe_ ABSL_GUARDED_BY(mu_);
   int64_t next_trial_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 1;

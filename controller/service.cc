@@ -11,8 +11,10 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "common/address.h"
 #include "common/file_util.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "common/token.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
@@ -221,7 +223,12 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Schedu
   impl->worker = std::make_unique<WorkerServiceImpl>(scheduler, options.token);
   impl->admin = std::make_unique<AdminServiceImpl>(scheduler, store, options.token);
   grpc::EnableDefaultHealthCheckService(true);
+  RETURN_IF_ERROR(CheckListenAddress(options.listen));
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second controller on the same port would then serve half
+  // of the new connections, and workers would silently join the wrong search. Without it the
+  // second bind fails.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, credentials, &impl->port);
   builder.RegisterService(impl->worker.get());
   builder.RegisterService(impl->admin.get());
@@ -229,7 +236,9 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Schedu
   builder.SetMaxSendMessageSize(64 << 20);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("listen %s: cannot bind", options.listen));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("listen %s: cannot bind (is another program, or another controller, on that port?)",
+                        options.listen));
   }
   Impl* raw = impl.get();
   const double interval = options.expiry_interval_seconds;

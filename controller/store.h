@@ -145,7 +145,11 @@ struct SqliteOptions {
 // an exclusive flock on `path + ".lock"` for its lifetime: one controller per database. Errors
 // name the path: NotFound for a missing file in read-only mode, FailedPrecondition for a schema
 // version newer than kSchemaVersion or a file that is not a Vertebra database, Unavailable when
-// another controller holds the lock past options.lock_wait_seconds.
+// another controller holds the lock past options.lock_wait_seconds, InvalidArgument for a path
+// that is not a regular file (a FIFO, a device), PermissionDenied when the file or its folder
+// cannot be read. A read-only store whose folder it cannot write (so SQLite cannot make its WAL
+// index there) reads the file as immutable: everything its controller checkpointed, which is the
+// whole history once that controller has closed it.
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options = {});
 
 }  // namespace vertebra::controller

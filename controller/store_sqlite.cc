@@ -279,13 +279,40 @@ absl::StatusOr<std::string> QueryText(sqlite3* db, const std::string& path, cons
 
 // The schema version of an open database: 0 for an empty file, FailedPrecondition naming the path
 // for anything that is not one of ours.
+// A read-only URI for `path` (percent-encoding what a URI reserves); `immutable` tells SQLite the
+// file cannot change, so it needs no lock and no WAL index beside it.
+std::string ReadOnlyUri(const std::string& path, bool immutable) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+      uri += absl::StrFormat("%%%02X", c);
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  return uri + (immutable ? "?mode=ro&immutable=1" : "?mode=ro");
+}
+
+bool FolderWritable(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  return ::access(folder.c_str(), W_OK) == 0;
+}
+
 absl::StatusOr<int> SchemaVersion(sqlite3* db, const std::string& path) {
   // The first read of the file: a file that is not SQLite fails here with SQLITE_NOTADB.
   absl::StatusOr<int64_t> application_id = QueryInt(db, path, "PRAGMA application_id");
   if (!application_id.ok()) {
-    if (absl::IsFailedPrecondition(application_id.status())) {
+    const int rc = sqlite3_extended_errcode(db) & 0xff;
+    if (rc == SQLITE_NOTADB) {
       return absl::FailedPreconditionError(
           absl::StrFormat("%s: not a Vertebra database (%s)", path, sqlite3_errmsg(db)));
+    }
+    if (rc == SQLITE_READONLY || rc == SQLITE_PERM || rc == SQLITE_CANTOPEN) {
+      // The file may be fine: what failed is access to it or to its folder.
+      return absl::PermissionDeniedError(absl::StrFormat(
+          "%s: cannot read the database (%s); check the permissions of the file and its folder", path,
+          sqlite3_errmsg(db)));
     }
     return application_id.status();
   }
@@ -676,29 +703,44 @@ class SqliteStore final : public Store {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options) {
+  // stat, not open: another descriptor on the file would drop a live controller's SQLite locks
+  // when closed (POSIX advisory locks are per process).
+  struct stat info;
+  const bool exists = ::stat(path.c_str(), &info) == 0;
+  if (!exists && (options.read_only || errno != ENOENT)) {
+    const std::string message = absl::StrFormat("%s: cannot open the database: %s", path, std::strerror(errno));
+    return errno == ENOENT ? absl::NotFoundError(message) : absl::UnavailableError(message);
+  }
+  // A FIFO would hang every reader; /dev/null would take lock and journal files beside it.
+  if (exists && !S_ISREG(info.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: not a regular file, so not a database", path));
+  }
   FileLock lock;
-  if (options.read_only) {
-    // stat, not open: another descriptor on the file would drop a live controller's SQLite locks
-    // when closed (POSIX advisory locks are per process).
-    struct stat info;
-    if (::stat(path.c_str(), &info) != 0) {
-      const std::string message = absl::StrFormat("%s: cannot open the database: %s", path, std::strerror(errno));
-      return errno == ENOENT ? absl::NotFoundError(message) : absl::UnavailableError(message);
-    }
-  } else {
+  if (!options.read_only) {
     ASSIGN_OR_RETURN(lock, FileLock::Acquire(path, options.lock_wait_seconds));
   }
 
-  sqlite3* raw = nullptr;
   // NOMUTEX: the store serializes its calls with its own mutex.
-  const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  DbHandle db(raw);
-  if (rc != SQLITE_OK) return SqliteError(raw, rc, path, "cannot open the database");
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-
-  ASSIGN_OR_RETURN(const int version, SchemaVersion(db.get(), path));
+  const int flags =
+      (options.read_only ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+      SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  auto open = [&](const std::string& name) -> absl::StatusOr<DbHandle> {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
+    DbHandle db(raw);
+    if (rc != SQLITE_OK) return SqliteError(raw, rc, path, "cannot open the database");
+    sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+    return db;
+  };
+  ASSIGN_OR_RETURN(DbHandle db, open(options.read_only ? ReadOnlyUri(path, false) : path));
+  absl::StatusOr<int> schema = SchemaVersion(db.get(), path);
+  if (options.read_only && absl::IsPermissionDenied(schema.status()) && !FolderWritable(path)) {
+    // A reader that cannot write the folder cannot make the WAL index: it reads the file as it is
+    // (immutable), which is the whole history once its controller has closed it.
+    ASSIGN_OR_RETURN(db, open(ReadOnlyUri(path, true)));
+    schema = SchemaVersion(db.get(), path);
+  }
+  ASSIGN_OR_RETURN(const int version, std::move(schema));
   if (version > kSchemaVersion) {
     return absl::FailedPreconditionError(
         absl::StrFormat("%s: schema version %d is newer than this build's version %d; use a newer vertebra", path,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
+#include "common/json_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -31,11 +32,9 @@ absl::Status FieldError(std::string_view where, std::string_view field, std::str
 }
 
 absl::StatusOr<json> ParseJson(std::string_view text) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrFormat("malformed JSON: %s", e.what()));
-  }
+  absl::StatusOr<json> parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrFormat("malformed JSON: %s", parsed.status().message()));
+  return parsed;
 }
 
 // obj[field], or InvalidArgument naming `where` and the field when it is absent.

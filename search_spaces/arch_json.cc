@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
+#include "common/json_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_spec.h"
@@ -110,12 +111,9 @@ absl::Status ParseScaling(const json& j, v1::Scaling* s) {
 }  // namespace
 
 absl::StatusOr<v1::ArchSpec> ArchSpecFromJson(std::string_view text) {
-  json j;
-  try {
-    j = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrFormat("malformed JSON: %s", e.what()));
-  }
+  absl::StatusOr<json> parsed = ParseJsonStrict(text);
+  if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrFormat("malformed JSON: %s", parsed.status().message()));
+  json j = *std::move(parsed);
   if (!j.is_object()) return absl::InvalidArgumentError(absl::StrFormat("must be a JSON object, got %s", TypeName(j)));
   RETURN_IF_ERROR(CheckKeys(j, "", {"name", "blocks", "scaling"}));
   v1::ArchSpec spec;

@@ -77,13 +77,14 @@ class DecisionCursor {
   // FailedPrecondition when done; InvalidArgument when `option` is masked out.
   absl::Status Choose(int option);
   const std::vector<int>& chosen() const { return chosen_; }
+  // Per option of the current step, a weight proportional to the number of valid ways to finish
+  // the sequence after choosing it (0 exactly where masked out; all 0 when done). Sample draws
+  // from these weights, which makes it exactly uniform over whole sequences; a learned policy
+  // uses their logarithm as its prior.
+  std::vector<int64_t> CompletionWeights() const;
 
  private:
   friend class SearchSpace;
-  // Per option of the current step, a weight proportional to the number of valid ways to finish
-  // the sequence after choosing it (0 where masked out). Sample draws from these weights, which
-  // makes it exactly uniform over whole sequences.
-  std::vector<int64_t> CompletionWeights() const;
 
   const SearchSpace* space_;
   std::vector<int> chosen_;

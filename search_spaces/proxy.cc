@@ -1,5 +1,6 @@
 #include "search_spaces/proxy.h"
 
+#include <limits>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -17,23 +18,35 @@ constexpr int kMinSize = 32;
 }  // namespace
 
 absl::StatusOr<int> DefaultProxyClasses(std::string_view data) {
-  constexpr std::string_view kSynthetic = "synthetic";
-  if (data.substr(0, kSynthetic.size()) != kSynthetic) return kDefaultClasses;
-  std::string_view options = data.substr(kSynthetic.size());
-  if (options.empty()) return kDefaultSyntheticClasses;
-  if (options.front() != ':') return kDefaultClasses;  // Another kind whose name starts alike.
-  options.remove_prefix(1);
-  for (absl::string_view option : absl::StrSplit(absl::string_view(options.data(), options.size()), ',')) {
-    constexpr absl::string_view kKey = "classes=";
-    if (option.substr(0, kKey.size()) != kKey) continue;
-    int classes = 0;
-    if (!absl::SimpleAtoi(option.substr(kKey.size()), &classes) || classes < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("proxy.data: \"%s\": classes must be a positive integer", std::string(data)));
+  struct Kind {
+    std::string_view name;
+    int default_classes;
+    int max_classes;
+  };
+  constexpr Kind kKinds[] = {{"synthetic", kDefaultSyntheticClasses, std::numeric_limits<int>::max()},
+                             {"fashion-mnist", kFashionMnistClasses, kFashionMnistClasses}};
+  for (const Kind& kind : kKinds) {
+    if (data.substr(0, kind.name.size()) != kind.name) continue;
+    std::string_view options = data.substr(kind.name.size());
+    if (options.empty()) return kind.default_classes;
+    if (options.front() != ':') continue;  // Another kind whose name starts alike.
+    options.remove_prefix(1);
+    for (absl::string_view option : absl::StrSplit(absl::string_view(options.data(), options.size()), ',')) {
+      constexpr absl::string_view kKey = "classes=";
+      if (option.substr(0, kKey.size()) != kKey) continue;
+      int classes = 0;
+      if (!absl::SimpleAtoi(option.substr(kKey.size()), &classes) || classes < 1 || classes > kind.max_classes) {
+        const std::string range = kind.max_classes == std::numeric_limits<int>::max()
+                                      ? std::string("a positive integer")
+                                      : absl::StrFormat("an integer in [1, %d]", kind.max_classes);
+        return absl::InvalidArgumentError(
+            absl::StrFormat("proxy.data: \"%s\": classes must be %s", std::string(data), range));
+      }
+      return classes;
     }
-    return classes;
+    return kind.default_classes;
   }
-  return kDefaultSyntheticClasses;
+  return kDefaultClasses;
 }
 
 absl::Status ValidateProxyModel(const v1::ProxyTask& proxy) {

@@ -18,10 +18,13 @@
 namespace vertebra::search_spaces {
 
 // The class count of the RetinaNet head when an experiment file does not give proxy.classes,
-// and of experiments stored before the field existed: the `classes=K` option of the built-in
-// "synthetic" data (3 when absent), else 80 (COCO's). InvalidArgument naming proxy.data for a
-// synthetic spec whose classes= is not a positive integer.
+// and of experiments stored before the field existed: what the data set hands the trainer. The
+// `classes=K` option of the built-in "synthetic" data (3 when absent) and of "fashion-mnist" (its
+// first K classes; all 10 when absent, worker/data/fashion_mnist.h), else 80 (COCO's).
+// InvalidArgument naming proxy.data for a classes= that is not a positive integer, or above 10
+// for fashion-mnist.
 inline constexpr int kDefaultSyntheticClasses = 3;
+inline constexpr int kFashionMnistClasses = 10;  // worker::data::kFashionMnistClasses.
 inline constexpr int kDefaultClasses = 80;
 absl::StatusOr<int> DefaultProxyClasses(std::string_view data);
 

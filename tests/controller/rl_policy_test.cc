@@ -40,7 +40,23 @@ v1::AlgorithmConfig Config(const std::string& kind) {
   c.set_ppo_clip(0.2);
   c.set_ppo_epochs(3);
   c.set_update_every(4);
+  c.set_temperature(0);
+  c.set_tanh_constant(0);
   return c;
+}
+
+// log p(decision_t | earlier ones) under SearchSpace::Sample's uniform distribution, per step.
+std::vector<double> UniformLogProbs(const ss::SearchSpace& space, const std::vector<int>& decisions) {
+  ss::DecisionCursor cursor(space);
+  std::vector<double> out;
+  for (int d : decisions) {
+    const std::vector<int64_t> w = cursor.CompletionWeights();
+    int64_t sum = 0;
+    for (int64_t x : w) sum += x;
+    out.push_back(std::log(static_cast<double>(w[d]) / static_cast<double>(sum)));
+    EXPECT_TRUE(cursor.Choose(d).ok());
+  }
+  return out;
 }
 
 std::unique_ptr<Policy> Make(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, uint64_t seed) {
@@ -192,6 +208,12 @@ TEST(RlPolicy, RejectsBadConfigurations) {
   c = Config("ppo");
   c.set_ppo_epochs(0);
   EXPECT_EQ(NewRlPolicy(space, c, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  c = Config("reinforce");
+  c.set_temperature(-1);
+  EXPECT_EQ(NewRlPolicy(space, c, 1).status().message(), "algorithm.temperature: must be positive (0: none)");
+  c = Config("reinforce");
+  c.set_tanh_constant(-2);
+  EXPECT_EQ(NewRlPolicy(space, c, 1).status().message(), "algorithm.tanh_constant: must be positive (0: no tanh)");
 }
 
 TEST(RlPolicy, RegisterMakesMakePolicyBuildIt) {
@@ -245,6 +267,134 @@ TEST_P(RlPolicyTest, LearnsToyReward) {
   // Uniform sampling scores 0.5; both learn most of it within the first window already.
   EXPECT_GE(last, 0.9) << "first " << first << ", last " << last;
   EXPECT_GT(last, first + 0.1) << "first " << first << ", last " << last;
+}
+
+// The untrained policy is SearchSpace::Sample's distribution: uniform over valid sequences, not
+// uniform per decision (which favours the sequences with fewer completions).
+TEST_P(RlPolicyTest, TheUntrainedPolicyIsUniformSampling) {
+  const ss::SearchSpace space = DefaultSpace();
+  v1::AlgorithmConfig config = Config(GetParam());
+  config.set_temperature(5);
+  config.set_tanh_constant(2.5);
+  std::unique_ptr<Policy> policy = Make(space, config, 5);
+  for (int i = 0; i < 50; ++i) {
+    const Proposal p = policy->Propose().value();
+    const std::vector<double> uniform = UniformLogProbs(space, p.decisions);
+    ASSERT_EQ(p.log_probs.size(), uniform.size());
+    for (size_t t = 0; t < uniform.size(); ++t) EXPECT_NEAR(p.log_probs[t], uniform[t], 1e-12) << "decision " << t;
+  }
+}
+
+// Trains on the toy reward and returns the mean per-decision entropy of the last proposal.
+double EntropyAfterTraining(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, int proposals) {
+  std::unique_ptr<Policy> policy = Make(space, config, 11);
+  for (int i = 0; i < proposals; ++i) {
+    const Proposal p = policy->Propose().value();
+    EXPECT_TRUE(policy->Observe(ObservationOf(space, p, i)).ok());
+  }
+  EXPECT_TRUE(policy->Propose().ok());
+  return policy->Entropy();
+}
+
+// The bonus acts on the entropy summed over the decisions, like the log-probabilities: a weight
+// of 0.05 keeps clearly more entropy than none. (Divided by the number of decisions, it made no
+// difference.)
+TEST_P(RlPolicyTest, TheEntropyBonusKeepsThePolicyExploring) {
+  const ss::SearchSpace space = SmallSpace();
+  v1::AlgorithmConfig config = Config(GetParam());
+  config.set_learning_rate(0.01);
+  config.set_entropy_weight(0);
+  const double without = EntropyAfterTraining(space, config, 160);
+  config.set_entropy_weight(0.05);
+  const double with = EntropyAfterTraining(space, config, 160);
+  EXPECT_GT(with, without + 0.1) << "with " << with << ", without " << without;
+}
+
+// With tanh_constant c the learned logits lie in [-c, c]: no option's probability moves from its
+// prior by more than a factor exp(2c), however hard the policy is pushed.
+TEST_P(RlPolicyTest, TanhBoundsHowFarThePolicyMovesFromItsPrior) {
+  const ss::SearchSpace space = SmallSpace();
+  v1::AlgorithmConfig config = Config(GetParam());
+  config.set_learning_rate(0.05);
+  config.set_temperature(1);
+  config.set_tanh_constant(1);
+  std::unique_ptr<Policy> bounded = Make(space, config, 3);
+  config.set_tanh_constant(0);
+  std::unique_ptr<Policy> free = Make(space, config, 3);
+  double bounded_worst = 0, free_worst = 0;  // The largest |log p - log prior| seen in the last proposals.
+  for (int i = 0; i < 200; ++i) {
+    for (Policy* policy : {bounded.get(), free.get()}) {
+      const Proposal p = policy->Propose().value();
+      if (i >= 150) {
+        const std::vector<double> prior = UniformLogProbs(space, p.decisions);
+        double& worst = policy == bounded.get() ? bounded_worst : free_worst;
+        for (size_t t = 0; t < prior.size(); ++t) worst = std::max(worst, std::abs(p.log_probs[t] - prior[t]));
+      }
+      EXPECT_TRUE(policy->Observe(ObservationOf(space, p, i)).ok());
+    }
+  }
+  EXPECT_LE(bounded_worst, 2.0 + 1e-9);
+  EXPECT_GT(free_worst, 2.0);  // Without the tanh the same training goes further.
+}
+
+// A higher temperature flattens the learned logits: the same training moves the policy less.
+TEST_P(RlPolicyTest, ATemperatureSlowsTheDriftFromThePrior) {
+  const ss::SearchSpace space = SmallSpace();
+  v1::AlgorithmConfig config = Config(GetParam());
+  config.set_temperature(1);
+  const double cold = EntropyAfterTraining(space, config, 120);
+  config.set_temperature(5);
+  const double warm = EntropyAfterTraining(space, config, 120);
+  EXPECT_GT(warm, cold) << "temperature 5: " << warm << ", temperature 1: " << cold;
+}
+
+// Every update is reported: the batch's mean reward, the advantage scale, the summed entropy and
+// the share of clipped ratios.
+TEST_P(RlPolicyTest, EveryUpdateIsReported) {
+  const ss::SearchSpace space = SmallSpace();
+  const v1::AlgorithmConfig config = Config(GetParam());
+  std::unique_ptr<Policy> policy = Make(space, config, 4);
+  double sum = 0;
+  for (int i = 0; i < 8; ++i) {
+    const Proposal p = policy->Propose().value();
+    if (i < 4) sum += ToyReward(space, p.decisions);
+    EXPECT_TRUE(policy->Observe(ObservationOf(space, p, i)).ok());
+  }
+  const std::vector<PolicyUpdate> updates = policy->TakeUpdates();
+  ASSERT_EQ(updates.size(), 2u);
+  EXPECT_TRUE(policy->TakeUpdates().empty());
+  EXPECT_EQ(updates[0].update, 1);
+  EXPECT_EQ(updates[1].update, 2);
+  EXPECT_EQ(updates[0].results, 4);
+  EXPECT_NEAR(updates[0].mean_reward, sum / 4, 1e-12);
+  EXPECT_GT(updates[1].advantage_scale, 0);
+  // Summed over the 35 decisions: the untrained policy's first batch has about 35 x 0.7 nats.
+  EXPECT_NEAR(updates[0].entropy, updates[0].entropy_per_decision * space.num_decisions(), 1e-9);
+  EXPECT_GT(updates[0].entropy, 10);
+  EXPECT_EQ(updates[0].clipped_fraction, 0);  // Fresh results: every ratio starts at 1.
+}
+
+// PPO's ratios are per decision. Results proposed two updates earlier have drifted a little at
+// each of their 35 decisions; a ratio over the whole sequence multiplies those drifts and clips
+// nearly every result, one per decision clips few.
+TEST(RlPolicy, PpoRatiosArePerDecision) {
+  const ss::SearchSpace space = SmallSpace();
+  v1::AlgorithmConfig config = Config("ppo");
+  config.set_learning_rate(0.003);
+  config.set_update_every(4);
+  config.set_ppo_epochs(2);
+  std::unique_ptr<Policy> policy = Make(space, config, 9);
+  std::vector<Proposal> stale;
+  for (int i = 0; i < 4; ++i) stale.push_back(policy->Propose().value());
+  for (int i = 0; i < 8; ++i) {
+    const Proposal p = policy->Propose().value();
+    ASSERT_TRUE(policy->Observe(ObservationOf(space, p, 100 + i)).ok());
+  }
+  ASSERT_EQ(policy->TakeUpdates().size(), 2u);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(policy->Observe(ObservationOf(space, stale[i], i)).ok());
+  const std::vector<PolicyUpdate> updates = policy->TakeUpdates();
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_LT(updates[0].clipped_fraction, 0.25);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "controller/config.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/fake_clock.h"
 
 namespace vertebra::controller {
@@ -19,13 +20,14 @@ namespace {
 
 using ::vertebra::test_util::FakeClock;
 
+// A small simulated experiment; `extra` (", \"key\": value, ...") replaces its top-level keys.
 v1::ExperimentConfig Config(const std::string& extra = "") {
-  const std::string text = R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution", "population": 4,
-    "tournament": 2, "queue": 2}, "budget": {"trials": 6, "parallel": 2},
+  nlohmann::json j = nlohmann::json::parse(R"({"name": "test", "seed": 5, "algorithm": {"kind": "evolution",
+    "population": 4, "tournament": 2, "queue": 2}, "budget": {"trials": 6, "parallel": 2},
     "lease": {"lease_seconds": 60, "heartbeat_seconds": 10, "max_attempts": 2},
-    "simulation": {"seconds": 0}, "rungs": {"steps": [100]})" +
-                           extra + "}";
-  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(text, "test.json");
+    "simulation": {"seconds": 0}, "rungs": {"steps": [100]}})");
+  if (!extra.empty()) j.update(nlohmann::json::parse("{" + extra.substr(extra.find(',') + 1) + "}"));
+  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(j.dump(), "test.json");
   EXPECT_TRUE(c.ok()) << c.status();
   return *c;
 }
@@ -61,6 +63,19 @@ class SchedulerTest : public ::testing::Test {
   void Open(const v1::ExperimentConfig& config) {
     SchedulerOptions options;
     options.policy_thread = false;
+    absl::StatusOr<std::unique_ptr<Scheduler>> s = Scheduler::Open(store_.get(), config, &clock_, options);
+    ASSERT_TRUE(s.ok()) << s.status();
+    scheduler_ = std::move(*s);
+  }
+
+  // Opens with the policy `make` builds over the search space.
+  template <typename MakePolicy>
+  void OpenWith(const v1::ExperimentConfig& config, MakePolicy make) {
+    SchedulerOptions options;
+    options.policy_thread = false;
+    options.policy_factory = [make](const search_spaces::SearchSpace& space) -> std::unique_ptr<Policy> {
+      return make(space);
+    };
     absl::StatusOr<std::unique_ptr<Scheduler>> s = Scheduler::Open(store_.get(), config, &clock_, options);
     ASSERT_TRUE(s.ok()) << s.status();
     scheduler_ = std::move(*s);
@@ -251,16 +266,20 @@ TEST_F(SchedulerTest, ProposalsOverTheLimitsNeverReachAWorker) {
   for (int i = 0; i < 5; ++i) EXPECT_LE(scheduler_->GetTrial(MustLease(w).trial())->macs(), 201000000);
 }
 
-// Proposes from a short list of architectures over and over.
+// Proposes from a short list of architectures over and over; records what it observes.
 class RepeatingPolicy : public Policy {
  public:
-  explicit RepeatingPolicy(const search_spaces::SearchSpace& space) {
+  RepeatingPolicy(const search_spaces::SearchSpace& space, std::shared_ptr<std::vector<Observation>> observed)
+      : observed_(std::move(observed)) {
     std::mt19937_64 rng(1);
     for (int i = 0; i < 3; ++i) list_.push_back(space.Sample(rng));
   }
   std::string algorithm() const override { return "random"; }
   absl::StatusOr<Proposal> Propose() override { return Proposal{list_[next_++ % list_.size()], {}, 0}; }
-  absl::Status Observe(const Observation&) override { return absl::OkStatus(); }
+  absl::Status Observe(const Observation& o) override {
+    observed_->push_back(o);
+    return absl::OkStatus();
+  }
   std::string Save() const override { return std::to_string(next_); }
   absl::Status Restore(const std::string& s) override {
     next_ = std::stoul(s);
@@ -270,6 +289,7 @@ class RepeatingPolicy : public Policy {
  private:
   std::vector<std::vector<int>> list_;
   size_t next_ = 0;
+  std::shared_ptr<std::vector<Observation>> observed_;
 };
 
 // A policy that fails every other proposal and refuses every observation.
@@ -320,19 +340,18 @@ TEST_F(SchedulerTest, PolicyErrorsAreRecordedAndTheSearchGoesOn) {
   EXPECT_GE(scheduler_->Status().proposed, 2);  // Failed proposals became uniform samples.
 }
 
-TEST_F(SchedulerTest, AKnownArchitectureReusesItsResult) {
+// A proposal that repeats a known architecture is proposed again, not trained again nor observed
+// with the earlier reward: the budget buys new architectures.
+TEST_F(SchedulerTest, ARepeatedProposalIsResampledNotReobserved) {
   v1::ExperimentConfig config = Config();
-  config.mutable_budget()->set_trials(30);
-  SchedulerOptions options;
-  options.policy_thread = false;
-  options.policy_factory = [](const search_spaces::SearchSpace& space) {
-    return std::make_unique<RepeatingPolicy>(space);
-  };
-  scheduler_ = *Scheduler::Open(store_.get(), config, &clock_, options);
+  config.mutable_budget()->set_trials(12);
+  auto observed = std::make_shared<std::vector<Observation>>();
+  OpenWith(config, [observed](const search_spaces::SearchSpace& space) {
+    return std::make_unique<RepeatingPolicy>(space, observed);
+  });
   const std::string w = Worker();
   std::set<std::string> trained;
-  int reused = 0;
-  for (int i = 0; i < 40; ++i) {
+  for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(scheduler_->RunPolicy().ok());
     absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(w));
     ASSERT_TRUE(r.ok());
@@ -340,18 +359,122 @@ TEST_F(SchedulerTest, AKnownArchitectureReusesItsResult) {
     EXPECT_TRUE(trained.insert(r->hash()).second) << "trained twice: " << r->hash();
     ASSERT_EQ(*Report(w, *r, 0.1), ReportOutcome::kAccepted);
   }
-  for (int64_t id = 1;; ++id) {
-    absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(id);
-    if (!t.ok()) break;
-    if (t->reused_from() != 0) {
-      ++reused;
-      EXPECT_EQ(t->state(), v1::DONE);
-      EXPECT_EQ(t->hash(), scheduler_->GetTrial(t->reused_from())->hash());
-      EXPECT_EQ(t->results_size(), 1);
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  EXPECT_EQ(trained.size(), 12u);  // The three the policy knows, then uniform samples.
+  EXPECT_EQ(scheduler_->Status().proposed, 12);
+  std::set<int64_t> seen;
+  for (const Observation& o : *observed) EXPECT_TRUE(seen.insert(o.trial).second) << "observed twice: " << o.trial;
+  EXPECT_EQ(seen.size(), 12u);
+  int duplicates = 0;
+  for (const Event& e : *store_->Events(0, 1000)) {
+    EXPECT_NE(e.kind, "reused");
+    if (e.kind == "duplicate") {
+      ++duplicates;
+      EXPECT_NE(e.detail.find("a uniform sample instead"), std::string::npos) << e.detail;
     }
   }
-  EXPECT_EQ(trained.size(), 3u);
-  EXPECT_EQ(reused, 27);
+  EXPECT_EQ(duplicates, 9);
+}
+
+// Records what it observes; proposes uniform samples.
+class RecordingPolicy : public Policy {
+ public:
+  RecordingPolicy(const search_spaces::SearchSpace& space, std::shared_ptr<std::vector<Observation>> observed)
+      : space_(space), observed_(std::move(observed)) {}
+  std::string algorithm() const override { return "random"; }
+  absl::StatusOr<Proposal> Propose() override { return Proposal{space_.Sample(rng_), {}, 0}; }
+  absl::Status Observe(const Observation& o) override {
+    observed_->push_back(o);
+    return absl::OkStatus();
+  }
+  std::string Save() const override { return "x"; }
+  absl::Status Restore(const std::string&) override { return absl::OkStatus(); }
+
+ private:
+  const search_spaces::SearchSpace& space_;
+  std::shared_ptr<std::vector<Observation>> observed_;
+  std::mt19937_64 rng_{8};
+};
+
+// Each trial is observed once, when it settles, with the reward of the highest rung it reached;
+// a failure with algorithm.failure_penalty.
+TEST_F(SchedulerTest, EachTrialIsObservedOnceWhenItSettles) {
+  v1::ExperimentConfig config =
+      Config(R"(, "rungs": {"steps": [100, 400], "eta": 2}, "algorithm": {"kind": "random", "queue": 3,
+                "failure_penalty": -0.5})");
+  config.mutable_budget()->set_trials(5);
+  auto observed = std::make_shared<std::vector<Observation>>();
+  OpenWith(config, [observed](const search_spaces::SearchSpace& space) {
+    return std::make_unique<RecordingPolicy>(space, observed);
+  });
+  const std::string w = Worker();
+  auto observations_of = [&](int64_t trial) {
+    std::vector<double> rewards;
+    for (const Observation& o : *observed) {
+      if (o.trial == trial) rewards.push_back(o.reward);
+    }
+    return rewards;
+  };
+  const v1::LeaseReply a = MustLease(w), b = MustLease(w), c = MustLease(w);
+  ASSERT_EQ(*Report(w, a, 0.2), ReportOutcome::kAccepted);  // One result, no quota: a settles.
+  ASSERT_EQ(*Report(w, b, 0.5), ReportOutcome::kAccepted);  // The quota of one: b waits.
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  EXPECT_EQ(observations_of(a.trial()), std::vector<double>{0.2});
+  EXPECT_TRUE(observations_of(b.trial()).empty());
+  ASSERT_EQ(*Report(w, c, 0.9), ReportOutcome::kAccepted);  // c takes the quota: b settles at 0.5.
+  const v1::LeaseReply c1 = MustLease(w);
+  EXPECT_EQ(c1.trial(), c.trial());
+  EXPECT_EQ(c1.rung(), 1);
+  EXPECT_EQ(observations_of(b.trial()), std::vector<double>{0.5});
+  EXPECT_TRUE(observations_of(c.trial()).empty());  // Promoted: observed at its next rung.
+  const v1::LeaseReply d = MustLease(w);
+  ASSERT_EQ(*Report(w, d, 0.3), ReportOutcome::kAccepted);  // Four results, quota {c, b}: d settles.
+  ASSERT_EQ(*Report(w, c1, 0.8), ReportOutcome::kAccepted);  // c at the top rung settles.
+  // The quota grew back over b: ASHA promotes it late; it has settled, so its result is not observed.
+  const v1::LeaseReply b1 = MustLease(w);
+  EXPECT_EQ(b1.trial(), b.trial());
+  EXPECT_EQ(b1.rung(), 1);
+  ASSERT_EQ(*Report(w, b1, 0.7), ReportOutcome::kAccepted);
+  const v1::LeaseReply e = MustLease(w);
+  v1::ReportRequest failure;
+  failure.set_worker_id(w);
+  failure.set_trial(e.trial());
+  failure.set_lease(e.lease());
+  failure.set_failed(true);
+  failure.set_failure("out of memory");
+  ASSERT_TRUE(scheduler_->Report(failure).ok());
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  EXPECT_EQ(observations_of(b.trial()), std::vector<double>{0.5});
+  EXPECT_EQ(observations_of(c.trial()), std::vector<double>{0.8});
+  EXPECT_EQ(observations_of(d.trial()), std::vector<double>{0.3});
+  EXPECT_EQ(observations_of(e.trial()), std::vector<double>{-0.5});
+  EXPECT_EQ(observed->size(), 5u);
+  // Stored with the trial, so that a restart replays what the policy has not seen.
+  EXPECT_DOUBLE_EQ(scheduler_->GetTrial(c.trial())->settled_reward(), 0.8);
+  EXPECT_GT(scheduler_->GetTrial(c.trial())->settled_sequence(), scheduler_->GetTrial(b.trial())->settled_sequence());
+}
+
+// A lease that expires for the last time fails the trial: observed with the penalty too.
+TEST_F(SchedulerTest, ATrialOutOfAttemptsIsObservedWithThePenalty) {
+  v1::ExperimentConfig config = Config(R"(, "algorithm": {"kind": "random", "failure_penalty": -1})");
+  auto observed = std::make_shared<std::vector<Observation>>();
+  OpenWith(config, [observed](const search_spaces::SearchSpace& space) {
+    return std::make_unique<RecordingPolicy>(space, observed);
+  });
+  const std::string w = Worker();
+  const v1::LeaseReply g = MustLease(w);
+  for (int attempt = 1; attempt < config.lease().max_attempts(); ++attempt) {
+    clock_.Advance(61);
+    ASSERT_EQ(*scheduler_->ExpireLeases(), 1);
+    EXPECT_EQ(MustLease(w).trial(), g.trial());
+  }
+  clock_.Advance(61);
+  ASSERT_EQ(*scheduler_->ExpireLeases(), 1);
+  EXPECT_EQ(scheduler_->GetTrial(g.trial())->state(), v1::FAILED);
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  ASSERT_EQ(observed->size(), 1u);
+  EXPECT_EQ(observed->front().trial, g.trial());
+  EXPECT_EQ(observed->front().reward, -1);
 }
 
 TEST_F(SchedulerTest, SimulatedAndRealNeverMix) {
@@ -533,6 +656,16 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   EXPECT_EQ(error(R"({"name": "a", "budget": {"trails": 3}})"), "x.json: budget.trails: unknown key");
   EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": "3"}})"), "x.json: budget.trials: must be an integer, got \"3\"");
   EXPECT_EQ(error(R"({"budget": {}})"), "x.json: name: required, a non-empty string");
+  // Values a JSON library would take silently or throw on.
+  EXPECT_EQ(error(R"({"name": "a", "lease": {"lease_seconds": 1e400}})"),
+            "x.json: not valid JSON: lease.lease_seconds: number overflow parsing '1e400'");
+  EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": 3, "trials": 4}})"),
+            "x.json: not valid JSON: budget: key \"trials\" given twice");
+  EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": []}})"),
+            "x.json: rungs.steps: must list at least 1 integer, got []");
+  EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": null}})"),
+            "x.json: rungs.steps: must be a list of integers, got null");
+  EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": null}})"), "x.json: budget.trials: must be an integer, got null");
   EXPECT_EQ(error(R"({"name": "a", "rungs": {"steps": [500, 200]}})"),
             "x.json: rungs.steps[1]: must be larger than rungs.steps[0] (500), got 200");
   EXPECT_NE(error(R"({"name": "a", "algorithm": {"kind": "bayes"}})").find("algorithm.kind: must be one of"),
@@ -543,6 +676,22 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   EXPECT_NE(error(R"({"name": "a", "objective": {"kind": "ap_macs"}})").find("objective.target_macs"),
             std::string::npos);
   EXPECT_NE(error("{\"name\": ").find("not valid JSON"), std::string::npos);
+  EXPECT_EQ(error(R"({"name": "a", "algorithm": {"temperature": -1}})"),
+            "x.json: algorithm.temperature: must be in [0, 1000], got -1");
+  EXPECT_EQ(error(R"({"name": "a", "algorithm": {"tanh_constant": "big"}})"),
+            "x.json: algorithm.tanh_constant: must be a number, got \"big\"");
+  EXPECT_EQ(error(R"({"name": "a", "algorithm": {"failure_penalty": 1e9}})"),
+            "x.json: algorithm.failure_penalty: must be in [-1e+06, 1e+06], got 1e+09");
+  // update_every defaults to at least one result per trial running at once; given, it stays.
+  EXPECT_EQ(ParseExperimentConfig(R"({"name": "a", "budget": {"parallel": 32}})", "x.json")->algorithm().update_every(),
+            32);
+  EXPECT_EQ(ParseExperimentConfig(R"({"name": "a", "budget": {"parallel": 2}})", "x.json")->algorithm().update_every(),
+            8);
+  EXPECT_EQ(ParseExperimentConfig(R"({"name": "a", "algorithm": {"update_every": 3}, "budget": {"parallel": 32}})",
+                                  "x.json")
+                ->algorithm()
+                .update_every(),
+            3);
   absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a"})", "x.json");
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->algorithm().kind(), "reinforce");

@@ -89,6 +89,27 @@ TEST_F(ServiceTest, ListeningBeyondLoopbackWithoutATokenIsRefused) {
   EXPECT_NE(s.message().find("token"), std::string::npos) << s;
 }
 
+// gRPC's SO_REUSEPORT default would let a second controller serve the same port and split the
+// workers between two searches.
+TEST_F(ServiceTest, ASecondControllerOnTheSamePortIsRefused) {
+  Serve({});
+  ServerOptions second;
+  second.listen = "127.0.0.1:" + std::to_string(server_->port());
+  const absl::Status s = ControllerServer::Start(scheduler_.get(), store_.get(), second).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("cannot bind"), std::string::npos) << s;
+}
+
+TEST_F(ServiceTest, BadListenAddressesAreRefused) {
+  for (const char* listen : {"127.0.0.1:99999", "127.0.0.1:", "127.0.0.1", ":50051", "127.0.0.1:5x"}) {
+    ServerOptions options;
+    options.listen = listen;
+    const absl::Status s = ControllerServer::Start(scheduler_.get(), store_.get(), options).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << listen;
+    EXPECT_NE(s.message().find(listen), std::string::npos) << s;
+  }
+}
+
 TEST_F(ServiceTest, MalformedAndForeignRequestsAreAnsweredNotCrashed) {
   Serve({});
   auto stub = Stub();

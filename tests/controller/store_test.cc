@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -805,6 +806,50 @@ TEST_F(SqliteStoreTest, GarbageFileIsRefusedAndLeftAlone) {
   std::ifstream in(path_, std::ios::binary);
   const std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(contents, garbage + garbage + garbage);
+}
+
+// A reader without write access to the folder cannot make SQLite's WAL index there; it still
+// reads a finished database, and is never told the file is not one. Run as an unprivileged user
+// (root may write anywhere).
+TEST_F(SqliteStoreTest, ReaderOfAFolderItCannotWriteReadsTheHistory) {
+  {
+    ASSERT_OK_AND_ASSIGN(const auto writer, OpenSqliteStore(path_));
+    Mutation create = CreateMutation();
+    create.trials = {MakeTrial(1), MakeTrial(2)};
+    ASSERT_OK(writer->Apply(create));
+  }
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0555), 0);
+  ASSERT_EQ(::chmod(path_.c_str(), 0444), 0);
+  EXPECT_EXIT(
+      {
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) std::_Exit(3);
+        const absl::StatusOr<std::unique_ptr<Store>> reader = OpenSqliteStore(path_, ReadOnly());
+        if (!reader.ok()) {
+          std::fprintf(stderr, "%s\n", std::string(reader.status().message()).c_str());
+          std::_Exit(1);
+        }
+        const absl::StatusOr<Snapshot> snapshot = (*reader)->Load();
+        std::_Exit(snapshot.ok() && snapshot->trials.size() == 2 ? 0 : 2);
+      },
+      ::testing::ExitedWithCode(0), "");
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+}
+
+// A FIFO would hang every reader, and /dev/null would grow lock and journal files beside it.
+TEST_F(SqliteStoreTest, SomethingThatIsNotARegularFileIsRefused) {
+  const std::string fifo = dir_.path() + "/fifo.db";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  for (const std::string& path : {fifo, std::string("/dev/null")}) {
+    for (const bool read_only : {false, true}) {
+      SqliteOptions options;
+      options.read_only = read_only;
+      const absl::Status s = OpenSqliteStore(path, options).status();
+      EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+      EXPECT_THAT(s.message(), HasSubstr("not a regular file"));
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(fifo + ".lock"));
+  EXPECT_FALSE(std::filesystem::exists("/dev/null.lock"));
 }
 
 TEST_F(SqliteStoreTest, ForeignDatabaseIsRefused) {

@@ -452,6 +452,9 @@ TEST(CocoJsonTest, ParsesInstances) {
 TEST(CocoJsonTest, RejectsBadInstances) {
   EXPECT_THAT(InstancesError("{\"images\": ["), HasSubstr("malformed JSON"));
   EXPECT_THAT(InstancesError("[]"), HasSubstr("must be an object"));
+  EXPECT_THAT(InstancesError(R"({"images": [{"id": 1, "width": 1e400, "height": 5}], "categories": [],
+                                 "annotations": []})"),
+              HasSubstr("images[0].width: number overflow parsing '1e400'"));
   EXPECT_THAT(InstancesError(R"({"images": [], "categories": []})"), HasSubstr("'annotations'"));
   EXPECT_THAT(InstancesError(R"({"images": [{"id": 1, "height": 5}], "categories": [], "annotations": []})"),
               HasSubstr("image 1: 'width' is missing"));

@@ -56,6 +56,12 @@ TEST(ArchJsonTest, RoundTripsThroughTheJsonForm) {
 }
 
 TEST(ArchJsonTest, ErrorsNameTheBlockAndField) {
+  EXPECT_THAT(ParseError(SpecJson(R"({"level": 2, "block": "bottleneck", "parents": [0, 1e400]})")).message(),
+              HasSubstr("blocks[0].parents[1]: number overflow parsing '1e400'"));
+  EXPECT_THAT(ParseError(R"({"blocks": [], "scaling": {"filter_scale": 1e400}})").message(),
+              HasSubstr("scaling.filter_scale: number overflow"));
+  EXPECT_THAT(ParseError(SpecJson(R"({"level": 2, "level": 3, "block": "bottleneck", "parents": [0, 1]})")).message(),
+              HasSubstr("blocks[0]: key \"level\" given twice"));
   EXPECT_THAT(ParseError(SpecJson(R"({"level": 2, "block": "bottleneck", "parnets": [0, 1]})")).message(),
               HasSubstr("blocks[0].parnets: unknown key"));
   EXPECT_THAT(ParseError(SpecJson(R"({"level": "2", "block": "bottleneck", "parents": [0, 1]})")).message(),

@@ -25,11 +25,20 @@ TEST(DefaultProxyClassesTest, SyntheticSaysItsClassesCocoHas80) {
   EXPECT_EQ(*DefaultProxyClasses("synthetic:size=64,images=24"), 3);
   EXPECT_EQ(*DefaultProxyClasses("synthetic:clutter=4,classes=5,size=256"), 5);
   EXPECT_EQ(*DefaultProxyClasses("coco:/data/ann.json:/data/images"), 80);
-  EXPECT_EQ(*DefaultProxyClasses("fashion-mnist:classes=5"), 80);
 }
 
-TEST(DefaultProxyClassesTest, BadSyntheticClassesNameTheField) {
-  for (const char* data : {"synthetic:classes=0", "synthetic:classes=x", "synthetic:size=64,classes=-2"}) {
+// Fashion-MNIST has 10 classes; classes=K keeps the first K (worker/data/fashion_mnist.h).
+TEST(DefaultProxyClassesTest, FashionMnistHas10UnlessItsSpecSaysFewer) {
+  EXPECT_EQ(*DefaultProxyClasses("fashion-mnist"), 10);
+  EXPECT_EQ(*DefaultProxyClasses("fashion-mnist:clutter=8,tint=0"), 10);
+  EXPECT_EQ(*DefaultProxyClasses("fashion-mnist:classes=5"), 5);
+  EXPECT_EQ(*DefaultProxyClasses("fashion-mnist:size=256,classes=10"), 10);
+  EXPECT_EQ(*DefaultProxyClasses("fashion-mnistish"), 80);  // Another kind whose name starts alike.
+}
+
+TEST(DefaultProxyClassesTest, BadClassesNameTheField) {
+  for (const char* data : {"synthetic:classes=0", "synthetic:classes=x", "synthetic:size=64,classes=-2",
+                           "fashion-mnist:classes=0", "fashion-mnist:classes=11"}) {
     absl::StatusOr<int> classes = DefaultProxyClasses(data);
     ASSERT_FALSE(classes.ok()) << data;
     EXPECT_EQ(classes.status().code(), absl::StatusCode::kInvalidArgument);

@@ -474,6 +474,19 @@ int64_t DefaultWarmupSteps(int64_t steps) {
   return std::min<int64_t>(kWarmupSteps, steps / 10);
 }
 
+double DefaultLearningRate(OptimizerKind optimizer, int batch) {
+  constexpr double kSgdLearningRate = 0.28;  // The paper's, at kSgdReferenceBatch.
+  constexpr double kSgdReferenceBatch = 256;
+  constexpr double kAdamWLearningRate = 2e-3;
+  return optimizer == OptimizerKind::kSgd ? kSgdLearningRate * batch / kSgdReferenceBatch : kAdamWLearningRate;
+}
+
+double DefaultWeightDecay(OptimizerKind optimizer) {
+  constexpr double kSgdWeightDecay = 4e-5;
+  constexpr double kAdamWWeightDecay = 1e-4;
+  return optimizer == OptimizerKind::kSgd ? kSgdWeightDecay : kAdamWWeightDecay;
+}
+
 const char* ReadingName(Reading reading) {
   switch (reading) {
     case Reading::kWeights: return "weights";

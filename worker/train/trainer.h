@@ -176,6 +176,15 @@ std::string TrainResultJson(const TrainResult& result, const TrainOptions& optio
 // The warm-up a run of `steps` gets unless told otherwise: 50 steps, at most a tenth of the run.
 int64_t DefaultWarmupSteps(int64_t steps);
 
+// The peak learning rate a run with `optimizer` at `batch` images per step gets unless told
+// otherwise: for SGD the paper's full-scale recipe, 0.28 at batch 256 scaled linearly
+// (spinenet.md §6.2); for AdamW 2e-3, which suits the short proxy runs.
+double DefaultLearningRate(OptimizerKind optimizer, int batch);
+
+// The weight decay a run with `optimizer` gets unless told otherwise: the paper's L2 of 4e-5 on
+// kernels for SGD (spinenet.md §6.2), 1e-4 for AdamW.
+double DefaultWeightDecay(OptimizerKind optimizer);
+
 // The learning rate at step `step` (0-based) of the schedule in `options`.
 double LearningRateAt(const TrainOptions& options, int64_t step);
 

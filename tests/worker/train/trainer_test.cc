@@ -348,6 +348,14 @@ TEST_F(TrainTest, BadOptionsNameTheOption) {
   EXPECT_NE(Train(*train_, *val_, o).status().message().find("maxup"), std::string::npos);
 }
 
+TEST(LearningRate, DefaultsFollowThePapersSgdRecipeAndTheProxysAdamW) {
+  EXPECT_DOUBLE_EQ(DefaultLearningRate(OptimizerKind::kSgd, 256), 0.28);
+  EXPECT_DOUBLE_EQ(DefaultLearningRate(OptimizerKind::kSgd, 64), 0.07);
+  EXPECT_DOUBLE_EQ(DefaultLearningRate(OptimizerKind::kAdamW, 64), 2e-3);
+  EXPECT_DOUBLE_EQ(DefaultWeightDecay(OptimizerKind::kSgd), 4e-5);
+  EXPECT_DOUBLE_EQ(DefaultWeightDecay(OptimizerKind::kAdamW), 1e-4);
+}
+
 TEST(LearningRate, WarmsUpLinearlyThenFollowsCosineOrSteps) {
   TrainOptions o;
   o.lr = 1.0;

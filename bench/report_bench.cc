@@ -1,9 +1,5 @@
-// `vertebra bench report`: how long `vertebra report` takes, and how large its page is, for a long
-// search. It writes a generated history into a fresh SQLite database in a temporary directory (an
-// experiment named "generated-report-bench", marked simulated: architectures sampled uniformly
-// from the search space and priced as the controller prices them, a made-up AP, workers, rungs
-// with promotions, rejections and failures), then times reading it back and rendering the report.
-// bench/report_load.sh adds the load time of the page in a headless browser.
+#include "bench/report_bench.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -11,18 +7,17 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <iostream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <queue>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
-#include "cli/commands.h"
 #include "common/file_util.h"
+#include "common/status_macros.h"
 #include "controller/config.h"
 #include "controller/store.h"
 #include "inspect/report.h"
@@ -31,22 +26,12 @@
 #include "search_spaces/decisions.h"
 #include "search_spaces/proxy.h"
 
-namespace vertebra::cli {
+namespace vertebra::bench {
 namespace {
 
 namespace ctl = ::vertebra::controller;
 namespace ss = ::vertebra::search_spaces;
 using SteadyClock = std::chrono::steady_clock;
-
-struct ReportBenchFlags {
-  int trials = 10000;
-  int workers = 32;
-  uint64_t seed = 1;
-  int repeat = 3;
-  std::string out;
-  bool keep = false;
-  bool json = false;
-};
 
 // The generated experiment. Three rungs as a long search would use; max_macs near the top of the
 // sampled costs so that a few percent of proposals are rejected.
@@ -77,7 +62,7 @@ struct Generated {
 
 // A history like a search's: trials proposed in id order, leased to the first free worker
 // (promotions first), promoted when in the top 1/eta of their rung so far.
-absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchFlags& f) {
+absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchOptions& f) {
   absl::StatusOr<v1::ExperimentConfig> parsed = ctl::ParseExperimentConfig(kBenchConfig, "bench report");
   if (!parsed.ok()) return parsed.status();
   v1::ExperimentConfig config = *parsed;
@@ -268,10 +253,12 @@ absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchFlags& f)
   return g;
 }
 
-void RunReportBench(const ReportBenchFlags& f) {
+}  // namespace
+
+absl::Status RunReportBench(const ReportBenchOptions& f, std::ostream& os) {
   std::string dir_template = (std::filesystem::temp_directory_path() / "vertebra-report-bench-XXXXXX").string();
   if (mkdtemp(dir_template.data()) == nullptr) {
-    Fail(absl::UnavailableError(absl::StrFormat("%s: cannot create a temporary directory", dir_template)));
+    return absl::UnavailableError(absl::StrFormat("%s: cannot create a temporary directory", dir_template));
   }
   const std::string dir = dir_template;
   const std::string db = dir + "/generated.db";
@@ -280,11 +267,8 @@ void RunReportBench(const ReportBenchFlags& f) {
   {
     ctl::SqliteOptions options;
     options.full_sync = false;  // A throw-away database: durability buys nothing here.
-    absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(db, options);
-    if (!store.ok()) Fail(store.status());
-    absl::StatusOr<Generated> made = Generate(**store, f);
-    if (!made.ok()) Fail(made.status());
-    g = *made;
+    ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Store> store, ctl::OpenSqliteStore(db, options));
+    ASSIGN_OR_RETURN(g, Generate(*store, f));
   }
   const double generate_ms = Millis(SteadyClock::now() - g0);
 
@@ -295,25 +279,23 @@ void RunReportBench(const ReportBenchFlags& f) {
     const SteadyClock::time_point t0 = SteadyClock::now();
     ctl::SqliteOptions options;
     options.read_only = true;
-    absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(db, options);
-    if (!store.ok()) Fail(store.status());
+    ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Store> store, ctl::OpenSqliteStore(db, options));
     const SteadyClock::time_point t1 = SteadyClock::now();
-    if (absl::StatusOr<ctl::Snapshot> snap = (*store)->Load(); !snap.ok()) Fail(snap.status());
+    RETURN_IF_ERROR(store->Load().status());
     const double load = Millis(SteadyClock::now() - t1);
     const SteadyClock::time_point t2 = SteadyClock::now();
     inspect::ReportOptions report_options;
     report_options.source = db;
-    absl::StatusOr<std::string> rendered = inspect::RenderReport(**store, report_options);
-    if (!rendered.ok()) Fail(rendered.status());
+    ASSIGN_OR_RETURN(std::string rendered, inspect::RenderReport(*store, report_options));
     const double ms = Millis(SteadyClock::now() - t2) + Millis(t1 - t0);
     if (i == 0 || ms < best_ms) {
       best_ms = ms;
       load_ms = load;
     }
-    html = *std::move(rendered);
+    html = std::move(rendered);
   }
   const std::string out = f.out.empty() ? dir + "/report.html" : f.out;
-  if (absl::Status st = WriteFileAtomically(out, html); !st.ok()) Fail(st);
+  RETURN_IF_ERROR(WriteFileAtomically(out, html));
   if (!f.keep) {
     std::error_code ignored;
     std::filesystem::remove(db, ignored);
@@ -330,38 +312,17 @@ void RunReportBench(const ReportBenchFlags& f) {
                         {"repeat", f.repeat}};
     if (f.keep || !f.out.empty()) j["report"] = out;
     if (f.keep) j["db"] = db;
-    std::cout << j.dump() << "\n";
-    return;
+    os << j.dump() << "\n";
+    return absl::OkStatus();
   }
-  std::cout << absl::StrFormat(
+  os << absl::StrFormat(
       "generated history (simulated): %d trials, %d rung results, %d rejected, %d failed, %d workers, in %.0f ms\n"
       "report: %.0f KB, rendered in %.0f ms (best of %d; Load() of the store alone: %.0f ms)\n",
       f.trials, g.results, g.rejected, g.failed, f.workers, generate_ms, html.size() / 1024.0, best_ms, f.repeat,
       load_ms);
-  if (f.keep || !f.out.empty()) std::cout << absl::StrFormat("wrote %s\n", out);
-  if (f.keep) std::cout << absl::StrFormat("kept the database %s\n", db);
+  if (f.keep || !f.out.empty()) os << absl::StrFormat("wrote %s\n", out);
+  if (f.keep) os << absl::StrFormat("kept the database %s\n", db);
+  return absl::OkStatus();
 }
 
-}  // namespace
-
-void RegisterReportBenchmark(CLI::App& bench) {
-  auto f = std::make_shared<ReportBenchFlags>();
-  CLI::App* cmd = bench.add_subcommand(
-      "report", "Time `vertebra report` on a generated (simulated) history of many trials; print the page's size");
-  cmd->add_option("--trials", f->trials, "Trials in the generated history")
-      ->check(CLI::Range(10, 1000000))
-      ->capture_default_str();
-  cmd->add_option("--workers", f->workers, "Workers in the generated history")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "Seed of the generated history")->capture_default_str();
-  cmd->add_option("--repeat", f->repeat, "Renderings timed (the best counts)")
-      ->check(CLI::Range(1, 100))
-      ->capture_default_str();
-  cmd->add_option("-o,--out", f->out, "Keep the report here (default: a temporary file, removed)");
-  cmd->add_flag("--keep", f->keep, "Keep the temporary directory with the database");
-  cmd->add_flag("--json", f->json, "Print one JSON object");
-  cmd->callback([f] { RunReportBench(*f); });
-}
-
-}  // namespace vertebra::cli
+}  // namespace vertebra::bench

@@ -1,30 +1,21 @@
-// `vertebra bench controller`: the controller's speed as workers see it.
-//
-//   * lease + report cycles per second, and the p50/p99 latency of a cycle, with W concurrent
-//     simulated workers over loopback gRPC against a real SQLite database (synchronous=FULL:
-//     every state change is fsynced before it is answered);
-//   * the latency of Lease (a worker asking for the next proposal) with H trials of history,
-//     in-process, and how long restoring that history takes at start-up.
-//
-// bench/controller_peer.py measures Optuna's ask/tell on SQLite in the same shapes; the
-// bench/compare_controller.sh script runs both side by side.
+#include "bench/controller_bench.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <iostream>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-#include <unistd.h>
-
-#include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
-#include "cli/commands.h"
+#include "common/status_macros.h"
 #include "controller/config.h"
 #include "controller/scheduler.h"
 #include "controller/service.h"
@@ -33,7 +24,7 @@
 #include "search_spaces/arch_spec.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
-namespace vertebra::cli {
+namespace vertebra::bench {
 namespace {
 
 namespace ctl = ::vertebra::controller;
@@ -41,23 +32,12 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-struct ControllerBenchFlags {
-  std::vector<int> workers = {16, 64, 256};
-  std::vector<int> history = {10000, 100000};
-  double seconds = 5;
-  int lease_samples = 300;
-  std::string dir;
-  bool json = false;
-};
-
-v1::ExperimentConfig BenchConfig() {
-  absl::StatusOr<v1::ExperimentConfig> c = ctl::ParseExperimentConfig(
+absl::StatusOr<v1::ExperimentConfig> BenchConfig() {
+  return ctl::ParseExperimentConfig(
       R"({"name": "bench", "algorithm": {"kind": "random", "queue": 512}, "budget": {"trials": 100000000},
           "lease": {"lease_seconds": 3600, "heartbeat_seconds": 60, "max_attempts": 3},
           "rungs": {"steps": [500]}, "simulation": {"seconds": 0}})",
       "bench");
-  if (!c.ok()) Fail(c.status());
-  return *c;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -81,19 +61,17 @@ struct Throughput {
   int64_t cycles = 0;
 };
 
-Throughput MeasureThroughput(int workers, const ControllerBenchFlags& f) {
+absl::StatusOr<Throughput> MeasureThroughput(int workers, const ControllerBenchOptions& f) {
   const fs::path dir = FreshDir(f.dir, absl::StrFormat("w%d", workers));
-  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore((dir / "bench.db").string());
-  if (!store.ok()) Fail(store.status());
-  absl::StatusOr<std::unique_ptr<ctl::Scheduler>> scheduler =
-      ctl::Scheduler::Open(store->get(), BenchConfig(), ctl::RealClock());
-  if (!scheduler.ok()) Fail(scheduler.status());
+  ASSIGN_OR_RETURN(const v1::ExperimentConfig config, BenchConfig());
+  ASSIGN_OR_RETURN(std::unique_ptr<ctl::Store> store, ctl::OpenSqliteStore((dir / "bench.db").string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<ctl::Scheduler> scheduler,
+                   ctl::Scheduler::Open(store.get(), config, ctl::RealClock()));
   ctl::ServerOptions options;
   options.listen = "127.0.0.1:0";
-  absl::StatusOr<std::unique_ptr<ctl::ControllerServer>> server =
-      ctl::ControllerServer::Start(scheduler->get(), store->get(), options);
-  if (!server.ok()) Fail(server.status());
-  const std::string target = absl::StrFormat("127.0.0.1:%d", (*server)->port());
+  ASSIGN_OR_RETURN(std::unique_ptr<ctl::ControllerServer> server,
+                   ctl::ControllerServer::Start(scheduler.get(), store.get(), options));
+  const std::string target = absl::StrFormat("127.0.0.1:%d", server->port());
   // A few channels shared by the worker threads, as a few processes per host would.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < 8; ++i) {
@@ -158,7 +136,7 @@ Throughput MeasureThroughput(int workers, const ControllerBenchFlags& f) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
   for (std::thread& t : threads) t.join();
-  (*server)->Shutdown();
+  server->Shutdown();
   std::vector<double> all;
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   Throughput t;
@@ -167,9 +145,9 @@ Throughput MeasureThroughput(int workers, const ControllerBenchFlags& f) {
   t.cycles_per_s = measured / elapsed;
   t.p50_ms = Percentile(all, 0.5);
   t.p99_ms = Percentile(all, 0.99);
-  server->reset();
-  scheduler->reset();
-  store->reset();
+  server.reset();
+  scheduler.reset();
+  store.reset();
   fs::remove_all(dir);
   return t;
 }
@@ -180,30 +158,28 @@ struct HistoryResult {
   double p50_ms = 0, p99_ms = 0;
 };
 
-HistoryResult MeasureHistory(int history, const ControllerBenchFlags& f) {
+absl::StatusOr<HistoryResult> MeasureHistory(int history, const ControllerBenchOptions& f) {
   const fs::path dir = FreshDir(f.dir, absl::StrFormat("h%d", history));
   const std::string path = (dir / "bench.db").string();
   HistoryResult out;
   out.history = history;
-  const v1::ExperimentConfig config = BenchConfig();
+  ASSIGN_OR_RETURN(const v1::ExperimentConfig config, BenchConfig());
   {
-    absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(path);
-    if (!store.ok()) Fail(store.status());
-    absl::StatusOr<search_spaces::SearchSpace> space = ctl::MakeSearchSpace(config);
-    if (!space.ok()) Fail(space.status());
+    ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Store> store, ctl::OpenSqliteStore(path));
+    ASSIGN_OR_RETURN(const search_spaces::SearchSpace space, ctl::MakeSearchSpace(config));
     std::mt19937_64 rng(1);
     const Clock::time_point t0 = Clock::now();
     ctl::Mutation create;
     create.create_experiment = config;
     create.experiment_state = "running";
-    if (absl::Status s = (*store)->Apply(create); !s.ok()) Fail(s);
+    RETURN_IF_ERROR(store->Apply(create));
     for (int begin = 0; begin < history; begin += 5000) {
       ctl::Mutation m;
       for (int i = begin; i < std::min(history, begin + 5000); ++i) {
-        const std::vector<int> d = space->Sample(rng);
+        const std::vector<int> d = space.Sample(rng);
         v1::Trial t;
         t.set_id(i + 1);
-        *t.mutable_spec() = *space->Decode(d);
+        ASSIGN_OR_RETURN(*t.mutable_spec(), space.Decode(d));
         t.set_hash(search_spaces::ArchHash(t.spec()));
         for (int x : d) t.add_decisions(x);
         t.set_state(v1::DONE);
@@ -215,90 +191,80 @@ HistoryResult MeasureHistory(int history, const ControllerBenchFlags& f) {
         t.set_lease(i + 1);
         m.trials.push_back(std::move(t));
       }
-      if (absl::Status s = (*store)->Apply(m); !s.ok()) Fail(s);
+      RETURN_IF_ERROR(store->Apply(m));
     }
     out.fill_s = std::chrono::duration<double>(Clock::now() - t0).count();
   }
-  absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(path);
-  if (!store.ok()) Fail(store.status());
+  ASSIGN_OR_RETURN(std::unique_ptr<ctl::Store> store, ctl::OpenSqliteStore(path));
   const Clock::time_point t1 = Clock::now();
-  absl::StatusOr<std::unique_ptr<ctl::Scheduler>> scheduler =
-      ctl::Scheduler::Open(store->get(), config, ctl::RealClock());
-  if (!scheduler.ok()) Fail(scheduler.status());
+  ASSIGN_OR_RETURN(std::unique_ptr<ctl::Scheduler> scheduler,
+                   ctl::Scheduler::Open(store.get(), config, ctl::RealClock()));
   out.restore_s = std::chrono::duration<double>(Clock::now() - t1).count();
   v1::RegisterRequest registration;
   registration.set_host("bench");
   registration.set_device("cpu");
   registration.set_simulated(true);
-  absl::StatusOr<v1::RegisterReply> registered = (*scheduler)->Register(registration);
-  if (!registered.ok()) Fail(registered.status());
+  ASSIGN_OR_RETURN(const v1::RegisterReply registered, scheduler->Register(registration));
   v1::LeaseRequest ask;
-  ask.set_worker_id(registered->worker_id());
+  ask.set_worker_id(registered.worker_id());
   std::vector<double> lease_ms;
   while (static_cast<int>(lease_ms.size()) < f.lease_samples) {
     const Clock::time_point t0 = Clock::now();
-    absl::StatusOr<v1::LeaseReply> r = (*scheduler)->Lease(ask);
+    absl::StatusOr<v1::LeaseReply> r = scheduler->Lease(ask);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (!r.ok()) Fail(r.status());
+    if (!r.ok()) return r.status();
     if (r->status() != v1::LeaseReply::GRANTED) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
     lease_ms.push_back(ms);
     v1::ReportRequest report;
-    report.set_worker_id(registered->worker_id());
+    report.set_worker_id(registered.worker_id());
     report.set_trial(r->trial());
     report.set_lease(r->lease());
     for (int i = 0; i < 12; ++i) report.mutable_ap()->add_stats(0.2);
     report.set_simulated(true);
-    if (absl::StatusOr<v1::ReportReply> o = (*scheduler)->Report(report); !o.ok()) Fail(o.status());
+    RETURN_IF_ERROR(scheduler->Report(report).status());
   }
   out.p50_ms = Percentile(lease_ms, 0.5);
   out.p99_ms = Percentile(lease_ms, 0.99);
-  scheduler->reset();
-  store->reset();
+  scheduler.reset();
+  store.reset();
   fs::remove_all(dir);
   return out;
 }
 
-void RunControllerBench(const ControllerBenchFlags& f) {
+}  // namespace
+
+absl::Status RunControllerBench(const ControllerBenchOptions& f, std::ostream& os) {
   json rows = json::array(), hist = json::array();
   for (int w : f.workers) {
-    const Throughput t = MeasureThroughput(w, f);
-    rows.push_back({{"workers", w}, {"cycles_per_s", t.cycles_per_s}, {"p50_ms", t.p50_ms}, {"p99_ms", t.p99_ms},
+    ASSIGN_OR_RETURN(const Throughput t, MeasureThroughput(w, f));
+    rows.push_back({{"workers", w},
+                    {"cycles_per_s", t.cycles_per_s},
+                    {"p50_ms", t.p50_ms},
+                    {"p99_ms", t.p99_ms},
                     {"cycles", t.cycles}});
     if (!f.json) {
-      std::cout << absl::StrFormat("%4d workers: %8.1f lease+report cycles/s, cycle p50 %.2f ms, p99 %.2f ms\n", w,
-                                   t.cycles_per_s, t.p50_ms, t.p99_ms);
+      os << absl::StrFormat("%4d workers: %8.1f lease+report cycles/s, cycle p50 %.2f ms, p99 %.2f ms\n", w,
+                            t.cycles_per_s, t.p50_ms, t.p99_ms);
     }
   }
   for (int h : f.history) {
-    const HistoryResult r = MeasureHistory(h, f);
-    hist.push_back({{"history", h}, {"fill_s", r.fill_s}, {"restore_s", r.restore_s}, {"lease_p50_ms", r.p50_ms},
+    ASSIGN_OR_RETURN(const HistoryResult r, MeasureHistory(h, f));
+    hist.push_back({{"history", h},
+                    {"fill_s", r.fill_s},
+                    {"restore_s", r.restore_s},
+                    {"lease_p50_ms", r.p50_ms},
                     {"lease_p99_ms", r.p99_ms}});
     if (!f.json) {
-      std::cout << absl::StrFormat(
+      os << absl::StrFormat(
           "%7d trials of history: lease p50 %.3f ms, p99 %.3f ms; restore at start-up %.2f s (filled in %.1f s)\n", h,
           r.p50_ms, r.p99_ms, r.restore_s, r.fill_s);
     }
   }
-  if (f.json) std::cout << json{{"throughput", rows}, {"history", hist}}.dump() << "\n";
+  if (f.json) os << json{{"throughput", rows}, {"history", hist}}.dump() << "\n";
+  return absl::OkStatus();
 }
 
-}  // namespace
-
-void RegisterControllerBenchmark(CLI::App& bench) {
-  auto f = std::make_shared<ControllerBenchFlags>();
-  CLI::App* cmd = bench.add_subcommand(
-      "controller", "Lease + report cycles/s and latency with W simulated workers over loopback, and Lease latency "
-                    "with H trials of history (SQLite, synchronous=FULL)");
-  cmd->add_option("--workers", f->workers, "Concurrent workers")->capture_default_str();
-  cmd->add_option("--history", f->history, "Trials of history")->capture_default_str();
-  cmd->add_option("--seconds", f->seconds, "Measured seconds per worker count")->capture_default_str();
-  cmd->add_option("--lease-samples", f->lease_samples, "Leases timed per history size")->capture_default_str();
-  cmd->add_option("--dir", f->dir, "Where the databases go (default: the temp folder)");
-  cmd->add_flag("--json", f->json, "Print JSON");
-  cmd->callback([f] { RunControllerBench(*f); });
-}
-
-}  // namespace vertebra::cli
+}  // namespace vertebra::bench

@@ -1,0 +1,191 @@
+#include "bench/train_bench.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "search_spaces/family.h"
+#include "worker/data/data_spec.h"
+#include "worker/data/loader.h"
+#include "worker/train/trainer.h"
+
+namespace vertebra::bench {
+namespace {
+
+namespace fs = std::filesystem;
+namespace ss = ::vertebra::search_spaces;
+namespace wd = ::vertebra::worker::data;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Training images per second over `steps` steps of the real training loop (the loader included),
+// stopped before evaluation.
+absl::StatusOr<double> TrainImagesPerSecond(const TrainBenchOptions& f, const wd::DataSplits& data, int maxup) {
+  worker::TrainOptions o;
+  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale("proxy"));
+  o.spec = f.spec;
+  o.head = scale.head;
+  o.size = f.size;
+  o.batch = f.batch;
+  o.steps = 10 * f.steps;  // The schedule is irrelevant: the run stops after `steps`.
+  o.stop_after = f.steps;
+  o.warmup_steps = 0;
+  o.maxup = maxup;
+  o.augment.min_scale = 0.75;
+  o.augment.max_scale = 1.33;
+  o.threads = f.threads;
+  o.checkpoint_minutes = 0;
+  const fs::path dir = fs::temp_directory_path() / absl::StrFormat("vertebra_bench_%d", getpid());
+  fs::remove_all(dir);
+  o.out_dir = dir.string();
+  absl::StatusOr<worker::TrainResult> r = worker::Train(*data.train, *data.val, o);
+  fs::remove_all(dir);
+  if (!r.ok()) return r.status();
+  return r->images_per_s;
+}
+
+absl::StatusOr<double> LoaderImagesPerSecond(const TrainBenchOptions& f, const wd::Dataset& train, int threads,
+                                             int copies) {
+  wd::LoaderOptions o;
+  o.batch = f.batch;
+  o.augment.size = f.size;
+  o.augment.min_scale = 0.75;
+  o.augment.max_scale = 1.33;
+  o.threads = threads;
+  o.copies = copies;
+  o.seed = 1;
+  ASSIGN_OR_RETURN(const std::unique_ptr<wd::Loader> loader, wd::Loader::Create(train, o));
+  RETURN_IF_ERROR(loader->Next().status());  // Threads started and warm.
+  const Clock::time_point start = Clock::now();
+  for (int i = 0; i < f.batches; ++i) RETURN_IF_ERROR(loader->Next().status());
+  return f.batches * f.batch / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Images held out of the data for the (unused) evaluation.
+constexpr int kHeldOut = 16;
+
+}  // namespace
+
+absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
+  ASSIGN_OR_RETURN(const worker::StepBenchResult r, worker::RunStepBench(o.step));
+  const worker::StepBenchOptions& options = o.step;
+  if (o.json) {
+    out << json{{"arch", o.arch},
+                {"size", options.size},
+                {"batch", options.batch},
+                {"steps", options.steps},
+                {"threads", r.threads},
+                {"device", r.device},
+                {"channels_last", options.channels_last},
+                {"bf16", options.bf16},
+                {"parameters", r.parameters},
+                {"images_per_s", r.images_per_s},
+                {"ms_per_step", r.ms_per_step},
+                {"peak_rss_mb", r.peak_rss_mb},
+                {"first_loss", r.first_loss},
+                {"last_loss", r.last_loss},
+                {"torch", r.torch_version}}
+               .dump()
+        << "\n";
+    return absl::OkStatus();
+  }
+  out << absl::StrFormat(
+      "%s at %d px, batch %d, %d threads on %s%s%s: %.1f images/s, %.1f ms/step, peak RSS %.0f MB "
+      "(loss %.3f -> %.3f, %d parameters, LibTorch %s)\n",
+      o.arch, options.size, options.batch, r.threads, r.device, options.channels_last ? ", channels-last" : "",
+      options.bf16 ? ", bf16" : "", r.images_per_s, r.ms_per_step, r.peak_rss_mb, r.first_loss, r.last_loss,
+      r.parameters, r.torch_version);
+  return absl::OkStatus();
+}
+
+absl::Status RunLoaderBench(const TrainBenchOptions& f, std::ostream& out) {
+  ASSIGN_OR_RETURN(const wd::DataSplits data, wd::OpenDataSplits(f.data, "", kHeldOut, 0));
+  std::vector<int> threads = f.values.empty() ? std::vector<int>{1, 2} : f.values;
+  std::vector<double> step_rates;
+  std::vector<std::vector<double>> loader_rates(threads.size());
+  for (int round = 0; round < f.rounds; ++round) {
+    for (size_t t = 0; t < threads.size(); ++t) {
+      ASSIGN_OR_RETURN(const double rate, LoaderImagesPerSecond(f, *data.train, threads[t], 1));
+      loader_rates[t].push_back(rate);
+    }
+    ASSIGN_OR_RETURN(const double train_rate, TrainImagesPerSecond(f, data, 1));
+    step_rates.push_back(train_rate);
+  }
+  const double step = Median(step_rates);
+  json rows = json::array();
+  if (!f.json) {
+    out << absl::StrFormat("%s at %d px, batch %d, %s; medians of %d rounds\n", f.arch, f.size, f.batch, f.data,
+                           f.rounds);
+    out << absl::StrFormat("  training step (%d LibTorch threads, loader included): %.1f images/s\n", f.threads, step);
+  }
+  for (size_t t = 0; t < threads.size(); ++t) {
+    const double rate = Median(loader_rates[t]);
+    rows.push_back({{"loader_threads", threads[t]}, {"images_per_s", rate}, {"ratio_to_step", rate / step}});
+    if (!f.json) {
+      out << absl::StrFormat("  loader alone, %d thread%s: %.1f images/s = %.1f x the step\n", threads[t],
+                             threads[t] == 1 ? "" : "s", rate, rate / step);
+    }
+  }
+  if (f.json) {
+    out << json{{"arch", f.arch}, {"size", f.size},     {"batch", f.batch},
+                {"data", f.data}, {"rounds", f.rounds}, {"step_images_per_s", step},
+                {"loader", rows}}
+               .dump()
+        << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunMaxUpBench(const TrainBenchOptions& f, std::ostream& out) {
+  ASSIGN_OR_RETURN(const wd::DataSplits data, wd::OpenDataSplits(f.data, "", kHeldOut, 0));
+  std::vector<int> copies = f.values.empty() ? std::vector<int>{1, 2, 4} : f.values;
+  if (copies.front() != 1) copies.insert(copies.begin(), 1);
+  std::vector<std::vector<double>> ratios(copies.size()), rates(copies.size());
+  for (int round = 0; round < f.rounds; ++round) {
+    std::vector<double> r;
+    for (int m : copies) {
+      ASSIGN_OR_RETURN(const double rate, TrainImagesPerSecond(f, data, m));
+      r.push_back(rate);
+    }
+    for (size_t i = 0; i < copies.size(); ++i) {
+      rates[i].push_back(r[i]);
+      ratios[i].push_back(r[0] / r[i]);  // Time per image relative to plain training.
+    }
+  }
+  json rows = json::array();
+  if (!f.json) {
+    out << absl::StrFormat("%s at %d px, batch %d, %d threads, %d steps per run; medians of %d rounds\n", f.arch,
+                           f.size, f.batch, f.threads, f.steps, f.rounds);
+  }
+  for (size_t i = 0; i < copies.size(); ++i) {
+    const double rate = Median(rates[i]), cost = Median(ratios[i]);
+    rows.push_back({{"maxup", copies[i]}, {"images_per_s", rate}, {"time_ratio_to_plain", cost}});
+    if (!f.json) {
+      out << absl::StrFormat("  maxup %d: %.1f images/s, %.2f x the time of plain training\n", copies[i], rate, cost);
+    }
+  }
+  if (f.json) {
+    out << json{{"arch", f.arch},   {"size", f.size},     {"batch", f.batch}, {"threads", f.threads},
+                {"steps", f.steps}, {"rounds", f.rounds}, {"maxup", rows}}
+               .dump()
+        << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vertebra::bench

@@ -1,0 +1,54 @@
+// The training benchmarks (built with LibTorch; this header is torch-free):
+//   `vertebra bench step`    full proxy training steps on random data (worker/step_bench.h);
+//   `vertebra bench loader`  the data loader alone against the training step;
+//   `vertebra bench maxup`   MaxUp's cost against plain training.
+// The last two measure their rivals side by side in one process, alternating in rounds, and
+// report medians and ratios: the machines they run on are shared and noisy. Not thread-safe:
+// they train with the LibTorch threads they are given.
+#ifndef VERTEBRA_BENCH_TRAIN_BENCH_H_
+#define VERTEBRA_BENCH_TRAIN_BENCH_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "vertebra/v1/arch.pb.h"
+#include "worker/step_bench.h"
+
+namespace vertebra::bench {
+
+struct StepBenchOptions {
+  std::string arch;  // The architecture's name or file, as reported.
+  worker::StepBenchOptions step;
+  bool json = false;  // One JSON object instead of a line of text.
+};
+
+// Writes the step's speed to `out`. RunStepBench's errors.
+absl::Status RunStepBench(const StepBenchOptions& options, std::ostream& out);
+
+struct TrainBenchOptions {
+  std::string arch = "spinenet-49";  // The architecture's name or file, as reported.
+  v1::ArchSpec spec;                 // The architecture at the proxy scaling (with the proxy's head).
+  std::string data = "synthetic";    // A worker/data/data_spec.h spec; held-out: 16 images.
+  int size = 128;                    // Square input side.
+  int batch = 16;
+  int threads = 1;          // LibTorch threads of the training step.
+  int steps = 20;           // Training steps per measurement.
+  int rounds = 2;           // Alternating rounds; medians are reported.
+  std::vector<int> values;  // Loader threads (default 1 2) or MaxUp copies (default 1 2 4).
+  int batches = 100;        // Loader only: batches per measurement.
+  bool json = false;        // One JSON object instead of text.
+};
+
+// The loader's images per second at each thread count, against the training step's. The data
+// spec's and the trainer's errors.
+absl::Status RunLoaderBench(const TrainBenchOptions& options, std::ostream& out);
+
+// Training images per second with each number of MaxUp copies (1 always included) and the time
+// per image relative to plain training. The data spec's and the trainer's errors.
+absl::Status RunMaxUpBench(const TrainBenchOptions& options, std::ostream& out);
+
+}  // namespace vertebra::bench
+
+#endif  // VERTEBRA_BENCH_TRAIN_BENCH_H_

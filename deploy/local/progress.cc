@@ -1,0 +1,67 @@
+#include "deploy/local/progress.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "inspect/trials.h"
+
+namespace vertebra::deploy {
+
+namespace ctl = ::vertebra::controller;
+
+std::string FormatDuration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  if (s >= 3600) return absl::StrFormat("%dh%02dm", s / 3600, (s / 60) % 60);
+  if (s >= 60) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%ds", s);
+}
+
+std::string ProgressLine(const ctl::Store* store, int64_t budget, double elapsed, int64_t finished_at_start) {
+  if (store == nullptr) return "waiting for the controller";
+  absl::StatusOr<ctl::TrialCounts> c = store->Counts();
+  if (!c.ok()) return "waiting for the controller";
+  std::string line = absl::StrFormat("trials %d/%d done, %d running, %d failed, %d rejected", c->done, budget,
+                                     c->leased, c->failed, c->rejected);
+  absl::StatusOr<v1::Trial> best = inspect::FindTrial(*store, "best");
+  if (best.ok()) {
+    const v1::RungResult* r = inspect::TopResult(*best);
+    line += absl::StrFormat(" | best AP %.4f (trial %d, rung %d, %d steps)", r->ap().stats(0), best->id(), r->rung(),
+                            r->steps());
+  }
+  const int64_t finished = c->done + c->failed - finished_at_start;
+  if (finished > 0 && elapsed > 0) {
+    const double per_hour = finished / elapsed * 3600;
+    const int64_t left = std::max<int64_t>(0, budget - c->done - c->failed);
+    line += absl::StrFormat(" | %.1f trials/h | about %s left", per_hour, FormatDuration(left / per_hour * 3600));
+  }
+  return line;
+}
+
+const ctl::Store* DatabaseReader::store() {
+  if (store_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<ctl::Store>> opened = ctl::OpenSqliteStore(path_, {.read_only = true});
+    if (opened.ok()) store_ = std::move(*opened);
+  }
+  return store_.get();
+}
+
+bool ProgressDisplay::Due() const {
+  const Clock::duration since = Clock::now() - last_;
+  return (live_ && since > kLiveInterval) || since > kLogInterval;
+}
+
+void ProgressDisplay::Show(const std::string& line) {
+  last_ = Clock::now();
+  if (live_) {
+    out_ << "\r\033[K" << line << std::flush;
+  } else {
+    out_ << line << "\n" << std::flush;
+  }
+}
+
+void ProgressDisplay::EndLine() {
+  if (live_) out_ << "\n";
+}
+
+}  // namespace vertebra::deploy

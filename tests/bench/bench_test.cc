@@ -1,0 +1,92 @@
+// The benchmarks run small: what they print, and their errors. Their numbers are not checked.
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "bench/arch_bench.h"
+#include "bench/report_bench.h"
+#include "bench/search_bench.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/temp_dir.h"
+
+namespace vertebra::bench {
+namespace {
+
+using json = nlohmann::json;
+
+TEST(ArchBench, PrintsTheTimePerStage) {
+  std::ostringstream out;
+  ASSERT_TRUE(RunArchBench({.count = 20, .json = true}, out).ok());
+  const json j = json::parse(out.str());
+  EXPECT_EQ(j["count"], 20);
+  EXPECT_EQ(j["input_size"], kProxyInputSize);
+  for (const char* key : {"us_per_arch", "decode_us", "validate_us", "resolve_us", "cost_us", "hash_us"}) {
+    EXPECT_GE(j[key].get<double>(), 0) << key;
+  }
+  std::ostringstream text;
+  ASSERT_TRUE(RunArchBench({.count = 5}, text).ok());
+  EXPECT_EQ(text.str().rfind("5 sampled architectures, input 512: ", 0), 0u) << text.str();
+}
+
+TEST(SearchBench, IsDeterministicAndWritesItsCurves) {
+  test_util::TempDir dir("search_bench");
+  const std::string config = (dir.path() / "sim.json").string();
+  std::ofstream(config) << R"({"name": "sim", "budget": {"trials": 12}, "rungs": {"steps": [500]},
+                               "simulation": {"seconds": 0}})";
+  SearchBenchOptions o;
+  o.config = config;
+  o.algorithms = {"random", "evolution"};
+  o.seeds = 2;
+  o.parallel = 2;
+  o.csv = (dir.path() / "curves.csv").string();
+  o.json = true;
+  std::ostringstream first, second;
+  ASSERT_TRUE(RunSearchBench(o, first).ok());
+  ASSERT_TRUE(RunSearchBench(o, second).ok());
+  EXPECT_EQ(first.str(), second.str());
+  const json rows = json::parse(first.str());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["algorithm"], "random");
+  EXPECT_EQ(rows[0]["rungs"], "500");
+  EXPECT_EQ(rows[0]["trials_mean"], 12.0);
+  std::ifstream csv(o.csv);
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "algorithm,rungs,seed,report,best_final_ap,proposal_final_ap");
+}
+
+TEST(SearchBench, NeedsASimulatedExperiment) {
+  test_util::TempDir dir("search_bench");
+  SearchBenchOptions o;
+  o.config = (dir.path() / "real.json").string();
+  std::ofstream(o.config) << R"({"name": "real"})";
+  std::ostringstream out;
+  const absl::Status s = RunSearchBench(o, out);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(s.message(), o.config + ": bench search needs a simulated experiment");
+}
+
+TEST(ReportBench, RendersAGeneratedHistory) {
+  test_util::TempDir dir("report_bench");
+  ReportBenchOptions o;
+  o.trials = 30;
+  o.workers = 4;
+  o.repeat = 1;
+  o.out = (dir.path() / "report.html").string();
+  o.json = true;
+  std::ostringstream out;
+  ASSERT_TRUE(RunReportBench(o, out).ok());
+  const json j = json::parse(out.str());
+  EXPECT_EQ(j["trials"], 30);
+  EXPECT_GT(j["results"].get<int>(), 0);
+  EXPECT_EQ(j["report"], o.out);
+  std::ifstream html(o.out);
+  std::stringstream page;
+  page << html.rdbuf();
+  EXPECT_NE(page.str().find("generated-report-bench"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vertebra::bench
