@@ -200,24 +200,30 @@ absl::StatusOr<HistoryResult> MeasureHistory(int history, const ControllerBenchO
   ASSIGN_OR_RETURN(std::unique_ptr<ctl::Scheduler> scheduler,
                    ctl::Scheduler::Open(store.get(), config, ctl::RealClock()));
   out.restore_s = std::chrono::duration<double>(Clock::now() - t1).count();
-  ASSIGN_OR_RETURN(const std::string worker, scheduler->Register({"bench", "cpu", 0, true}));
+  v1::RegisterRequest registration;
+  registration.set_host("bench");
+  registration.set_device("cpu");
+  registration.set_simulated(true);
+  ASSIGN_OR_RETURN(const v1::RegisterReply registered, scheduler->Register(registration));
+  v1::LeaseRequest ask;
+  ask.set_worker_id(registered.worker_id());
   std::vector<double> lease_ms;
   while (static_cast<int>(lease_ms.size()) < f.lease_samples) {
     const Clock::time_point t0 = Clock::now();
-    absl::StatusOr<ctl::LeaseResult> r = scheduler->Lease(worker);
+    absl::StatusOr<v1::LeaseReply> r = scheduler->Lease(ask);
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (!r.ok()) return r.status();
-    if (r->status != ctl::LeaseStatus::kGranted) {
+    if (r->status() != v1::LeaseReply::GRANTED) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
     lease_ms.push_back(ms);
-    ctl::ReportRequest report;
-    report.worker = worker;
-    report.trial = r->grant->trial;
-    report.lease = r->grant->lease;
-    report.ap = std::vector<double>(12, 0.2);
-    report.simulated = true;
+    v1::ReportRequest report;
+    report.set_worker_id(registered.worker_id());
+    report.set_trial(r->trial());
+    report.set_lease(r->lease());
+    for (int i = 0; i < 12; ++i) report.mutable_ap()->add_stats(0.2);
+    report.set_simulated(true);
     RETURN_IF_ERROR(scheduler->Report(report).status());
   }
   out.p50_ms = Percentile(lease_ms, 0.5);

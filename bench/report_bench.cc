@@ -19,12 +19,12 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
-#include "controller/proposer.h"
 #include "controller/store.h"
 #include "inspect/report.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_spec.h"
 #include "search_spaces/decisions.h"
+#include "search_spaces/proxy.h"
 
 namespace vertebra::bench {
 namespace {
@@ -82,16 +82,16 @@ absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchOptions& 
     const std::vector<int> d = space->Sample(rng);
     absl::StatusOr<v1::ArchSpec> spec = space->Decode(d);
     if (!spec.ok()) return spec.status();
-    absl::StatusOr<ctl::ProxyCost> cost = ctl::PriceProxy(*spec, config.proxy());
-    if (!cost.ok()) return cost.status();
+    absl::StatusOr<ss::ResolvedProxy> model = ss::ResolveProxy(*spec, config.proxy());
+    if (!model.ok()) return model.status();
     v1::Trial& t = trials[i];
     t.set_id(i + 1);
     *t.mutable_spec() = *spec;
     t.set_hash(ss::ArchHash(*spec));
     for (int x : d) t.add_decisions(x);
-    t.set_params(cost->params);
-    t.set_macs(cost->macs);
-    costs.push_back(cost->macs);
+    t.set_params(model->cost.total_params);
+    t.set_macs(model->cost.total_macs);
+    costs.push_back(model->cost.total_macs);
   }
   std::vector<int64_t> sorted = costs;
   std::sort(sorted.begin(), sorted.end());

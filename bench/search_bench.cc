@@ -19,9 +19,9 @@
 #include "common/status_macros.h"
 #include "controller/config.h"
 #include "controller/policy.h"
-#include "controller/proposer.h"
 #include "controller/scheduler.h"
 #include "nlohmann/json.hpp"
+#include "search_spaces/proxy.h"
 #include "worker/agent/simulated.h"
 #include "worker/agent/surrogate.h"
 
@@ -61,11 +61,17 @@ absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int
   ASSIGN_OR_RETURN(const std::unique_ptr<ctl::Scheduler> opened,
                    ctl::Scheduler::Open(store.get(), config, &clock, options));
   ctl::Scheduler& s = *opened;
-  ASSIGN_OR_RETURN(const std::string worker, s.Register({"bench", "cpu", 0, true}));
+  v1::RegisterRequest registration;
+  registration.set_host("bench");
+  registration.set_device("cpu");
+  registration.set_simulated(true);
+  ASSIGN_OR_RETURN(const v1::RegisterReply registered, s.Register(registration));
+  v1::LeaseRequest ask;
+  ask.set_worker_id(registered.worker_id());
   const int64_t top = config.simulation().full_steps();
   RunResult out;
   std::map<int64_t, double> final_of;  // Trial -> noiseless final AP.
-  std::deque<ctl::LeaseGrant> running;
+  std::deque<v1::LeaseReply> running;
   // The search's own view: the trial with the best reward at the highest rung reached.
   int64_t best_trial = 0;
   int best_rung = -1;
@@ -75,41 +81,41 @@ absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int
     RETURN_IF_ERROR(s.RunPolicy());
     bool finished = false;
     while (static_cast<int>(running.size()) < parallel && (step_budget == 0 || out.steps < step_budget)) {
-      ASSIGN_OR_RETURN(const ctl::LeaseResult r, s.Lease(worker));
-      if (r.status == ctl::LeaseStatus::kFinished) finished = true;
-      if (r.status != ctl::LeaseStatus::kGranted) break;
-      out.steps += r.grant->steps - r.grant->previous_steps;  // Promotions continue from a checkpoint.
-      running.push_back(*r.grant);
+      ASSIGN_OR_RETURN(v1::LeaseReply r, s.Lease(ask));
+      if (r.status() == v1::LeaseReply::FINISHED) finished = true;
+      if (r.status() != v1::LeaseReply::GRANTED) break;
+      out.steps += r.steps() - r.previous_steps();  // Promotions continue from a checkpoint.
+      running.push_back(std::move(r));
     }
     if (running.empty()) {
       if (finished || (step_budget > 0 && out.steps >= step_budget)) break;
       RETURN_IF_ERROR(s.RunPolicy());
-      absl::StatusOr<ctl::LeaseResult> r = s.Lease(worker);
-      if (!r.ok() || r->status != ctl::LeaseStatus::kGranted) break;
-      out.steps += r->grant->steps - r->grant->previous_steps;
-      running.push_back(*r->grant);
+      absl::StatusOr<v1::LeaseReply> r = s.Lease(ask);
+      if (!r.ok() || r->status() != v1::LeaseReply::GRANTED) break;
+      out.steps += r->steps() - r->previous_steps();
+      running.push_back(*std::move(r));
     }
-    const ctl::LeaseGrant g = running.front();
+    const v1::LeaseReply g = running.front();
     running.pop_front();
     ASSIGN_OR_RETURN(const worker::SimulatedScore score,
-                     worker::SimulatedAp(g.spec, g.steps, top, config.simulation(), config.seed(), g.rung));
-    ctl::ReportRequest report;
-    report.worker = worker;
-    report.trial = g.trial;
-    report.lease = g.lease;
-    report.ap.assign(score.stats.begin(), score.stats.end());
-    report.simulated = true;
+                     worker::SimulatedAp(g.spec(), g.steps(), top, config.simulation(), config.seed(), g.rung()));
+    v1::ReportRequest report;
+    report.set_worker_id(registered.worker_id());
+    report.set_trial(g.trial());
+    report.set_lease(g.lease());
+    report.mutable_ap()->mutable_stats()->Add(score.stats.begin(), score.stats.end());
+    report.set_simulated(true);
     RETURN_IF_ERROR(s.Report(report).status());
     clock.Advance(1);
-    out.proposed.push_back(g.rung == 0 ? score.final_ap : -1);
-    if (g.rung == 0) {
-      final_of[g.trial] = score.final_ap;
+    out.proposed.push_back(g.rung() == 0 ? score.final_ap : -1);
+    if (g.rung() == 0) {
+      final_of[g.trial()] = score.final_ap;
       proposal_finals.push_back(score.final_ap);
     }
-    if (g.rung > best_rung || (g.rung == best_rung && score.stats[0] > best_ap)) {
-      best_rung = g.rung;
+    if (g.rung() > best_rung || (g.rung() == best_rung && score.stats[0] > best_ap)) {
+      best_rung = g.rung();
       best_ap = score.stats[0];
-      best_trial = g.trial;
+      best_trial = g.trial();
     }
     out.best_so_far.push_back(final_of[best_trial]);
   }
@@ -291,8 +297,9 @@ absl::Status RunUntrainedBench(const UntrainedBenchOptions& f, std::ostream& out
   const int64_t top = config->simulation().full_steps() > 0 ? config->simulation().full_steps() : 2000;
   auto final_ap = [&](const std::vector<int>& d) -> absl::StatusOr<double> {
     ASSIGN_OR_RETURN(const v1::ArchSpec spec, space->Decode(d));
-    ASSIGN_OR_RETURN(const v1::ArchSpec proxy, ctl::ProxySpec(spec, config->proxy()));
-    ASSIGN_OR_RETURN(const worker::SimulatedScore s, worker::SimulatedAp(proxy, top, top, config->simulation(), f.seed, 0));
+    ASSIGN_OR_RETURN(const search_spaces::ResolvedProxy proxy, search_spaces::ResolveProxy(spec, config->proxy()));
+    ASSIGN_OR_RETURN(const worker::SimulatedScore s,
+                     worker::SimulatedAp(proxy.spec, top, top, config->simulation(), f.seed, 0));
     return s.final_ap;
   };
   // Two independent uniform sets: the second gives the marginal distance sampling noise alone makes.

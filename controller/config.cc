@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "search_spaces/decisions.h"
 #include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 
 namespace vertebra::controller {
 namespace {
@@ -134,6 +135,8 @@ constexpr double kHuge = std::numeric_limits<double>::max();
 // algorithm.update_every when the file leaves it out and budget.parallel is smaller.
 constexpr int32_t kDefaultUpdateEvery = 8;
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+// Object classes of a detection head: far beyond any dataset (LVIS has 1,203).
+constexpr int64_t kMaxClasses = 100000;
 
 void SetDefaults(v1::ExperimentConfig& c) {
   c.set_seed(1);
@@ -324,8 +327,15 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
     d = p->ema_decay();
     RETURN_IF_ERROR(s.Number("ema_decay", &d, 0.5, 0.9999));
     p->set_ema_decay(d);
+    i = p->classes();
+    RETURN_IF_ERROR(s.Integer("classes", &i, 1, kMaxClasses));
+    p->set_classes(i);
     return absl::OkStatus();
   }));
+  if (c.proxy().classes() == 0) {  // Not given: the data's (the count experiments had before the field).
+    ASSIGN_OR_RETURN(const int32_t classes, search_spaces::DefaultProxyClasses(c.proxy().data()));
+    c.mutable_proxy()->set_classes(classes);
+  }
 
   RETURN_IF_ERROR(r.Object("rungs", [&](ObjectReader& s) {
     std::vector<int64_t> steps;
@@ -504,7 +514,8 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
                 {"learning_rate", p.learning_rate()}, {"maxup", p.maxup()},
                 {"threads", p.threads()}, {"eval_every", p.eval_every()},
                 {"anchor_scale", p.anchor_scale()}, {"schedule", p.schedule()},
-                {"cooldown_fraction", p.cooldown_fraction()}, {"ema_decay", p.ema_decay()}};
+                {"cooldown_fraction", p.cooldown_fraction()}, {"ema_decay", p.ema_decay()},
+                {"classes", p.classes()}};
   j["rungs"] = {{"steps", std::vector<int64_t>(c.rungs().steps().begin(), c.rungs().steps().end())},
                 {"eta", c.rungs().eta()}};
   const v1::ObjectiveConfig& o = c.objective();

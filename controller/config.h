@@ -16,8 +16,10 @@
 //   "budget": {"trials": 100, "parallel": 4, "wall_hours": 0},
 //   "proxy": {"data": "synthetic", "val": "", "held_out": 0, "size": 128, "scaling": "proxy",
 //             "batch": 16, "learning_rate": 0.002, "maxup": 1, "threads": 1, "eval_every": 0,
-//             "anchor_scale": 0, "schedule": "wsd" | "ema" | "cosine_per_rung" | "cosine",
-//             "cooldown_fraction": 0.15, "ema_decay": 0.99},
+//             "anchor_scale": 0, "classes": 3, "schedule": "wsd" | "ema" | "cosine_per_rung" | "cosine",
+//             "cooldown_fraction": 0.15, "ema_decay": 0.99},   classes: the data's object classes,
+//                                                                 default 3 for "synthetic" (its
+//                                                                 classes= option), else 80
 //   "rungs": {"steps": [150, 600], "eta": 3},
 //   "objective": {"kind": "ap" | "ap_macs", "target_macs": 0, "macs_weight": -0.07,
 //                 "max_macs": 0, "max_params": 0, "penalty": 0},

@@ -8,9 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "search_spaces/arch_spec.h"
-#include "search_spaces/cost.h"
-#include "search_spaces/family.h"
-#include "search_spaces/resolve.h"
+#include "search_spaces/proxy.h"
 
 namespace vertebra::controller {
 namespace {
@@ -31,33 +29,7 @@ std::string HashOf(const ss::SearchSpace& space, const std::vector<int>& decisio
   return spec.ok() ? ss::ArchHash(*spec) : std::string();
 }
 
-int NumClassesOf(const std::string& data) {
-  // The synthetic set has 3 classes unless its spec says otherwise; COCO has 80.
-  if (data.rfind("synthetic", 0) == 0) {
-    const size_t at = data.find("classes=");
-    return at == std::string::npos ? 3 : std::max(1, std::atoi(data.c_str() + at + 8));
-  }
-  return 80;
-}
-
 }  // namespace
-
-absl::StatusOr<v1::ArchSpec> ProxySpec(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
-  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
-  v1::ArchSpec out = spec;
-  *out.mutable_scaling() = scale.scaling;
-  return out;
-}
-
-absl::StatusOr<ProxyCost> PriceProxy(const v1::ArchSpec& spec, const v1::ProxyTask& proxy) {
-  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale(proxy.scaling()));
-  ASSIGN_OR_RETURN(const v1::ArchSpec scaled, ProxySpec(spec, proxy));
-  ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(scaled, proxy.size(), proxy.size()));
-  ss::HeadOptions head = scale.head;
-  head.num_classes = NumClassesOf(proxy.data());
-  const ss::Cost cost = ss::CountCost(graph, head);
-  return ProxyCost{cost.total_params, cost.total_macs};
-}
 
 Proposer::Proposer(const v1::ExperimentConfig& config, std::unique_ptr<const ss::SearchSpace> space,
                    std::unique_ptr<Policy> policy, Clock* clock)
@@ -128,15 +100,16 @@ absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, dou
   spec->set_name(absl::StrFormat("trial-%d", t.id()));
   *t.mutable_spec() = *spec;
   t.set_hash(ss::ArchHash(*spec));
-  ASSIGN_OR_RETURN(const ProxyCost cost, PriceProxy(*spec, config_.proxy()));
-  t.set_params(cost.params);
-  t.set_macs(cost.macs);
+  ASSIGN_OR_RETURN(const ss::ResolvedProxy proxy, ss::ResolveProxy(*spec, config_.proxy()));
+  const int64_t params = proxy.cost.total_params, macs = proxy.cost.total_macs;
+  t.set_params(params);
+  t.set_macs(macs);
   const v1::ObjectiveConfig& o = config_.objective();
   std::string violation;
-  if (o.max_macs() > 0 && cost.macs > o.max_macs()) {
-    violation = absl::StrFormat("%d multiply-adds exceed objective.max_macs %d", cost.macs, o.max_macs());
-  } else if (o.max_params() > 0 && cost.params > o.max_params()) {
-    violation = absl::StrFormat("%d parameters exceed objective.max_params %d", cost.params, o.max_params());
+  if (o.max_macs() > 0 && macs > o.max_macs()) {
+    violation = absl::StrFormat("%d multiply-adds exceed objective.max_macs %d", macs, o.max_macs());
+  } else if (o.max_params() > 0 && params > o.max_params()) {
+    violation = absl::StrFormat("%d parameters exceed objective.max_params %d", params, o.max_params());
   }
   if (!violation.empty()) {
     t.set_state(v1::REJECTED);

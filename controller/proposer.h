@@ -6,8 +6,8 @@
 // or made earlier in the round) is dropped and the policy proposes again, up to
 // kMaxResamples times; then a uniform sample takes its place (event "duplicate"). Should that
 // repeat a trained architecture too, the trial takes the earlier result (DONE, reused_from),
-// which no policy observes. Each policy update becomes a "policy_update" event. It also prices
-// a spec as the proxy task builds it.
+// which no policy observes. Each policy update becomes a "policy_update" event. Pricing is
+// search_spaces::ResolveProxy's: what the worker builds.
 //
 // Not thread-safe: the scheduler serializes rounds under its policy lock. A round touches no
 // scheduler state; it asks for earlier results through a callback.
@@ -95,16 +95,6 @@ class Proposer {
   int64_t observed_ = 0;           // Highest result sequence the policy has seen.
   int64_t rejected_in_a_row_ = 0;  // Proposals that broke the limits since the last that did not.
 };
-
-// Prices a spec as the proxy task builds it: the proxy's scaling, its head, its input size.
-struct ProxyCost {
-  int64_t params = 0;
-  int64_t macs = 0;
-};
-absl::StatusOr<ProxyCost> PriceProxy(const v1::ArchSpec& spec, const v1::ProxyTask& proxy);
-
-// The spec with the proxy scaling applied, as workers build it.
-absl::StatusOr<v1::ArchSpec> ProxySpec(const v1::ArchSpec& spec, const v1::ProxyTask& proxy);
 
 }  // namespace vertebra::controller
 

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
+#include "search_spaces/proxy.h"
 #include "nlohmann/json.hpp"
 
 namespace vertebra::controller {
@@ -19,6 +20,17 @@ using json = nlohmann::json;
 // How long the policy thread sleeps when nothing wakes it: a wall-time budget or an expired
 // lease can give it work without a signal.
 constexpr absl::Duration kPolicyPoll = absl::Milliseconds(200);
+// A waiting worker asks again after a heartbeat interval, at most this long: new work (a
+// proposal, a promotion) usually comes with the next result.
+constexpr double kMaxWaitSeconds = 1.0;
+// The twelve COCO numbers a result carries (pycocotools' stats).
+constexpr int kCocoStats = 12;
+
+v1::ReportReply Duplicate() {
+  v1::ReportReply reply;
+  reply.set_duplicate(true);
+  return reply;
+}
 
 // The first path where two JSON values differ ("rungs.steps"), for the resume error.
 std::string FirstDifference(const json& a, const json& b, const std::string& path) {
@@ -167,19 +179,19 @@ absl::Status Scheduler::Refuse(int64_t trial, const std::string& reason) {
   return absl::FailedPreconditionError(reason);
 }
 
-absl::StatusOr<std::string> Scheduler::Register(const WorkerInfo& info) {
+absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest& req) {
   absl::MutexLock lock(&mu_);
-  if (info.simulated != config_.simulated()) {
+  if (req.simulated() != config_.simulated()) {
     return absl::FailedPreconditionError(
         config_.simulated() ? "this experiment is simulated: start workers with --simulate"
                             : "this experiment trains for real: a simulated worker may not join it");
   }
   WorkerRecord w;
   w.id = absl::StrFormat("w-%d", next_worker_);
-  w.host = info.host;
-  w.device = info.device;
-  w.memory_mb = info.memory_mb;
-  w.simulated = info.simulated;
+  w.host = req.host();
+  w.device = req.device();
+  w.memory_mb = req.memory_mb();
+  w.simulated = req.simulated();
   w.registered_at = w.last_seen = clock_->Now();
   Mutation m;
   m.workers.push_back(w);
@@ -187,7 +199,15 @@ absl::StatusOr<std::string> Scheduler::Register(const WorkerInfo& info) {
   RETURN_IF_ERROR(Commit(m));
   ++next_worker_;
   workers_[w.id] = w;
-  return w.id;
+  v1::RegisterReply reply;
+  reply.set_worker_id(w.id);
+  reply.set_experiment(config_.name());
+  *reply.mutable_proxy() = config_.proxy();
+  if (config_.simulated()) *reply.mutable_simulation() = config_.simulation();
+  reply.set_heartbeat_seconds(config_.lease().heartbeat_seconds());
+  *reply.mutable_rungs() = config_.rungs();
+  reply.set_seed(config_.seed());
+  return reply;
 }
 
 bool Scheduler::BudgetSpent() const {
@@ -262,7 +282,8 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
   return n;
 }
 
-absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
+absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
+  const std::string& worker = req.worker_id();
   absl::ReleasableMutexLock lock(&mu_);
   auto w = workers_.find(worker);
   if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", worker));
@@ -284,12 +305,12 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
       m.events.push_back(MakeEvent("stopped", 0, "wall-time budget reached"));
     }
   }
-  LeaseResult result;
+  v1::LeaseReply reply;
   if (state_ != "running") {
     RETURN_IF_ERROR(Commit(m));
-    result.status = LeaseStatus::kFinished;
-    result.reason = "the experiment is " + state_;
-    return result;
+    reply.set_status(v1::LeaseReply::FINISHED);
+    reply.set_reason("the experiment is " + state_);
+    return reply;
   }
   v1::Trial t;
   const std::optional<int64_t> promotion = rungs_.FindPromotion(trials_);
@@ -307,14 +328,16 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
       m.experiment_state = state_;
       m.events.push_back(MakeEvent("finished", 0, "every trial is accounted for"));
       RETURN_IF_ERROR(Commit(m));
-      result.status = LeaseStatus::kFinished;
-      result.reason = "the experiment is finished";
-      return result;
+      reply.set_status(v1::LeaseReply::FINISHED);
+      reply.set_reason("the experiment is finished");
+      return reply;
     }
     RETURN_IF_ERROR(Commit(m));
     lock.Release();
     wake_policy_.SignalAll();
-    return result;  // kWait.
+    reply.set_status(v1::LeaseReply::WAIT);
+    reply.set_retry_after_seconds(std::min(kMaxWaitSeconds, config_.lease().heartbeat_seconds()));
+    return reply;
   }
   t.set_state(v1::LEASED);
   t.set_attempts(t.attempts() + 1);
@@ -332,34 +355,33 @@ absl::StatusOr<LeaseResult> Scheduler::Lease(const std::string& worker) {
   ++next_lease_;
   w->second = wr;
   Queue(t, false);
-  LeaseGrant g;
-  g.trial = t.id();
-  g.lease = t.lease();
-  g.rung = t.rung();
-  g.steps = config_.rungs().steps(t.rung());
-  g.previous_steps = t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0;
-  ASSIGN_OR_RETURN(g.spec, ProxySpec(t.spec(), config_.proxy()));
-  g.hash = t.hash();
-  g.deadline = t.lease_deadline();
-  g.heartbeat_seconds = config_.lease().heartbeat_seconds();
-  result.status = LeaseStatus::kGranted;
-  result.grant = std::move(g);
   lock.Release();
   wake_policy_.SignalAll();  // The queue shrank.
-  return result;
+  ASSIGN_OR_RETURN(search_spaces::ResolvedProxy proxy, search_spaces::ResolveProxy(t.spec(), config_.proxy()));
+  reply.set_status(v1::LeaseReply::GRANTED);
+  reply.set_trial(t.id());
+  reply.set_lease(t.lease());
+  reply.set_rung(t.rung());
+  reply.set_steps(config_.rungs().steps(t.rung()));
+  reply.set_previous_steps(t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0);
+  *reply.mutable_spec() = std::move(proxy.spec);
+  reply.set_hash(t.hash());
+  reply.set_deadline(t.lease_deadline());
+  reply.set_heartbeat_seconds(config_.lease().heartbeat_seconds());
+  return reply;
 }
 
-absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req) {
+absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatRequest& req) {
   absl::MutexLock lock(&mu_);
-  auto w = workers_.find(req.worker);
-  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker));
-  auto it = trials_.find(req.trial);
-  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
+  auto w = workers_.find(req.worker_id());
+  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker_id()));
+  auto it = trials_.find(req.trial());
+  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
-  if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
-    return Refuse(req.trial, absl::StrFormat("trial %d: lease %d of %s is no longer valid (the trial is %s under "
+  if (t.state() != v1::LEASED || t.lease() != req.lease() || t.worker() != req.worker_id()) {
+    return Refuse(req.trial(), absl::StrFormat("trial %d: lease %d of %s is no longer valid (the trial is %s under "
                                              "lease %d of %s): stop it",
-                                             req.trial, req.lease, req.worker, v1::TrialState_Name(t.state()),
+                                             req.trial(), req.lease(), req.worker_id(), v1::TrialState_Name(t.state()),
                                              t.lease(), t.worker()));
   }
   const double now = clock_->Now();
@@ -367,15 +389,15 @@ absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req)
   v1::Trial u = t;
   u.set_lease_deadline(now + config_.lease().lease_seconds());
   m.trials.push_back(u);
-  if (req.step > 0 || req.ap) {  // Step 0 without an AP only renews the lease.
-    MetricPoint p;
-    p.trial = req.trial;
-    p.rung = t.rung();
-    p.step = req.step;
-    p.loss = req.loss;
-    p.ap = req.ap;
-    p.at = now;
-    m.metrics.push_back(p);
+  if (req.step() > 0 || req.has_ap()) {  // Step 0 without an AP only renews the lease.
+    v1::MetricPoint& p = m.metrics.emplace_back();
+    p.set_trial(req.trial());
+    p.set_rung(t.rung());
+    p.set_step(req.step());
+    p.set_loss(req.loss());
+    p.set_has_ap(req.has_ap());
+    if (req.has_ap()) p.set_ap(req.ap());
+    p.set_at(now);
   }
   WorkerRecord wr = w->second;
   wr.last_seen = now;
@@ -383,11 +405,11 @@ absl::StatusOr<HeartbeatReply> Scheduler::Heartbeat(const HeartbeatRequest& req)
   RETURN_IF_ERROR(Commit(m));
   w->second = wr;
   trials_[u.id()] = u;
-  HeartbeatReply reply;
-  reply.deadline = u.lease_deadline();
+  v1::HeartbeatReply reply;
+  reply.set_deadline(u.lease_deadline());
   if (state_ != "running") {
-    reply.stop = true;
-    reply.reason = "the experiment is " + state_;
+    reply.set_stop(true);
+    reply.set_reason("the experiment is " + state_);
   }
   return reply;
 }
@@ -401,41 +423,42 @@ double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
   return reward;
 }
 
-absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
+absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) {
   absl::ReleasableMutexLock lock(&mu_);
-  auto it = trials_.find(req.trial);
-  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial));
+  auto it = trials_.find(req.trial());
+  if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
   // A repeat of a report already taken. (A lease that merely expired is not one: its late report
   // is stale.)
-  if (req.lease != 0 && t.reported_lease() == req.lease) return ReportOutcome::kDuplicate;
+  if (req.lease() != 0 && t.reported_lease() == req.lease()) return Duplicate();
   for (const v1::RungResult& r : t.results()) {
-    if (r.lease() == req.lease) return ReportOutcome::kDuplicate;
+    if (r.lease() == req.lease()) return Duplicate();
   }
-  if (t.state() != v1::LEASED || t.lease() != req.lease || t.worker() != req.worker) {
-    return Refuse(req.trial, absl::StrFormat("stale report for trial %d: lease %d of %s, but the trial is %s under "
+  if (t.state() != v1::LEASED || t.lease() != req.lease() || t.worker() != req.worker_id()) {
+    return Refuse(req.trial(), absl::StrFormat("stale report for trial %d: lease %d of %s, but the trial is %s under "
                                              "lease %d of %s",
-                                             req.trial, req.lease, req.worker, v1::TrialState_Name(t.state()),
+                                             req.trial(), req.lease(), req.worker_id(), v1::TrialState_Name(t.state()),
                                              t.lease(), t.worker()));
   }
-  if (!req.failed && req.simulated != config_.simulated()) {
+  if (!req.failed() && req.simulated() != config_.simulated()) {
     return absl::FailedPreconditionError(config_.simulated() ? "a real result for a simulated experiment"
                                                              : "a simulated result for a real experiment");
   }
-  if (!req.failed && req.ap.size() != 12) {
-    return absl::InvalidArgumentError(absl::StrFormat("a result needs the 12 COCO numbers, got %d", req.ap.size()));
+  if (!req.failed() && req.ap().stats_size() != kCocoStats) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("a result needs the %d COCO numbers, got %d", kCocoStats, req.ap().stats_size()));
   }
   const double now = clock_->Now();
   Mutation m;
   v1::Trial u = t;
-  u.set_reported_lease(req.lease);
-  if (req.failed) {
-    if (req.retryable && u.attempts() < config_.lease().max_attempts()) {
+  u.set_reported_lease(req.lease());
+  if (req.failed()) {
+    if (req.retryable() && u.attempts() < config_.lease().max_attempts()) {
       u.set_state(v1::PENDING);
-      m.events.push_back(MakeEvent("retry", u.id(), req.failure));
+      m.events.push_back(MakeEvent("retry", u.id(), req.failure()));
     } else {
       u.set_state(v1::FAILED);
-      u.set_failure(req.failure.empty() ? "the worker reported a failure" : req.failure);
+      u.set_failure(req.failure().empty() ? "the worker reported a failure" : req.failure());
       u.set_finished_at(now);
       m.events.push_back(MakeEvent("failed", u.id(), u.failure()));
       if (u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
@@ -445,23 +468,23 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
     v1::RungResult* r = u.add_results();
     r->set_rung(u.rung());
     r->set_steps(config_.rungs().steps(u.rung()));
-    for (double x : req.ap) r->mutable_ap()->add_stats(x);
-    r->set_train_seconds(req.train_seconds);
-    r->set_images_per_s(req.images_per_s);
-    r->set_worker(req.worker);
-    r->set_simulated(req.simulated);
-    r->set_continued(req.continued);
-    r->set_cooldown_steps(req.cooldown_steps);
+    *r->mutable_ap() = req.ap();
+    r->set_train_seconds(req.train_seconds());
+    r->set_images_per_s(req.images_per_s());
+    r->set_worker(req.worker_id());
+    r->set_simulated(req.simulated());
+    r->set_continued(req.continued());
+    r->set_cooldown_steps(req.cooldown_steps());
     r->set_reported_at(now);
-    r->set_lease(req.lease);
+    r->set_lease(req.lease());
     r->set_sequence(next_sequence_++);
-    r->set_ap_at_top(rungs_.TopEstimate(u.rung(), req.ap[0], trials_));
+    r->set_ap_at_top(rungs_.TopEstimate(u.rung(), req.ap().stats(0), trials_));
     r->set_reward(RewardOf(u, *r));
     u.set_reward(r->reward());
     u.set_state(v1::DONE);
     u.set_finished_at(now);
-    m.events.push_back(MakeEvent("reported", u.id(), absl::StrFormat("AP %.4f at rung %d by %s", req.ap[0], u.rung(),
-                                                                      req.worker)));
+    m.events.push_back(MakeEvent("reported", u.id(), absl::StrFormat("AP %.4f at rung %d by %s", req.ap().stats(0), u.rung(),
+                                                                      req.worker_id())));
     // Settling: the trial is observed once, when it will run no higher rung (scheduler.h).
     std::vector<int64_t> quota;
     if (u.rung() < rungs_.count() - 1) quota = rungs_.Quota(u.rung(), trials_, &u);
@@ -477,27 +500,29 @@ absl::StatusOr<ReportOutcome> Scheduler::Report(const ReportRequest& req) {
       m.trials.push_back(settled);
     }
   }
-  auto w = workers_.find(req.worker);
+  auto w = workers_.find(req.worker_id());
   WorkerRecord wr;
   if (w != workers_.end()) {
     wr = w->second;
     wr.last_seen = now;
-    if (!req.failed) ++wr.trials_done;
+    if (!req.failed()) ++wr.trials_done;
     m.workers.push_back(wr);
   }
   RETURN_IF_ERROR(Commit(m));
   if (w != workers_.end()) w->second = wr;
   for (const v1::Trial& x : m.trials) Queue(x, /*front=*/true);  // Settled trials go to the policy.
-  if (!req.failed) {
-    rungs_.Add(u.id(), u.rung(), req.ap[0]);
+  if (!req.failed()) {
+    rungs_.Add(u.id(), u.rung(), req.ap().stats(0));
     finished_by_hash_.emplace(u.hash(), u.id());
   }
   lock.Release();
   wake_policy_.SignalAll();
-  return ReportOutcome::kAccepted;
+  return v1::ReportReply();
 }
 
-absl::Status Scheduler::Release(const std::string& worker, int64_t trial, int64_t lease) {
+absl::Status Scheduler::Release(const v1::ReleaseRequest& req) {
+  const std::string& worker = req.worker_id();
+  const int64_t trial = req.trial(), lease = req.lease();
   absl::MutexLock lock(&mu_);
   auto it = trials_.find(trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", trial));

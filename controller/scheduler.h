@@ -67,6 +67,7 @@
 #include "controller/store.h"
 #include "search_spaces/decisions.h"
 #include "vertebra/v1/experiment.pb.h"
+#include "vertebra/v1/service.pb.h"
 
 namespace vertebra::controller {
 
@@ -77,73 +78,6 @@ struct SchedulerOptions {
   // Replaces the policy the configuration names (tests inject scripted policies).
   std::function<std::unique_ptr<Policy>(const search_spaces::SearchSpace&)> policy_factory;
 };
-
-struct WorkerInfo {
-  std::string host;
-  std::string device;
-  int64_t memory_mb = 0;
-  bool simulated = false;
-};
-
-// What a worker gets with a lease.
-struct LeaseGrant {
-  int64_t trial = 0;
-  int64_t lease = 0;
-  int32_t rung = 0;
-  int64_t steps = 0;           // Train to this many steps.
-  int64_t previous_steps = 0;  // Steps of the rung below (0 at rung 0): a worker holding that
-                               // checkpoint continues from it.
-  v1::ArchSpec spec;           // With the proxy's scaling.
-  std::string hash;
-  double deadline = 0;
-  double heartbeat_seconds = 0;
-};
-
-enum class LeaseStatus {
-  kGranted,
-  kWait,      // Nothing to do now; ask again after a heartbeat interval.
-  kFinished,  // The experiment is over: exit.
-};
-
-struct LeaseResult {
-  LeaseStatus status = LeaseStatus::kWait;
-  std::optional<LeaseGrant> grant;
-  std::string reason;  // Why kFinished.
-};
-
-struct HeartbeatRequest {
-  std::string worker;
-  int64_t trial = 0;
-  int64_t lease = 0;
-  int64_t step = 0;
-  double loss = 0;
-  std::optional<double> ap;
-};
-
-struct HeartbeatReply {
-  bool stop = false;      // Stop training this trial now.
-  std::string reason;
-  double deadline = 0;    // The renewed lease deadline.
-};
-
-struct ReportRequest {
-  std::string worker;
-  int64_t trial = 0;
-  int64_t lease = 0;
-  // A result, or a failure with its reason. A retryable failure (e.g. the worker is shutting
-  // down) puts the trial back like an expired lease; others fail it.
-  bool failed = false;
-  bool retryable = false;
-  std::string failure;
-  std::vector<double> ap;      // The 12 COCO numbers.
-  double train_seconds = 0;
-  double images_per_s = 0;
-  bool continued = false;
-  int64_t cooldown_steps = 0;
-  bool simulated = false;
-};
-
-enum class ReportOutcome { kAccepted, kDuplicate };
 
 struct ExperimentStatus {
   std::string name;
@@ -170,18 +104,27 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // A new worker id. FailedPrecondition when a simulated worker joins a real experiment or the
-  // other way round.
-  absl::StatusOr<std::string> Register(const WorkerInfo& info) ABSL_LOCKS_EXCLUDED(mu_);
-
-  absl::StatusOr<LeaseResult> Lease(const std::string& worker) ABSL_LOCKS_EXCLUDED(mu_);
-  // Renews the lease. FailedPrecondition (with the reason) when the worker no longer holds it;
-  // NotFound for an unknown worker or trial.
-  absl::StatusOr<HeartbeatReply> Heartbeat(const HeartbeatRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<ReportOutcome> Report(const ReportRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // The worker service's calls, in its messages (vertebra/v1/service.proto); the gRPC service
+  // only authenticates and translates the status.
+  //
+  // Register: a new worker id with what to train. FailedPrecondition when a simulated worker
+  // joins a real experiment or the other way round.
+  absl::StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // GRANTED (the trial, its spec at the proxy's scaling, the rung's steps and the one below's,
+  // the deadline), WAIT (retry_after_seconds) or FINISHED (reason). NotFound for an unknown worker.
+  absl::StatusOr<v1::LeaseReply> Lease(const v1::LeaseRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // Renews the lease and records the progress (step 0 without an AP renews only). stop says
+  // whether the experiment still runs. FailedPrecondition (with the reason) when the worker no
+  // longer holds the lease; NotFound for an unknown worker or trial.
+  absl::StatusOr<v1::HeartbeatReply> Heartbeat(const v1::HeartbeatRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // A result (the 12 COCO numbers, else InvalidArgument) or a failure: a retryable one puts the
+  // trial back like an expired lease while attempts remain, others fail it. duplicate: already
+  // taken under this lease. FailedPrecondition for a stale lease or a simulated result in a real
+  // experiment (or the other way round); NotFound for an unknown trial.
+  absl::StatusOr<v1::ReportReply> Report(const v1::ReportRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   // Gives a lease back (the worker is shutting down): the trial is pending again, no attempt
   // counted. FailedPrecondition when the lease is not the worker's.
-  absl::Status Release(const std::string& worker, int64_t trial, int64_t lease) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Release(const v1::ReleaseRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Expires overdue leases; returns how many. The service calls it periodically; Lease and
   // Heartbeat also call it.

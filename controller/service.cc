@@ -44,111 +44,55 @@ grpc::Status Authorize(const grpc::ServerContext* context, const std::string& to
   return grpc::Status::OK;
 }
 
+// A worker call must name its worker.
 grpc::Status RequireWorker(const std::string& id) {
   if (id.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "worker_id: required");
   return grpc::Status::OK;
 }
+template <typename Request>
+grpc::Status RequireWorker(const Request& request) {
+  return RequireWorker(request.worker_id());
+}
+grpc::Status RequireWorker(const v1::RegisterRequest&) { return grpc::Status::OK; }  // It gets one.
 
+// WorkerService is the scheduler's worker calls over gRPC: authenticate, check the worker id,
+// call, translate the status. The scheduler speaks the messages itself.
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
   WorkerServiceImpl(Scheduler* scheduler, std::string token) : scheduler_(scheduler), token_(std::move(token)) {}
 
   grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* req,
                         v1::RegisterReply* reply) override {
-    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    absl::StatusOr<std::string> id = scheduler_->Register({req->host(), req->device(), req->memory_mb(), req->simulated()});
-    if (!id.ok()) return ToGrpcStatus(id.status());
-    const v1::ExperimentConfig& c = scheduler_->config();
-    reply->set_worker_id(*id);
-    reply->set_experiment(c.name());
-    *reply->mutable_proxy() = c.proxy();
-    if (c.simulated()) *reply->mutable_simulation() = c.simulation();
-    reply->set_heartbeat_seconds(c.lease().heartbeat_seconds());
-    *reply->mutable_rungs() = c.rungs();
-    reply->set_seed(c.seed());
-    return grpc::Status::OK;
+    return Serve(context, *req, reply, &Scheduler::Register);
   }
-
   grpc::Status Lease(grpc::ServerContext* context, const v1::LeaseRequest* req, v1::LeaseReply* reply) override {
-    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    absl::StatusOr<LeaseResult> r = scheduler_->Lease(req->worker_id());
-    if (!r.ok()) return ToGrpcStatus(r.status());
-    switch (r->status) {
-      case LeaseStatus::kGranted: {
-        const LeaseGrant& g = *r->grant;
-        reply->set_status(v1::LeaseReply::GRANTED);
-        reply->set_trial(g.trial);
-        reply->set_lease(g.lease);
-        reply->set_rung(g.rung);
-        reply->set_steps(g.steps);
-        reply->set_previous_steps(g.previous_steps);
-        *reply->mutable_spec() = g.spec;
-        reply->set_hash(g.hash);
-        reply->set_deadline(g.deadline);
-        reply->set_heartbeat_seconds(g.heartbeat_seconds);
-        break;
-      }
-      case LeaseStatus::kWait:
-        reply->set_status(v1::LeaseReply::WAIT);
-        reply->set_retry_after_seconds(std::min(1.0, scheduler_->config().lease().heartbeat_seconds()));
-        break;
-      case LeaseStatus::kFinished:
-        reply->set_status(v1::LeaseReply::FINISHED);
-        reply->set_reason(r->reason);
-        break;
-    }
-    return grpc::Status::OK;
+    return Serve(context, *req, reply, &Scheduler::Lease);
   }
-
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* req,
                          v1::HeartbeatReply* reply) override {
-    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    HeartbeatRequest h;
-    h.worker = req->worker_id();
-    h.trial = req->trial();
-    h.lease = req->lease();
-    h.step = req->step();
-    h.loss = req->loss();
-    if (req->has_ap()) h.ap = req->ap();
-    absl::StatusOr<HeartbeatReply> r = scheduler_->Heartbeat(h);
-    if (!r.ok()) return ToGrpcStatus(r.status());
-    reply->set_stop(r->stop);
-    reply->set_reason(r->reason);
-    reply->set_deadline(r->deadline);
-    return grpc::Status::OK;
+    return Serve(context, *req, reply, &Scheduler::Heartbeat);
   }
-
   grpc::Status Report(grpc::ServerContext* context, const v1::ReportRequest* req, v1::ReportReply* reply) override {
-    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    ReportRequest r;
-    r.worker = req->worker_id();
-    r.trial = req->trial();
-    r.lease = req->lease();
-    r.failed = req->failed();
-    r.retryable = req->retryable();
-    r.failure = req->failure();
-    r.ap.assign(req->ap().stats().begin(), req->ap().stats().end());
-    r.train_seconds = req->train_seconds();
-    r.images_per_s = req->images_per_s();
-    r.continued = req->continued();
-    r.cooldown_steps = req->cooldown_steps();
-    r.simulated = req->simulated();
-    absl::StatusOr<ReportOutcome> outcome = scheduler_->Report(r);
-    if (!outcome.ok()) return ToGrpcStatus(outcome.status());
-    reply->set_duplicate(*outcome == ReportOutcome::kDuplicate);
-    return grpc::Status::OK;
+    return Serve(context, *req, reply, &Scheduler::Report);
   }
-
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* req, v1::ReleaseReply*) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    if (grpc::Status s = RequireWorker(req->worker_id()); !s.ok()) return s;
-    return ToGrpcStatus(scheduler_->Release(req->worker_id(), req->trial(), req->lease()));
+    if (grpc::Status s = RequireWorker(*req); !s.ok()) return s;
+    return ToGrpcStatus(scheduler_->Release(*req));
   }
 
  private:
+  template <typename Request, typename Reply>
+  grpc::Status Serve(const grpc::ServerContext* context, const Request& req, Reply* reply,
+                     absl::StatusOr<Reply> (Scheduler::*call)(const Request&)) {
+    if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
+    if (grpc::Status s = RequireWorker(req); !s.ok()) return s;
+    absl::StatusOr<Reply> r = (scheduler_->*call)(req);
+    if (!r.ok()) return ToGrpcStatus(r.status());
+    *reply = *std::move(r);
+    return grpc::Status::OK;
+  }
+
   Scheduler* scheduler_;
   std::string token_;
 };
@@ -215,17 +159,9 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     // The store has no notion of unknown trials (it returns no points): ask the scheduler first so
     // that a wrong id is NOT_FOUND, as GetTrial says.
     if (absl::StatusOr<v1::Trial> t = scheduler_->GetTrial(req->id()); !t.ok()) return ToGrpcStatus(t.status());
-    absl::StatusOr<std::vector<MetricPoint>> points = store_->Metrics(req->id());
+    absl::StatusOr<std::vector<v1::MetricPoint>> points = store_->Metrics(req->id());
     if (!points.ok()) return ToGrpcStatus(points.status());
-    for (const MetricPoint& p : *points) {
-      v1::MetricPoint* m = reply->add_points();
-      m->set_rung(p.rung);
-      m->set_step(p.step);
-      m->set_loss(p.loss);
-      m->set_has_ap(p.ap.has_value());
-      m->set_ap(p.ap.value_or(0));
-      m->set_at(p.at);
-    }
+    for (v1::MetricPoint& p : *points) *reply->add_points() = std::move(p);
     return grpc::Status::OK;
   }
 

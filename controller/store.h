@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "vertebra/v1/experiment.pb.h"
+#include "vertebra/v1/service.pb.h"
 
 namespace vertebra::controller {
 
@@ -30,16 +31,6 @@ struct WorkerRecord {
   double registered_at = 0;  // Unix seconds.
   double last_seen = 0;
   int64_t trials_done = 0;
-};
-
-// One point of a trial's training curve, from heartbeats.
-struct MetricPoint {
-  int64_t trial = 0;
-  int32_t rung = 0;
-  int64_t step = 0;
-  double loss = 0;
-  std::optional<double> ap;  // Intermediate held-out AP, when the worker measured one.
-  double at = 0;             // Unix seconds.
 };
 
 // Something that happened, for the event log and the report (lease, expiry, report, rejection,
@@ -76,7 +67,7 @@ struct Mutation {
   std::optional<v1::ExperimentConfig> create_experiment;  // Only on an empty store.
   std::optional<std::string> experiment_state;            // "running", "stopped", "finished".
   std::vector<v1::Trial> trials;                          // Upsert by id.
-  std::vector<MetricPoint> metrics;                       // Appended.
+  std::vector<v1::MetricPoint> metrics;                   // Appended (has_ap false for a NaN AP).
   std::vector<WorkerRecord> workers;                      // Upsert by id.
   std::optional<PolicyCheckpoint> policy;                 // Replaces the stored one.
   std::vector<Event> events;                              // Appended; ids assigned.
@@ -123,7 +114,8 @@ class Store {
   // The k trials with the highest AP (stats[0]) at their highest reported rung, best first
   // (ties: lower id first); trials without a result are left out.
   virtual absl::StatusOr<std::vector<v1::Trial>> TopTrials(int64_t k) const = 0;
-  virtual absl::StatusOr<std::vector<MetricPoint>> Metrics(int64_t trial) const = 0;
+  // The trial's training curve, in the order it was appended.
+  virtual absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const = 0;
   // Events with id > after_id, oldest first, at most `limit`.
   virtual absl::StatusOr<std::vector<Event>> Events(int64_t after_id, int64_t limit) const = 0;
 };

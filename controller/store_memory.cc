@@ -44,10 +44,13 @@ class MemoryStore final : public Store {
     if (mutation.create_experiment) experiment_ = *mutation.create_experiment;
     if (mutation.experiment_state) experiment_state_ = *mutation.experiment_state;
     for (const v1::Trial& trial : mutation.trials) trials_[trial.id()] = trial;
-    for (MetricPoint point : mutation.metrics) {
+    for (v1::MetricPoint point : mutation.metrics) {
       // SQLite stores a NaN as NULL, which reads back as "no AP"; the twin agrees.
-      if (point.ap && std::isnan(*point.ap)) point.ap.reset();
-      metrics_[point.trial].push_back(point);
+      if (point.has_ap() && std::isnan(point.ap())) {
+        point.clear_has_ap();
+        point.clear_ap();
+      }
+      metrics_[point.trial()].push_back(point);
     }
     for (const WorkerRecord& worker : mutation.workers) workers_[worker.id] = worker;
     if (mutation.policy) policy_ = *mutation.policy;
@@ -123,10 +126,10 @@ class MemoryStore final : public Store {
     return out;
   }
 
-  absl::StatusOr<std::vector<MetricPoint>> Metrics(int64_t trial) const override {
+  absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const override {
     absl::MutexLock lock(&mu_);
     const auto it = metrics_.find(trial);
-    if (it == metrics_.end()) return std::vector<MetricPoint>{};
+    if (it == metrics_.end()) return std::vector<v1::MetricPoint>{};
     return it->second;
   }
 
@@ -149,7 +152,7 @@ class MemoryStore final : public Store {
   std::optional<v1::ExperimentConfig> experiment_ ABSL_GUARDED_BY(mu_);
   std::string experiment_state_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, v1::Trial> trials_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, std::vector<MetricPoint>> metrics_ ABSL_GUARDED_BY(mu_);  // By trial, in order.
+  std::map<int64_t, std::vector<v1::MetricPoint>> metrics_ ABSL_GUARDED_BY(mu_);  // By trial, in order.
   std::map<std::string, WorkerRecord> workers_ ABSL_GUARDED_BY(mu_);
   std::optional<PolicyCheckpoint> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);  // events_[i].id == i + 1.

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "search_spaces/proxy.h"
 #include "controller/store.h"
 
 namespace vertebra::controller {
@@ -471,21 +472,24 @@ class SqliteStore final : public Store {
     return trials;
   }
 
-  absl::StatusOr<std::vector<MetricPoint>> Metrics(int64_t trial) const override {
+  absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const override {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(Query query, Prepare(kSelectMetrics));
     query.BindInt(trial);
-    std::vector<MetricPoint> points;
+    std::vector<v1::MetricPoint> points;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, query.Step());
       if (!row) break;
-      MetricPoint& point = points.emplace_back();
-      point.trial = query.Int(0);
-      point.rung = static_cast<int32_t>(query.Int(1));
-      point.step = query.Int(2);
-      point.loss = query.Real(3);
-      point.ap = query.OptionalReal(4);
-      point.at = query.Real(5);
+      v1::MetricPoint& point = points.emplace_back();
+      point.set_trial(query.Int(0));
+      point.set_rung(static_cast<int32_t>(query.Int(1)));
+      point.set_step(query.Int(2));
+      point.set_loss(query.Real(3));
+      if (const std::optional<double> ap = query.OptionalReal(4)) {
+        point.set_has_ap(true);
+        point.set_ap(*ap);
+      }
+      point.set_at(query.Real(5));
     }
     return points;
   }
@@ -547,6 +551,12 @@ class SqliteStore final : public Store {
         v1::ExperimentConfig config;
         if (!config.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
           return absl::DataLossError(absl::StrFormat("%s: the experiment's configuration does not parse", path_));
+        }
+        if (config.proxy().classes() == 0) {
+          // Written before proxy.classes existed: it was priced with the data's default count.
+          absl::StatusOr<int> classes = search_spaces::DefaultProxyClasses(config.proxy().data());
+          if (!classes.ok()) return absl::DataLossError(absl::StrFormat("%s: %s", path_, classes.status().message()));
+          config.mutable_proxy()->set_classes(*classes);
         }
         snapshot.experiment = std::move(config);
         snapshot.experiment_state = query.Text(1);
@@ -644,14 +654,14 @@ class SqliteStore final : public Store {
           .BindBlob(record);
       RETURN_IF_ERROR(query.Run());
     }
-    for (const MetricPoint& point : mutation.metrics) {
+    for (const v1::MetricPoint& point : mutation.metrics) {
       ASSIGN_OR_RETURN(Query query, Prepare(kInsertMetric));
-      query.BindInt(point.trial)
-          .BindInt(point.rung)
-          .BindInt(point.step)
-          .BindReal(point.loss)
-          .BindOptionalReal(point.ap)
-          .BindReal(point.at);
+      query.BindInt(point.trial())
+          .BindInt(point.rung())
+          .BindInt(point.step())
+          .BindReal(point.loss())
+          .BindOptionalReal(point.has_ap() ? std::optional<double>(point.ap()) : std::nullopt)
+          .BindReal(point.at());
       RETURN_IF_ERROR(query.Run());
     }
     for (const WorkerRecord& worker : mutation.workers) {

@@ -17,7 +17,7 @@
 #include "inspect/chart.h"
 #include "inspect/trials.h"
 #include "search_spaces/draw.h"
-#include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 #include "search_spaces/resolve.h"
 
 namespace vertebra::inspect::report_internal {
@@ -159,7 +159,6 @@ void AppendArchitectures(const Data& data, const ReportOptions& options, std::st
     return;
   }
   const v1::ProxyTask& proxy = data.config->proxy();
-  const absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale(proxy.scaling());
   absl::StrAppendFormat(out,
                         "<p>Ranked as the search ranks them: the highest rung first, then AP; each architecture "
                         "once. Drawn with the proxy's scaling ('%s') at %d px.</p>\n",
@@ -180,18 +179,15 @@ void AppendArchitectures(const Data& data, const ReportOptions& options, std::st
                           t.id(), XmlEscape(title), Millions(t.macs()), Millions(t.params()),
                           XmlEscape(t.hash().substr(0, 16)),
                           t.parent() != 0 ? absl::StrFormat("; mutated from trial %d", t.parent()) : "");
-    v1::ArchSpec spec = t.spec();
-    if (scale.ok()) *spec.mutable_scaling() = scale->scaling;
-    const int size = proxy.size() > 0 ? proxy.size() : 128;
-    const absl::StatusOr<ss::ResolvedGraph> graph = ss::Resolve(spec, size, size);
-    if (!scale.ok() || !graph.ok()) {
+    const absl::StatusOr<ss::ResolvedProxy> model = ss::ResolveProxy(t.spec(), proxy);
+    if (!model.ok()) {
       absl::StrAppendFormat(out, "<p class=\"note\">Not drawn: %s</p></div>\n",
-                            XmlEscape(std::string(scale.ok() ? graph.status().message() : scale.status().message())));
+                            XmlEscape(std::string(model.status().message())));
       continue;
     }
     absl::StrAppendFormat(
         out, "%s</div>\n",
-        InlineSvg(ss::DrawSvg(*graph, absl::StrFormat("trial %d  (hash %s)", t.id(), t.hash().substr(0, 12))),
+        InlineSvg(ss::DrawSvg(model->graph, absl::StrFormat("trial %d  (hash %s)", t.id(), t.hash().substr(0, 12))),
                   absl::StrFormat("t%d-", t.id())));
   }
   absl::StrAppend(out, "</div>\n");

@@ -11,7 +11,6 @@
 #include "common/pareto.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
-#include "controller/proposer.h"
 #include "eval/coco_eval.h"
 #include "inspect/trials.h"
 #include "search_spaces/arch_json.h"
@@ -19,6 +18,7 @@
 #include "search_spaces/cost.h"
 #include "search_spaces/draw.h"
 #include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 #include "search_spaces/resolve.h"
 
 namespace vertebra::inspect {
@@ -104,9 +104,9 @@ std::vector<size_t> CurveRows(size_t n) {
 }
 
 // The trial's points grouped by rung, in arrival order.
-std::map<int32_t, std::vector<const controller::MetricPoint*>> ByRung(const std::vector<controller::MetricPoint>& m) {
-  std::map<int32_t, std::vector<const controller::MetricPoint*>> out;
-  for (const controller::MetricPoint& p : m) out[p.rung].push_back(&p);
+std::map<int32_t, std::vector<const v1::MetricPoint*>> ByRung(const std::vector<v1::MetricPoint>& m) {
+  std::map<int32_t, std::vector<const v1::MetricPoint*>> out;
+  for (const v1::MetricPoint& p : m) out[p.rung()].push_back(&p);
   return out;
 }
 
@@ -114,7 +114,7 @@ std::map<int32_t, std::vector<const controller::MetricPoint*>> ByRung(const std:
 struct Priced {
   v1::ArchSpec proxy_spec;        // The trial's blocks at the proxy's scaling.
   ss::ResolvedGraph proxy_graph;  // At the proxy's input size.
-  ss::Cost proxy_backbone;        // Backbone only: the head depends on the dataset's classes.
+  ss::Cost proxy_cost;            // With the proxy's head (its backbone_ fields are shown).
   ss::Cost reference_backbone;    // SpineNet-49's scaling at 640 pixels.
   std::string title;
 };
@@ -122,9 +122,10 @@ struct Priced {
 absl::StatusOr<Priced> Price(const TrialDetail& d) {
   Priced p;
   const v1::ProxyTask& proxy = d.experiment.proxy();
-  ASSIGN_OR_RETURN(p.proxy_spec, controller::ProxySpec(d.trial.spec(), proxy));
-  ASSIGN_OR_RETURN(p.proxy_graph, ss::Resolve(p.proxy_spec, proxy.size(), proxy.size()));
-  p.proxy_backbone = ss::CountCost(p.proxy_graph);
+  ASSIGN_OR_RETURN(ss::ResolvedProxy priced, ss::ResolveProxy(d.trial.spec(), proxy));
+  p.proxy_spec = std::move(priced.spec);
+  p.proxy_graph = std::move(priced.graph);
+  p.proxy_cost = priced.cost;
   ASSIGN_OR_RETURN(const ss::ModelScale reference, ss::NamedModelScale(kReferenceScale));
   v1::ArchSpec full = d.trial.spec();
   *full.mutable_scaling() = reference.scaling;
@@ -223,7 +224,7 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   absl::StrAppendFormat(&out, "  at the proxy scaling '%s' (%s), %d px, with the proxy's RetinaNet head\n",
                         c.proxy().scaling(), ScalingWords(p.proxy_spec.scaling()), c.proxy().size());
   absl::StrAppendFormat(&out, "  backbone alone: %s params, %s multiply-adds\n",
-                        WithThousands(p.proxy_backbone.backbone_params), WithThousands(p.proxy_backbone.backbone_macs));
+                        WithThousands(p.proxy_cost.backbone_params), WithThousands(p.proxy_cost.backbone_macs));
   absl::StrAppendFormat(&out,
                         "at SpineNet-%s's scaling, %d px, backbone alone: %.2f M params, %.2f B multiply-adds "
                         "(`vertebra export --scaling` prices other scalings)\n",
@@ -256,13 +257,14 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   } else {
     for (const auto& [rung, points] : ByRung(d.metrics)) {
       std::vector<double> loss;
-      for (const controller::MetricPoint* m : points) loss.push_back(m->loss);
+      for (const v1::MetricPoint* m : points) loss.push_back(m->loss());
       absl::StrAppendFormat(&out, "rung %d: %d points, loss %s  %.4g -> %.4g over steps %d..%d\n", rung, points.size(),
-                            Sparkline(loss), loss.front(), loss.back(), points.front()->step, points.back()->step);
+                            Sparkline(loss), loss.front(), loss.back(), points.front()->step(), points.back()->step());
       absl::StrAppendFormat(&out, "  %-8s %-10s %s\n", "step", "loss", "AP");
       for (size_t i : CurveRows(points.size())) {
-        const controller::MetricPoint& m = *points[i];
-        absl::StrAppendFormat(&out, "  %-8d %-10.4g %s\n", m.step, m.loss, m.ap ? absl::StrFormat("%.4f", *m.ap) : "-");
+        const v1::MetricPoint& m = *points[i];
+        absl::StrAppendFormat(&out, "  %-8d %-10.4g %s\n", m.step(), m.loss(),
+                              m.has_ap() ? absl::StrFormat("%.4f", m.ap()) : "-");
       }
     }
   }
@@ -336,11 +338,11 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
                        {"reported_at", r.reported_at()}});
   }
   json curve = json::array();
-  for (const controller::MetricPoint& m : d.metrics) {
-    json point = {{"rung", m.rung}, {"step", m.step}, {"at", m.at}};
+  for (const v1::MetricPoint& m : d.metrics) {
+    json point = {{"rung", m.rung()}, {"step", m.step()}, {"at", m.at()}};
     // JSON has no NaN: a diverged loss is null.
-    point["loss"] = std::isfinite(m.loss) ? json(m.loss) : json(nullptr);
-    point["ap"] = m.ap ? json(*m.ap) : json(nullptr);
+    point["loss"] = std::isfinite(m.loss()) ? json(m.loss()) : json(nullptr);
+    point["ap"] = m.has_ap() ? json(m.ap()) : json(nullptr);
     curve.push_back(std::move(point));
   }
   double trained = 0;
@@ -358,8 +360,8 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
         {"input_size", c.proxy().size()},
         {"params", t.params()},
         {"macs", t.macs()},
-        {"backbone_params", p.proxy_backbone.backbone_params},
-        {"backbone_macs", p.proxy_backbone.backbone_macs},
+        {"backbone_params", p.proxy_cost.backbone_params},
+        {"backbone_macs", p.proxy_cost.backbone_macs},
         {"reference",
          {{"scaling", kReferenceScale},
           {"input_size", kReferenceSize},

@@ -38,7 +38,7 @@ nlohmann::json TrialSummaryJson(const v1::Trial& trial);
 // Everything `show` prints about one trial.
 struct TrialDetail {
   v1::Trial trial;
-  std::vector<controller::MetricPoint> metrics;
+  std::vector<v1::MetricPoint> metrics;
   v1::ExperimentConfig experiment;
 };
 

@@ -42,7 +42,7 @@ class DatabaseSource final : public SearchSource {
 
   absl::StatusOr<v1::Trial> Trial(int64_t id) const override { return store_->GetTrial(id); }
 
-  absl::StatusOr<std::vector<ctl::MetricPoint>> Metrics(int64_t trial) const override {
+  absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const override {
     RETURN_IF_ERROR(store_->GetTrial(trial).status());  // NotFound naming the id, as a controller says.
     return store_->Metrics(trial);
   }
@@ -97,24 +97,13 @@ class ControllerSource final : public SearchSource {
     return reply;
   }
 
-  absl::StatusOr<std::vector<ctl::MetricPoint>> Metrics(int64_t trial) const override {
+  absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const override {
     v1::GetTrialRequest req;
     req.set_id(trial);
     v1::MetricsReply reply;
     RETURN_IF_ERROR(Call("get metrics", [&](grpc::ClientContext* c) { return stub_->GetMetrics(c, req, &reply); }));
-    std::vector<ctl::MetricPoint> out;
-    out.reserve(reply.points_size());
-    for (const v1::MetricPoint& p : reply.points()) {
-      ctl::MetricPoint m;
-      m.trial = trial;
-      m.rung = p.rung();
-      m.step = p.step();
-      m.loss = p.loss();
-      if (p.has_ap()) m.ap = p.ap();
-      m.at = p.at();
-      out.push_back(m);
-    }
-    return out;
+    return std::vector<v1::MetricPoint>(std::make_move_iterator(reply.mutable_points()->begin()),
+                                         std::make_move_iterator(reply.mutable_points()->end()));
   }
 
   std::string Describe() const override { return "controller " + o_.address; }

@@ -39,7 +39,7 @@ class SearchSource {
   virtual absl::StatusOr<v1::Trial> Trial(int64_t id) const = 0;
   // The trial's training curve in the order its heartbeats arrived (empty when none were sent).
   // NotFound naming the id.
-  virtual absl::StatusOr<std::vector<controller::MetricPoint>> Metrics(int64_t trial) const = 0;
+  virtual absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const = 0;
   // "search.db" or "controller 127.0.0.1:50051", for messages.
   virtual std::string Describe() const = 0;
 };

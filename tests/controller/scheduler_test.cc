@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <set>
@@ -31,11 +32,31 @@ v1::ExperimentConfig Config(const std::string& extra = "") {
   return *c;
 }
 
-std::vector<double> Ap(double ap) {
-  std::vector<double> v(12, 0.0);
-  v[0] = ap;
-  return v;
+// The 12 COCO numbers with AP = ap.
+v1::CocoStats Ap(double ap) {
+  v1::CocoStats stats;
+  stats.add_stats(ap);
+  for (int i = 1; i < 12; ++i) stats.add_stats(0.0);
+  return stats;
 }
+
+v1::RegisterRequest Registration(bool simulated) {
+  v1::RegisterRequest r;
+  r.set_host("host");
+  r.set_device("cpu");
+  r.set_memory_mb(1024);
+  r.set_simulated(simulated);
+  return r;
+}
+
+v1::LeaseRequest Ask(const std::string& worker) {
+  v1::LeaseRequest r;
+  r.set_worker_id(worker);
+  return r;
+}
+
+// What a report was taken as.
+enum class ReportOutcome { kAccepted, kDuplicate };
 
 class SchedulerTest : public ::testing::Test {
  protected:
@@ -61,27 +82,54 @@ class SchedulerTest : public ::testing::Test {
   }
 
   std::string Worker(bool simulated = true) {
-    absl::StatusOr<std::string> w = scheduler_->Register({"host", "cpu", 1024, simulated});
+    absl::StatusOr<v1::RegisterReply> w = scheduler_->Register(Registration(simulated));
     EXPECT_TRUE(w.ok()) << w.status();
-    return *w;
+    return w.ok() ? w->worker_id() : "";
   }
 
-  LeaseGrant MustLease(const std::string& worker) {
+  v1::LeaseReply MustLease(const std::string& worker) {
     EXPECT_TRUE(scheduler_->RunPolicy().ok());
-    absl::StatusOr<LeaseResult> r = scheduler_->Lease(worker);
+    absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(worker));
     EXPECT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ(r->status, LeaseStatus::kGranted) << r->reason;
-    return r->grant.value_or(LeaseGrant{});
+    EXPECT_EQ(r->status(), v1::LeaseReply::GRANTED) << r->reason();
+    return r.value_or(v1::LeaseReply());
   }
 
-  absl::StatusOr<ReportOutcome> Report(const std::string& worker, const LeaseGrant& g, double ap) {
-    ReportRequest r;
-    r.worker = worker;
-    r.trial = g.trial;
-    r.lease = g.lease;
-    r.ap = Ap(ap);
-    r.simulated = true;
-    return scheduler_->Report(r);
+  v1::ReportRequest Result(const std::string& worker, const v1::LeaseReply& g, double ap) {
+    v1::ReportRequest r;
+    r.set_worker_id(worker);
+    r.set_trial(g.trial());
+    r.set_lease(g.lease());
+    *r.mutable_ap() = Ap(ap);
+    r.set_simulated(true);
+    return r;
+  }
+
+  absl::StatusOr<ReportOutcome> Report(const std::string& worker, const v1::LeaseReply& g, double ap) {
+    absl::StatusOr<v1::ReportReply> reply = scheduler_->Report(Result(worker, g, ap));
+    if (!reply.ok()) return reply.status();
+    return reply->duplicate() ? ReportOutcome::kDuplicate : ReportOutcome::kAccepted;
+  }
+
+  absl::StatusOr<v1::HeartbeatReply> Heartbeat(const std::string& worker, int64_t trial, int64_t lease, int64_t step,
+                                               double loss, std::optional<double> ap) {
+    v1::HeartbeatRequest r;
+    r.set_worker_id(worker);
+    r.set_trial(trial);
+    r.set_lease(lease);
+    r.set_step(step);
+    r.set_loss(loss);
+    r.set_has_ap(ap.has_value());
+    r.set_ap(ap.value_or(0));
+    return scheduler_->Heartbeat(r);
+  }
+
+  absl::Status Release(const std::string& worker, const v1::LeaseReply& g) {
+    v1::ReleaseRequest r;
+    r.set_worker_id(worker);
+    r.set_trial(g.trial());
+    r.set_lease(g.lease());
+    return scheduler_->Release(r);
   }
 
   std::unique_ptr<Store> store_ = NewMemoryStore();
@@ -92,47 +140,47 @@ class SchedulerTest : public ::testing::Test {
 TEST_F(SchedulerTest, LeaseHeartbeatReportAndIdempotentRepeats) {
   Open(Config());
   const std::string w = Worker();
-  const LeaseGrant g = MustLease(w);
-  EXPECT_EQ(g.steps, 100);
-  EXPECT_DOUBLE_EQ(g.deadline, clock_.Now() + 60);
-  EXPECT_DOUBLE_EQ(g.spec.scaling().filter_scale(), 0.25);  // The proxy scaling travels with it.
+  const v1::LeaseReply g = MustLease(w);
+  EXPECT_EQ(g.steps(), 100);
+  EXPECT_DOUBLE_EQ(g.deadline(), clock_.Now() + 60);
+  EXPECT_DOUBLE_EQ(g.spec().scaling().filter_scale(), 0.25);  // The proxy scaling travels with it.
   clock_.Advance(30);
-  absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({w, g.trial, g.lease, 50, 0.7, std::nullopt});
+  absl::StatusOr<v1::HeartbeatReply> hb = Heartbeat(w, g.trial(), g.lease(), 50, 0.7, std::nullopt);
   ASSERT_TRUE(hb.ok()) << hb.status();
-  EXPECT_FALSE(hb->stop);
-  EXPECT_DOUBLE_EQ(hb->deadline, clock_.Now() + 60);
+  EXPECT_FALSE(hb->stop());
+  EXPECT_DOUBLE_EQ(hb->deadline(), clock_.Now() + 60);
   // Step 0 (no new progress) renews the lease and adds no point to the curve.
   clock_.Advance(30);
-  hb = scheduler_->Heartbeat({w, g.trial, g.lease, 0, 0, std::nullopt});
+  hb = Heartbeat(w, g.trial(), g.lease(), 0, 0, std::nullopt);
   ASSERT_TRUE(hb.ok()) << hb.status();
-  EXPECT_DOUBLE_EQ(hb->deadline, clock_.Now() + 60);
+  EXPECT_DOUBLE_EQ(hb->deadline(), clock_.Now() + 60);
   EXPECT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
   EXPECT_EQ(*Report(w, g, 0.9), ReportOutcome::kDuplicate);  // The first valid report wins.
-  const v1::Trial t = *scheduler_->GetTrial(g.trial);
+  const v1::Trial t = *scheduler_->GetTrial(g.trial());
   EXPECT_EQ(t.state(), v1::DONE);
   ASSERT_EQ(t.results_size(), 1);
   EXPECT_DOUBLE_EQ(t.results(0).ap().stats(0), 0.3);
   EXPECT_TRUE(t.results(0).simulated());
   // Stored before the call returned.
-  EXPECT_EQ(store_->GetTrial(g.trial)->state(), v1::DONE);
-  EXPECT_EQ(store_->Metrics(g.trial)->size(), 1u);
+  EXPECT_EQ(store_->GetTrial(g.trial())->state(), v1::DONE);
+  EXPECT_EQ(store_->Metrics(g.trial())->size(), 1u);
 }
 
 TEST_F(SchedulerTest, ExpiredLeasesRequeueAndStaleReportsAreRefused) {
   Open(Config());
   const std::string a = Worker(), b = Worker();
-  const LeaseGrant first = MustLease(a);
+  const v1::LeaseReply first = MustLease(a);
   clock_.Advance(61);
   EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
-  EXPECT_EQ(scheduler_->GetTrial(first.trial)->state(), v1::PENDING);
+  EXPECT_EQ(scheduler_->GetTrial(first.trial())->state(), v1::PENDING);
   // The expired trial goes out first, to another worker, under a new lease.
-  const LeaseGrant second = MustLease(b);
-  EXPECT_EQ(second.trial, first.trial);
-  EXPECT_NE(second.lease, first.lease);
+  const v1::LeaseReply second = MustLease(b);
+  EXPECT_EQ(second.trial(), first.trial());
+  EXPECT_NE(second.lease(), first.lease());
   absl::StatusOr<ReportOutcome> stale = Report(a, first, 0.5);
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(stale.status().message().find("stale"), std::string::npos) << stale.status();
-  absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({a, first.trial, first.lease, 1, 1, std::nullopt});
+  absl::StatusOr<v1::HeartbeatReply> hb = Heartbeat(a, first.trial(), first.lease(), 1, 1, std::nullopt);
   EXPECT_EQ(hb.status().code(), absl::StatusCode::kFailedPrecondition);
   // The new holder's report is taken; its repeat is a duplicate; the old holder is still stale.
   ASSERT_EQ(*Report(b, second, 0.4), ReportOutcome::kAccepted);
@@ -145,8 +193,8 @@ TEST_F(SchedulerTest, ExpiredLeasesRequeueAndStaleReportsAreRefused) {
   for (const Event& e : *events) {
     if (e.kind != "refused") continue;
     ++refused;
-    EXPECT_EQ(e.trial, first.trial);
-    EXPECT_NE(e.detail.find(absl::StrFormat("lease %d of %s", first.lease, a)), std::string::npos) << e.detail;
+    EXPECT_EQ(e.trial, first.trial());
+    EXPECT_NE(e.detail.find(absl::StrFormat("lease %d of %s", first.lease(), a)), std::string::npos) << e.detail;
   }
   EXPECT_EQ(refused, 3);
 }
@@ -154,28 +202,28 @@ TEST_F(SchedulerTest, ExpiredLeasesRequeueAndStaleReportsAreRefused) {
 TEST_F(SchedulerTest, ALateReportAfterExpiryIsStaleNotADuplicate) {
   Open(Config());
   const std::string a = Worker();
-  const LeaseGrant g = MustLease(a);
+  const v1::LeaseReply g = MustLease(a);
   clock_.Advance(61);
   EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
-  // Pending again, still carrying lease g.lease and worker a: the report must not be taken as
+  // Pending again, still carrying lease g.lease() and worker a: the report must not be taken as
   // "already recorded", since nothing was.
   absl::StatusOr<ReportOutcome> late = Report(a, g, 0.5);
   EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition) << late.status();
-  EXPECT_EQ(scheduler_->GetTrial(g.trial)->results_size(), 0);
+  EXPECT_EQ(scheduler_->GetTrial(g.trial())->results_size(), 0);
 }
 
 TEST_F(SchedulerTest, ExpiredLeasesFailAfterTheLastAttempt) {
   Open(Config());
   const std::string a = Worker(), b = Worker();
-  const LeaseGrant first = MustLease(a);
+  const v1::LeaseReply first = MustLease(a);
   clock_.Advance(61);
   EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
-  const LeaseGrant second = MustLease(b);
-  ASSERT_EQ(second.trial, first.trial);
+  const v1::LeaseReply second = MustLease(b);
+  ASSERT_EQ(second.trial(), first.trial());
   // Second expiry: out of attempts (max_attempts 2).
   clock_.Advance(61);
   EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
-  const v1::Trial t = *scheduler_->GetTrial(first.trial);
+  const v1::Trial t = *scheduler_->GetTrial(first.trial());
   EXPECT_EQ(t.state(), v1::FAILED);
   EXPECT_NE(t.failure().find("expired 2 times"), std::string::npos) << t.failure();
 }
@@ -183,12 +231,12 @@ TEST_F(SchedulerTest, ExpiredLeasesFailAfterTheLastAttempt) {
 TEST_F(SchedulerTest, ReleaseGivesTheTrialBackWithoutCountingAnAttempt) {
   Open(Config());
   const std::string w = Worker();
-  const LeaseGrant g = MustLease(w);
-  ASSERT_TRUE(scheduler_->Release(w, g.trial, g.lease).ok());
-  const v1::Trial t = *scheduler_->GetTrial(g.trial);
+  const v1::LeaseReply g = MustLease(w);
+  ASSERT_TRUE(Release(w, g).ok());
+  const v1::Trial t = *scheduler_->GetTrial(g.trial());
   EXPECT_EQ(t.state(), v1::PENDING);
   EXPECT_EQ(t.attempts(), 0);
-  EXPECT_EQ(scheduler_->Release(w, g.trial, g.lease).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Release(w, g).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SchedulerTest, ProposalsOverTheLimitsNeverReachAWorker) {
@@ -215,7 +263,7 @@ TEST_F(SchedulerTest, ProposalsOverTheLimitsNeverReachAWorker) {
   EXPECT_GT(rejected, 0);
   EXPECT_EQ(pending, 20);  // Rejections do not count against the budget.
   const std::string w = Worker();
-  for (int i = 0; i < 5; ++i) EXPECT_LE(scheduler_->GetTrial(MustLease(w).trial)->macs(), 201000000);
+  for (int i = 0; i < 5; ++i) EXPECT_LE(scheduler_->GetTrial(MustLease(w).trial())->macs(), 201000000);
 }
 
 // Proposes from a short list of architectures over and over; records what it observes.
@@ -274,10 +322,10 @@ TEST_F(SchedulerTest, PolicyErrorsAreRecordedAndTheSearchGoesOn) {
   scheduler_ = *Scheduler::Open(store_.get(), config, &clock_, options);
   const std::string w = Worker();
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
-  absl::StatusOr<LeaseResult> r = scheduler_->Lease(w);
+  absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(w));
   ASSERT_TRUE(r.ok());
-  ASSERT_EQ(r->status, LeaseStatus::kGranted);
-  ASSERT_EQ(*Report(w, *r->grant, 0.1), ReportOutcome::kAccepted);
+  ASSERT_EQ(r->status(), v1::LeaseReply::GRANTED);
+  ASSERT_EQ(*Report(w, *r, 0.1), ReportOutcome::kAccepted);
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
   int failed_proposals = 0, refused_observations = 0;
   const absl::StatusOr<std::vector<Event>> events = store_->Events(0, 1000);
@@ -305,11 +353,11 @@ TEST_F(SchedulerTest, ARepeatedProposalIsResampledNotReobserved) {
   std::set<std::string> trained;
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(scheduler_->RunPolicy().ok());
-    absl::StatusOr<LeaseResult> r = scheduler_->Lease(w);
+    absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(w));
     ASSERT_TRUE(r.ok());
-    if (r->status != LeaseStatus::kGranted) continue;
-    EXPECT_TRUE(trained.insert(r->grant->hash).second) << "trained twice: " << r->grant->hash;
-    ASSERT_EQ(*Report(w, *r->grant, 0.1), ReportOutcome::kAccepted);
+    if (r->status() != v1::LeaseReply::GRANTED) continue;
+    EXPECT_TRUE(trained.insert(r->hash()).second) << "trained twice: " << r->hash();
+    ASSERT_EQ(*Report(w, *r, 0.1), ReportOutcome::kAccepted);
   }
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
   EXPECT_EQ(trained.size(), 12u);  // The three the policy knows, then uniform samples.
@@ -367,43 +415,43 @@ TEST_F(SchedulerTest, EachTrialIsObservedOnceWhenItSettles) {
     }
     return rewards;
   };
-  const LeaseGrant a = MustLease(w), b = MustLease(w), c = MustLease(w);
+  const v1::LeaseReply a = MustLease(w), b = MustLease(w), c = MustLease(w);
   ASSERT_EQ(*Report(w, a, 0.2), ReportOutcome::kAccepted);  // One result, no quota: a settles.
   ASSERT_EQ(*Report(w, b, 0.5), ReportOutcome::kAccepted);  // The quota of one: b waits.
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
-  EXPECT_EQ(observations_of(a.trial), std::vector<double>{0.2});
-  EXPECT_TRUE(observations_of(b.trial).empty());
+  EXPECT_EQ(observations_of(a.trial()), std::vector<double>{0.2});
+  EXPECT_TRUE(observations_of(b.trial()).empty());
   ASSERT_EQ(*Report(w, c, 0.9), ReportOutcome::kAccepted);  // c takes the quota: b settles at 0.5.
-  const LeaseGrant c1 = MustLease(w);
-  EXPECT_EQ(c1.trial, c.trial);
-  EXPECT_EQ(c1.rung, 1);
-  EXPECT_EQ(observations_of(b.trial), std::vector<double>{0.5});
-  EXPECT_TRUE(observations_of(c.trial).empty());  // Promoted: observed at its next rung.
-  const LeaseGrant d = MustLease(w);
+  const v1::LeaseReply c1 = MustLease(w);
+  EXPECT_EQ(c1.trial(), c.trial());
+  EXPECT_EQ(c1.rung(), 1);
+  EXPECT_EQ(observations_of(b.trial()), std::vector<double>{0.5});
+  EXPECT_TRUE(observations_of(c.trial()).empty());  // Promoted: observed at its next rung.
+  const v1::LeaseReply d = MustLease(w);
   ASSERT_EQ(*Report(w, d, 0.3), ReportOutcome::kAccepted);  // Four results, quota {c, b}: d settles.
   ASSERT_EQ(*Report(w, c1, 0.8), ReportOutcome::kAccepted);  // c at the top rung settles.
   // The quota grew back over b: ASHA promotes it late; it has settled, so its result is not observed.
-  const LeaseGrant b1 = MustLease(w);
-  EXPECT_EQ(b1.trial, b.trial);
-  EXPECT_EQ(b1.rung, 1);
+  const v1::LeaseReply b1 = MustLease(w);
+  EXPECT_EQ(b1.trial(), b.trial());
+  EXPECT_EQ(b1.rung(), 1);
   ASSERT_EQ(*Report(w, b1, 0.7), ReportOutcome::kAccepted);
-  const LeaseGrant e = MustLease(w);
-  ReportRequest failure;
-  failure.worker = w;
-  failure.trial = e.trial;
-  failure.lease = e.lease;
-  failure.failed = true;
-  failure.failure = "out of memory";
-  ASSERT_EQ(*scheduler_->Report(failure), ReportOutcome::kAccepted);
+  const v1::LeaseReply e = MustLease(w);
+  v1::ReportRequest failure;
+  failure.set_worker_id(w);
+  failure.set_trial(e.trial());
+  failure.set_lease(e.lease());
+  failure.set_failed(true);
+  failure.set_failure("out of memory");
+  ASSERT_TRUE(scheduler_->Report(failure).ok());
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
-  EXPECT_EQ(observations_of(b.trial), std::vector<double>{0.5});
-  EXPECT_EQ(observations_of(c.trial), std::vector<double>{0.8});
-  EXPECT_EQ(observations_of(d.trial), std::vector<double>{0.3});
-  EXPECT_EQ(observations_of(e.trial), std::vector<double>{-0.5});
+  EXPECT_EQ(observations_of(b.trial()), std::vector<double>{0.5});
+  EXPECT_EQ(observations_of(c.trial()), std::vector<double>{0.8});
+  EXPECT_EQ(observations_of(d.trial()), std::vector<double>{0.3});
+  EXPECT_EQ(observations_of(e.trial()), std::vector<double>{-0.5});
   EXPECT_EQ(observed->size(), 5u);
   // Stored with the trial, so that a restart replays what the policy has not seen.
-  EXPECT_DOUBLE_EQ(scheduler_->GetTrial(c.trial)->settled_reward(), 0.8);
-  EXPECT_GT(scheduler_->GetTrial(c.trial)->settled_sequence(), scheduler_->GetTrial(b.trial)->settled_sequence());
+  EXPECT_DOUBLE_EQ(scheduler_->GetTrial(c.trial())->settled_reward(), 0.8);
+  EXPECT_GT(scheduler_->GetTrial(c.trial())->settled_sequence(), scheduler_->GetTrial(b.trial())->settled_sequence());
 }
 
 // A lease that expires for the last time fails the trial: observed with the penalty too.
@@ -414,32 +462,28 @@ TEST_F(SchedulerTest, ATrialOutOfAttemptsIsObservedWithThePenalty) {
     return std::make_unique<RecordingPolicy>(space, observed);
   });
   const std::string w = Worker();
-  const LeaseGrant g = MustLease(w);
+  const v1::LeaseReply g = MustLease(w);
   for (int attempt = 1; attempt < config.lease().max_attempts(); ++attempt) {
     clock_.Advance(61);
     ASSERT_EQ(*scheduler_->ExpireLeases(), 1);
-    EXPECT_EQ(MustLease(w).trial, g.trial);
+    EXPECT_EQ(MustLease(w).trial(), g.trial());
   }
   clock_.Advance(61);
   ASSERT_EQ(*scheduler_->ExpireLeases(), 1);
-  EXPECT_EQ(scheduler_->GetTrial(g.trial)->state(), v1::FAILED);
+  EXPECT_EQ(scheduler_->GetTrial(g.trial())->state(), v1::FAILED);
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
   ASSERT_EQ(observed->size(), 1u);
-  EXPECT_EQ(observed->front().trial, g.trial);
+  EXPECT_EQ(observed->front().trial, g.trial());
   EXPECT_EQ(observed->front().reward, -1);
 }
 
 TEST_F(SchedulerTest, SimulatedAndRealNeverMix) {
   Open(Config());
-  EXPECT_EQ(scheduler_->Register({"host", "cpu", 1, false}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler_->Register(Registration(false)).status().code(), absl::StatusCode::kFailedPrecondition);
   const std::string w = Worker();
-  const LeaseGrant g = MustLease(w);
-  ReportRequest r;
-  r.worker = w;
-  r.trial = g.trial;
-  r.lease = g.lease;
-  r.ap = Ap(0.2);
-  r.simulated = false;
+  const v1::LeaseReply g = MustLease(w);
+  v1::ReportRequest r = Result(w, g, 0.2);
+  r.set_simulated(false);
   EXPECT_EQ(scheduler_->Report(r).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -448,24 +492,24 @@ TEST_F(SchedulerTest, SuccessiveHalvingPromotesTheTopOfARung) {
   config.mutable_budget()->set_trials(4);
   Open(config);
   const std::string w = Worker();
-  const LeaseGrant a = MustLease(w);
+  const v1::LeaseReply a = MustLease(w);
   ASSERT_EQ(*Report(w, a, 0.2), ReportOutcome::kAccepted);
-  const LeaseGrant b = MustLease(w);
-  EXPECT_EQ(b.rung, 0);  // One result: floor(1 / 2) = 0 promotions.
+  const v1::LeaseReply b = MustLease(w);
+  EXPECT_EQ(b.rung(), 0);  // One result: floor(1 / 2) = 0 promotions.
   ASSERT_EQ(*Report(w, b, 0.5), ReportOutcome::kAccepted);
   // Two results: the better one (b) is promoted before any new trial starts.
-  const LeaseGrant c = MustLease(w);
-  EXPECT_EQ(c.trial, b.trial);
-  EXPECT_EQ(c.rung, 1);
-  EXPECT_EQ(c.steps, 400);
-  EXPECT_EQ(c.previous_steps, 100);
+  const v1::LeaseReply c = MustLease(w);
+  EXPECT_EQ(c.trial(), b.trial());
+  EXPECT_EQ(c.rung(), 1);
+  EXPECT_EQ(c.steps(), 400);
+  EXPECT_EQ(c.previous_steps(), 100);
   ASSERT_EQ(*Report(w, c, 0.6), ReportOutcome::kAccepted);
-  const v1::Trial t = *scheduler_->GetTrial(b.trial);
+  const v1::Trial t = *scheduler_->GetTrial(b.trial());
   ASSERT_EQ(t.results_size(), 2);
   EXPECT_EQ(t.results(1).rung(), 1);
   EXPECT_EQ(t.results(1).steps(), 400);
-  const LeaseGrant d = MustLease(w);
-  EXPECT_EQ(d.rung, 0);  // a is not in the top half.
+  const v1::LeaseReply d = MustLease(w);
+  EXPECT_EQ(d.rung(), 0);  // a is not in the top half.
 }
 
 TEST_F(SchedulerTest, ALowerRungIsPutOnTheTopRungsScaleByTheLeastSquaresLine) {
@@ -477,27 +521,27 @@ TEST_F(SchedulerTest, ALowerRungIsPutOnTheTopRungsScaleByTheLeastSquaresLine) {
   int pairs = 0;
   int proposals = 0;
   while (pairs < 5) {
-    const LeaseGrant g = MustLease(w);
-    if (g.rung == 0) {
+    const v1::LeaseReply g = MustLease(w);
+    if (g.rung() == 0) {
       const double ap = 0.1 + 0.02 * proposals++;
       ASSERT_EQ(*Report(w, g, ap), ReportOutcome::kAccepted);
-      low[g.trial] = ap;
+      low[g.trial()] = ap;
       // Fewer than five trials measured at both rungs: the raw AP.
-      EXPECT_DOUBLE_EQ(scheduler_->GetTrial(g.trial)->results(0).ap_at_top(), ap);
+      EXPECT_DOUBLE_EQ(scheduler_->GetTrial(g.trial())->results(0).ap_at_top(), ap);
     } else {
-      ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial) - 0.1), ReportOutcome::kAccepted);
+      ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial()) - 0.1), ReportOutcome::kAccepted);
       ++pairs;
     }
     ASSERT_LT(proposals, 30);
   }
   // Five pairs on the line top = 2 low - 0.1: a new rung-0 AP of 0.3 stands for 0.5 at the top.
-  LeaseGrant g = MustLease(w);
-  while (g.rung != 0) {
-    ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial) - 0.1), ReportOutcome::kAccepted);
+  v1::LeaseReply g = MustLease(w);
+  while (g.rung() != 0) {
+    ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial()) - 0.1), ReportOutcome::kAccepted);
     g = MustLease(w);
   }
   ASSERT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
-  const v1::Trial t = *scheduler_->GetTrial(g.trial);
+  const v1::Trial t = *scheduler_->GetTrial(g.trial());
   EXPECT_NEAR(t.results(0).ap_at_top(), 0.5, 1e-9);
   EXPECT_NEAR(t.reward(), 0.5, 1e-9);
 }
@@ -508,10 +552,10 @@ TEST_F(SchedulerTest, WithTheMacsObjectivePromotionGoesByParetoRank) {
   config.mutable_budget()->set_trials(4);
   Open(config);
   const std::string w = Worker();
-  std::vector<LeaseGrant> g;
+  std::vector<v1::LeaseReply> g;
   for (int i = 0; i < 4; ++i) g.push_back(MustLease(w));
-  std::sort(g.begin(), g.end(), [&](const LeaseGrant& x, const LeaseGrant& y) {
-    return scheduler_->GetTrial(x.trial)->macs() < scheduler_->GetTrial(y.trial)->macs();
+  std::sort(g.begin(), g.end(), [&](const v1::LeaseReply& x, const v1::LeaseReply& y) {
+    return scheduler_->GetTrial(x.trial())->macs() < scheduler_->GetTrial(y.trial())->macs();
   });
   // By MACs m0 < m1 < m2 < m3. The front of AP against MACs is {g0 (0.10), g2 (0.50)}; g1 is
   // dominated by g0 and g3 by g2. The top two by AP alone would be g2 and g3.
@@ -519,8 +563,8 @@ TEST_F(SchedulerTest, WithTheMacsObjectivePromotionGoesByParetoRank) {
   ASSERT_EQ(*Report(w, g[1], 0.05), ReportOutcome::kAccepted);
   ASSERT_EQ(*Report(w, g[2], 0.50), ReportOutcome::kAccepted);
   ASSERT_EQ(*Report(w, g[3], 0.45), ReportOutcome::kAccepted);
-  EXPECT_EQ(MustLease(w).trial, g[2].trial);
-  EXPECT_EQ(MustLease(w).trial, g[0].trial);
+  EXPECT_EQ(MustLease(w).trial(), g[2].trial());
+  EXPECT_EQ(MustLease(w).trial(), g[0].trial());
 }
 
 TEST_F(SchedulerTest, TheExperimentFinishesWhenEveryTrialIsAccountedFor) {
@@ -530,9 +574,9 @@ TEST_F(SchedulerTest, TheExperimentFinishesWhenEveryTrialIsAccountedFor) {
   const std::string w = Worker();
   for (int i = 0; i < 3; ++i) ASSERT_EQ(*Report(w, MustLease(w), 0.1 * i), ReportOutcome::kAccepted);
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
-  absl::StatusOr<LeaseResult> r = scheduler_->Lease(w);
+  absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(w));
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, LeaseStatus::kFinished);
+  EXPECT_EQ(r->status(), v1::LeaseReply::FINISHED);
   const ExperimentStatus s = scheduler_->Status();
   EXPECT_EQ(s.state, "finished");
   EXPECT_EQ(s.counts.done, 3);
@@ -542,12 +586,12 @@ TEST_F(SchedulerTest, TheExperimentFinishesWhenEveryTrialIsAccountedFor) {
 TEST_F(SchedulerTest, StopTellsWorkersThroughTheirHeartbeat) {
   Open(Config());
   const std::string w = Worker();
-  const LeaseGrant g = MustLease(w);
+  const v1::LeaseReply g = MustLease(w);
   ASSERT_TRUE(scheduler_->Stop("user asked").ok());
-  absl::StatusOr<HeartbeatReply> hb = scheduler_->Heartbeat({w, g.trial, g.lease, 1, 1, std::nullopt});
+  absl::StatusOr<v1::HeartbeatReply> hb = Heartbeat(w, g.trial(), g.lease(), 1, 1, std::nullopt);
   ASSERT_TRUE(hb.ok());
-  EXPECT_TRUE(hb->stop);
-  EXPECT_EQ(scheduler_->Lease(w)->status, LeaseStatus::kFinished);
+  EXPECT_TRUE(hb->stop());
+  EXPECT_EQ(scheduler_->Lease(Ask(w))->status(), v1::LeaseReply::FINISHED);
   EXPECT_EQ(store_->Counts()->stopped, 1);  // The other queued proposal.
 }
 
@@ -559,8 +603,8 @@ TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWou
   std::string w = Worker();
   std::vector<std::string> uninterrupted;
   for (int i = 0; i < 12; ++i) {
-    const LeaseGrant g = MustLease(w);
-    uninterrupted.push_back(g.hash);
+    const v1::LeaseReply g = MustLease(w);
+    uninterrupted.push_back(g.hash());
     ASSERT_EQ(*Report(w, g, 0.01 * ((i * 7) % 11)), ReportOutcome::kAccepted);
   }
   // The same experiment, restarted after 5 results and with one lease outstanding.
@@ -569,10 +613,10 @@ TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWou
   Open(config);
   w = Worker();
   std::vector<std::string> restarted;
-  LeaseGrant outstanding;
+  v1::LeaseReply outstanding;
   for (int i = 0; i < 6; ++i) {
-    const LeaseGrant g = MustLease(w);
-    restarted.push_back(g.hash);
+    const v1::LeaseReply g = MustLease(w);
+    restarted.push_back(g.hash());
     if (i == 5) {
       outstanding = g;
       break;
@@ -586,8 +630,8 @@ TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWou
   // The live worker keeps its lease and its report is accepted.
   ASSERT_EQ(*Report(w, outstanding, 0.01 * ((5 * 7) % 11)), ReportOutcome::kAccepted);
   for (int i = 6; i < 12; ++i) {
-    const LeaseGrant g = MustLease(w);
-    restarted.push_back(g.hash);
+    const v1::LeaseReply g = MustLease(w);
+    restarted.push_back(g.hash());
     ASSERT_EQ(*Report(w, g, 0.01 * ((i * 7) % 11)), ReportOutcome::kAccepted);
   }
   EXPECT_EQ(restarted, uninterrupted);
@@ -655,6 +699,31 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   absl::StatusOr<v1::ExperimentConfig> again = ParseExperimentConfig(ExperimentConfigToJson(*c), "y.json");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->SerializeAsString(), c->SerializeAsString());
+}
+
+// The head's class count: given, else the data's (3 for the synthetic set or its classes=, else
+// COCO's 80), and always written out.
+TEST(ExperimentConfig, ProxyClassesAreValidatedAndDefaultToTheDatas) {
+  auto classes = [](const std::string& proxy) {
+    absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a", "proxy": )" + proxy + "}", "x.json");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->proxy().classes() : -1;
+  };
+  EXPECT_EQ(ParseExperimentConfig(R"({"name": "a"})", "x.json")->proxy().classes(), 3);
+  EXPECT_EQ(classes(R"({"data": "synthetic"})"), 3);
+  EXPECT_EQ(classes(R"({"data": "synthetic:classes=5,size=64"})"), 5);
+  EXPECT_EQ(classes(R"({"data": "coco:a.json:images"})"), 80);
+  EXPECT_EQ(classes(R"({"data": "coco:a.json:images", "classes": 12})"), 12);
+  auto error = [](const std::string& text) {
+    return std::string(ParseExperimentConfig(text, "x.json").status().message());
+  };
+  EXPECT_EQ(error(R"({"name": "a", "proxy": {"classes": 0}})"), "x.json: proxy.classes: must be in [1, 100000], got 0");
+  EXPECT_EQ(error(R"({"name": "a", "proxy": {"classes": 2.5}})"),
+            "x.json: proxy.classes: must be an integer, got 2.5");
+  EXPECT_EQ(error(R"({"name": "a", "proxy": {"data": "synthetic:classes=none"}})"),
+            "x.json: proxy.data: \"synthetic:classes=none\": classes must be a positive integer");
+  EXPECT_NE(ExperimentConfigToJson(*ParseExperimentConfig(R"({"name": "a"})", "x.json")).find("\"classes\": 3"),
+            std::string::npos);
 }
 
 }  // namespace

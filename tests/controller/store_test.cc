@@ -101,6 +101,20 @@ std::vector<int64_t> Ids(const std::vector<v1::Trial>& trials) {
   return ids;
 }
 
+v1::MetricPoint Point(int64_t trial, int32_t rung, int64_t step, double loss, std::optional<double> ap, double at) {
+  v1::MetricPoint p;
+  p.set_trial(trial);
+  p.set_rung(rung);
+  p.set_step(step);
+  p.set_loss(loss);
+  p.set_has_ap(ap.has_value());
+  p.set_ap(ap.value_or(0));
+  p.set_at(at);
+  return p;
+}
+
+std::optional<double> ApOf(const v1::MetricPoint& p) { return p.has_ap() ? std::optional<double>(p.ap()) : std::nullopt; }
+
 v1::ExperimentConfig Config(const std::string& name) {
   v1::ExperimentConfig config;
   config.set_name(name);
@@ -108,6 +122,8 @@ v1::ExperimentConfig Config(const std::string& name) {
   config.mutable_budget()->set_trials(100);
   config.mutable_rungs()->add_steps(100);
   config.mutable_rungs()->add_steps(400);
+  config.mutable_proxy()->set_data("synthetic");
+  config.mutable_proxy()->set_classes(3);
   config.set_seed(42);
   return config;
 }
@@ -324,7 +340,7 @@ TEST_P(StoreContractTest, ChangeWithoutExperimentFails) {
   std::vector<Mutation> changes(6);
   changes[0].trials.push_back(MakeTrial(1));
   changes[1].experiment_state = "running";
-  changes[2].metrics.push_back(MetricPoint{1, 0, 10, 1.0, std::nullopt, 5.0});
+  changes[2].metrics.push_back(Point(1, 0, 10, 1.0, std::nullopt, 5.0));
   changes[3].workers.push_back(Worker("w", 0));
   changes[4].policy = PolicyCheckpoint{"random", 0, ""};
   changes[5].events.push_back(MakeEvent("leased", 1));
@@ -398,7 +414,7 @@ TEST_P(StoreContractTest, BadTrialIdAppliesNothing) {
     mutation.experiment_state = "stopped";
     mutation.trials.push_back(MakeTrial(1));
     mutation.events.push_back(MakeEvent("leased", 1));
-    mutation.metrics.push_back(MetricPoint{1, 0, 10, 1.0, 0.5, 5.0});
+    mutation.metrics.push_back(Point(1, 0, 10, 1.0, 0.5, 5.0));
     mutation.workers.push_back(Worker("w", 1));
     mutation.policy = PolicyCheckpoint{"ppo", 1, "weights"};
     mutation.trials.push_back(MakeTrial(bad_id));
@@ -479,40 +495,40 @@ TEST_P(StoreContractTest, ListTrialsPagesById) {
 TEST_P(StoreContractTest, MetricsWithAndWithoutAp) {
   ASSERT_OK(CreateExperiment());
   Mutation first;
-  first.metrics.push_back(MetricPoint{1, 0, 20, 1.5, std::nullopt, 100.5});
-  first.metrics.push_back(MetricPoint{2, 0, 10, 2.5, 0.125, 101.0});
+  first.metrics.push_back(Point(1, 0, 20, 1.5, std::nullopt, 100.5));
+  first.metrics.push_back(Point(2, 0, 10, 2.5, 0.125, 101.0));
   ASSERT_OK(Apply(first));
   Mutation second;
   // Insertion order, not step order: a continued trial restarts its step count at a new rung.
-  second.metrics.push_back(MetricPoint{1, 1, 5, 1.25, 0.25, 102.0});
+  second.metrics.push_back(Point(1, 1, 5, 1.25, 0.25, 102.0));
   // A diverged run reports a NaN loss; it must not fail the write.
-  second.metrics.push_back(MetricPoint{1, 1, 6, std::nan(""), std::nullopt, 103.0});
+  second.metrics.push_back(Point(1, 1, 6, std::nan(""), std::nullopt, 103.0));
   // A NaN AP is no AP (SQLite stores NaN as NULL; the twin agrees).
-  second.metrics.push_back(MetricPoint{1, 1, 7, 1.0, std::nan(""), 104.0});
+  second.metrics.push_back(Point(1, 1, 7, 1.0, std::nan(""), 104.0));
   ASSERT_OK(Apply(second));
 
-  ASSERT_OK_AND_ASSIGN(const std::vector<MetricPoint> points, store_->Metrics(1));
+  ASSERT_OK_AND_ASSIGN(const std::vector<v1::MetricPoint> points, store_->Metrics(1));
   ASSERT_EQ(points.size(), 4u);
-  EXPECT_EQ(points[0].trial, 1);
-  EXPECT_EQ(points[0].rung, 0);
-  EXPECT_EQ(points[0].step, 20);
-  EXPECT_EQ(points[0].loss, 1.5);
-  EXPECT_EQ(points[0].ap, std::nullopt);
-  EXPECT_EQ(points[0].at, 100.5);
-  EXPECT_EQ(points[1].rung, 1);
-  EXPECT_EQ(points[1].step, 5);
-  EXPECT_EQ(points[1].loss, 1.25);
-  EXPECT_EQ(points[1].ap, 0.25);
-  EXPECT_EQ(points[1].at, 102.0);
-  EXPECT_TRUE(std::isnan(points[2].loss));
-  EXPECT_EQ(points[2].ap, std::nullopt);
-  EXPECT_EQ(points[3].step, 7);
-  EXPECT_EQ(points[3].ap, std::nullopt);
+  EXPECT_EQ(points[0].trial(), 1);
+  EXPECT_EQ(points[0].rung(), 0);
+  EXPECT_EQ(points[0].step(), 20);
+  EXPECT_EQ(points[0].loss(), 1.5);
+  EXPECT_EQ(ApOf(points[0]), std::nullopt);
+  EXPECT_EQ(points[0].at(), 100.5);
+  EXPECT_EQ(points[1].rung(), 1);
+  EXPECT_EQ(points[1].step(), 5);
+  EXPECT_EQ(points[1].loss(), 1.25);
+  EXPECT_EQ(ApOf(points[1]), 0.25);
+  EXPECT_EQ(points[1].at(), 102.0);
+  EXPECT_TRUE(std::isnan(points[2].loss()));
+  EXPECT_EQ(ApOf(points[2]), std::nullopt);
+  EXPECT_EQ(points[3].step(), 7);
+  EXPECT_EQ(ApOf(points[3]), std::nullopt);
 
-  ASSERT_OK_AND_ASSIGN(const std::vector<MetricPoint> other, store_->Metrics(2));
+  ASSERT_OK_AND_ASSIGN(const std::vector<v1::MetricPoint> other, store_->Metrics(2));
   ASSERT_EQ(other.size(), 1u);
-  EXPECT_EQ(other[0].ap, 0.125);
-  ASSERT_OK_AND_ASSIGN(const std::vector<MetricPoint> none, store_->Metrics(3));
+  EXPECT_EQ(ApOf(other[0]), 0.125);
+  ASSERT_OK_AND_ASSIGN(const std::vector<v1::MetricPoint> none, store_->Metrics(3));
   EXPECT_THAT(none, IsEmpty());
 }
 
@@ -630,13 +646,33 @@ TEST_F(SqliteStoreTest, FreshFileIsAtTheCurrentSchemaVersion) {
   sqlite3_close(db);
 }
 
+// A configuration stored before proxy.classes existed reads with the class count the search
+// priced it with: the data's default.
+TEST_F(SqliteStoreTest, ConfigurationWithoutClassesReadsWithTheDataDefault) {
+  for (const auto& [data, classes] : std::vector<std::pair<std::string, int>>{
+           {"synthetic", 3}, {"synthetic:classes=5", 5}, {"coco:a.json:images", 80}}) {
+    const std::string path = path_ + "." + std::to_string(classes);
+    Mutation mutation = CreateMutation();
+    mutation.create_experiment->mutable_proxy()->set_data(data);
+    mutation.create_experiment->mutable_proxy()->clear_classes();
+    {
+      ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path));
+      ASSERT_OK(store->Apply(mutation));
+    }
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path, ReadOnly()));
+    ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+    ASSERT_TRUE(snapshot.experiment.has_value());
+    EXPECT_EQ(snapshot.experiment->proxy().classes(), classes) << data;
+  }
+}
+
 TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   const v1::Trial trial = FullTrial(9);
   {
     ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
     Mutation mutation = CreateMutation();
     mutation.trials = {trial, MakeTrial(2, v1::DONE, 0.2)};  // Below trial 9's 0.31.
-    mutation.metrics = {MetricPoint{9, 0, 10, 0.5, 0.25, 1.0}};
+    mutation.metrics = {Point(9, 0, 10, 0.5, 0.25, 1.0)};
     mutation.workers = {Worker("w", 1)};
     mutation.policy = PolicyCheckpoint{"reinforce", 2, "weights"};
     mutation.events = {MakeEvent("started", 0), MakeEvent("leased", 9)};
@@ -659,7 +695,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
     EXPECT_EQ(snapshot.last_event_id, 2);
     ASSERT_OK_AND_ASSIGN(const auto points, store->Metrics(9));
     ASSERT_EQ(points.size(), 1u);
-    EXPECT_EQ(points[0].ap, 0.25);
+    EXPECT_EQ(ApOf(points[0]), 0.25);
     ASSERT_OK_AND_ASSIGN(const auto top, store->TopTrials(1));
     EXPECT_THAT(Ids(top), ElementsAre(9));
   }
@@ -836,7 +872,7 @@ TEST_F(SqliteStoreTest, FailedWriteRollsBackEverything) {
          "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
   Mutation mutation;
   mutation.trials = {MakeTrial(1, v1::DONE, 0.5)};
-  mutation.metrics = {MetricPoint{1, 0, 10, 1.0, 0.5, 5.0}};
+  mutation.metrics = {Point(1, 0, 10, 1.0, 0.5, 5.0)};
   mutation.workers = {Worker("w", 1)};
   mutation.policy = PolicyCheckpoint{"ppo", 1, "weights"};
   mutation.events = {MakeEvent("reported", 1), MakeEvent("boom", 1)};

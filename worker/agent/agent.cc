@@ -27,6 +27,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// How long a worker that is shutting down waits for the controller to take its lease back.
+constexpr double kReleaseSeconds = 5;
+
 class Agent {
  public:
   Agent(const AgentOptions& options, TrialRunner& runner) : o_(options), runner_(runner) {}
@@ -271,7 +274,7 @@ class Agent {
       wake.notify_one();
       beats.join();
     });
-    TrialOutcome outcome = runner_.Run(experiment_, lease, progress);
+    absl::StatusOr<v1::ReportRequest> outcome = runner_.Run(experiment_, lease, progress);
     std::move(end_beats).Invoke();
     if (Stopping() && !lost) {
       // Shutting down: give the lease back so that the trial goes to another worker at once.
@@ -280,27 +283,24 @@ class Agent {
       req.set_trial(lease.trial());
       req.set_lease(lease.lease());
       v1::ReleaseReply reply;
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-      if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
-      if (worker_->Release(&context, req, &reply).ok()) ++summary_.released;
+      if (CallOnce([&](grpc::ClientContext* c) { return worker_->Release(c, req, &reply); }, kReleaseSeconds).ok()) {
+        ++summary_.released;
+      }
       Log(absl::StrFormat("trial %d: released lease %d", lease.trial(), lease.lease()));
       return absl::OkStatus();
     }
-    if (lost || told_to_stop || outcome.stopped) return absl::OkStatus();
+    if (lost || told_to_stop || absl::IsCancelled(outcome.status())) return absl::OkStatus();
     v1::ReportRequest report;
+    if (outcome.ok()) {
+      report = *std::move(outcome);
+    } else {
+      report.set_failed(true);
+      report.set_retryable(absl::IsUnavailable(outcome.status()));
+      report.set_failure(std::string(outcome.status().message()));
+    }
     report.set_worker_id(worker_id_);
     report.set_trial(lease.trial());
     report.set_lease(lease.lease());
-    report.set_failed(outcome.failed);
-    report.set_retryable(outcome.retryable);
-    report.set_failure(outcome.failure);
-    for (double x : outcome.ap) report.mutable_ap()->add_stats(x);
-    report.set_train_seconds(outcome.train_seconds);
-    report.set_images_per_s(outcome.images_per_s);
-    report.set_continued(outcome.continued);
-    report.set_cooldown_steps(outcome.cooldown_steps);
-    report.set_simulated(outcome.simulated);
     // On disk before it is sent: a worker killed now still delivers it on its next start.
     std::error_code ec;
     fs::create_directories(SpoolDir(), ec);

@@ -16,7 +16,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,27 +23,22 @@
 
 namespace vertebra::worker {
 
-struct TrialOutcome {
-  bool failed = false;
-  bool retryable = false;
-  std::string failure;
-  std::vector<double> ap;  // The 12 COCO numbers.
-  double train_seconds = 0;
-  double images_per_s = 0;
-  bool continued = false;  // Continued from the lower rung's checkpoint.
-  int64_t cooldown_steps = 0;  // Steps of the cool-down fork that read the rung.
-  bool simulated = false;
-  bool stopped = false;    // Ended early on request: nothing to report.
-};
-
 // Progress from a running trial; returns false when the trial must stop now.
 using ProgressFn = std::function<bool(int64_t step, double loss, std::optional<double> ap)>;
 
+// Runs the trials of leases. Thread-compatible: the agent runs one trial at a time.
 class TrialRunner {
  public:
   virtual ~TrialRunner() = default;
-  virtual TrialOutcome Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
-                           const ProgressFn& progress) = 0;
+  // Runs `lease` of `experiment`. OK: the result to report (ap, train_seconds, images_per_s,
+  // continued, cooldown_steps, simulated; the agent adds the worker, trial and lease). An error
+  // is reported as the trial's failure, its message the reason:
+  //   Cancelled    stopped because `progress` said so: nothing is reported;
+  //   Unavailable  a failure another attempt may not have (a full disk): the trial is retried;
+  //   any other    the trial fails for good (InvalidArgument for a bad spec or data,
+  //                FailedPrecondition for a diverged loss, ResourceExhausted for out of memory).
+  virtual absl::StatusOr<v1::ReportRequest> Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                                                const ProgressFn& progress) = 0;
 };
 
 struct AgentOptions {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
 
@@ -21,14 +21,6 @@ namespace fs = std::filesystem;
 
 // A killed worker loses at most this much of a trial's training.
 constexpr double kCheckpointMinutes = 2;
-
-TrialOutcome Failure(std::string reason, bool retryable) {
-  TrialOutcome out;
-  out.failed = true;
-  out.retryable = retryable;
-  out.failure = std::move(reason);
-  return out;
-}
 
 // A file-name-safe form of the experiment's name.
 std::string SafeName(const std::string& name) {
@@ -47,26 +39,26 @@ struct ProxyRunner::Data {
 ProxyRunner::ProxyRunner(ProxyRunnerOptions options) : options_(std::move(options)) {}
 ProxyRunner::~ProxyRunner() = default;
 
-TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
-                              const ProgressFn& progress) {
+absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                                                   const ProgressFn& progress) {
   const v1::ProxyTask& proxy = experiment.proxy();
   const std::string key = absl::StrCat(proxy.data(), "|", proxy.val(), "|", proxy.held_out(), "|", experiment.seed());
   if (data_ == nullptr || data_->key != key) {
     data_.reset();
     absl::StatusOr<data::DataSplits> splits =
         data::OpenDataSplits(proxy.data(), proxy.val(), proxy.held_out(), experiment.seed());
-    if (!splits.ok()) return Failure(absl::StrCat("proxy.data: ", splits.status().message()), false);
+    if (!splits.ok()) return absl::InvalidArgumentError(absl::StrCat("proxy.data: ", splits.status().message()));
     data_ = std::make_unique<Data>(Data{key, std::move(*splits)});
   }
-  absl::StatusOr<search_spaces::ModelScale> scale = search_spaces::NamedModelScale(proxy.scaling());
-  if (!scale.ok()) return Failure(absl::StrCat("proxy.scaling: ", scale.status().message()), false);
-  if (experiment.rungs().steps_size() == 0) return Failure("the experiment has no rungs", false);
+  absl::StatusOr<search_spaces::ResolvedProxy> model = search_spaces::ResolveProxy(lease.spec(), proxy);
+  if (!model.ok()) return absl::InvalidArgumentError(model.status().message());
+  if (experiment.rungs().steps_size() == 0) return absl::InvalidArgumentError("the experiment has no rungs");
 
   TrainOptions o;
-  o.spec = lease.spec();  // Already at the proxy's scaling.
-  o.head = scale->head;
+  o.spec = std::move(model->spec);
+  o.head = model->head;
   o.size = proxy.size();
-  o.anchor_scale = proxy.anchor_scale() > 0 ? proxy.anchor_scale() : search_spaces::AnchorScaleFor(*scale, proxy.size());
+  o.anchor_scale = model->anchor_scale;
   o.batch = proxy.batch();
   if (proxy.learning_rate() > 0) o.lr = proxy.learning_rate();
   o.maxup = std::max(1, proxy.maxup());
@@ -85,7 +77,7 @@ TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::Lea
     o.steps = lease.steps();
     o.rung_end = 0;
   } else if (!schedule.empty() && schedule != "cosine") {
-    return Failure(absl::StrCat("proxy.schedule: unknown schedule \"", schedule, "\""), false);
+    return absl::InvalidArgumentError(absl::StrCat("proxy.schedule: unknown schedule \"", schedule, "\""));
   }
   o.warmup_steps = DefaultWarmupSteps(o.steps);
   o.eval_every = proxy.eval_every();
@@ -118,27 +110,23 @@ TrialOutcome ProxyRunner::Run(const v1::RegisterReply& experiment, const v1::Lea
   if (!result.ok()) {
     const absl::Status& s = result.status();
     if (absl::IsResourceExhausted(s)) {
-      return Failure(absl::StrFormat("%s on %s", s.message(), options_.device), false);
+      return absl::ResourceExhaustedError(absl::StrFormat("%s on %s", s.message(), options_.device));
     }
-    if (absl::IsInvalidArgument(s)) return Failure(std::string(s.message()), false);
-    return Failure(std::string(s.message()), true);
+    if (absl::IsInvalidArgument(s)) return s;
+    return absl::UnavailableError(s.message());
   }
-  if (result->status == "stopped") {
-    TrialOutcome out;
-    out.stopped = true;
-    return out;
-  }
+  if (result->status == "stopped") return absl::CancelledError("stopped");
   if (result->status == "diverged" || !result->stats) {
-    return Failure(absl::StrFormat("training diverged at step %d (loss %g)", result->diverged_step, result->final_loss),
-                   false);
+    return absl::FailedPreconditionError(
+        absl::StrFormat("training diverged at step %d (loss %g)", result->diverged_step, result->final_loss));
   }
-  TrialOutcome out;
+  v1::ReportRequest out;
   const auto stats = result->stats->AsArray();
-  out.ap.assign(stats.begin(), stats.end());
-  out.train_seconds = result->train_seconds;
-  out.images_per_s = result->images_per_s;
-  out.continued = result->resumed_from > 0;
-  out.cooldown_steps = result->cooldown_steps;
+  out.mutable_ap()->mutable_stats()->Add(stats.begin(), stats.end());
+  out.set_train_seconds(result->train_seconds);
+  out.set_images_per_s(result->images_per_s);
+  out.set_continued(result->resumed_from > 0);
+  out.set_cooldown_steps(result->cooldown_steps);
   if (lease.steps() >= o.steps) {
     // The top rung: nothing will continue this run.
     std::error_code ec;

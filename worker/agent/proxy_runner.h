@@ -35,8 +35,11 @@ class ProxyRunner : public TrialRunner {
  public:
   explicit ProxyRunner(ProxyRunnerOptions options);
   ~ProxyRunner() override;
-  TrialOutcome Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
-                   const ProgressFn& progress) override;
+  // Trains the lease's spec as search_spaces::ResolveProxy builds it. Errors as TrialRunner's:
+  // InvalidArgument for bad data or options, FailedPrecondition for a diverged loss,
+  // ResourceExhausted (naming the device) for out of memory, Unavailable for the rest.
+  absl::StatusOr<v1::ReportRequest> Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                                        const ProgressFn& progress) override;
 
  private:
   struct Data;

@@ -75,10 +75,8 @@ absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t ste
   return score;
 }
 
-TrialOutcome SimulatedRunner::Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
-                                  const ProgressFn& progress) {
-  TrialOutcome out;
-  out.simulated = true;
+absl::StatusOr<v1::ReportRequest> SimulatedRunner::Run(const v1::RegisterReply& experiment,
+                                                       const v1::LeaseReply& lease, const ProgressFn& progress) {
   const auto& rungs = experiment.rungs().steps();
   const int64_t top = experiment.simulation().full_steps() > 0
                           ? experiment.simulation().full_steps()
@@ -92,20 +90,17 @@ TrialOutcome SimulatedRunner::Run(const v1::RegisterReply& experiment, const v1:
     std::this_thread::sleep_until(until);
     const int64_t step = lease.steps() * i / slices;
     if (!progress(step, 1.1 * std::exp(-3.0 * step / static_cast<double>(top)), std::nullopt)) {
-      out.stopped = true;
-      return out;
+      return absl::CancelledError("stopped");
     }
   }
   absl::StatusOr<SimulatedScore> score =
       SimulatedAp(lease.spec(), lease.steps(), top, experiment.simulation(), experiment.seed(), lease.rung());
-  if (!score.ok()) {
-    out.failed = true;
-    out.failure = std::string(score.status().message());
-    return out;
-  }
-  out.ap.assign(score->stats.begin(), score->stats.end());
-  out.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out.continued = lease.rung() > 0;  // The simulation "continues" from the lower rung.
+  if (!score.ok()) return absl::InvalidArgumentError(score.status().message());
+  v1::ReportRequest out;
+  out.set_simulated(true);
+  out.mutable_ap()->mutable_stats()->Add(score->stats.begin(), score->stats.end());
+  out.set_train_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  out.set_continued(lease.rung() > 0);  // The simulation "continues" from the lower rung.
   return out;
 }
 

@@ -56,8 +56,8 @@ std::array<double, 12> DerivedCocoStats(double ap);
 class SimulatedRunner : public TrialRunner {
  public:
   explicit SimulatedRunner(double seconds_override = -1) : seconds_override_(seconds_override) {}
-  TrialOutcome Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
-                   const ProgressFn& progress) override;
+  absl::StatusOr<v1::ReportRequest> Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
+                                        const ProgressFn& progress) override;
 
  private:
   double seconds_override_;

@@ -87,20 +87,26 @@ TEST_F(AgentTest, AWrongTokenIsAnErrorNotARetryLoop) {
 
 TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
   // A worker that trained trial 1 and died before its report got through.
-  absl::StatusOr<std::string> dead = scheduler_->Register({"old", "cpu", 0, true});
+  v1::RegisterRequest registration;
+  registration.set_host("old");
+  registration.set_device("cpu");
+  registration.set_simulated(true);
+  absl::StatusOr<v1::RegisterReply> dead = scheduler_->Register(registration);
   ASSERT_TRUE(dead.ok());
-  absl::StatusOr<ctl::LeaseResult> lease;
+  v1::LeaseRequest ask;
+  ask.set_worker_id(dead->worker_id());
+  absl::StatusOr<v1::LeaseReply> lease;
   for (int i = 0; i < 200; ++i) {
-    lease = scheduler_->Lease(*dead);
+    lease = scheduler_->Lease(ask);
     ASSERT_TRUE(lease.ok());
-    if (lease->status == ctl::LeaseStatus::kGranted) break;
+    if (lease->status() == v1::LeaseReply::GRANTED) break;
     usleep(10000);  // The policy thread fills the queue.
   }
-  ASSERT_EQ(lease->status, ctl::LeaseStatus::kGranted);
+  ASSERT_EQ(lease->status(), v1::LeaseReply::GRANTED);
   v1::ReportRequest report;
-  report.set_worker_id(*dead);
-  report.set_trial(lease->grant->trial);
-  report.set_lease(lease->grant->lease);
+  report.set_worker_id(dead->worker_id());
+  report.set_trial(lease->trial());
+  report.set_lease(lease->lease());
   report.set_simulated(true);
   for (int i = 0; i < 12; ++i) report.mutable_ap()->add_stats(0.25);
   fs::create_directories(dir_ / "spool");
@@ -112,7 +118,7 @@ TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
   absl::StatusOr<AgentSummary> s = RunAgent(o, runner);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->spooled_resent, 1);
-  const v1::Trial t = *scheduler_->GetTrial(lease->grant->trial);
+  const v1::Trial t = *scheduler_->GetTrial(lease->trial());
   EXPECT_EQ(t.state(), v1::DONE);
   EXPECT_DOUBLE_EQ(t.results(0).ap().stats(0), 0.25);
   EXPECT_FALSE(fs::exists(dir_ / "spool" / "trial-1.pb"));

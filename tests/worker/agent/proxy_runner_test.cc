@@ -23,6 +23,7 @@ v1::RegisterReply Experiment(const std::string& schedule) {
   p->set_val("synthetic:size=64,images=4,seed=9,min_side=12,max_side=40");
   p->set_size(64);
   p->set_scaling("proxy");
+  p->set_classes(3);
   p->set_batch(2);
   p->set_threads(1);
   p->set_schedule(schedule);
@@ -56,16 +57,18 @@ class ProxyRunnerTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Rung 0 then rung 1 of one trial on one worker.
-  std::pair<TrialOutcome, TrialOutcome> TwoRungs(const std::string& schedule) {
+  std::pair<v1::ReportRequest, v1::ReportRequest> TwoRungs(const std::string& schedule) {
     ProxyRunnerOptions o;
     o.work_dir = dir_.string();
     o.loader_threads = 1;
     ProxyRunner runner(o);
     const v1::RegisterReply e = Experiment(schedule);
     auto progress = [](int64_t, double, std::optional<double>) { return true; };
-    TrialOutcome low = runner.Run(e, Lease(0), progress);
-    TrialOutcome high = runner.Run(e, Lease(1), progress);
-    return {low, high};
+    absl::StatusOr<v1::ReportRequest> low = runner.Run(e, Lease(0), progress);
+    EXPECT_TRUE(low.ok()) << schedule << ": " << low.status();
+    absl::StatusOr<v1::ReportRequest> high = runner.Run(e, Lease(1), progress);
+    EXPECT_TRUE(high.ok()) << schedule << ": " << high.status();
+    return {low.value_or(v1::ReportRequest()), high.value_or(v1::ReportRequest())};
   }
 
   fs::path dir_;
@@ -73,41 +76,34 @@ class ProxyRunnerTest : public ::testing::Test {
 
 TEST_F(ProxyRunnerTest, WsdReadsEachRungAfterACooldownAndAPromotionContinues) {
   auto [low, high] = TwoRungs("wsd");
-  ASSERT_FALSE(low.failed) << low.failure;
-  ASSERT_FALSE(high.failed) << high.failure;
-  EXPECT_EQ(low.ap.size(), 12u);
-  EXPECT_EQ(low.cooldown_steps, 2);   // Half of 4 steps.
-  EXPECT_FALSE(low.continued);
-  EXPECT_EQ(high.cooldown_steps, 4);  // Half of 8; no step of rung 0 again.
-  EXPECT_TRUE(high.continued);
+  EXPECT_EQ(low.ap().stats_size(), 12);
+  EXPECT_EQ(low.cooldown_steps(), 2);   // Half of 4 steps.
+  EXPECT_FALSE(low.continued());
+  EXPECT_EQ(high.cooldown_steps(), 4);  // Half of 8; no step of rung 0 again.
+  EXPECT_TRUE(high.continued());
 }
 
 TEST_F(ProxyRunnerTest, EmaAndCosineReadWithoutExtraSteps) {
   for (const std::string schedule : {"ema", "cosine"}) {
     auto [low, high] = TwoRungs(schedule);
-    ASSERT_FALSE(low.failed) << schedule << ": " << low.failure;
-    ASSERT_FALSE(high.failed) << schedule << ": " << high.failure;
-    EXPECT_EQ(low.cooldown_steps + high.cooldown_steps, 0) << schedule;
-    EXPECT_TRUE(high.continued) << schedule;
+    EXPECT_EQ(low.cooldown_steps() + high.cooldown_steps(), 0) << schedule;
+    EXPECT_TRUE(high.continued()) << schedule;
   }
 }
 
 TEST_F(ProxyRunnerTest, CosinePerRungTrainsEveryRungAnew) {
   auto [low, high] = TwoRungs("cosine_per_rung");
-  ASSERT_FALSE(low.failed) << low.failure;
-  ASSERT_FALSE(high.failed) << high.failure;
-  EXPECT_FALSE(high.continued);
+  EXPECT_FALSE(high.continued());
 }
 
 TEST_F(ProxyRunnerTest, AnUnknownScheduleFailsTheTrialForGood) {
   ProxyRunnerOptions o;
   o.work_dir = dir_.string();
   ProxyRunner runner(o);
-  const TrialOutcome out =
+  const absl::StatusOr<v1::ReportRequest> out =
       runner.Run(Experiment("linear"), Lease(0), [](int64_t, double, std::optional<double>) { return true; });
-  EXPECT_TRUE(out.failed);
-  EXPECT_FALSE(out.retryable);
-  EXPECT_NE(out.failure.find("proxy.schedule"), std::string::npos) << out.failure;
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);  // Not Unavailable: not retried.
+  EXPECT_NE(out.status().message().find("proxy.schedule"), std::string::npos) << out.status();
 }
 
 }  // namespace
