@@ -9,8 +9,9 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
-#include "search_spaces/proxy.h"
 #include "nlohmann/json.hpp"
+#include "proto/checks.h"
+#include "search_spaces/proxy.h"
 
 namespace vertebra::controller {
 namespace {
@@ -179,8 +180,18 @@ absl::Status Scheduler::Refuse(int64_t trial, const std::string& reason) {
   return absl::FailedPreconditionError(reason);
 }
 
+absl::Status Scheduler::RefuseInvalid(const std::string& worker_id, int64_t trial, const absl::Status& why) {
+  const std::string reason = absl::StrFormat("invalid request from worker '%s': %s",
+                                             TruncateText(worker_id, kMaxWorkerIdChars), why.message());
+  Mutation m;
+  m.events.push_back(MakeEvent("invalid_request", trial, reason));
+  RETURN_IF_ERROR(Commit(m));
+  return absl::InvalidArgumentError(reason);
+}
+
 absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest& req) {
   absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckRegisterRequest(req); !s.ok()) return RefuseInvalid("", 0, s);
   if (req.simulated() != config_.simulated()) {
     return absl::FailedPreconditionError(
         config_.simulated() ? "this experiment is simulated: start workers with --simulate"
@@ -373,6 +384,7 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
 
 absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatRequest& req) {
   absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckHeartbeatRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
   auto w = workers_.find(req.worker_id());
   if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker_id()));
   auto it = trials_.find(req.trial());
@@ -425,6 +437,7 @@ double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
 
 absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) {
   absl::ReleasableMutexLock lock(&mu_);
+  if (absl::Status s = CheckReportRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;

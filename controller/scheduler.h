@@ -155,6 +155,11 @@ class Scheduler {
   absl::Status Commit(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a refused heartbeat or report (event "refused") and returns FailedPrecondition(reason).
   absl::Status Refuse(int64_t trial, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a request that breaks the protocol's limits (proto/checks.h; event "invalid_request",
+  // naming the worker and the field) and returns InvalidArgument. Nothing else changes: no result
+  // is stored and the trial's lease stays as it was.
+  absl::Status RefuseInvalid(const std::string& worker_id, int64_t trial, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
   absl::StatusOr<int> ExpireLocked(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BudgetSpent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1,6 +1,8 @@
 #include "controller/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 #include <memory>
@@ -136,6 +138,33 @@ class SchedulerTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<Scheduler> scheduler_;
 };
+
+// A number out of range is refused whole and recorded: nothing is stored, the lease stands, and
+// the worker's valid report under the same lease is then taken. (inf used to rank best.)
+TEST_F(SchedulerTest, ReportedNumbersOutOfRangeAreRefusedAndTheLeaseStands) {
+  Open(Config());
+  const std::string w = Worker();
+  const v1::LeaseReply g = MustLease(w);
+  for (double ap : {std::numeric_limits<double>::infinity(), std::nan(""), -1.0, 2.5, 1e300}) {
+    const absl::Status s = Report(w, g, ap).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << ap;
+    EXPECT_NE(s.message().find("ap.stats[0]: must be in [0, 1]"), std::string::npos) << s;
+  }
+  EXPECT_EQ(Heartbeat(w, g.trial(), g.lease(), 10, std::nan(""), std::nullopt).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::Trial t = *scheduler_->GetTrial(g.trial());
+  EXPECT_EQ(t.state(), v1::LEASED);
+  EXPECT_EQ(t.lease(), g.lease());
+  EXPECT_TRUE(t.results().empty());
+  int recorded = 0;
+  for (const Event& e : *store_->Events(0, 1000)) recorded += e.kind == "invalid_request";
+  EXPECT_EQ(recorded, 6);
+  EXPECT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
+  v1::RegisterRequest huge;
+  huge.set_host(std::string(1 << 20, 'h'));
+  huge.set_simulated(true);
+  EXPECT_EQ(scheduler_->Register(huge).status().code(), absl::StatusCode::kInvalidArgument);
+}
 
 TEST_F(SchedulerTest, LeaseHeartbeatReportAndIdempotentRepeats) {
   Open(Config());

@@ -147,6 +147,7 @@ TEST_F(ServiceTest, MalformedAndForeignRequestsAreAnsweredNotCrashed) {
     req.set_worker_id("w-999");  // Not the holder.
     req.set_trial(lease.trial());
     req.set_lease(lease.lease());
+    for (int i = 0; i < 12; ++i) req.mutable_ap()->add_stats(0.5);
     v1::ReportReply reply;
     EXPECT_EQ(stub->Report(&context, req, &reply).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   }

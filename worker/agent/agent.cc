@@ -19,6 +19,7 @@
 #include "common/client_credentials.h"
 #include "common/file_util.h"
 #include "common/grpc_status.h"
+#include "proto/checks.h"
 #include "vertebra/v1/service.grpc.pb.h"
 
 namespace vertebra::worker {
@@ -301,6 +302,8 @@ class Agent {
     report.set_worker_id(worker_id_);
     report.set_trial(lease.trial());
     report.set_lease(lease.lease());
+    // Within the protocol's limit: the controller refuses a longer failure text.
+    if (report.failure().size() > kMaxFailureChars) report.set_failure(TruncateText(report.failure()));
     // On disk before it is sent: a worker killed now still delivers it on its next start.
     std::error_code ec;
     fs::create_directories(SpoolDir(), ec);
