@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/search_source.h"
+#include "common/file_util.h"
 #include "common/token.h"
 #include "controller/config.h"
 #include "controller/scheduler.h"
@@ -79,10 +80,10 @@ void RunController(const ControllerFlags& f) {
                                host, (*server)->port(), f.db)
             << std::flush;
   if (!f.port_file.empty()) {
-    FILE* p = std::fopen(f.port_file.c_str(), "w");
-    if (p != nullptr) {
-      std::fprintf(p, "%d\n", (*server)->port());
-      std::fclose(p);
+    // Whoever asked for the port waits for this file: failing to write it is an error, not a hang.
+    if (absl::Status s = WriteFileAtomically(f.port_file, absl::StrFormat("%d\n", (*server)->port())); !s.ok()) {
+      (*server)->Shutdown();
+      Fail(absl::InvalidArgumentError(absl::StrFormat("--port-file %s: %s", f.port_file, s.message())));
     }
   }
   std::signal(SIGINT, OnSignal);

@@ -1,6 +1,7 @@
 #include "controller/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -191,6 +192,17 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
   std::string name;
   RETURN_IF_ERROR(r.String("name", &name));
   if (name.empty()) return r.Bad("name", "required, a non-empty string");
+  // The name becomes folder and file names (`launch` writes runs/NAME/): nothing that could leave
+  // the folder or need quoting.
+  const bool safe = name.size() <= 100 && std::isalnum(static_cast<unsigned char>(name[0])) &&
+                    std::all_of(name.begin(), name.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+                    });
+  if (!safe) {
+    return r.Bad("name", absl::StrFormat("must be up to 100 letters, digits, '.', '_' or '-', starting with a letter "
+                                         "or digit (it names folders), got \"%s\"",
+                                         name.substr(0, 120)));
+  }
   c.set_name(name);
   uint64_t seed = c.seed();
   {

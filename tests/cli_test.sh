@@ -37,6 +37,23 @@ run 2 arch stats spinenet-49 --filter-scale 0.001
 check "scaling override is validated" grep -q "scaling.filter_scale" "$tmp/err"
 run 2 arch bogus-command
 
+# The edges of the controller: an overflowing number, a name that would leave the runs folder, a
+# port file nobody could read, an empty token file, an impossible port. Exit 2, one named line.
+printf '{"name": "x", "lease": {"lease_seconds": 1e400}}' >"$tmp/overflow.json"
+run 2 controller --config "$tmp/overflow.json" --db "$tmp/edges.db" --listen 127.0.0.1:0
+check "overflow names the field" grep -q "overflow.json: not valid JSON: lease.lease_seconds: number overflow" "$tmp/err"
+printf '{"name": "../../x", "simulation": {"seconds": 0}}' >"$tmp/escape.json"
+run 2 controller --config "$tmp/escape.json" --db "$tmp/edges.db" --listen 127.0.0.1:0
+check "an escaping name is refused" grep -q "escape.json: name: must be" "$tmp/err"
+printf '{"name": "edges", "simulation": {"seconds": 0}}' >"$tmp/edges.json"
+run 2 controller --config "$tmp/edges.json" --db "$tmp/edges.db" --listen 127.0.0.1:0 --port-file "$tmp/no/such/dir/port"
+check "an unwritable port file is named" grep -q "port-file $tmp/no/such/dir/port" "$tmp/err"
+printf ' \n' >"$tmp/empty-token"
+run 2 controller --config "$tmp/edges.json" --db "$tmp/edges2.db" --listen 127.0.0.1:0 --token-file "$tmp/empty-token"
+check "an empty token file is refused" grep -q "the token file is empty" "$tmp/err"
+run 2 controller --config "$tmp/edges.json" --db "$tmp/edges3.db" --listen 127.0.0.1:99999
+check "an impossible port is refused" grep -q "port must be 0..65535" "$tmp/err"
+
 # A valid file: its hash; blocks reaching no output are a warning, not an error.
 run 0 arch validate "$data/small.json"
 check "validate prints the hash" grep -qE "small.json: ok: 'small', 7 blocks, hash [0-9a-f]{64}" "$tmp/out"

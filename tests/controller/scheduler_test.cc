@@ -685,6 +685,11 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
   EXPECT_EQ(error(R"({"name": "a", "budget": {"trails": 3}})"), "x.json: budget.trails: unknown key");
   EXPECT_EQ(error(R"({"name": "a", "budget": {"trials": "3"}})"), "x.json: budget.trials: must be an integer, got \"3\"");
   EXPECT_EQ(error(R"({"budget": {}})"), "x.json: name: required, a non-empty string");
+  EXPECT_EQ(error(R"({"name": "../../x"})"),
+            "x.json: name: must be up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit (it "
+            "names folders), got \"../../x\"");
+  EXPECT_NE(error(R"({"name": "a/b"})").find("name: must be"), std::string::npos);
+  EXPECT_NE(error(R"({"name": ".hidden"})").find("name: must be"), std::string::npos);
   // Values a JSON library would take silently or throw on.
   EXPECT_EQ(error(R"({"name": "a", "lease": {"lease_seconds": 1e400}})"),
             "x.json: not valid JSON: lease.lease_seconds: number overflow parsing '1e400'");
