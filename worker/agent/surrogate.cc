@@ -34,6 +34,7 @@ struct Fit {
   double ratio_log_mean = 0, ratio_log_sd = 0;
   double cv_rung = 0, cv_top = 0, rho = 0;
   double ap50_ratio = 1.6;
+  std::string provisional;  // Empty: every figure measured.
 };
 
 absl::StatusOr<Fit> ParseFit() {
@@ -66,6 +67,7 @@ absl::StatusOr<Fit> ParseFit() {
     f.cv_top = j.at("seed").at("cv_top").get<double>();
     f.rho = std::clamp(j.at("seed").at("correlation").get<double>(), 0.0, 1.0);
     f.ap50_ratio = j.at("ap50_ratio").get<double>();
+    if (const auto it = j.find("provisional"); it != j.end() && it->is_string()) f.provisional = it->get<std::string>();
     if (!(f.rung_steps > 0 && f.top_steps > f.rung_steps && f.input_size > 0)) {
       return absl::InternalError("surrogate fit: needs 0 < rung_steps < top_steps and input_size > 0");
     }
@@ -130,10 +132,8 @@ absl::StatusOr<Landscape> Evaluate(const Fit& fit, const v1::ArchSpec& spec) {
 std::string_view SurrogateFitJson() { return kSurrogateFitJson; }
 
 std::string SurrogateProvisionalNote() {
-  const nlohmann::json j = nlohmann::json::parse(SurrogateFitJson(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return "the compiled-in fit is not valid JSON";
-  const auto it = j.find("provisional");
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+  const absl::StatusOr<Fit>& fit = TheFit();
+  return fit.ok() ? fit->provisional : std::string(fit.status().message());
 }
 
 absl::StatusOr<double> SurrogateMeanAp(const v1::ArchSpec& spec) {
