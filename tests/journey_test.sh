@@ -53,7 +53,8 @@ check "every trial is accounted for" test "$(json_field "$tmp/status.json" "j['s
 check "results are real, not simulated" test "$(json_field "$tmp/top.json" "all(not r['simulated'] for t in j for r in t['results'])")" = True
 check "a trial was promoted to 36 steps" test "$(json_field "$tmp/top.json" "max(r['steps'] for t in j for r in t['results'])")" = 36
 # proxy.schedule "wsd" (the default): every rung is read after a cool-down of 15% of its steps.
-check "every rung reports its cool-down" test "$(json_field "$tmp/top.json" "sorted({(r['steps'], r['cooldown_steps']) for t in j for r in t['results']})")" = "[(12, 2), (36, 5)]"
+cooldowns=$(json_field "$tmp/top.json" "sorted({(r['steps'], r['cooldown_steps']) for t in j for r in t['results']})")
+check "every rung reports its cool-down (got $cooldowns)" test "$cooldowns" = "[(12, 2), (36, 5)]"
 check "the best trial has a training curve from its heartbeats" \
   grep -Eq "^rung [01]: [1-9][0-9]* points" <("$vertebra" show best --db "$run/search.db")
 check "the report was written" test -s "$run/report.html"
