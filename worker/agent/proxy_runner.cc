@@ -126,7 +126,9 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   out.set_train_seconds(result->train_seconds);
   out.set_images_per_s(result->images_per_s);
   out.set_continued(result->resumed_from > 0);
-  out.set_cooldown_steps(result->cooldown_steps);
+  // The length of the fork that read this rung, however many of its steps this process ran (a
+  // run resumed inside its cool-down ran only the rest).
+  out.set_cooldown_steps(o.reading == Reading::kCooldown ? CooldownSteps(o, lease.steps()) : 0);
   if (lease.steps() >= o.steps) {
     // The top rung: nothing will continue this run.
     std::error_code ec;
