@@ -131,8 +131,9 @@ class Study:
                 return folder, result, json.load(open(os.path.join(folder, "timing.json")))
         resume = ["--resume"] if os.path.exists(os.path.join(folder, "checkpoint.pt")) else []
         cmd = [a.vertebra, "train", "--arch", arch, "--scaling", "proxy", "--data", data, "--size", str(a.size),
-               "--batch", str(a.batch), "--seed", str(seed), "--threads", "1", "--loader-threads", "1",
-               "--checkpoint-minutes", "2", "--out", folder, "--quiet"] + extra + resume
+               "--batch", str(a.batch), "--seed", str(seed), "--threads", "1", "--loader-threads",
+               str(a.loader_threads), "--device", a.device, "--checkpoint-minutes", "2", "--out", folder,
+               "--quiet"] + extra + resume
         start = time.monotonic()
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "stderr.txt"), "w") as err:
@@ -150,6 +151,8 @@ class Study:
 
     def run_job(self, dataset, name, arch, kind, seed, job_kind):
         a = self.args
+        if a.deadline is not None and time.monotonic() > a.deadline:
+            return None, "not started: past --deadline-minutes"
         rung, top = a.rung, a.rung * a.factor
         data = a.data.get(dataset, DATASETS[dataset])
         # The data spec is part of the job: a retuned data set starts its rows afresh.
@@ -203,6 +206,7 @@ class Study:
 
 
 def run(args):
+    args.deadline = None if args.deadline_minutes is None else time.monotonic() + 60.0 * args.deadline_minutes
     archs = architectures(args.vertebra, args.archs, args.sample_seed, os.path.join(args.runs, "archs"))
     study = Study(args)
     jobs = []
@@ -225,6 +229,8 @@ def run(args):
         for future in concurrent.futures.as_completed(futures):
             try:
                 job, what = future.result()
+                if job is None:
+                    continue
                 print(f"{time.strftime('%H:%M:%S')} {job}: {what}", flush=True)
             except Exception as e:  # One failed job does not stop the study.
                 print(f"{time.strftime('%H:%M:%S')} {e}", file=sys.stderr, flush=True)
@@ -386,6 +392,10 @@ def main():
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--jobs", type=int, default=2, help="trainings at once (one thread each)")
+    p.add_argument("--device", default="cpu", help="where the trainings run: cpu, cuda or cuda:N")
+    p.add_argument("--loader-threads", type=int, default=1, help="data-loading threads per training")
+    p.add_argument("--deadline-minutes", type=float,
+                   help="start no job after this many minutes (running ones finish); resume later")
     p.add_argument("--today", action="store_true", help="also the mid-schedule cosine reading (first seed)")
     p.add_argument("--sample-seed", type=int, default=1)
     p.add_argument("--report", action="store_true", help="print the figures of the CSV; --svg writes the plot")

@@ -17,6 +17,7 @@ fair comparison give it the allocator setting of the C++ binary, which calls mal
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -343,7 +344,7 @@ def encode_boxes(anchors, boxes):
 def match_anchors(anchors, gt_boxes):
     n = anchors.size(0)
     if gt_boxes.size(0) == 0:
-        return torch.full((n,), BACKGROUND, dtype=torch.int64)
+        return torch.full((n,), BACKGROUND, dtype=torch.int64, device=anchors.device)
     iou = box_iou(gt_boxes, anchors)  # [G, N]
     best_iou, best_gt = iou.max(0)
     matched = best_gt.clone()
@@ -376,7 +377,7 @@ def compute_loss(class_logits, box_deltas, anchors, targets):
             positive = matched >= 0
             num_positives += int(positive.sum().item())
             safe = matched.clamp_min(0)
-            onehot = torch.zeros(anchors.size(0), num_classes, dtype=anchors.dtype)
+            onehot = torch.zeros(anchors.size(0), num_classes, dtype=anchors.dtype, device=anchors.device)
             if gt_boxes.size(0) > 0:
                 onehot.scatter_(1, gt_classes.index_select(0, safe).unsqueeze(1), 1.0)
                 onehot.mul_(positive.unsqueeze(1).to(onehot.dtype))
@@ -454,6 +455,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (as torch.device)")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward and loss (CUDA only)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--vertebra", default=os.path.join(REPO_ROOT, "build", "vertebra"),
@@ -472,6 +475,9 @@ def main():
                          str(len(ASPECT_RATIOS) * SCALES_PER_OCTAVE), "--head-norm", "bn")
     cpp_parameters = int(stats["built_params"])
 
+    device = torch.device(args.device)
+    if args.bf16 and device.type != "cuda":
+        sys.exit("step.py: --bf16 needs a CUDA device")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator()
@@ -483,18 +489,23 @@ def main():
     if args.channels_last:
         # As ToChannelsLast in worker/model/torch_util.cc (1x1 conv weights re-strided too).
         model = model.to(memory_format=torch.channels_last)
+    model.to(device)
     model.train()
-    anchors = generate_anchors(graph["endpoints"])
+    anchors = generate_anchors(graph["endpoints"]).to(device)
     sgd = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     images = torch.randn(args.batch, 3, args.size, args.size, generator=gen)
     if args.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     targets = random_targets(args.batch, args.size, args.classes, gen)
+    images = images.to(device)
+    targets = [(boxes.to(device), classes.to(device)) for boxes, classes in targets]
 
     def step():
         sgd.zero_grad()  # 1.13: zeroes the gradients (set_to_none=False), like LibTorch's.
-        class_logits, box_deltas = model(images)
-        loss = compute_loss(class_logits, box_deltas, anchors, targets)
+        # As CudaBf16Autocast in worker/step_bench.cc: the forward and the loss under autocast.
+        with torch.autocast("cuda", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
+            class_logits, box_deltas = model(images)
+            loss = compute_loss(class_logits, box_deltas, anchors, targets)
         loss.backward()
         sgd.step()
         return loss.item()
@@ -517,9 +528,9 @@ def main():
         "batch": args.batch,
         "steps": args.steps,
         "threads": torch.get_num_threads(),
-        "device": "cpu",
+        "device": str(device),
         "channels_last": args.channels_last,
-        "bf16": False,
+        "bf16": args.bf16,
         "parameters": parameters,
         "images_per_s": args.batch * args.steps / seconds,
         "ms_per_step": 1000.0 * seconds / args.steps,
@@ -531,8 +542,8 @@ def main():
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.arch} at {args.size} px, batch {args.batch}, {result['threads']} threads on cpu"
-              f"{', channels-last' if args.channels_last else ''} (Python): {result['images_per_s']:.1f} images/s, "
+        print(f"{args.arch} at {args.size} px, batch {args.batch}, {result['threads']} threads on {device}"
+              f"{', channels-last' if args.channels_last else ''}{', bf16' if args.bf16 else ''} (Python): {result['images_per_s']:.1f} images/s, "
               f"{result['ms_per_step']:.1f} ms/step, peak RSS {result['peak_rss_mb']:.0f} MB "
               f"(loss {first_loss:.3f} -> {last_loss:.3f}, {parameters} parameters, C++ build {cpp_parameters}, "
               f"torch {torch.__version__})")

@@ -293,7 +293,10 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path, Detector& mod
   ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
+    // Every tensor straight onto the run's device: LibTorch's Optimizer::load keeps its state
+    // (momentum, Adam moments) where the archive puts it, so a CPU load would leave it on the CPU
+    // beside CUDA parameters and the first step after a resume would fail.
+    archive.load_from(bytes.data(), bytes.size(), device);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: not a Vertebra checkpoint (%s)", path, e.what()));
   }
@@ -330,11 +333,11 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path, Detector& mod
   at::Tensor rng_cpu;
   archive.read("rng_cpu", rng_cpu);
   at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();
-  cpu_generator.set_state(rng_cpu);
+  cpu_generator.set_state(rng_cpu.cpu());  // Generator states are CPU byte tensors.
   if (device.is_cuda()) {
     at::Tensor rng_device;
     at::Generator device_generator = at::globalContext().defaultGenerator(device);
-    if (archive.try_read("rng_device", rng_device)) device_generator.set_state(rng_device);
+    if (archive.try_read("rng_device", rng_device)) device_generator.set_state(rng_device.cpu());
   }
   Checkpoint out{step.toInt(), 0, stored};
   if (archive.try_read("cooldown_step", cooldown_step)) out.cooldown_step = cooldown_step.toInt();
