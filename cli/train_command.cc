@@ -209,7 +209,7 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   if (!result.ok()) Fail(result.status());
   if (f.json) {
     std::cout << worker::TrainResultJson(*result, o);
-  } else if (result->status == "completed") {
+  } else if (result->status == v1::TRAIN_COMPLETED) {
     const eval::CocoStats& st = *result->stats;
     const std::string forks =
         result->cooldown_steps > 0 ? absl::StrFormat(" (+%d cool-down)", result->cooldown_steps) : "";
@@ -218,14 +218,14 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
         "wrote %s/{result.json,metrics.jsonl,checkpoint.pt,detections.json}\n",
         result->steps_done, forks, Duration(result->train_seconds), result->images_per_s, st.ap, st.ap50, st.ap75,
         st.ap_small, st.ap_medium, st.ap_large, f.out);
-  } else if (result->status == "stopped") {
+  } else if (result->status == v1::TRAIN_STOPPED) {
     std::cout << absl::StrFormat("stopped after step %d of %d; continue with the same command and --resume\n",
                                  result->steps_done, o.steps);
   } else {
     std::cout << absl::StrFormat("diverged: the loss at step %d was not finite; see %s/result.json\n",
                                  result->diverged_step, f.out);
   }
-  if (result->status == "diverged") throw CLI::RuntimeError(kExitDiverged);
+  if (result->status == v1::TRAIN_DIVERGED) throw CLI::RuntimeError(kExitDiverged);
 }
 
 struct RetrainFlags {
