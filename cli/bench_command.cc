@@ -13,6 +13,7 @@
 #include "bench/train_bench.h"
 #include "cli/spec_source.h"
 #include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 #endif
 
 namespace vertebra::cli {
@@ -173,10 +174,16 @@ void AddTrainBenchFlags(CLI::App* cmd, TrainBenchFlags& f) {
 // The options with the architecture loaded at the proxy scaling.
 bench::TrainBenchOptions LoadedTrainBenchOptions(const TrainBenchFlags& f) {
   bench::TrainBenchOptions o = f.options;
-  absl::StatusOr<search_spaces::ModelScale> proxy = search_spaces::NamedModelScale("proxy");
-  if (!proxy.ok()) Fail(proxy.status());
+  v1::ProxyTask proxy;
+  proxy.set_scaling("proxy");
+  proxy.set_size(o.size);
+  proxy.set_classes(search_spaces::DefaultProxyClasses(o.data).value_or(search_spaces::kDefaultClasses));
+  absl::StatusOr<search_spaces::ResolvedProxy> model = search_spaces::ResolveProxy(f.arch.Load(), proxy);
+  if (!model.ok()) Fail(model.status());
   o.arch = f.arch.name_or_path;
-  o.spec = f.arch.Load(&proxy->scaling);
+  o.spec = std::move(model->spec);
+  f.arch.ApplyOverrides(o.spec);
+  o.head = model->head;
   return o;
 }
 
