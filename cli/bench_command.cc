@@ -13,6 +13,7 @@
 #include "bench/train_bench.h"
 #include "cli/spec_source.h"
 #include "search_spaces/family.h"
+#include "proto/kinds.h"
 #include "search_spaces/proxy.h"
 #endif
 
@@ -44,7 +45,7 @@ void RegisterSearch(CLI::App& parent) {
   cmd->add_option("--objective", f->objective,
                   "The simulated objective: toy (a hand-written landscape) or surrogate (fitted on real proxy runs); "
                   "default: the config's")
-      ->check(CLI::IsMember({"toy", "surrogate"}));
+      ->check(CLI::IsMember(KindNames<v1::SimulatedObjective>()));
   cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
   cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));

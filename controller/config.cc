@@ -221,7 +221,7 @@ const std::vector<Field>& Fields() {
       IntegerList("search_space", "intermediate_pool", 2, 7, 0, "levels of the intermediate blocks (SpineNet-49's)"),
       Integer("search_space", "parent_window", 2, 64, 0, "how far back a block may take its parents (5)"),
 
-      Word("algorithm", "kind", KindNames<v1::Algorithm>, "reinforce", "the search policy"),
+      Word("algorithm", "kind", KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_REINFORCE), "the search policy"),
       Number("algorithm", "learning_rate", 1e-8, 10, 0.003, "Adam, on the LSTM controller"),
       Integer("algorithm", "hidden", 4, 4096, 64, "LSTM width"),
       Number("algorithm", "entropy_weight", 0, 10, 0.01, "entropy bonus"),
@@ -251,7 +251,7 @@ const std::vector<Field>& Fields() {
       Integer("proxy", "threads", 1, 1024, 1, "training threads per worker"),
       Integer("proxy", "eval_every", 0, kMaxSteps, 0, "held-out AP every N steps (0: at the end only)"),
       Number("proxy", "anchor_scale", 0, 64, 0, "anchor base size / stride (0: the scaling's)"),
-      Word("proxy", "schedule", KindNames<v1::Schedule>, "wsd", "how a rung reads a trial's run"),
+      Word("proxy", "schedule", KindNames<v1::Schedule>, KindName(v1::SCHEDULE_WSD), "how a rung reads a trial's run"),
       Number("proxy", "cooldown_fraction", 0.01, 1, 0.15, "wsd: the cool-down's share of a rung's steps"),
       Number("proxy", "ema_decay", 0.5, 0.9999, 0.99, "ema: the decay of the weights' moving average"),
       Integer("proxy", "classes", 1, kMaxClasses, 0, "the data's object classes (3 for synthetic, else 80)"),
@@ -259,7 +259,7 @@ const std::vector<Field>& Fields() {
       IntegerList("rungs", "steps", 1, kMaxSteps, 1, "budget of each rung, increasing ([500])").Then(CheckSteps),
       Integer("rungs", "eta", 2, 1000, 3, "promote the top 1/eta of a rung's results"),
 
-      Word("objective", "kind", KindNames<v1::Objective>, "ap", "AP, or AP x (MACs / target_macs)^macs_weight"),
+      Word("objective", "kind", KindNames<v1::Objective>, KindName(v1::OBJECTIVE_AP), "AP, or AP x (MACs / target_macs)^macs_weight"),
       Number("objective", "target_macs", 0, kHuge, 0, "ap_macs: required"),
       Number("objective", "macs_weight", -10, 10, -0.07, "ap_macs: the exponent w"),
       Integer("objective", "max_macs", 0, kMaxInt64, 0, "hard limit (0: none), priced at proxy.size with the head"),
@@ -275,7 +275,7 @@ const std::vector<Field>& Fields() {
       Number("simulation", "low_rung_bias", 0, 1, 0.5, "how much the lowest rung rewards fast starters"),
       Number("simulation", "low_rung_noise", 0, 1, 0, "extra noise sd at low budgets"),
       Integer("simulation", "full_steps", 0, kMaxSteps, 0, "the budget whose AP is final (0: the top rung)"),
-      Word("simulation", "objective", KindNames<v1::SimulatedObjective>, "toy", "the simulated landscape"),
+      Word("simulation", "objective", KindNames<v1::SimulatedObjective>, KindName(v1::SIMULATED_OBJECTIVE_TOY), "the simulated landscape"),
   };
   return *kFields;
 }
