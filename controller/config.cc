@@ -83,79 +83,70 @@ using Check = absl::Status (*)(v1::ExperimentConfig& config, const ObjectReader&
 // what it may hold, what it is when the file leaves it out, and what it means. The table below
 // drives reading, range checks, defaults and the writer.
 struct Field {
+  Field(absl::string_view section, absl::string_view key, absl::string_view doc)
+      : section(section), key(key), doc(doc) {}
+
   absl::string_view section;
   absl::string_view key;
-  Type type;
-  double lo = 0, hi = 0;       // kNumber.
-  int64_t min = 0, max = 0;    // kInteger, kIntegerList.
-  double number = 0;           // Default of kNumber.
-  int64_t integer = 0;         // Default of kInteger.
-  absl::string_view text;       // Default of kText, kWord.
-  bool flag = false;           // Default of kFlag.
-  std::vector<std::string> (*words)() = nullptr;  // kWord.
-  size_t min_items = 0;        // kIntegerList.
   absl::string_view doc;
+  Type type = Type::kText;
+  double lo = 0, hi = 0;                          // kNumber.
+  int64_t min = 0, max = 0;                       // kInteger, kIntegerList.
+  double number = 0;                              // Default of kNumber.
+  int64_t integer = 0;                            // Default of kInteger.
+  absl::string_view text;                         // Default of kText, kWord.
+  bool flag = false;                              // Default of kFlag.
+  std::vector<std::string> (*words)() = nullptr;  // kWord.
+  size_t min_items = 0;                           // kIntegerList.
   // Run right after the field is read (given or not); an error names the field.
   Check check = nullptr;
 
+  // What the field holds, with its default (a list's is empty).
+  Field&& Number(double from, double to, double fallback) && {
+    return Set(Type::kNumber, [&] {
+      lo = from;
+      hi = to;
+      number = fallback;
+    });
+  }
+  Field&& Integer(int64_t from, int64_t to, int64_t fallback) && {
+    return Set(Type::kInteger, [&] {
+      min = from;
+      max = to;
+      integer = fallback;
+    });
+  }
+  Field&& Text(absl::string_view fallback) && {
+    return Set(Type::kText, [&] { text = fallback; });
+  }
+  Field&& Word(std::vector<std::string> (*allowed)(), absl::string_view fallback) && {
+    return Set(Type::kWord, [&] {
+      words = allowed;
+      text = fallback;
+    });
+  }
+  Field&& Flag(bool fallback) && {
+    return Set(Type::kFlag, [&] { flag = fallback; });
+  }
+  Field&& IntegerList(int64_t from, int64_t to, size_t at_least) && {
+    return Set(Type::kIntegerList, [&] {
+      min = from;
+      max = to;
+      min_items = at_least;
+    });
+  }
   Field&& Then(Check c) && {
-    check = c;
+    return Set(type, [&] { check = c; });
+  }
+
+ private:
+  template <typename Fill>
+  Field&& Set(Type t, Fill fill) {
+    type = t;
+    fill();
     return std::move(*this);
   }
 };
-
-Field Number(absl::string_view section, absl::string_view key, double lo, double hi, double fallback,
-             absl::string_view doc) {
-  Field f{section, key, Type::kNumber};
-  f.lo = lo;
-  f.hi = hi;
-  f.number = fallback;
-  f.doc = doc;
-  return f;
-}
-
-Field Integer(absl::string_view section, absl::string_view key, int64_t min, int64_t max, int64_t fallback,
-              absl::string_view doc) {
-  Field f{section, key, Type::kInteger};
-  f.min = min;
-  f.max = max;
-  f.integer = fallback;
-  f.doc = doc;
-  return f;
-}
-
-Field Text(absl::string_view section, absl::string_view key, absl::string_view fallback, absl::string_view doc) {
-  Field f{section, key, Type::kText};
-  f.text = fallback;
-  f.doc = doc;
-  return f;
-}
-
-Field Word(absl::string_view section, absl::string_view key, std::vector<std::string> (*words)(),
-           absl::string_view fallback, absl::string_view doc) {
-  Field f{section, key, Type::kWord};
-  f.words = words;
-  f.text = fallback;
-  f.doc = doc;
-  return f;
-}
-
-Field Flag(absl::string_view section, absl::string_view key, bool fallback, absl::string_view doc) {
-  Field f{section, key, Type::kFlag};
-  f.flag = fallback;
-  f.doc = doc;
-  return f;
-}
-
-Field IntegerList(absl::string_view section, absl::string_view key, int64_t min, int64_t max, size_t min_items,
-                  absl::string_view doc) {
-  Field f{section, key, Type::kIntegerList};
-  f.min = min;
-  f.max = max;
-  f.min_items = min_items;
-  f.doc = doc;
-  return f;
-}
 
 constexpr double kHuge = std::numeric_limits<double>::max();
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
@@ -196,8 +187,8 @@ absl::Status CheckSteps(v1::ExperimentConfig& c, const ObjectReader& r) {
   const auto& steps = c.rungs().steps();
   for (int k = 1; k < steps.size(); ++k) {
     if (steps[k] <= steps[k - 1]) {
-      return r.Bad(absl::StrFormat("steps[%d]", k), absl::StrFormat("must be larger than rungs.steps[%d] (%d), got %d",
-                                                                    k - 1, steps[k - 1], steps[k]));
+      return r.Bad(absl::StrFormat("steps[%d]", k),
+                   absl::StrFormat("must be larger than rungs.steps[%d] (%d), got %d", k - 1, steps[k - 1], steps[k]));
     }
   }
   return absl::OkStatus();
@@ -214,68 +205,76 @@ std::vector<std::string> ScalingNames() { return search_spaces::ModelScaleNames(
 // like a long run; one read mid-schedule at a high learning rate does not.
 const std::vector<Field>& Fields() {
   static const std::vector<Field>* const kFields = new std::vector<Field>{
-      Text("", "name", "", "required: names the experiment, its folder and its files").Then(CheckName),
-      Integer("", "seed", 0, kMaxInt64, 1, "seeds the policy, the proposals and the workers' training"),
-      Flag("", "allow_repeats", false, "train an architecture again even when its hash has a result"),
+      Field("", "name", "required: names the experiment, its folder and its files").Text("").Then(CheckName),
+      Field("", "seed", "seeds the policy, the proposals and the workers' training").Integer(0, kMaxInt64, 1),
+      Field("", "allow_repeats", "train an architecture again even when its hash has a result").Flag(false),
 
-      IntegerList("search_space", "intermediate_pool", 2, 7, 0, "levels of the intermediate blocks (SpineNet-49's)"),
-      Integer("search_space", "parent_window", 2, 64, 0, "how far back a block may take its parents (5)"),
+      Field("search_space", "intermediate_pool", "levels of the intermediate blocks (SpineNet-49's)")
+          .IntegerList(2, 7, 0),
+      Field("search_space", "parent_window", "how far back a block may take its parents (5)").Integer(2, 64, 0),
 
-      Word("algorithm", "kind", KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_REINFORCE), "the search policy"),
-      Number("algorithm", "learning_rate", 1e-8, 10, 0.003, "Adam, on the LSTM controller"),
-      Integer("algorithm", "hidden", 4, 4096, 64, "LSTM width"),
-      Number("algorithm", "entropy_weight", 0, 10, 0.01, "entropy bonus"),
-      Number("algorithm", "baseline_decay", 0, 0.9999, 0.9, "moving-average reward baseline"),
-      Number("algorithm", "ppo_clip", 0.01, 10, 0.2, "PPO ratio clip"),
-      Integer("algorithm", "ppo_epochs", 1, 100, 4, "PPO passes over each batch of results"),
-      Integer("algorithm", "update_every", 1, 100000, 0, "results per policy update (max(8, budget.parallel))"),
-      Number("algorithm", "temperature", 0, 1000, 5, "RL logits l become c tanh(l / T); 0 leaves out the division"),
-      Number("algorithm", "tanh_constant", 0, 1000, 2.5, "c above; 0 leaves out the tanh"),
-      Number("algorithm", "failure_penalty", -1e6, 1e6, 0, "the reward a failed trial is observed with"),
-      Integer("algorithm", "population", 2, 1000000, 32, "regularized evolution's population"),
-      Integer("algorithm", "tournament", 1, 1000000, 8, "regularized evolution's tournament (<= population)"),
-      Integer("algorithm", "queue", 1, 10000, 4, "proposals made ahead of demand"),
+      Field("algorithm", "kind", "the search policy").Word(KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_REINFORCE)),
+      Field("algorithm", "learning_rate", "Adam, on the LSTM controller").Number(1e-8, 10, 0.003),
+      Field("algorithm", "hidden", "LSTM width").Integer(4, 4096, 64),
+      Field("algorithm", "entropy_weight", "entropy bonus").Number(0, 10, 0.01),
+      Field("algorithm", "baseline_decay", "moving-average reward baseline").Number(0, 0.9999, 0.9),
+      Field("algorithm", "ppo_clip", "PPO ratio clip").Number(0.01, 10, 0.2),
+      Field("algorithm", "ppo_epochs", "PPO passes over each batch of results").Integer(1, 100, 4),
+      Field("algorithm", "update_every", "results per policy update (max(8, budget.parallel))").Integer(1, 100000, 0),
+      Field("algorithm", "temperature", "RL logits l become c tanh(l / T); 0 leaves out the division")
+          .Number(0, 1000, 5),
+      Field("algorithm", "tanh_constant", "c above; 0 leaves out the tanh").Number(0, 1000, 2.5),
+      Field("algorithm", "failure_penalty", "the reward a failed trial is observed with").Number(-1e6, 1e6, 0),
+      Field("algorithm", "population", "regularized evolution's population").Integer(2, 1000000, 32),
+      Field("algorithm", "tournament", "regularized evolution's tournament (<= population)").Integer(1, 1000000, 8),
+      Field("algorithm", "queue", "proposals made ahead of demand").Integer(1, 10000, 4),
 
-      Integer("budget", "trials", 1, kMaxInt, 100, "proposals that reach a worker"),
-      Integer("budget", "parallel", 1, 100000, 4, "trials leased at once"),
-      Number("budget", "wall_hours", 0, 1e6, 0, "0: no limit"),
+      Field("budget", "trials", "proposals that reach a worker").Integer(1, kMaxInt, 100),
+      Field("budget", "parallel", "trials leased at once").Integer(1, 100000, 4),
+      Field("budget", "wall_hours", "0: no limit").Number(0, 1e6, 0),
 
-      Text("proxy", "data", "synthetic", "\"synthetic[:k=v,...]\" or \"coco:ANNOTATIONS:IMAGES\"").Then(CheckData),
-      Text("proxy", "val", "", "optional held-out dataset"),
-      Integer("proxy", "held_out", 0, kMaxInt, 0, "held-out images of data"),
-      Integer("proxy", "size", 32, 4096, 128, "input size in pixels"),
-      Word("proxy", "scaling", ScalingNames, "proxy", "the model scaling trials train at"),
-      Integer("proxy", "batch", 1, 65536, 16, "images per step"),
-      Number("proxy", "learning_rate", 1e-8, 100, 0.002, "peak learning rate"),
-      Integer("proxy", "maxup", 1, 64, 1, "augmented copies per image (MaxUp)"),
-      Integer("proxy", "threads", 1, 1024, 1, "training threads per worker"),
-      Integer("proxy", "eval_every", 0, kMaxSteps, 0, "held-out AP every N steps (0: at the end only)"),
-      Number("proxy", "anchor_scale", 0, 64, 0, "anchor base size / stride (0: the scaling's)"),
-      Word("proxy", "schedule", KindNames<v1::Schedule>, KindName(v1::SCHEDULE_WSD), "how a rung reads a trial's run"),
-      Number("proxy", "cooldown_fraction", 0.01, 1, 0.15, "wsd: the cool-down's share of a rung's steps"),
-      Number("proxy", "ema_decay", 0.5, 0.9999, 0.99, "ema: the decay of the weights' moving average"),
-      Integer("proxy", "classes", 1, kMaxClasses, 0, "the data's object classes (3 for synthetic, else 80)"),
+      Field("proxy", "data", "\"synthetic[:k=v,...]\" or \"coco:ANNOTATIONS:IMAGES\"")
+          .Text("synthetic")
+          .Then(CheckData),
+      Field("proxy", "val", "optional held-out dataset").Text(""),
+      Field("proxy", "held_out", "held-out images of data").Integer(0, kMaxInt, 0),
+      Field("proxy", "size", "input size in pixels").Integer(32, 4096, 128),
+      Field("proxy", "scaling", "the model scaling trials train at").Word(ScalingNames, "proxy"),
+      Field("proxy", "batch", "images per step").Integer(1, 65536, 16),
+      Field("proxy", "learning_rate", "peak learning rate").Number(1e-8, 100, 0.002),
+      Field("proxy", "maxup", "augmented copies per image (MaxUp)").Integer(1, 64, 1),
+      Field("proxy", "threads", "training threads per worker").Integer(1, 1024, 1),
+      Field("proxy", "eval_every", "held-out AP every N steps (0: at the end only)").Integer(0, kMaxSteps, 0),
+      Field("proxy", "anchor_scale", "anchor base size / stride (0: the scaling's)").Number(0, 64, 0),
+      Field("proxy", "schedule", "how a rung reads a trial's run")
+          .Word(KindNames<v1::Schedule>, KindName(v1::SCHEDULE_WSD)),
+      Field("proxy", "cooldown_fraction", "wsd: the cool-down's share of a rung's steps").Number(0.01, 1, 0.15),
+      Field("proxy", "ema_decay", "ema: the decay of the weights' moving average").Number(0.5, 0.9999, 0.99),
+      Field("proxy", "classes", "the data's object classes (3 for synthetic, else 80)").Integer(1, kMaxClasses, 0),
 
-      IntegerList("rungs", "steps", 1, kMaxSteps, 1, "budget of each rung, increasing ([500])").Then(CheckSteps),
-      Integer("rungs", "eta", 2, 1000, 3, "promote the top 1/eta of a rung's results"),
+      Field("rungs", "steps", "budget of each rung, increasing ([500])").IntegerList(1, kMaxSteps, 1).Then(CheckSteps),
+      Field("rungs", "eta", "promote the top 1/eta of a rung's results").Integer(2, 1000, 3),
 
-      Word("objective", "kind", KindNames<v1::Objective>, KindName(v1::OBJECTIVE_AP), "AP, or AP x (MACs / target_macs)^macs_weight"),
-      Number("objective", "target_macs", 0, kHuge, 0, "ap_macs: required"),
-      Number("objective", "macs_weight", -10, 10, -0.07, "ap_macs: the exponent w"),
-      Integer("objective", "max_macs", 0, kMaxInt64, 0, "hard limit (0: none), priced at proxy.size with the head"),
-      Integer("objective", "max_params", 0, kMaxInt64, 0, "hard limit (0: none)"),
-      Number("objective", "penalty", -1e6, 1e6, 0, "the reward of a rejected proposal"),
+      Field("objective", "kind", "AP, or AP x (MACs / target_macs)^macs_weight")
+          .Word(KindNames<v1::Objective>, KindName(v1::OBJECTIVE_AP)),
+      Field("objective", "target_macs", "ap_macs: required").Number(0, kHuge, 0),
+      Field("objective", "macs_weight", "ap_macs: the exponent w").Number(-10, 10, -0.07),
+      Field("objective", "max_macs", "hard limit (0: none), priced at proxy.size with the head")
+          .Integer(0, kMaxInt64, 0),
+      Field("objective", "max_params", "hard limit (0: none)").Integer(0, kMaxInt64, 0),
+      Field("objective", "penalty", "the reward of a rejected proposal").Number(-1e6, 1e6, 0),
 
-      Number("lease", "lease_seconds", 0.01, 1e7, 900, "how long a lease lasts without a heartbeat"),
-      Number("lease", "heartbeat_seconds", 0.001, 1e7, 15, "at most half of lease_seconds"),
-      Integer("lease", "max_attempts", 1, 1000, 3, "leases a trial may get before it fails"),
+      Field("lease", "lease_seconds", "how long a lease lasts without a heartbeat").Number(0.01, 1e7, 900),
+      Field("lease", "heartbeat_seconds", "at most half of lease_seconds").Number(0.001, 1e7, 15),
+      Field("lease", "max_attempts", "leases a trial may get before it fails").Integer(1, 1000, 3),
 
-      Number("simulation", "seconds", 0, 1e6, 0.05, "wall time per simulated trial of full_steps"),
-      Number("simulation", "noise", 0, 1, 0.01, "seed noise of the simulated AP"),
-      Number("simulation", "low_rung_bias", 0, 1, 0.5, "how much the lowest rung rewards fast starters"),
-      Number("simulation", "low_rung_noise", 0, 1, 0, "extra noise sd at low budgets"),
-      Integer("simulation", "full_steps", 0, kMaxSteps, 0, "the budget whose AP is final (0: the top rung)"),
-      Word("simulation", "objective", KindNames<v1::SimulatedObjective>, KindName(v1::SIMULATED_OBJECTIVE_TOY), "the simulated landscape"),
+      Field("simulation", "seconds", "wall time per simulated trial of full_steps").Number(0, 1e6, 0.05),
+      Field("simulation", "noise", "seed noise of the simulated AP").Number(0, 1, 0.01),
+      Field("simulation", "low_rung_bias", "how much the lowest rung rewards fast starters").Number(0, 1, 0.5),
+      Field("simulation", "low_rung_noise", "extra noise sd at low budgets").Number(0, 1, 0),
+      Field("simulation", "full_steps", "the budget whose AP is final (0: the top rung)").Integer(0, kMaxSteps, 0),
+      Field("simulation", "objective", "the simulated landscape")
+          .Word(KindNames<v1::SimulatedObjective>, KindName(v1::SIMULATED_OBJECTIVE_TOY)),
   };
   return *kFields;
 }
@@ -314,8 +313,14 @@ absl::Status CheckLease(v1::ExperimentConfig& c, const ObjectReader& r) {
 }
 
 constexpr Section kSections[] = {
-    {"search_space"},         {"algorithm", CheckAlgorithm}, {"budget"}, {"proxy"}, {"rungs"},
-    {"objective", CheckObjective}, {"lease", CheckLease},    {kSimulation},
+    {"search_space"},
+    {"algorithm", CheckAlgorithm},
+    {"budget"},
+    {"proxy"},
+    {"rungs"},
+    {"objective", CheckObjective},
+    {"lease", CheckLease},
+    {kSimulation},
 };
 
 // A field of the table bound to its place in the proto.
@@ -330,14 +335,17 @@ bool Fits(Type type, const pb::FieldDescriptor& d) {
   using Cpp = pb::FieldDescriptor::CppType;
   if ((type == Type::kIntegerList) != d.is_repeated()) return false;
   switch (type) {
-    case Type::kNumber: return d.cpp_type() == Cpp::CPPTYPE_DOUBLE;
+    case Type::kNumber:
+      return d.cpp_type() == Cpp::CPPTYPE_DOUBLE;
     case Type::kInteger:
     case Type::kIntegerList:
       return d.cpp_type() == Cpp::CPPTYPE_INT32 || d.cpp_type() == Cpp::CPPTYPE_INT64 ||
              (type == Type::kInteger && d.cpp_type() == Cpp::CPPTYPE_UINT64);
     case Type::kText:
-    case Type::kWord: return d.cpp_type() == Cpp::CPPTYPE_STRING;
-    case Type::kFlag: return d.cpp_type() == Cpp::CPPTYPE_BOOL;
+    case Type::kWord:
+      return d.cpp_type() == Cpp::CPPTYPE_STRING;
+    case Type::kFlag:
+      return d.cpp_type() == Cpp::CPPTYPE_BOOL;
   }
   return false;
 }
@@ -395,9 +403,15 @@ const pb::Message& Get(const v1::ExperimentConfig& c, const Bound& b) {
 void SetInteger(pb::Message* m, const pb::FieldDescriptor* d, int64_t value) {
   const pb::Reflection* r = m->GetReflection();
   switch (d->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT32: r->SetInt32(m, d, static_cast<int32_t>(value)); break;
-    case pb::FieldDescriptor::CPPTYPE_UINT64: r->SetUInt64(m, d, static_cast<uint64_t>(value)); break;
-    default: r->SetInt64(m, d, value); break;
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      r->SetInt32(m, d, static_cast<int32_t>(value));
+      break;
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      r->SetUInt64(m, d, static_cast<uint64_t>(value));
+      break;
+    default:
+      r->SetInt64(m, d, value);
+      break;
   }
 }
 
@@ -407,12 +421,22 @@ void SetDefault(v1::ExperimentConfig& c, const Bound& b) {
   const pb::Reflection* r = m->GetReflection();
   const Field& f = *b.field;
   switch (f.type) {
-    case Type::kNumber: r->SetDouble(m, b.descriptor, f.number); break;
-    case Type::kInteger: SetInteger(m, b.descriptor, f.integer); break;
+    case Type::kNumber:
+      r->SetDouble(m, b.descriptor, f.number);
+      break;
+    case Type::kInteger:
+      SetInteger(m, b.descriptor, f.integer);
+      break;
     case Type::kText:
-    case Type::kWord: r->SetString(m, b.descriptor, std::string(f.text)); break;
-    case Type::kFlag: r->SetBool(m, b.descriptor, f.flag); break;
-    case Type::kIntegerList: r->ClearField(m, b.descriptor); break;
+    case Type::kWord:
+      r->SetString(m, b.descriptor, std::string(f.text));
+      break;
+    case Type::kFlag:
+      r->SetBool(m, b.descriptor, f.flag);
+      break;
+    case Type::kIntegerList:
+      r->ClearField(m, b.descriptor);
+      break;
   }
 }
 
@@ -480,7 +504,8 @@ absl::Status ReadField(ObjectReader& reader, const Bound& b, v1::ExperimentConfi
         const std::string item = absl::StrFormat("%s[%d]", f.key, i);
         if (!e.is_number_integer()) return reader.Bad(item, "must be an integer, got " + e.dump());
         const int64_t x = e.get<int64_t>();
-        if (x < f.min || x > f.max) return reader.Bad(item, absl::StrFormat("must be in [%d, %d], got %d", f.min, f.max, x));
+        if (x < f.min || x > f.max)
+          return reader.Bad(item, absl::StrFormat("must be in [%d, %d], got %d", f.min, f.max, x));
         if (b.descriptor->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32) {
           r->AddInt32(m, b.descriptor, static_cast<int32_t>(x));
         } else {
@@ -587,12 +612,18 @@ json ValueJson(const v1::ExperimentConfig& c, const Bound& b) {
     return list;
   }
   switch (d->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE: return r->GetDouble(m, d);
-    case pb::FieldDescriptor::CPPTYPE_INT32: return r->GetInt32(m, d);
-    case pb::FieldDescriptor::CPPTYPE_INT64: return r->GetInt64(m, d);
-    case pb::FieldDescriptor::CPPTYPE_UINT64: return r->GetUInt64(m, d);
-    case pb::FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(m, d);
-    default: return r->GetString(m, d);
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+      return r->GetDouble(m, d);
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      return r->GetInt32(m, d);
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+      return r->GetInt64(m, d);
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      return r->GetUInt64(m, d);
+    case pb::FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(m, d);
+    default:
+      return r->GetString(m, d);
   }
 }
 
@@ -614,8 +645,9 @@ absl::StatusOr<v1::ExperimentConfig> ParseExperimentConfig(const std::string& te
 
 absl::StatusOr<v1::ExperimentConfig> ReadExperimentConfig(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return absl::NotFoundError(absl::StrFormat("%s: cannot read the configuration (%s)", path,
-                                                             text.status().message()));
+  if (!text.ok())
+    return absl::NotFoundError(
+        absl::StrFormat("%s: cannot read the configuration (%s)", path, text.status().message()));
   return ParseExperimentConfig(*text, path);
 }
 
@@ -634,13 +666,21 @@ std::string ExperimentConfigReference() {
   for (const Field& f : Fields()) {
     std::string range;
     switch (f.type) {
-      case Type::kNumber: range = absl::StrFormat("number in [%g, %g], default %g", f.lo, f.hi, f.number); break;
-      case Type::kInteger: range = absl::StrFormat("integer in [%d, %d], default %d", f.min, f.max, f.integer); break;
-      case Type::kText: range = absl::StrFormat("string, default \"%s\"", f.text); break;
+      case Type::kNumber:
+        range = absl::StrFormat("number in [%g, %g], default %g", f.lo, f.hi, f.number);
+        break;
+      case Type::kInteger:
+        range = absl::StrFormat("integer in [%d, %d], default %d", f.min, f.max, f.integer);
+        break;
+      case Type::kText:
+        range = absl::StrFormat("string, default \"%s\"", f.text);
+        break;
       case Type::kWord:
         range = absl::StrFormat("one of %s, default \"%s\"", absl::StrJoin(f.words(), ", "), f.text);
         break;
-      case Type::kFlag: range = absl::StrFormat("true or false, default %s", f.flag ? "true" : "false"); break;
+      case Type::kFlag:
+        range = absl::StrFormat("true or false, default %s", f.flag ? "true" : "false");
+        break;
       case Type::kIntegerList:
         range = absl::StrFormat("list of at least %d integers in [%d, %d]", f.min_items, f.min, f.max);
         break;

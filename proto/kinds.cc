@@ -1,6 +1,6 @@
 #include "proto/kinds.h"
 
-#include <utility>
+#include <type_traits>
 
 namespace vertebra {
 namespace {
@@ -24,50 +24,29 @@ constexpr Spelling<v1::Schedule> kSchedules[] = {{v1::SCHEDULE_WSD, "wsd"},
                                                  {v1::SCHEDULE_COSINE, "cosine"}};
 constexpr Spelling<v1::SimulatedObjective> kSimulatedObjectives[] = {{v1::SIMULATED_OBJECTIVE_TOY, "toy"},
                                                                      {v1::SIMULATED_OBJECTIVE_SURROGATE, "surrogate"}};
-constexpr Spelling<v1::ExperimentState> kExperimentStates[] = {{v1::EXPERIMENT_RUNNING, "running"},
-                                                               {v1::EXPERIMENT_STOPPED, "stopped"},
-                                                               {v1::EXPERIMENT_FINISHED, "finished"}};
-constexpr Spelling<v1::TrainStatus> kTrainStatuses[] = {{v1::TRAIN_COMPLETED, "completed"},
-                                                        {v1::TRAIN_DIVERGED, "diverged"},
-                                                        {v1::TRAIN_STOPPED, "stopped"}};
-constexpr Spelling<v1::TrialState> kTrialStates[] = {{v1::PENDING, "pending"}, {v1::LEASED, "leased"},
-                                                     {v1::DONE, "done"},       {v1::FAILED, "failed"},
+constexpr Spelling<v1::ExperimentState> kExperimentStates[] = {
+    {v1::EXPERIMENT_RUNNING, "running"}, {v1::EXPERIMENT_STOPPED, "stopped"}, {v1::EXPERIMENT_FINISHED, "finished"}};
+constexpr Spelling<v1::TrainStatus> kTrainStatuses[] = {
+    {v1::TRAIN_COMPLETED, "completed"}, {v1::TRAIN_DIVERGED, "diverged"}, {v1::TRAIN_STOPPED, "stopped"}};
+constexpr Spelling<v1::TrialState> kTrialStates[] = {{v1::PENDING, "pending"},   {v1::LEASED, "leased"},
+                                                     {v1::DONE, "done"},         {v1::FAILED, "failed"},
                                                      {v1::REJECTED, "rejected"}, {v1::STOPPED, "stopped"}};
 
+// The table of `Kind`.
 template <typename Kind>
-struct Table;
-template <>
-struct Table<v1::Algorithm> {
-  static constexpr auto& kRows = kAlgorithms;
-};
-template <>
-struct Table<v1::Objective> {
-  static constexpr auto& kRows = kObjectives;
-};
-template <>
-struct Table<v1::Schedule> {
-  static constexpr auto& kRows = kSchedules;
-};
-template <>
-struct Table<v1::SimulatedObjective> {
-  static constexpr auto& kRows = kSimulatedObjectives;
-};
-template <>
-struct Table<v1::ExperimentState> {
-  static constexpr auto& kRows = kExperimentStates;
-};
-template <>
-struct Table<v1::TrainStatus> {
-  static constexpr auto& kRows = kTrainStatuses;
-};
-template <>
-struct Table<v1::TrialState> {
-  static constexpr auto& kRows = kTrialStates;
-};
+constexpr const auto& Rows() {
+  if constexpr (std::is_same_v<Kind, v1::Algorithm>) return kAlgorithms;
+  if constexpr (std::is_same_v<Kind, v1::Objective>) return kObjectives;
+  if constexpr (std::is_same_v<Kind, v1::Schedule>) return kSchedules;
+  if constexpr (std::is_same_v<Kind, v1::SimulatedObjective>) return kSimulatedObjectives;
+  if constexpr (std::is_same_v<Kind, v1::ExperimentState>) return kExperimentStates;
+  if constexpr (std::is_same_v<Kind, v1::TrainStatus>) return kTrainStatuses;
+  if constexpr (std::is_same_v<Kind, v1::TrialState>) return kTrialStates;
+}
 
 template <typename Kind>
 absl::string_view NameOf(Kind value) {
-  for (const auto& row : Table<Kind>::kRows) {
+  for (const auto& row : Rows<Kind>()) {
     if (row.value == value) return row.name;
   }
   return {};
@@ -82,7 +61,7 @@ Kind KindOr(absl::string_view name, Kind fallback) {
 
 template <typename Kind>
 std::optional<Kind> ParseKind(absl::string_view name) {
-  for (const auto& row : Table<Kind>::kRows) {
+  for (const auto& row : Rows<Kind>()) {
     if (row.name == name) return row.value;
   }
   return std::nullopt;
@@ -91,13 +70,13 @@ std::optional<Kind> ParseKind(absl::string_view name) {
 template <typename Kind>
 std::vector<std::string> KindNames() {
   std::vector<std::string> names;
-  for (const auto& row : Table<Kind>::kRows) names.emplace_back(row.name);
+  for (const auto& row : Rows<Kind>()) names.emplace_back(row.name);
   return names;
 }
 
-#define VERTEBRA_KIND(Kind)                                                 \
-  absl::string_view KindName(Kind value) { return NameOf(value); }           \
-  template std::optional<Kind> ParseKind<Kind>(absl::string_view name);      \
+#define VERTEBRA_KIND(Kind)                                             \
+  absl::string_view KindName(Kind value) { return NameOf(value); }      \
+  template std::optional<Kind> ParseKind<Kind>(absl::string_view name); \
   template std::vector<std::string> KindNames<Kind>();
 VERTEBRA_KIND(v1::Algorithm)
 VERTEBRA_KIND(v1::Objective)
