@@ -171,7 +171,7 @@ absl::StatusOr<HistoryResult> MeasureHistory(int history, const ControllerBenchO
     const Clock::time_point t0 = Clock::now();
     ctl::Mutation create;
     create.create_experiment = config;
-    create.experiment_state = "running";
+    create.experiment_state = v1::EXPERIMENT_RUNNING;
     RETURN_IF_ERROR(store->Apply(create));
     for (int begin = 0; begin < history; begin += 5000) {
       ctl::Mutation m;

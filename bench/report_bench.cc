@@ -116,7 +116,7 @@ absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchOptions& 
   };
   ctl::Mutation start;
   start.create_experiment = config;
-  start.experiment_state = "running";
+  start.experiment_state = v1::EXPERIMENT_RUNNING;
   event(kStartTime, "controller_started", 0, "generated history");
   std::vector<std::string> worker_ids;
   for (int w = 0; w < f.workers; ++w) {
@@ -247,8 +247,8 @@ absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchOptions& 
     if (absl::Status st = store.Apply(m); !st.ok()) return st;
   }
   ctl::Mutation end;
-  end.experiment_state = "finished";
-  end.policy = ctl::PolicyCheckpoint{"evolution", sequence, "generated: no policy ran"};
+  end.experiment_state = v1::EXPERIMENT_FINISHED;
+  end.policy = ctl::PolicyCheckpoint{v1::ALGORITHM_EVOLUTION, sequence, "generated: no policy ran"};
   if (absl::Status st = store.Apply(end); !st.ok()) return st;
   return g;
 }

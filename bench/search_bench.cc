@@ -21,6 +21,7 @@
 #include "controller/policy.h"
 #include "controller/scheduler.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 #include "search_spaces/proxy.h"
 #include "worker/agent/simulated.h"
 #include "worker/agent/surrogate.h"
@@ -172,7 +173,7 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
   // (algorithm, learning rate): the RL policies once per rate asked for.
   std::vector<std::pair<std::string, double>> variants;
   for (const std::string& algorithm : f.algorithms) {
-    const bool rl = algorithm == "ppo" || algorithm == "reinforce";
+    const bool rl = IsRlAlgorithm(ParseKind<v1::Algorithm>(algorithm).value_or(v1::ALGORITHM_UNSPECIFIED));
     if (!rl || f.learning_rates.empty()) {
       variants.push_back({algorithm, base.algorithm().learning_rate()});
     } else {
@@ -185,7 +186,7 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
       config.mutable_algorithm()->set_kind(algorithm_kind);
       config.mutable_algorithm()->set_learning_rate(learning_rate);
       const std::string algorithm =
-          f.learning_rates.empty() || (algorithm_kind != "ppo" && algorithm_kind != "reinforce")
+          f.learning_rates.empty() || !IsRlAlgorithm(AlgorithmOf(config.algorithm()))
               ? algorithm_kind
               : absl::StrFormat("%s@%g", algorithm_kind, learning_rate);
       config.mutable_rungs()->clear_steps();
@@ -235,7 +236,7 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
       }
     }
   }
-  if (base.simulation().objective() == "surrogate" && !f.json) {
+  if (SimulatedObjectiveOf(base.simulation()) == v1::SIMULATED_OBJECTIVE_SURROGATE && !f.json) {
     if (const std::string note = worker::SurrogateProvisionalNote(); !note.empty()) {
       out << "note: the surrogate's fit is provisional: " << note << "\n";
     }

@@ -37,9 +37,8 @@ double Median(std::vector<double> v) {
 // stopped before evaluation.
 absl::StatusOr<double> TrainImagesPerSecond(const TrainBenchOptions& f, const wd::DataSplits& data, int maxup) {
   worker::TrainOptions o;
-  ASSIGN_OR_RETURN(const ss::ModelScale scale, ss::NamedModelScale("proxy"));
   o.spec = f.spec;
-  o.head = scale.head;
+  o.head = f.head;
   o.size = f.size;
   o.batch = f.batch;
   o.steps = 10 * f.steps;  // The schedule is irrelevant: the run stops after `steps`.

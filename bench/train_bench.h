@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "search_spaces/cost.h"
 #include "vertebra/v1/arch.pb.h"
 #include "worker/step_bench.h"
 
@@ -29,7 +30,8 @@ absl::Status RunStepBench(const StepBenchOptions& options, std::ostream& out);
 
 struct TrainBenchOptions {
   std::string arch = "spinenet-49";  // The architecture's name or file, as reported.
-  v1::ArchSpec spec;                 // The architecture at the proxy scaling (with the proxy's head).
+  v1::ArchSpec spec;                 // The architecture at the proxy scaling
+  search_spaces::HeadOptions head;   // and the proxy's head (search_spaces::ResolveProxy).
   std::string data = "synthetic";    // A worker/data/data_spec.h spec; held-out: 16 images.
   int size = 128;                    // Square input side.
   int batch = 16;

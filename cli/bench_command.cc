@@ -13,6 +13,8 @@
 #include "bench/train_bench.h"
 #include "cli/spec_source.h"
 #include "search_spaces/family.h"
+#include "proto/kinds.h"
+#include "search_spaces/proxy.h"
 #endif
 
 namespace vertebra::cli {
@@ -43,7 +45,7 @@ void RegisterSearch(CLI::App& parent) {
   cmd->add_option("--objective", f->objective,
                   "The simulated objective: toy (a hand-written landscape) or surrogate (fitted on real proxy runs); "
                   "default: the config's")
-      ->check(CLI::IsMember({"toy", "surrogate"}));
+      ->check(CLI::IsMember(KindNames<v1::SimulatedObjective>()));
   cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
   cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
@@ -173,10 +175,16 @@ void AddTrainBenchFlags(CLI::App* cmd, TrainBenchFlags& f) {
 // The options with the architecture loaded at the proxy scaling.
 bench::TrainBenchOptions LoadedTrainBenchOptions(const TrainBenchFlags& f) {
   bench::TrainBenchOptions o = f.options;
-  absl::StatusOr<search_spaces::ModelScale> proxy = search_spaces::NamedModelScale("proxy");
-  if (!proxy.ok()) Fail(proxy.status());
+  v1::ProxyTask proxy;
+  proxy.set_scaling("proxy");
+  proxy.set_size(o.size);
+  proxy.set_classes(search_spaces::DefaultProxyClasses(o.data).value_or(search_spaces::kDefaultClasses));
+  absl::StatusOr<search_spaces::ResolvedProxy> model = search_spaces::ResolveProxy(f.arch.Load(), proxy);
+  if (!model.ok()) Fail(model.status());
   o.arch = f.arch.name_or_path;
-  o.spec = f.arch.Load(&proxy->scaling);
+  o.spec = std::move(model->spec);
+  f.arch.ApplyOverrides(o.spec);
+  o.head = model->head;
   return o;
 }
 

@@ -29,6 +29,7 @@
 #include "inspect/source.h"
 #include "inspect/trials.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 #include "worker/agent/agent.h"
 #include "worker/agent/device.h"
 #include "worker/agent/simulated.h"
@@ -95,15 +96,15 @@ void RunController(const ControllerFlags& f) {
   while (!g_stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (f.exit_when_done) {
-      const ctl::ExperimentStatus s = (*scheduler)->Status();
-      if (s.state != "running" && s.counts.leased == 0 && !done_at) done_at = std::chrono::steady_clock::now();
+      const v1::StatusReply s = (*scheduler)->Status();
+      if (s.state() != v1::EXPERIMENT_RUNNING && s.leased() == 0 && !done_at) done_at = std::chrono::steady_clock::now();
       if (done_at && std::chrono::steady_clock::now() - *done_at > linger) break;
     }
   }
   (*server)->Shutdown();
-  const ctl::ExperimentStatus s = (*scheduler)->Status();
-  std::cout << absl::StrFormat("controller stopped: %s, %d done, %d failed, %d pending, %d leased\n", s.state,
-                               s.counts.done, s.counts.failed, s.counts.pending, s.counts.leased);
+  const v1::StatusReply s = (*scheduler)->Status();
+  std::cout << absl::StrFormat("controller stopped: %s, %d done, %d failed, %d pending, %d leased\n",
+                               KindName(s.state()), s.done(), s.failed(), s.pending(), s.leased());
 }
 
 struct WorkerFlags {
@@ -194,7 +195,7 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   if (as_json) {
     json j = {{"experiment", c.name()},
               {"algorithm", c.algorithm().kind()},
-              {"state", summary->state},
+              {"state", std::string(KindName(summary->state))},
               {"simulated", c.simulated()},
               {"budget", c.budget().trials()},
               {"pending", n.pending},
@@ -213,7 +214,7 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
     return;
   }
   std::cout << absl::StrFormat("experiment '%s' (%s%s): %s\n", c.name(), c.algorithm().kind(),
-                               c.simulated() ? ", simulated" : "", summary->state);
+                               c.simulated() ? ", simulated" : "", KindName(summary->state));
   std::cout << absl::StrFormat(
       "trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n", n.done, n.leased,
       n.pending, n.failed, n.rejected, n.stopped, c.budget().trials());

@@ -20,15 +20,19 @@ v1::ArchSpec SpecSource::Load(const v1::Scaling* base) const {
   absl::StatusOr<v1::ArchSpec> spec = search_spaces::LoadArchSpec(name_or_path);
   if (!spec.ok()) Fail(spec.status());
   if (base != nullptr) *spec->mutable_scaling() = *base;
-  v1::Scaling* s = spec->mutable_scaling();
+  ApplyOverrides(*spec);
+  return *std::move(spec);
+}
+
+void SpecSource::ApplyOverrides(v1::ArchSpec& spec) const {
+  v1::Scaling* s = spec.mutable_scaling();
   if (filter_scale) s->set_filter_scale(*filter_scale);
   if (resample_alpha) s->set_resample_alpha(*resample_alpha);
   if (block_repeats) s->set_block_repeats(*block_repeats);
   if (endpoint_filters) s->set_endpoint_filters(*endpoint_filters);
-  if (absl::Status st = search_spaces::ValidateArchSpec(*spec); !st.ok()) {
+  if (absl::Status st = search_spaces::ValidateArchSpec(spec); !st.ok()) {
     Fail(absl::InvalidArgumentError(absl::StrFormat("%s: %s", name_or_path, st.message())));
   }
-  return *std::move(spec);
 }
 
 }  // namespace vertebra::cli

@@ -26,6 +26,9 @@ struct SpecSource {
   // and field and exits through Fail(). With `base`, the spec's own scaling is replaced by it
   // before the overrides (e.g. `vertebra train --scaling 96 --filter-scale 0.8`).
   v1::ArchSpec Load(const v1::Scaling* base = nullptr) const;
+
+  // Applies the overrides to `spec`'s scaling and validates it; on error exits as Load does.
+  void ApplyOverrides(v1::ArchSpec& spec) const;
 };
 
 }  // namespace vertebra::cli

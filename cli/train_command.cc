@@ -15,10 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "cli/commands.h"
 #include "cli/spec_source.h"
 #include "inspect/lineage.h"
 #include "search_spaces/family.h"
+#include "search_spaces/proxy.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
 
@@ -143,14 +145,31 @@ class ProgressPrinter {
 void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   TrainOptions o;
   o.write_safetensors = write_safetensors;
-  absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale(f.scale);
-  if (!scale.ok()) Fail(absl::InvalidArgumentError(absl::StrCat("--scaling: ", scale.status().message())));
-  // The scale's backbone scaling, then the explicit overrides (--filter-scale, ...), validated.
-  o.spec = f.arch.Load(&scale->scaling);
-  o.head = scale->head;
+  // The model as the search resolves its proxy task (search_spaces/proxy.h): the named scale's
+  // backbone scaling, head and anchors at --size; then the explicit overrides (--filter-scale,
+  // --head-width, ...). The head's class count is the data's: the trainer takes it from the data
+  // it opens (a data spec whose classes= is bad is reported when it is opened).
+  v1::ProxyTask proxy;
+  proxy.set_scaling(f.scale);
+  proxy.set_size(f.size);
+  proxy.set_anchor_scale(f.anchor_scale);
+  proxy.set_classes(ss::DefaultProxyClasses(f.data).value_or(ss::kDefaultClasses));
+  absl::StatusOr<ss::ResolvedProxy> model = ss::ResolveProxy(f.arch.Load(), proxy);
+  if (!model.ok()) {
+    // The proxy task's fields came from flags: name the flag (size and anchors are checked as
+    // they are parsed).
+    absl::string_view message = model.status().message();
+    if (absl::ConsumePrefix(&message, "proxy.scaling: ")) {
+      Fail(absl::Status(model.status().code(), absl::StrCat("--scaling: ", message)));
+    }
+    Fail(model.status());
+  }
+  o.spec = std::move(model->spec);
+  f.arch.ApplyOverrides(o.spec);
+  o.head = model->head;
   if (f.head_width > 0) o.head.width = f.head_width;
   if (f.head_convs > 0) o.head.num_convs = f.head_convs;
-  o.anchor_scale = f.anchor_scale > 0 ? f.anchor_scale : ss::AnchorScaleFor(*scale, f.size);
+  o.anchor_scale = model->anchor_scale;
   o.swish = f.swish;
   o.stochastic_depth = f.stochastic_depth;
 
@@ -209,7 +228,7 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   if (!result.ok()) Fail(result.status());
   if (f.json) {
     std::cout << worker::TrainResultJson(*result, o);
-  } else if (result->status == "completed") {
+  } else if (result->status == v1::TRAIN_COMPLETED) {
     const eval::CocoStats& st = *result->stats;
     const std::string forks =
         result->cooldown_steps > 0 ? absl::StrFormat(" (+%d cool-down)", result->cooldown_steps) : "";
@@ -218,14 +237,14 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
         "wrote %s/{result.json,metrics.jsonl,checkpoint.pt,detections.json}\n",
         result->steps_done, forks, Duration(result->train_seconds), result->images_per_s, st.ap, st.ap50, st.ap75,
         st.ap_small, st.ap_medium, st.ap_large, f.out);
-  } else if (result->status == "stopped") {
+  } else if (result->status == v1::TRAIN_STOPPED) {
     std::cout << absl::StrFormat("stopped after step %d of %d; continue with the same command and --resume\n",
                                  result->steps_done, o.steps);
   } else {
     std::cout << absl::StrFormat("diverged: the loss at step %d was not finite; see %s/result.json\n",
                                  result->diverged_step, f.out);
   }
-  if (result->status == "diverged") throw CLI::RuntimeError(kExitDiverged);
+  if (result->status == v1::TRAIN_DIVERGED) throw CLI::RuntimeError(kExitDiverged);
 }
 
 struct RetrainFlags {

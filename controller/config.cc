@@ -1,10 +1,14 @@
 #include "controller/config.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
-#include <functional>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <vector>
@@ -12,10 +16,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "common/file_util.h"
 #include "common/json_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 #include "search_spaces/decisions.h"
 #include "search_spaces/family.h"
 #include "search_spaces/proxy.h"
@@ -24,6 +30,7 @@ namespace vertebra::controller {
 namespace {
 
 using json = nlohmann::json;
+namespace pb = google::protobuf;
 
 // Reads one JSON object field by field, remembering which keys it used, so that whatever is left
 // is an unknown key (a typo must not silently fall back to a default).
@@ -31,88 +38,16 @@ class ObjectReader {
  public:
   ObjectReader(const json& object, std::string path) : object_(object), path_(std::move(path)) {}
 
-  std::string Field(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string Field(absl::string_view key) const {
+    return path_.empty() ? std::string(key) : absl::StrCat(path_, ".", key);
+  }
 
   // The value of `key`, or nullptr when it is absent (the default stays). A null is not absent:
   // it fails the caller's type check, as a typo'd value would.
-  const json* Find(const std::string& key) {
-    used_.insert(key);
-    auto it = object_.find(key);
+  const json* Find(absl::string_view key) {
+    used_.insert(std::string(key));
+    auto it = object_.find(std::string(key));
     return it == object_.end() ? nullptr : &*it;
-  }
-
-  absl::Status Number(const std::string& key, double* out, double min, double max) {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_number()) return Bad(key, "must be a number, got " + v->dump());
-    const double d = v->get<double>();
-    if (!(d >= min && d <= max)) return Bad(key, absl::StrFormat("must be in [%g, %g], got %g", min, max, d));
-    *out = d;
-    return absl::OkStatus();
-  }
-
-  template <typename Int>
-  absl::Status Integer(const std::string& key, Int* out, int64_t min, int64_t max) {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_number_integer()) return Bad(key, "must be an integer, got " + v->dump());
-    const int64_t i = v->get<int64_t>();
-    if (i < min || i > max) return Bad(key, absl::StrFormat("must be in [%d, %d], got %d", min, max, i));
-    *out = static_cast<Int>(i);
-    return absl::OkStatus();
-  }
-
-  absl::Status String(const std::string& key, std::string* out, const std::vector<std::string>& allowed = {}) {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_string()) return Bad(key, "must be a string, got " + v->dump());
-    const std::string s = v->get<std::string>();
-    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
-      return Bad(key, absl::StrFormat("must be one of %s, got \"%s\"", absl::StrJoin(allowed, ", "), s));
-    }
-    *out = s;
-    return absl::OkStatus();
-  }
-
-  absl::Status Bool(const std::string& key, bool* out) {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_boolean()) return Bad(key, "must be true or false, got " + v->dump());
-    *out = v->get<bool>();
-    return absl::OkStatus();
-  }
-
-  // A nested object read by `read`; absent leaves the defaults.
-  absl::Status Object(const std::string& key, const std::function<absl::Status(ObjectReader&)>& read) {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_object()) return Bad(key, "must be an object, got " + v->dump());
-    ObjectReader nested(*v, Field(key));
-    RETURN_IF_ERROR(read(nested));
-    return nested.Finish();
-  }
-
-  // A list of at least `min_items` integers in [min, max].
-  template <typename Int>
-  absl::Status IntegerList(const std::string& key, std::vector<Int>* out, int64_t min, int64_t max,
-                           size_t min_items = 0) {
-    const json* v = Find(key);
-    if (v == nullptr) return absl::OkStatus();
-    if (!v->is_array()) return Bad(key, "must be a list of integers, got " + v->dump());
-    if (v->size() < min_items) {
-      return Bad(key, absl::StrFormat("must list at least %d integer%s, got %s", min_items, min_items == 1 ? "" : "s",
-                                      v->dump()));
-    }
-    out->clear();
-    for (size_t i = 0; i < v->size(); ++i) {
-      const json& e = (*v)[i];
-      const std::string item = absl::StrFormat("%s[%d]", key, i);
-      if (!e.is_number_integer()) return Bad(item, "must be an integer, got " + e.dump());
-      const int64_t x = e.get<int64_t>();
-      if (x < min || x > max) return Bad(item, absl::StrFormat("must be in [%d, %d], got %d", min, max, x));
-      out->push_back(static_cast<Int>(x));
-    }
-    return absl::OkStatus();
   }
 
   absl::Status Finish() const {
@@ -122,78 +57,115 @@ class ObjectReader {
     return absl::OkStatus();
   }
 
-  absl::Status Bad(const std::string& key, const std::string& why) const {
-    return absl::InvalidArgumentError(Field(key) + ": " + why);
+  absl::Status Bad(absl::string_view key, const std::string& why) const {
+    return absl::InvalidArgumentError(absl::StrCat(Field(key), ": ", why));
   }
 
  private:
   const json& object_;
   std::string path_;
-  std::set<std::string> used_;
+  std::set<std::string, std::less<>> used_;
+};
+
+enum class Type {
+  kNumber,       // A double in [lo, hi].
+  kInteger,      // An int32, int64 or (seed) uint64 in [min, max].
+  kText,         // Any string.
+  kWord,         // One of words(), in the order errors list them.
+  kFlag,         // true or false.
+  kIntegerList,  // At least min_items integers, each in [min, max].
+};
+
+using Check = absl::Status (*)(v1::ExperimentConfig& config, const ObjectReader& reader);
+
+// One field of the experiment file: where it lives in v1::ExperimentConfig (a section, the name of
+// one of its message fields, or "" for the top level; the JSON key is the proto field's name),
+// what it may hold, what it is when the file leaves it out, and what it means. The table below
+// drives reading, range checks, defaults and the writer.
+struct Field {
+  Field(absl::string_view section, absl::string_view key, absl::string_view doc)
+      : section(section), key(key), doc(doc) {}
+
+  absl::string_view section;
+  absl::string_view key;
+  absl::string_view doc;
+  Type type = Type::kText;
+  double lo = 0, hi = 0;                          // kNumber.
+  int64_t min = 0, max = 0;                       // kInteger, kIntegerList.
+  double number = 0;                              // Default of kNumber.
+  int64_t integer = 0;                            // Default of kInteger.
+  absl::string_view text;                         // Default of kText, kWord.
+  bool flag = false;                              // Default of kFlag.
+  std::vector<std::string> (*words)() = nullptr;  // kWord.
+  size_t min_items = 0;                           // kIntegerList.
+  // Run right after the field is read (given or not); an error names the field.
+  Check check = nullptr;
+
+  // What the field holds, with its default (a list's is empty).
+  Field&& Number(double from, double to, double fallback) && {
+    return Set(Type::kNumber, [&] {
+      lo = from;
+      hi = to;
+      number = fallback;
+    });
+  }
+  Field&& Integer(int64_t from, int64_t to, int64_t fallback) && {
+    return Set(Type::kInteger, [&] {
+      min = from;
+      max = to;
+      integer = fallback;
+    });
+  }
+  Field&& Text(absl::string_view fallback) && {
+    return Set(Type::kText, [&] { text = fallback; });
+  }
+  Field&& Word(std::vector<std::string> (*allowed)(), absl::string_view fallback) && {
+    return Set(Type::kWord, [&] {
+      words = allowed;
+      text = fallback;
+    });
+  }
+  Field&& Flag(bool fallback) && {
+    return Set(Type::kFlag, [&] { flag = fallback; });
+  }
+  Field&& IntegerList(int64_t from, int64_t to, size_t at_least) && {
+    return Set(Type::kIntegerList, [&] {
+      min = from;
+      max = to;
+      min_items = at_least;
+    });
+  }
+  Field&& Then(Check c) && {
+    return Set(type, [&] { check = c; });
+  }
+
+ private:
+  template <typename Fill>
+  Field&& Set(Type t, Fill fill) {
+    type = t;
+    fill();
+    return std::move(*this);
+  }
 };
 
 constexpr double kHuge = std::numeric_limits<double>::max();
+constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxSteps = int64_t{1} << 40;  // Far beyond any training run.
 // algorithm.update_every when the file leaves it out and budget.parallel is smaller.
 constexpr int32_t kDefaultUpdateEvery = 8;
-constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+// rungs.steps when the file leaves it out: one rung.
+constexpr int64_t kDefaultSteps = 500;
 // Object classes of a detection head: far beyond any dataset (LVIS has 1,203).
 constexpr int64_t kMaxClasses = 100000;
+// The section whose presence makes the experiment simulated; its defaults apply only then.
+constexpr absl::string_view kSimulation = "simulation";
 
-void SetDefaults(v1::ExperimentConfig& c) {
-  c.set_seed(1);
-  v1::AlgorithmConfig* a = c.mutable_algorithm();
-  // 3e-3: the top of the range ENAS and Zoph & Le used (3.5e-4, 6e-4) scaled for searches of
-  // hundreds of trials; no rate from 3e-4 to 3e-2 was worse on the simulated objective
-  // (bench/results/rl-learning-rate.csv, README "On the simulated objective").
-  a->set_kind("reinforce");
-  a->set_learning_rate(0.003);
-  a->set_hidden(64);
-  a->set_entropy_weight(0.01);
-  a->set_baseline_decay(0.9);
-  a->set_ppo_clip(0.2);
-  a->set_ppo_epochs(4);
-  a->set_update_every(0);  // Filled in after parsing: max(kDefaultUpdateEvery, budget.parallel).
-  // ENAS's controller: temperature 5 and tanh constant 2.5 keep it exploring.
-  a->set_temperature(5);
-  a->set_tanh_constant(2.5);
-  a->set_failure_penalty(0);
-  a->set_population(32);
-  a->set_tournament(8);
-  a->set_queue(4);
-  v1::BudgetConfig* b = c.mutable_budget();
-  b->set_trials(100);
-  b->set_parallel(4);
-  v1::ProxyTask* p = c.mutable_proxy();
-  p->set_data("synthetic");
-  p->set_size(128);
-  p->set_scaling("proxy");
-  p->set_batch(16);
-  p->set_learning_rate(0.002);
-  p->set_maxup(1);
-  p->set_threads(1);
-  // The annealed reading (bench/fidelity_study.py): a rung read at the end of a short cool-down
-  // ranks like a long run; one read mid-schedule at a high learning rate does not.
-  p->set_schedule("wsd");
-  p->set_cooldown_fraction(0.15);
-  p->set_ema_decay(0.99);
-  c.mutable_rungs()->set_eta(3);
-  v1::ObjectiveConfig* o = c.mutable_objective();
-  o->set_kind("ap");
-  o->set_macs_weight(-0.07);
-  v1::LeaseConfig* l = c.mutable_lease();
-  l->set_lease_seconds(900);
-  l->set_heartbeat_seconds(15);
-  l->set_max_attempts(3);
-}
-
-absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
-  if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be a JSON object");
-  ObjectReader r(root, "");
-  std::string name;
-  RETURN_IF_ERROR(r.String("name", &name));
+// The name becomes folder and file names (`launch` writes runs/NAME/): nothing that could leave
+// the folder or need quoting.
+absl::Status CheckName(v1::ExperimentConfig& c, const ObjectReader& r) {
+  const std::string& name = c.name();
   if (name.empty()) return r.Bad("name", "required, a non-empty string");
-  // The name becomes folder and file names (`launch` writes runs/NAME/): nothing that could leave
-  // the folder or need quoting.
   const bool safe = name.size() <= 100 && std::isalnum(static_cast<unsigned char>(name[0])) &&
                     std::all_of(name.begin(), name.end(), [](char ch) {
                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
@@ -203,246 +175,374 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
                                          "or digit (it names folders), got \"%s\"",
                                          name.substr(0, 120)));
   }
-  c.set_name(name);
-  uint64_t seed = c.seed();
-  {
-    const json* v = r.Find("seed");
-    if (v != nullptr) {
-      if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<int64_t>() >= 0)) {
-        return r.Bad("seed", "must be a non-negative integer, got " + v->dump());
-      }
-      seed = v->get<uint64_t>();
+  return absl::OkStatus();
+}
+
+absl::Status CheckData(v1::ExperimentConfig& c, const ObjectReader& r) {
+  if (c.proxy().data().empty()) return r.Bad("data", "must not be empty");
+  return absl::OkStatus();
+}
+
+absl::Status CheckSteps(v1::ExperimentConfig& c, const ObjectReader& r) {
+  const auto& steps = c.rungs().steps();
+  for (int k = 1; k < steps.size(); ++k) {
+    if (steps[k] <= steps[k - 1]) {
+      return r.Bad(absl::StrFormat("steps[%d]", k),
+                   absl::StrFormat("must be larger than rungs.steps[%d] (%d), got %d", k - 1, steps[k - 1], steps[k]));
     }
   }
-  c.set_seed(seed);
-  bool repeats = false;
-  RETURN_IF_ERROR(r.Bool("allow_repeats", &repeats));
-  c.set_allow_repeats(repeats);
+  return absl::OkStatus();
+}
 
-  RETURN_IF_ERROR(r.Object("search_space", [&](ObjectReader& s) {
-    std::vector<int32_t> pool;
-    RETURN_IF_ERROR(s.IntegerList("intermediate_pool", &pool, 2, 7));
-    for (int32_t level : pool) c.mutable_search_space()->add_intermediate_pool(level);
-    int32_t window = 0;
-    RETURN_IF_ERROR(s.Integer("parent_window", &window, 2, 64));
-    c.mutable_search_space()->set_parent_window(window);
-    return absl::OkStatus();
-  }));
+std::vector<std::string> ScalingNames() { return search_spaces::ModelScaleNames(); }
 
-  RETURN_IF_ERROR(r.Object("algorithm", [&](ObjectReader& s) {
-    v1::AlgorithmConfig* a = c.mutable_algorithm();
-    std::string kind = a->kind();
-    RETURN_IF_ERROR(s.String("kind", &kind, {"ppo", "reinforce", "evolution", "random"}));
-    a->set_kind(kind);
-    double d = a->learning_rate();
-    RETURN_IF_ERROR(s.Number("learning_rate", &d, 1e-8, 10));
-    a->set_learning_rate(d);
-    int32_t i = a->hidden();
-    RETURN_IF_ERROR(s.Integer("hidden", &i, 4, 4096));
-    a->set_hidden(i);
-    d = a->entropy_weight();
-    RETURN_IF_ERROR(s.Number("entropy_weight", &d, 0, 10));
-    a->set_entropy_weight(d);
-    d = a->baseline_decay();
-    RETURN_IF_ERROR(s.Number("baseline_decay", &d, 0, 0.9999));
-    a->set_baseline_decay(d);
-    d = a->ppo_clip();
-    RETURN_IF_ERROR(s.Number("ppo_clip", &d, 0.01, 10));
-    a->set_ppo_clip(d);
-    i = a->ppo_epochs();
-    RETURN_IF_ERROR(s.Integer("ppo_epochs", &i, 1, 100));
-    a->set_ppo_epochs(i);
-    i = 0;
-    RETURN_IF_ERROR(s.Integer("update_every", &i, 1, 100000));
-    a->set_update_every(i);  // 0 until the budget is read: then the default.
-    d = a->temperature();
-    RETURN_IF_ERROR(s.Number("temperature", &d, 0, 1000));
-    a->set_temperature(d);
-    d = a->tanh_constant();
-    RETURN_IF_ERROR(s.Number("tanh_constant", &d, 0, 1000));
-    a->set_tanh_constant(d);
-    d = a->failure_penalty();
-    RETURN_IF_ERROR(s.Number("failure_penalty", &d, -1e6, 1e6));
-    a->set_failure_penalty(d);
-    i = a->population();
-    RETURN_IF_ERROR(s.Integer("population", &i, 2, 1000000));
-    a->set_population(i);
-    i = a->tournament();
-    RETURN_IF_ERROR(s.Integer("tournament", &i, 1, 1000000));
-    a->set_tournament(i);
-    i = a->queue();
-    RETURN_IF_ERROR(s.Integer("queue", &i, 1, 10000));
-    a->set_queue(i);
-    if (a->tournament() > a->population()) {
-      return s.Bad("tournament", absl::StrFormat("must not exceed population (%d), got %d", a->population(),
-                                                 a->tournament()));
-    }
-    return absl::OkStatus();
-  }));
+// The file's fields, in the order they are read (the first error found is the one reported).
+// 3e-3 for the RL learning rate: the top of the range ENAS and Zoph & Le used (3.5e-4, 6e-4)
+// scaled for searches of hundreds of trials; no rate from 3e-4 to 3e-2 was worse on the simulated
+// objective (bench/results/rl-learning-rate.csv, README "On the simulated objective"). ENAS's
+// controller: temperature 5 and tanh constant 2.5 keep it exploring. The "wsd" schedule is the
+// annealed reading (bench/fidelity_study.py): a rung read at the end of a short cool-down ranks
+// like a long run; one read mid-schedule at a high learning rate does not.
+const std::vector<Field>& Fields() {
+  static const std::vector<Field>* const kFields = new std::vector<Field>{
+      Field("", "name", "required: names the experiment, its folder and its files").Text("").Then(CheckName),
+      Field("", "seed", "seeds the policy, the proposals and the workers' training").Integer(0, kMaxInt64, 1),
+      Field("", "allow_repeats", "train an architecture again even when its hash has a result").Flag(false),
 
-  RETURN_IF_ERROR(r.Object("budget", [&](ObjectReader& s) {
-    v1::BudgetConfig* b = c.mutable_budget();
-    int32_t i = b->trials();
-    RETURN_IF_ERROR(s.Integer("trials", &i, 1, kMaxInt));
-    b->set_trials(i);
-    i = b->parallel();
-    RETURN_IF_ERROR(s.Integer("parallel", &i, 1, 100000));
-    b->set_parallel(i);
-    double d = b->wall_hours();
-    RETURN_IF_ERROR(s.Number("wall_hours", &d, 0, 1e6));
-    b->set_wall_hours(d);
-    return absl::OkStatus();
-  }));
+      Field("search_space", "intermediate_pool", "levels of the intermediate blocks (SpineNet-49's)")
+          .IntegerList(2, 7, 0),
+      Field("search_space", "parent_window", "how far back a block may take its parents (5)").Integer(2, 64, 0),
 
-  RETURN_IF_ERROR(r.Object("proxy", [&](ObjectReader& s) {
-    v1::ProxyTask* p = c.mutable_proxy();
-    std::string str = p->data();
-    RETURN_IF_ERROR(s.String("data", &str));
-    if (str.empty()) return s.Bad("data", "must not be empty");
-    p->set_data(str);
-    str = p->val();
-    RETURN_IF_ERROR(s.String("val", &str));
-    p->set_val(str);
-    int32_t i = p->held_out();
-    RETURN_IF_ERROR(s.Integer("held_out", &i, 0, kMaxInt));
-    p->set_held_out(i);
-    i = p->size();
-    RETURN_IF_ERROR(s.Integer("size", &i, 32, 4096));
-    p->set_size(i);
-    str = p->scaling();
-    RETURN_IF_ERROR(s.String("scaling", &str, search_spaces::ModelScaleNames()));
-    p->set_scaling(str);
-    i = p->batch();
-    RETURN_IF_ERROR(s.Integer("batch", &i, 1, 65536));
-    p->set_batch(i);
-    double d = p->learning_rate();
-    RETURN_IF_ERROR(s.Number("learning_rate", &d, 1e-8, 100));
-    p->set_learning_rate(d);
-    i = p->maxup();
-    RETURN_IF_ERROR(s.Integer("maxup", &i, 1, 64));
-    p->set_maxup(i);
-    i = p->threads();
-    RETURN_IF_ERROR(s.Integer("threads", &i, 1, 1024));
-    p->set_threads(i);
-    int64_t every = p->eval_every();
-    RETURN_IF_ERROR(s.Integer("eval_every", &every, 0, int64_t{1} << 40));
-    p->set_eval_every(every);
-    d = p->anchor_scale();
-    RETURN_IF_ERROR(s.Number("anchor_scale", &d, 0, 64));
-    p->set_anchor_scale(d);
-    str = p->schedule();
-    RETURN_IF_ERROR(s.String("schedule", &str, {"wsd", "ema", "cosine_per_rung", "cosine"}));
-    p->set_schedule(str);
-    d = p->cooldown_fraction();
-    RETURN_IF_ERROR(s.Number("cooldown_fraction", &d, 0.01, 1));
-    p->set_cooldown_fraction(d);
-    d = p->ema_decay();
-    RETURN_IF_ERROR(s.Number("ema_decay", &d, 0.5, 0.9999));
-    p->set_ema_decay(d);
-    i = p->classes();
-    RETURN_IF_ERROR(s.Integer("classes", &i, 1, kMaxClasses));
-    p->set_classes(i);
-    return absl::OkStatus();
-  }));
-  if (c.proxy().classes() == 0) {  // Not given: the data's (the count experiments had before the field).
-    ASSIGN_OR_RETURN(const int32_t classes, search_spaces::DefaultProxyClasses(c.proxy().data()));
-    c.mutable_proxy()->set_classes(classes);
+      Field("algorithm", "kind", "the search policy").Word(KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_REINFORCE)),
+      Field("algorithm", "learning_rate", "Adam, on the LSTM controller").Number(1e-8, 10, 0.003),
+      Field("algorithm", "hidden", "LSTM width").Integer(4, 4096, 64),
+      Field("algorithm", "entropy_weight", "entropy bonus").Number(0, 10, 0.01),
+      Field("algorithm", "baseline_decay", "moving-average reward baseline").Number(0, 0.9999, 0.9),
+      Field("algorithm", "ppo_clip", "PPO ratio clip").Number(0.01, 10, 0.2),
+      Field("algorithm", "ppo_epochs", "PPO passes over each batch of results").Integer(1, 100, 4),
+      Field("algorithm", "update_every", "results per policy update (max(8, budget.parallel))").Integer(1, 100000, 0),
+      Field("algorithm", "temperature", "RL logits l become c tanh(l / T); 0 leaves out the division")
+          .Number(0, 1000, 5),
+      Field("algorithm", "tanh_constant", "c above; 0 leaves out the tanh").Number(0, 1000, 2.5),
+      Field("algorithm", "failure_penalty", "the reward a failed trial is observed with").Number(-1e6, 1e6, 0),
+      Field("algorithm", "population", "regularized evolution's population").Integer(2, 1000000, 32),
+      Field("algorithm", "tournament", "regularized evolution's tournament (<= population)").Integer(1, 1000000, 8),
+      Field("algorithm", "queue", "proposals made ahead of demand").Integer(1, 10000, 4),
+
+      Field("budget", "trials", "proposals that reach a worker").Integer(1, kMaxInt, 100),
+      Field("budget", "parallel", "trials leased at once").Integer(1, 100000, 4),
+      Field("budget", "wall_hours", "0: no limit").Number(0, 1e6, 0),
+
+      Field("proxy", "data", "\"synthetic[:k=v,...]\" or \"coco:ANNOTATIONS:IMAGES\"")
+          .Text("synthetic")
+          .Then(CheckData),
+      Field("proxy", "val", "optional held-out dataset").Text(""),
+      Field("proxy", "held_out", "held-out images of data").Integer(0, kMaxInt, 0),
+      Field("proxy", "size", "input size in pixels").Integer(32, 4096, 128),
+      Field("proxy", "scaling", "the model scaling trials train at").Word(ScalingNames, "proxy"),
+      Field("proxy", "batch", "images per step").Integer(1, 65536, 16),
+      Field("proxy", "learning_rate", "peak learning rate").Number(1e-8, 100, 0.002),
+      Field("proxy", "maxup", "augmented copies per image (MaxUp)").Integer(1, 64, 1),
+      Field("proxy", "threads", "training threads per worker").Integer(1, 1024, 1),
+      Field("proxy", "eval_every", "held-out AP every N steps (0: at the end only)").Integer(0, kMaxSteps, 0),
+      Field("proxy", "anchor_scale", "anchor base size / stride (0: the scaling's)").Number(0, 64, 0),
+      Field("proxy", "schedule", "how a rung reads a trial's run")
+          .Word(KindNames<v1::Schedule>, KindName(v1::SCHEDULE_WSD)),
+      Field("proxy", "cooldown_fraction", "wsd: the cool-down's share of a rung's steps").Number(0.01, 1, 0.15),
+      Field("proxy", "ema_decay", "ema: the decay of the weights' moving average").Number(0.5, 0.9999, 0.99),
+      Field("proxy", "classes", "the data's object classes (3 for synthetic, else 80)").Integer(1, kMaxClasses, 0),
+
+      Field("rungs", "steps", "budget of each rung, increasing ([500])").IntegerList(1, kMaxSteps, 1).Then(CheckSteps),
+      Field("rungs", "eta", "promote the top 1/eta of a rung's results").Integer(2, 1000, 3),
+
+      Field("objective", "kind", "AP, or AP x (MACs / target_macs)^macs_weight")
+          .Word(KindNames<v1::Objective>, KindName(v1::OBJECTIVE_AP)),
+      Field("objective", "target_macs", "ap_macs: required").Number(0, kHuge, 0),
+      Field("objective", "macs_weight", "ap_macs: the exponent w").Number(-10, 10, -0.07),
+      Field("objective", "max_macs", "hard limit (0: none), priced at proxy.size with the head")
+          .Integer(0, kMaxInt64, 0),
+      Field("objective", "max_params", "hard limit (0: none)").Integer(0, kMaxInt64, 0),
+      Field("objective", "penalty", "the reward of a rejected proposal").Number(-1e6, 1e6, 0),
+
+      Field("lease", "lease_seconds", "how long a lease lasts without a heartbeat").Number(0.01, 1e7, 900),
+      Field("lease", "heartbeat_seconds", "at most half of lease_seconds").Number(0.001, 1e7, 15),
+      Field("lease", "max_attempts", "leases a trial may get before it fails").Integer(1, 1000, 3),
+
+      Field("simulation", "seconds", "wall time per simulated trial of full_steps").Number(0, 1e6, 0.05),
+      Field("simulation", "noise", "seed noise of the simulated AP").Number(0, 1, 0.01),
+      Field("simulation", "low_rung_bias", "how much the lowest rung rewards fast starters").Number(0, 1, 0.5),
+      Field("simulation", "low_rung_noise", "extra noise sd at low budgets").Number(0, 1, 0),
+      Field("simulation", "full_steps", "the budget whose AP is final (0: the top rung)").Integer(0, kMaxSteps, 0),
+      Field("simulation", "objective", "the simulated landscape")
+          .Word(KindNames<v1::SimulatedObjective>, KindName(v1::SIMULATED_OBJECTIVE_TOY)),
+  };
+  return *kFields;
+}
+
+// The sections in the order they are read, each with the checks across its fields, run when the
+// file has the section (before its unknown keys are reported).
+struct Section {
+  absl::string_view name;
+  Check check = nullptr;
+};
+
+absl::Status CheckAlgorithm(v1::ExperimentConfig& c, const ObjectReader& r) {
+  const v1::AlgorithmConfig& a = c.algorithm();
+  if (a.tournament() > a.population()) {
+    return r.Bad("tournament",
+                 absl::StrFormat("must not exceed population (%d), got %d", a.population(), a.tournament()));
   }
+  return absl::OkStatus();
+}
 
-  RETURN_IF_ERROR(r.Object("rungs", [&](ObjectReader& s) {
-    std::vector<int64_t> steps;
-    RETURN_IF_ERROR(s.IntegerList("steps", &steps, 1, int64_t{1} << 40, /*min_items=*/1));
-    for (size_t k = 1; k < steps.size(); ++k) {
-      if (steps[k] <= steps[k - 1]) {
-        return s.Bad(absl::StrFormat("steps[%d]", k), absl::StrFormat("must be larger than rungs.steps[%d] (%d), got %d",
-                                                                      k - 1, steps[k - 1], steps[k]));
+absl::Status CheckObjective(v1::ExperimentConfig& c, const ObjectReader& r) {
+  const v1::ObjectiveConfig& o = c.objective();
+  if (ObjectiveOf(o) == v1::OBJECTIVE_AP_MACS && !(o.target_macs() > 0)) {
+    return r.Bad("target_macs", "required (positive) when kind is \"ap_macs\"");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLease(v1::ExperimentConfig& c, const ObjectReader& r) {
+  const v1::LeaseConfig& l = c.lease();
+  if (l.heartbeat_seconds() * 2 > l.lease_seconds()) {
+    return r.Bad("heartbeat_seconds", absl::StrFormat("must be at most half of lease.lease_seconds (%g), got %g",
+                                                      l.lease_seconds(), l.heartbeat_seconds()));
+  }
+  return absl::OkStatus();
+}
+
+constexpr Section kSections[] = {
+    {"search_space"},
+    {"algorithm", CheckAlgorithm},
+    {"budget"},
+    {"proxy"},
+    {"rungs"},
+    {"objective", CheckObjective},
+    {"lease", CheckLease},
+    {kSimulation},
+};
+
+// A field of the table bound to its place in the proto.
+struct Bound {
+  const Field* field;
+  const pb::FieldDescriptor* section;  // nullptr at the top level.
+  const pb::FieldDescriptor* descriptor;
+};
+
+// Whether `type` can hold `d`'s values.
+bool Fits(Type type, const pb::FieldDescriptor& d) {
+  using Cpp = pb::FieldDescriptor::CppType;
+  if ((type == Type::kIntegerList) != d.is_repeated()) return false;
+  switch (type) {
+    case Type::kNumber:
+      return d.cpp_type() == Cpp::CPPTYPE_DOUBLE;
+    case Type::kInteger:
+    case Type::kIntegerList:
+      return d.cpp_type() == Cpp::CPPTYPE_INT32 || d.cpp_type() == Cpp::CPPTYPE_INT64 ||
+             (type == Type::kInteger && d.cpp_type() == Cpp::CPPTYPE_UINT64);
+    case Type::kText:
+    case Type::kWord:
+      return d.cpp_type() == Cpp::CPPTYPE_STRING;
+    case Type::kFlag:
+      return d.cpp_type() == Cpp::CPPTYPE_BOOL;
+  }
+  return false;
+}
+
+[[noreturn]] void TableBroken(const std::string& why) {
+  std::fprintf(stderr, "vertebra: the experiment file's table is out of step with the proto: %s\n", why.c_str());
+  std::abort();
+}
+
+// The table bound to v1::ExperimentConfig, checked once: every row names a field of a fitting
+// type, and every field of the proto but `simulated` (the simulation section's presence) has a
+// row, so that a field added to the proto cannot be left out of the file.
+const std::vector<Bound>& BoundFields() {
+  static const std::vector<Bound>* const kBound = [] {
+    auto* bound = new std::vector<Bound>;
+    const pb::Descriptor* top = v1::ExperimentConfig::descriptor();
+    std::set<const pb::FieldDescriptor*> covered;
+    for (const Field& f : Fields()) {
+      const pb::FieldDescriptor* section = nullptr;
+      const pb::Descriptor* message = top;
+      if (!f.section.empty()) {
+        section = top->FindFieldByName(std::string(f.section));
+        if (section == nullptr || section->message_type() == nullptr) TableBroken(std::string(f.section));
+        message = section->message_type();
+        covered.insert(section);
+      }
+      const pb::FieldDescriptor* d = message->FindFieldByName(std::string(f.key));
+      if (d == nullptr || !Fits(f.type, *d)) TableBroken(absl::StrCat(f.section, ".", f.key));
+      covered.insert(d);
+      bound->push_back({&f, section, d});
+    }
+    covered.insert(top->FindFieldByName("simulated"));
+    for (int i = 0; i < top->field_count(); ++i) {
+      const pb::FieldDescriptor* d = top->field(i);
+      if (covered.count(d) == 0) TableBroken(absl::StrCat(d->name(), " has no row"));
+      for (int k = 0; d->message_type() != nullptr && k < d->message_type()->field_count(); ++k) {
+        if (covered.count(d->message_type()->field(k)) == 0) {
+          TableBroken(absl::StrCat(d->name(), ".", d->message_type()->field(k)->name(), " has no row"));
+        }
       }
     }
-    for (int64_t x : steps) c.mutable_rungs()->add_steps(x);
-    int32_t eta = c.rungs().eta();
-    RETURN_IF_ERROR(s.Integer("eta", &eta, 2, 1000));
-    c.mutable_rungs()->set_eta(eta);
-    return absl::OkStatus();
-  }));
+    return bound;
+  }();
+  return *kBound;
+}
 
-  RETURN_IF_ERROR(r.Object("objective", [&](ObjectReader& s) {
-    v1::ObjectiveConfig* o = c.mutable_objective();
-    std::string kind = o->kind();
-    RETURN_IF_ERROR(s.String("kind", &kind, {"ap", "ap_macs"}));
-    o->set_kind(kind);
-    double d = o->target_macs();
-    RETURN_IF_ERROR(s.Number("target_macs", &d, 0, kHuge));
-    o->set_target_macs(d);
-    d = o->macs_weight();
-    RETURN_IF_ERROR(s.Number("macs_weight", &d, -10, 10));
-    o->set_macs_weight(d);
-    int64_t i = o->max_macs();
-    RETURN_IF_ERROR(s.Integer("max_macs", &i, 0, std::numeric_limits<int64_t>::max()));
-    o->set_max_macs(i);
-    i = o->max_params();
-    RETURN_IF_ERROR(s.Integer("max_params", &i, 0, std::numeric_limits<int64_t>::max()));
-    o->set_max_params(i);
-    d = o->penalty();
-    RETURN_IF_ERROR(s.Number("penalty", &d, -1e6, 1e6));
-    o->set_penalty(d);
-    if (kind == "ap_macs" && !(o->target_macs() > 0)) {
-      return s.Bad("target_macs", "required (positive) when kind is \"ap_macs\"");
+pb::Message* Mutable(v1::ExperimentConfig& c, const Bound& b) {
+  return b.section == nullptr ? &c : c.GetReflection()->MutableMessage(&c, b.section);
+}
+
+const pb::Message& Get(const v1::ExperimentConfig& c, const Bound& b) {
+  return b.section == nullptr ? c : c.GetReflection()->GetMessage(c, b.section);
+}
+
+void SetInteger(pb::Message* m, const pb::FieldDescriptor* d, int64_t value) {
+  const pb::Reflection* r = m->GetReflection();
+  switch (d->cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      r->SetInt32(m, d, static_cast<int32_t>(value));
+      break;
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      r->SetUInt64(m, d, static_cast<uint64_t>(value));
+      break;
+    default:
+      r->SetInt64(m, d, value);
+      break;
+  }
+}
+
+// The row's default into `c`.
+void SetDefault(v1::ExperimentConfig& c, const Bound& b) {
+  pb::Message* m = Mutable(c, b);
+  const pb::Reflection* r = m->GetReflection();
+  const Field& f = *b.field;
+  switch (f.type) {
+    case Type::kNumber:
+      r->SetDouble(m, b.descriptor, f.number);
+      break;
+    case Type::kInteger:
+      SetInteger(m, b.descriptor, f.integer);
+      break;
+    case Type::kText:
+    case Type::kWord:
+      r->SetString(m, b.descriptor, std::string(f.text));
+      break;
+    case Type::kFlag:
+      r->SetBool(m, b.descriptor, f.flag);
+      break;
+    case Type::kIntegerList:
+      r->ClearField(m, b.descriptor);
+      break;
+  }
+}
+
+// Reads the row's value from `reader` into `c` when the file gives it, checking its type and
+// range; the default stays otherwise.
+absl::Status ReadField(ObjectReader& reader, const Bound& b, v1::ExperimentConfig& c) {
+  const Field& f = *b.field;
+  const json* v = reader.Find(f.key);
+  if (v == nullptr) return absl::OkStatus();
+  pb::Message* m = Mutable(c, b);
+  const pb::Reflection* r = m->GetReflection();
+  switch (f.type) {
+    case Type::kNumber: {
+      if (!v->is_number()) return reader.Bad(f.key, "must be a number, got " + v->dump());
+      const double d = v->get<double>();
+      if (!(d >= f.lo && d <= f.hi)) {
+        return reader.Bad(f.key, absl::StrFormat("must be in [%g, %g], got %g", f.lo, f.hi, d));
+      }
+      r->SetDouble(m, b.descriptor, d);
+      return absl::OkStatus();
     }
-    return absl::OkStatus();
-  }));
-
-  RETURN_IF_ERROR(r.Object("lease", [&](ObjectReader& s) {
-    v1::LeaseConfig* l = c.mutable_lease();
-    double d = l->lease_seconds();
-    RETURN_IF_ERROR(s.Number("lease_seconds", &d, 0.01, 1e7));
-    l->set_lease_seconds(d);
-    d = l->heartbeat_seconds();
-    RETURN_IF_ERROR(s.Number("heartbeat_seconds", &d, 0.001, 1e7));
-    l->set_heartbeat_seconds(d);
-    int32_t i = l->max_attempts();
-    RETURN_IF_ERROR(s.Integer("max_attempts", &i, 1, 1000));
-    l->set_max_attempts(i);
-    if (l->heartbeat_seconds() * 2 > l->lease_seconds()) {
-      return s.Bad("heartbeat_seconds", absl::StrFormat("must be at most half of lease.lease_seconds (%g), got %g",
-                                                        l->lease_seconds(), l->heartbeat_seconds()));
+    case Type::kInteger: {
+      if (b.descriptor->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT64) {
+        if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<int64_t>() >= 0)) {
+          return reader.Bad(f.key, "must be a non-negative integer, got " + v->dump());
+        }
+        r->SetUInt64(m, b.descriptor, v->get<uint64_t>());
+        return absl::OkStatus();
+      }
+      if (!v->is_number_integer()) return reader.Bad(f.key, "must be an integer, got " + v->dump());
+      const int64_t i = v->get<int64_t>();
+      if (i < f.min || i > f.max) {
+        return reader.Bad(f.key, absl::StrFormat("must be in [%d, %d], got %d", f.min, f.max, i));
+      }
+      SetInteger(m, b.descriptor, i);
+      return absl::OkStatus();
     }
-    return absl::OkStatus();
-  }));
+    case Type::kText:
+    case Type::kWord: {
+      if (!v->is_string()) return reader.Bad(f.key, "must be a string, got " + v->dump());
+      const std::string s = v->get<std::string>();
+      if (f.type == Type::kWord) {
+        const std::vector<std::string> allowed = f.words();
+        if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
+          return reader.Bad(f.key, absl::StrFormat("must be one of %s, got \"%s\"", absl::StrJoin(allowed, ", "), s));
+        }
+      }
+      r->SetString(m, b.descriptor, s);
+      return absl::OkStatus();
+    }
+    case Type::kFlag: {
+      if (!v->is_boolean()) return reader.Bad(f.key, "must be true or false, got " + v->dump());
+      r->SetBool(m, b.descriptor, v->get<bool>());
+      return absl::OkStatus();
+    }
+    case Type::kIntegerList: {
+      if (!v->is_array()) return reader.Bad(f.key, "must be a list of integers, got " + v->dump());
+      if (v->size() < f.min_items) {
+        return reader.Bad(f.key, absl::StrFormat("must list at least %d integer%s, got %s", f.min_items,
+                                                 f.min_items == 1 ? "" : "s", v->dump()));
+      }
+      r->ClearField(m, b.descriptor);
+      for (size_t i = 0; i < v->size(); ++i) {
+        const json& e = (*v)[i];
+        const std::string item = absl::StrFormat("%s[%d]", f.key, i);
+        if (!e.is_number_integer()) return reader.Bad(item, "must be an integer, got " + e.dump());
+        const int64_t x = e.get<int64_t>();
+        if (x < f.min || x > f.max)
+          return reader.Bad(item, absl::StrFormat("must be in [%d, %d], got %d", f.min, f.max, x));
+        if (b.descriptor->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32) {
+          r->AddInt32(m, b.descriptor, static_cast<int32_t>(x));
+        } else {
+          r->AddInt64(m, b.descriptor, x);
+        }
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
 
-  RETURN_IF_ERROR(r.Object("simulation", [&](ObjectReader& s) {
-    v1::SimulationConfig* m = c.mutable_simulation();
-    m->set_seconds(0.05);
-    m->set_noise(0.01);
-    m->set_low_rung_bias(0.5);
-    double d = m->seconds();
-    RETURN_IF_ERROR(s.Number("seconds", &d, 0, 1e6));
-    m->set_seconds(d);
-    d = m->noise();
-    RETURN_IF_ERROR(s.Number("noise", &d, 0, 1));
-    m->set_noise(d);
-    d = m->low_rung_bias();
-    RETURN_IF_ERROR(s.Number("low_rung_bias", &d, 0, 1));
-    m->set_low_rung_bias(d);
-    d = m->low_rung_noise();
-    RETURN_IF_ERROR(s.Number("low_rung_noise", &d, 0, 1));
-    m->set_low_rung_noise(d);
-    int64_t full = m->full_steps();
-    RETURN_IF_ERROR(s.Integer("full_steps", &full, 0, int64_t{1} << 40));
-    m->set_full_steps(full);
-    std::string objective = "toy";
-    RETURN_IF_ERROR(s.String("objective", &objective, {"toy", "surrogate"}));
-    m->set_objective(objective);
-    c.set_simulated(true);
-    return absl::OkStatus();
-  }));
-  RETURN_IF_ERROR(r.Finish());
+// Reads the rows of `section` ("" for the top-level fields) from `reader`.
+absl::Status ReadFields(ObjectReader& reader, absl::string_view section, v1::ExperimentConfig& c) {
+  for (const Bound& b : BoundFields()) {
+    if (b.field->section != section) continue;
+    RETURN_IF_ERROR(ReadField(reader, b, c));
+    if (b.field->check != nullptr) RETURN_IF_ERROR(b.field->check(c, reader));
+  }
+  return absl::OkStatus();
+}
 
+// Every default of the table; the simulation section's only when `simulation` (the file has it).
+void SetDefaults(v1::ExperimentConfig& c, bool simulation) {
+  for (const Bound& b : BoundFields()) {
+    if ((b.field->section == kSimulation) == simulation) SetDefault(c, b);
+  }
+}
+
+// The defaults that depend on other fields, and the checks across sections.
+absl::Status Complete(v1::ExperimentConfig& c) {
   // Not given: at least one result per trial running at once, so that an update's batch is not
   // mostly results of proposals made several updates ago.
   if (c.algorithm().update_every() == 0) {
     c.mutable_algorithm()->set_update_every(std::max(kDefaultUpdateEvery, c.budget().parallel()));
   }
-  if (c.rungs().steps_size() == 0) c.mutable_rungs()->add_steps(500);
+  if (c.rungs().steps_size() == 0) c.mutable_rungs()->add_steps(kDefaultSteps);
   if (c.simulated()) {
     const int64_t top = c.rungs().steps(c.rungs().steps_size() - 1);
     if (c.simulation().full_steps() == 0) c.mutable_simulation()->set_full_steps(top);
@@ -460,14 +560,71 @@ absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
   if (c.search_space().parent_window() == 0) {
     c.mutable_search_space()->set_parent_window(space.intermediate_parent_window);
   }
-  if (c.search_space().intermediate_pool_size() > 0) {
-    space.intermediate_pool.assign(c.search_space().intermediate_pool().begin(),
-                                   c.search_space().intermediate_pool().end());
-  }
-  if (c.search_space().parent_window() > 0) space.intermediate_parent_window = c.search_space().parent_window();
+  space.intermediate_pool.assign(c.search_space().intermediate_pool().begin(),
+                                 c.search_space().intermediate_pool().end());
+  space.intermediate_parent_window = c.search_space().parent_window();
   absl::StatusOr<search_spaces::SearchSpace> built = search_spaces::SearchSpace::Create(space);
   if (!built.ok()) return absl::InvalidArgumentError(absl::StrCat("search_space: ", built.status().message()));
   return absl::OkStatus();
+}
+
+absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
+  if (!root.is_object()) return absl::InvalidArgumentError("the configuration must be a JSON object");
+  ObjectReader top(root, "");
+  RETURN_IF_ERROR(ReadFields(top, "", c));
+  for (const Section& section : kSections) {
+    const json* v = top.Find(section.name);
+    if (v != nullptr && !v->is_object()) return top.Bad(section.name, "must be an object, got " + v->dump());
+    if (v != nullptr) {
+      if (section.name == kSimulation) {
+        SetDefaults(c, /*simulation=*/true);
+        c.set_simulated(true);
+      }
+      ObjectReader reader(*v, top.Field(section.name));
+      RETURN_IF_ERROR(ReadFields(reader, section.name, c));
+      if (section.check != nullptr) RETURN_IF_ERROR(section.check(c, reader));
+      RETURN_IF_ERROR(reader.Finish());
+    }
+    if (section.name == "proxy" && c.proxy().classes() == 0) {
+      // Not given: the data's (the count experiments had before the field).
+      ASSIGN_OR_RETURN(const int32_t classes, search_spaces::DefaultProxyClasses(c.proxy().data()));
+      c.mutable_proxy()->set_classes(classes);
+    }
+  }
+  RETURN_IF_ERROR(top.Finish());
+  return Complete(c);
+}
+
+// The value of a row as JSON, of the proto field's type.
+json ValueJson(const v1::ExperimentConfig& c, const Bound& b) {
+  const pb::Message& m = Get(c, b);
+  const pb::Reflection* r = m.GetReflection();
+  const pb::FieldDescriptor* d = b.descriptor;
+  if (d->is_repeated()) {
+    json list = json::array();
+    for (int i = 0; i < r->FieldSize(m, d); ++i) {
+      if (d->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32) {
+        list.push_back(r->GetRepeatedInt32(m, d, i));
+      } else {
+        list.push_back(r->GetRepeatedInt64(m, d, i));
+      }
+    }
+    return list;
+  }
+  switch (d->cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+      return r->GetDouble(m, d);
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      return r->GetInt32(m, d);
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+      return r->GetInt64(m, d);
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      return r->GetUInt64(m, d);
+    case pb::FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(m, d);
+    default:
+      return r->GetString(m, d);
+  }
 }
 
 }  // namespace
@@ -479,7 +636,7 @@ absl::StatusOr<v1::ExperimentConfig> ParseExperimentConfig(const std::string& te
   }
   const json root = *std::move(parsed);
   v1::ExperimentConfig config;
-  SetDefaults(config);
+  SetDefaults(config, /*simulation=*/false);
   if (absl::Status s = Parse(root, config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: %s", source, s.message()));
   }
@@ -488,63 +645,49 @@ absl::StatusOr<v1::ExperimentConfig> ParseExperimentConfig(const std::string& te
 
 absl::StatusOr<v1::ExperimentConfig> ReadExperimentConfig(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
-  if (!text.ok()) return absl::NotFoundError(absl::StrFormat("%s: cannot read the configuration (%s)", path,
-                                                             text.status().message()));
+  if (!text.ok())
+    return absl::NotFoundError(
+        absl::StrFormat("%s: cannot read the configuration (%s)", path, text.status().message()));
   return ParseExperimentConfig(*text, path);
 }
 
 std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
-  json j;
-  j["name"] = c.name();
-  j["seed"] = c.seed();
-  j["allow_repeats"] = c.allow_repeats();
-  j["search_space"] = {{"intermediate_pool", std::vector<int>(c.search_space().intermediate_pool().begin(),
-                                                              c.search_space().intermediate_pool().end())},
-                       {"parent_window", c.search_space().parent_window()}};
-  const v1::AlgorithmConfig& a = c.algorithm();
-  j["algorithm"] = {{"kind", a.kind()},
-                    {"learning_rate", a.learning_rate()},
-                    {"hidden", a.hidden()},
-                    {"entropy_weight", a.entropy_weight()},
-                    {"baseline_decay", a.baseline_decay()},
-                    {"ppo_clip", a.ppo_clip()},
-                    {"ppo_epochs", a.ppo_epochs()},
-                    {"update_every", a.update_every()},
-                    {"temperature", a.temperature()},
-                    {"tanh_constant", a.tanh_constant()},
-                    {"failure_penalty", a.failure_penalty()},
-                    {"population", a.population()},
-                    {"tournament", a.tournament()},
-                    {"queue", a.queue()}};
-  j["budget"] = {{"trials", c.budget().trials()},
-                 {"parallel", c.budget().parallel()},
-                 {"wall_hours", c.budget().wall_hours()}};
-  const v1::ProxyTask& p = c.proxy();
-  j["proxy"] = {{"data", p.data()},       {"val", p.val()},
-                {"held_out", p.held_out()}, {"size", p.size()},
-                {"scaling", p.scaling()}, {"batch", p.batch()},
-                {"learning_rate", p.learning_rate()}, {"maxup", p.maxup()},
-                {"threads", p.threads()}, {"eval_every", p.eval_every()},
-                {"anchor_scale", p.anchor_scale()}, {"schedule", p.schedule()},
-                {"cooldown_fraction", p.cooldown_fraction()}, {"ema_decay", p.ema_decay()},
-                {"classes", p.classes()}};
-  j["rungs"] = {{"steps", std::vector<int64_t>(c.rungs().steps().begin(), c.rungs().steps().end())},
-                {"eta", c.rungs().eta()}};
-  const v1::ObjectiveConfig& o = c.objective();
-  j["objective"] = {{"kind", o.kind()},         {"target_macs", o.target_macs()}, {"macs_weight", o.macs_weight()},
-                    {"max_macs", o.max_macs()}, {"max_params", o.max_params()},   {"penalty", o.penalty()}};
-  j["lease"] = {{"lease_seconds", c.lease().lease_seconds()},
-                {"heartbeat_seconds", c.lease().heartbeat_seconds()},
-                {"max_attempts", c.lease().max_attempts()}};
-  if (c.simulated()) {
-    j["simulation"] = {{"seconds", c.simulation().seconds()},
-                       {"noise", c.simulation().noise()},
-                       {"low_rung_bias", c.simulation().low_rung_bias()},
-                       {"low_rung_noise", c.simulation().low_rung_noise()},
-                       {"full_steps", c.simulation().full_steps()},
-                       {"objective", c.simulation().objective()}};
+  json j = json::object();
+  for (const Bound& b : BoundFields()) {
+    if (b.field->section == kSimulation && !c.simulated()) continue;
+    json& place = b.field->section.empty() ? j : j[std::string(b.field->section)];
+    place[std::string(b.field->key)] = ValueJson(c, b);
   }
   return j.dump(2) + "\n";
+}
+
+std::string ExperimentConfigReference() {
+  std::string out;
+  for (const Field& f : Fields()) {
+    std::string range;
+    switch (f.type) {
+      case Type::kNumber:
+        range = absl::StrFormat("number in [%g, %g], default %g", f.lo, f.hi, f.number);
+        break;
+      case Type::kInteger:
+        range = absl::StrFormat("integer in [%d, %d], default %d", f.min, f.max, f.integer);
+        break;
+      case Type::kText:
+        range = absl::StrFormat("string, default \"%s\"", f.text);
+        break;
+      case Type::kWord:
+        range = absl::StrFormat("one of %s, default \"%s\"", absl::StrJoin(f.words(), ", "), f.text);
+        break;
+      case Type::kFlag:
+        range = absl::StrFormat("true or false, default %s", f.flag ? "true" : "false");
+        break;
+      case Type::kIntegerList:
+        range = absl::StrFormat("list of at least %d integers in [%d, %d]", f.min_items, f.min, f.max);
+        break;
+    }
+    absl::StrAppendFormat(&out, "%s%s%s: %s; %s\n", f.section, f.section.empty() ? "" : ".", f.key, range, f.doc);
+  }
+  return out;
 }
 
 }  // namespace vertebra::controller

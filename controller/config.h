@@ -1,33 +1,24 @@
 // The experiment configuration: a JSON file validated at start-up, with errors that name the file
 // and the field ("demo.json: rungs.steps[1]: must be larger than rungs.steps[0] (500), got 200").
 // The parsed form is v1::ExperimentConfig with every default filled in, so the stored copy says
-// exactly what ran.
+// exactly what ran. The file's sections and keys are the proto's field names:
 //
 // {
 //   "name": "demo",                      required
 //   "seed": 1,
 //   "search_space": {"intermediate_pool": [2, 4, 3, 4, 6, 4, 5, 7, 5, 5], "parent_window": 5},
-//   "algorithm": {"kind": "reinforce" | "ppo" | "evolution" | "random", "learning_rate": 0.003,
-//                 "hidden": 64, "entropy_weight": 0.01, "baseline_decay": 0.9, "ppo_clip": 0.2,
-//                 "ppo_epochs": 4, "update_every": max(8, budget.parallel),
-//                 "temperature": 5, "tanh_constant": 2.5,      RL logits: c tanh(l / T); 0 leaves out
-//                 "failure_penalty": 0,                        the reward a failed trial is observed with
-//                 "population": 32, "tournament": 8, "queue": 4},
+//   "algorithm": {"kind": "reinforce", "learning_rate": 0.003, ...},
 //   "budget": {"trials": 100, "parallel": 4, "wall_hours": 0},
-//   "proxy": {"data": "synthetic", "val": "", "held_out": 0, "size": 128, "scaling": "proxy",
-//             "batch": 16, "learning_rate": 0.002, "maxup": 1, "threads": 1, "eval_every": 0,
-//             "anchor_scale": 0, "classes": 3, "schedule": "wsd" | "ema" | "cosine_per_rung" | "cosine",
-//             "cooldown_fraction": 0.15, "ema_decay": 0.99},   classes: the data's object classes,
-//                                                                 default 3 for "synthetic" (its
-//                                                                 classes= option), else 80
+//   "proxy": {"data": "synthetic", "size": 128, "scaling": "proxy", "schedule": "wsd", ...},
 //   "rungs": {"steps": [150, 600], "eta": 3},
-//   "objective": {"kind": "ap" | "ap_macs", "target_macs": 0, "macs_weight": -0.07,
-//                 "max_macs": 0, "max_params": 0, "penalty": 0},
+//   "objective": {"kind": "ap", ...},
 //   "lease": {"lease_seconds": 900, "heartbeat_seconds": 15, "max_attempts": 3},
-//   "simulation": {"seconds": 0.05, "noise": 0.01, "low_rung_bias": 0.5, "low_rung_noise": 0.02,
-//                  "full_steps": 0},                                         simulated experiments
+//   "simulation": {"seconds": 0.05, ...},          present: the experiment is simulated
 //   "allow_repeats": false
 // }
+//
+// One table in config.cc lists every field with its range or words, its default and its meaning;
+// it drives the reader, the defaults and the writer, and ExperimentConfigReference() prints it.
 #ifndef VERTEBRA_CONTROLLER_CONFIG_H_
 #define VERTEBRA_CONTROLLER_CONFIG_H_
 
@@ -45,8 +36,13 @@ absl::StatusOr<v1::ExperimentConfig> ParseExperimentConfig(const std::string& te
 // Reads and parses a file; NotFound naming it when it cannot be read.
 absl::StatusOr<v1::ExperimentConfig> ReadExperimentConfig(const std::string& path);
 
-// The configuration as JSON in the format above (every field, defaults included).
+// The configuration as JSON in the format above (every field, defaults included; the simulation
+// section only for a simulated experiment).
 std::string ExperimentConfigToJson(const v1::ExperimentConfig& config);
+
+// Every field of the file, one a line: "proxy.size: integer in [32, 4096], default 128; input
+// size in pixels".
+std::string ExperimentConfigReference();
 
 }  // namespace vertebra::controller
 

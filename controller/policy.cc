@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 
 namespace vertebra::controller {
 namespace {
@@ -26,10 +27,11 @@ bool SetRngState(const std::string& state, std::mt19937_64& rng) {
   return !in.fail();
 }
 
-absl::StatusOr<json> ParseState(const std::string& state, const std::string& algorithm) {
+// A checkpoint names its algorithm in its word ("random").
+absl::StatusOr<json> ParseState(const std::string& state, v1::Algorithm algorithm) {
   json j = json::parse(state, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("algorithm", "") != algorithm) {
-    return absl::InvalidArgumentError(absl::StrFormat("not a checkpoint of the %s policy", algorithm));
+  if (j.is_discarded() || !j.is_object() || j.value("algorithm", "") != KindName(algorithm)) {
+    return absl::InvalidArgumentError(absl::StrFormat("not a checkpoint of the %s policy", KindName(algorithm)));
   }
   return j;
 }
@@ -37,12 +39,12 @@ absl::StatusOr<json> ParseState(const std::string& state, const std::string& alg
 class RandomPolicy : public Policy {
  public:
   RandomPolicy(const ss::SearchSpace& space, uint64_t seed) : space_(space), rng_(seed) {}
-  std::string algorithm() const override { return "random"; }
+  v1::Algorithm algorithm() const override { return v1::ALGORITHM_RANDOM; }
   absl::StatusOr<Proposal> Propose() override { return Proposal{space_.Sample(rng_), {}, 0}; }
   absl::Status Observe(const Observation&) override { return absl::OkStatus(); }
-  std::string Save() const override { return json{{"algorithm", "random"}, {"rng", RngState(rng_)}}.dump(); }
+  std::string Save() const override { return json{{"algorithm", std::string(KindName(algorithm()))}, {"rng", RngState(rng_)}}.dump(); }
   absl::Status Restore(const std::string& state) override {
-    absl::StatusOr<json> j = ParseState(state, "random");
+    absl::StatusOr<json> j = ParseState(state, algorithm());
     if (!j.ok()) return j.status();
     if (!SetRngState(j->value("rng", ""), rng_)) return absl::InvalidArgumentError("random: bad RNG state");
     return absl::OkStatus();
@@ -57,7 +59,7 @@ class EvolutionPolicy : public Policy {
  public:
   EvolutionPolicy(const ss::SearchSpace& space, int population, int tournament, uint64_t seed)
       : space_(space), population_size_(population), tournament_(tournament), rng_(seed) {}
-  std::string algorithm() const override { return "evolution"; }
+  v1::Algorithm algorithm() const override { return v1::ALGORITHM_EVOLUTION; }
 
   absl::StatusOr<Proposal> Propose() override {
     if (static_cast<int>(population_.size()) < population_size_) return Proposal{space_.Sample(rng_), {}, 0};
@@ -81,7 +83,7 @@ class EvolutionPolicy : public Policy {
   std::string Save() const override {
     json members = json::array();
     for (const Member& m : population_) members.push_back({{"trial", m.trial}, {"d", m.decisions}, {"r", m.reward}});
-    return json{{"algorithm", "evolution"},
+    return json{{"algorithm", std::string(KindName(algorithm()))},
                 {"rng", RngState(rng_)},
                 {"population_size", population_size_},
                 {"tournament", tournament_},
@@ -90,7 +92,7 @@ class EvolutionPolicy : public Policy {
   }
 
   absl::Status Restore(const std::string& state) override {
-    absl::StatusOr<json> j = ParseState(state, "evolution");
+    absl::StatusOr<json> j = ParseState(state, algorithm());
     if (!j.ok()) return j.status();
     if ((*j)["population_size"] != population_size_ || (*j)["tournament"] != tournament_) {
       return absl::InvalidArgumentError("evolution: the checkpoint was made with another population or tournament");
@@ -151,9 +153,10 @@ void SetRlPolicyFactory(RlPolicyFactory factory) {
 
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const ss::SearchSpace& space, const v1::ExperimentConfig& config) {
   const v1::AlgorithmConfig& a = config.algorithm();
-  if (a.kind() == "random") return NewRandomPolicy(space, config.seed());
-  if (a.kind() == "evolution") return NewEvolutionPolicy(space, a.population(), a.tournament(), config.seed());
-  if (a.kind() == "ppo" || a.kind() == "reinforce") {
+  const v1::Algorithm kind = AlgorithmOf(a);
+  if (kind == v1::ALGORITHM_RANDOM) return NewRandomPolicy(space, config.seed());
+  if (kind == v1::ALGORITHM_EVOLUTION) return NewEvolutionPolicy(space, a.population(), a.tournament(), config.seed());
+  if (IsRlAlgorithm(kind)) {
     RlPolicyFactory factory;
     {
       std::lock_guard<std::mutex> lock(FactoryMutex());

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "search_spaces/decisions.h"
 #include "vertebra/v1/experiment.pb.h"
+#include "vertebra/v1/kinds.pb.h"
 
 namespace vertebra::controller {
 
@@ -48,7 +49,7 @@ struct PolicyUpdate {
 class Policy {
  public:
   virtual ~Policy() = default;
-  virtual std::string algorithm() const = 0;
+  virtual v1::Algorithm algorithm() const = 0;
   // The next proposal. Internal when the policy failed to make one (its state is unchanged; the
   // caller may propose otherwise and carry on).
   virtual absl::StatusOr<Proposal> Propose() = 0;
@@ -76,7 +77,7 @@ std::unique_ptr<Policy> NewRandomPolicy(const search_spaces::SearchSpace& space,
 std::unique_ptr<Policy> NewEvolutionPolicy(const search_spaces::SearchSpace& space, int population, int tournament,
                                            uint64_t seed);
 
-// Makes the policy the configuration names. The RL policies ("ppo", "reinforce") live in a
+// Makes the policy the configuration names. The RL policies (ppo, reinforce) live in a
 // LibTorch library that registers itself through SetRlPolicyFactory; without it they are
 // Unimplemented.
 using RlPolicyFactory = std::function<absl::StatusOr<std::unique_ptr<Policy>>(const search_spaces::SearchSpace&,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "proto/kinds.h"
 #include "search_spaces/arch_spec.h"
 #include "search_spaces/proxy.h"
 
@@ -177,7 +178,7 @@ absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Obse
                         u.clipped_fraction)));
   }
   round.checkpoint = PolicyCheckpoint{policy_->algorithm(), observed, policy_->Save()};
-  if (!round.trials.empty() && (policy_->algorithm() == "ppo" || policy_->algorithm() == "reinforce")) {
+  if (!round.trials.empty() && IsRlAlgorithm(policy_->algorithm())) {
     // The entropy over time, for the report: the mean per-decision entropy of the last proposal.
     round.events.push_back(
         MakeEvent("policy", 0, absl::StrFormat("entropy %.6f after %d results", policy_->Entropy(), observed)));

@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "proto/kinds.h"
 
 namespace vertebra::controller {
 namespace {
@@ -187,6 +189,7 @@ class RlPolicy : public Policy {
   RlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config, uint64_t seed)
       : space_(space),
         config_(config),
+        kind_(AlgorithmOf(config)),
         shape_{config.temperature(), config.tanh_constant()},
         generator_(at::detail::createCPUGenerator(seed)),
         net_(nullptr),
@@ -197,7 +200,7 @@ class RlPolicy : public Policy {
     optimizer_ = MakeOptimizer(net_);
   }
 
-  std::string algorithm() const override { return config_.kind(); }
+  v1::Algorithm algorithm() const override { return kind_; }
 
   absl::StatusOr<Proposal> Propose() override {
     ++proposals_;
@@ -312,7 +315,7 @@ class RlPolicy : public Policy {
         return absl::InvalidArgumentError(
             absl::StrFormat("%scheckpoint version %d, this build reads %d", what, version.toInt(), kCheckpointVersion));
       }
-      if (algorithm.toStringRef() != config_.kind()) {
+      if (ParseKind<v1::Algorithm>(algorithm.toStringRef()) != kind_) {
         return absl::InvalidArgumentError(
             absl::StrFormat("%sa checkpoint of the %s policy, not this one", what, algorithm.toStringRef()));
       }
@@ -406,7 +409,8 @@ class RlPolicy : public Policy {
         config_.tanh_constant(), absl::StrJoin(num_options_, ","));
   }
 
-  Proposal Sample() {
+  // Internal when the cursor refuses an option the masks allowed (not reachable).
+  absl::StatusOr<Proposal> Sample() {
     torch::NoGradGuard no_grad;
     Proposal proposal;
     ss::DecisionCursor cursor(space_);
@@ -423,8 +427,7 @@ class RlPolicy : public Policy {
       // Multinomial (argmax of p / Exp(1) draws) picks a masked option only when a draw is
       // exactly 0, about 2^-53 per option; take the mode then.
       if (weights[option] == 0) option = static_cast<int>(log_probs.argmax(1).item<int64_t>());
-      const absl::Status chosen = cursor.Choose(option);
-      if (!chosen.ok()) throw std::runtime_error(std::string(chosen.message()));
+      RETURN_IF_ERROR(cursor.Choose(option));
       proposal.decisions.push_back(option);
       proposal.log_probs.push_back(log_probs[0][option].item<double>());
       entropy_sum += MaskedEntropy(log_probs, mask).item<double>();
@@ -515,7 +518,7 @@ class RlPolicy : public Policy {
     const torch::Tensor advantage = torch::tensor(advantages, torch::kDouble).unsqueeze(1);  // [B, 1]
     const torch::Tensor old_log_prob =
         torch::tensor(old_log_probs, torch::kDouble).reshape({size, space_.num_decisions()});  // [B, T]
-    const bool ppo = config_.kind() == "ppo";
+    const bool ppo = kind_ == v1::ALGORITHM_PPO;
     const int passes = ppo ? config_.ppo_epochs() : 1;
     PolicyUpdate log;
     log.update = updates_ + 1;
@@ -549,6 +552,7 @@ class RlPolicy : public Policy {
 
   const ss::SearchSpace& space_;
   const v1::AlgorithmConfig config_;
+  const v1::Algorithm kind_;  // config_.kind(): ppo or reinforce.
   const LogitShape shape_;
   std::vector<int> num_options_;
   // Initial weights, then every sample. Mutable: Save() locks it to read its state.
@@ -569,7 +573,8 @@ class RlPolicy : public Policy {
 
 absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config,
                                                     uint64_t seed) {
-  if (config.kind() != "ppo" && config.kind() != "reinforce") {
+  const v1::Algorithm kind = AlgorithmOf(config);
+  if (!IsRlAlgorithm(kind)) {
     return absl::InvalidArgumentError(
         absl::StrFormat("algorithm.kind: \"%s\" is not an RL policy (ppo, reinforce)", config.kind()));
   }
@@ -585,7 +590,7 @@ absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const ss::SearchSpace& space
   if (!(config.tanh_constant() >= 0)) {
     return absl::InvalidArgumentError("algorithm.tanh_constant: must be positive (0: no tanh)");
   }
-  if (config.kind() == "ppo") {
+  if (kind == v1::ALGORITHM_PPO) {
     if (config.ppo_epochs() < 1) return absl::InvalidArgumentError("algorithm.ppo_epochs: must be at least 1");
     if (!(config.ppo_clip() > 0)) return absl::InvalidArgumentError("algorithm.ppo_clip: must be positive");
   }

@@ -42,7 +42,7 @@ namespace vertebra::controller {
 // `config.kind()` is "ppo" or "reinforce". `space` must outlive the policy. InvalidArgument for
 // another kind, or for a hidden size, learning rate, update_every, temperature, tanh_constant or
 // (PPO) ppo_epochs / ppo_clip out of range. Results whose decisions are not a valid sequence of
-// `space`, or whose reward is not finite, are ignored (with a line on stderr); results without
+// `space`, or whose reward is not finite, are ignored (Observe returns InvalidArgument); results without
 // log-probabilities (not proposed by this policy) are scored against the policy at the time they
 // arrive.
 absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const search_spaces::SearchSpace& space,

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "common/pareto.h"
+#include "proto/kinds.h"
 
 namespace vertebra::controller {
 namespace {
@@ -23,7 +24,7 @@ const v1::RungResult* ResultAt(const v1::Trial& t, int32_t rung) {
 
 Rungs::Rungs(const v1::ExperimentConfig& config)
     : eta_(config.rungs().eta()),
-      pareto_(config.objective().kind() == "ap_macs"),
+      pareto_(ObjectiveOf(config.objective()) == v1::OBJECTIVE_AP_MACS),
       trials_(std::max(1, config.rungs().steps_size())),
       order_(trials_.size()) {}
 

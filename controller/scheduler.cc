@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "controller/config.h"
 #include "nlohmann/json.hpp"
 #include "proto/checks.h"
+#include "proto/kinds.h"
 #include "search_spaces/proxy.h"
 
 namespace vertebra::controller {
@@ -103,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
     Mutation m;
     if (!snapshot.experiment) {
       m.create_experiment = effective;
-      m.experiment_state = "running";
+      m.experiment_state = v1::EXPERIMENT_RUNNING;
     }
     RETURN_IF_ERROR(s->Restore(snapshot));
     m.events.push_back(s->MakeEvent("controller_started", 0,
@@ -115,7 +117,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
 }
 
 absl::Status Scheduler::Restore(const Snapshot& snapshot) {
-  if (!snapshot.experiment_state.empty()) state_ = snapshot.experiment_state;
+  if (snapshot.experiment_state != v1::EXPERIMENT_STATE_UNSPECIFIED) state_ = snapshot.experiment_state;
   std::vector<std::pair<int64_t, Observation>> unobserved;
   const int64_t observed = snapshot.policy ? snapshot.policy->observed : 0;
   for (const v1::Trial& t : snapshot.trials) {
@@ -308,19 +310,19 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
   }
   Mutation m;
   const double now = clock_->Now();
-  if (config_.budget().wall_hours() > 0 && state_ == "running" && !trials_.empty()) {
+  if (config_.budget().wall_hours() > 0 && state_ == v1::EXPERIMENT_RUNNING && !trials_.empty()) {
     const double started = trials_.begin()->second.created_at();
     if (now - started > 3600 * config_.budget().wall_hours()) {
-      state_ = "stopped";
+      state_ = v1::EXPERIMENT_STOPPED;
       m.experiment_state = state_;
       m.events.push_back(MakeEvent("stopped", 0, "wall-time budget reached"));
     }
   }
   v1::LeaseReply reply;
-  if (state_ != "running") {
+  if (state_ != v1::EXPERIMENT_RUNNING) {
     RETURN_IF_ERROR(Commit(m));
     reply.set_status(v1::LeaseReply::FINISHED);
-    reply.set_reason("the experiment is " + state_);
+    reply.set_reason(absl::StrCat("the experiment is ", KindName(state_)));
     return reply;
   }
   v1::Trial t;
@@ -335,7 +337,7 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
     t = trials_.at(pending_.front());
   } else {
     if (Finished()) {
-      state_ = "finished";
+      state_ = v1::EXPERIMENT_FINISHED;
       m.experiment_state = state_;
       m.events.push_back(MakeEvent("finished", 0, "every trial is accounted for"));
       RETURN_IF_ERROR(Commit(m));
@@ -419,9 +421,9 @@ absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatReque
   trials_[u.id()] = u;
   v1::HeartbeatReply reply;
   reply.set_deadline(u.lease_deadline());
-  if (state_ != "running") {
+  if (state_ != v1::EXPERIMENT_RUNNING) {
     reply.set_stop(true);
-    reply.set_reason("the experiment is " + state_);
+    reply.set_reason(absl::StrCat("the experiment is ", KindName(state_)));
   }
   return reply;
 }
@@ -429,7 +431,7 @@ absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatReque
 double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
   const v1::ObjectiveConfig& o = config_.objective();
   double reward = r.ap_at_top();
-  if (o.kind() == "ap_macs" && o.target_macs() > 0 && t.macs() > 0) {
+  if (ObjectiveOf(o) == v1::OBJECTIVE_AP_MACS && o.target_macs() > 0 && t.macs() > 0) {
     reward *= std::pow(static_cast<double>(t.macs()) / o.target_macs(), o.macs_weight());
   }
   return reward;
@@ -557,9 +559,9 @@ absl::Status Scheduler::Release(const v1::ReleaseRequest& req) {
 
 absl::Status Scheduler::Stop(const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  if (state_ != "running") return absl::OkStatus();
+  if (state_ != v1::EXPERIMENT_RUNNING) return absl::OkStatus();
   Mutation m;
-  m.experiment_state = "stopped";
+  m.experiment_state = v1::EXPERIMENT_STOPPED;
   for (int64_t id : pending_) {
     v1::Trial u = trials_.at(id);
     u.set_state(v1::STOPPED);
@@ -567,7 +569,7 @@ absl::Status Scheduler::Stop(const std::string& reason) {
   }
   m.events.push_back(MakeEvent("stopped", 0, reason));
   RETURN_IF_ERROR(Commit(m));
-  state_ = "stopped";
+  state_ = v1::EXPERIMENT_STOPPED;
   for (const v1::Trial& u : m.trials) Queue(u, false);
   return absl::OkStatus();
 }
@@ -580,7 +582,7 @@ absl::Status Scheduler::RunPolicy() {
   {
     absl::MutexLock lock(&mu_);
     results.swap(to_observe_);
-    if (state_ == "running") {
+    if (state_ == v1::EXPERIMENT_RUNNING) {
       const int64_t left = config_.budget().trials() - proposed_;
       needed = static_cast<int>(std::min<int64_t>(left, config_.algorithm().queue() - static_cast<int64_t>(pending_.size())));
     }
@@ -603,8 +605,8 @@ absl::Status Scheduler::RunPolicy() {
   m.trials = round.trials;
   m.events = round.events;
   m.policy = round.checkpoint;
-  if (round.gave_up && state_ == "running") {
-    m.experiment_state = "stopped";
+  if (round.gave_up && state_ == v1::EXPERIMENT_RUNNING) {
+    m.experiment_state = v1::EXPERIMENT_STOPPED;
     m.events.push_back(MakeEvent("stopped", 0, absl::StrFormat("%d proposals in a row broke the hard limits",
                                                                round.rejected_in_a_row)));
   }
@@ -622,7 +624,7 @@ absl::Status Scheduler::RunPolicy() {
 
 bool Scheduler::PolicyHasWork() const {
   return stopping_thread_ || !to_observe_.empty() ||
-         (state_ == "running" && !BudgetSpent() && static_cast<int64_t>(pending_.size()) < config_.algorithm().queue());
+         (state_ == v1::EXPERIMENT_RUNNING && !BudgetSpent() && static_cast<int64_t>(pending_.size()) < config_.algorithm().queue());
 }
 
 void Scheduler::PolicyLoop() {
@@ -643,28 +645,37 @@ void Scheduler::PolicyLoop() {
   }
 }
 
-ExperimentStatus Scheduler::Status() const {
+v1::StatusReply Scheduler::Status() const {
+  v1::StatusReply s;
+  *s.mutable_config() = config_;  // Immutable: copied outside the lock.
+  s.set_experiment(config_.name());
+  s.set_simulated(config_.simulated());
+  s.set_budget(config_.budget().trials());
   absl::MutexLock lock(&mu_);
-  ExperimentStatus s;
-  s.name = config_.name();
-  s.state = state_;
-  s.proposed = proposed_;
-  s.budget = config_.budget().trials();
-  s.workers = static_cast<int64_t>(workers_.size());
-  s.rung_results = rungs_.ResultsPerRung();
+  s.set_state(state_);
+  s.set_proposed(proposed_);
+  s.set_workers(static_cast<int64_t>(workers_.size()));
+  for (int64_t n : rungs_.ResultsPerRung()) s.add_rung_results(n);
+  TrialCounts counts;
   for (const auto& [id, t] : trials_) {
-    s.counts.Add(t.state());
+    counts.Add(t.state());
     if (t.results_size() > 0 && t.reused_from() == 0) {
       const v1::RungResult& r = t.results(t.results_size() - 1);
       const double ap = r.ap().stats_size() > 0 ? r.ap().stats(0) : 0;
       // The best is judged at the highest rung reached, then by AP.
-      if (!s.best_trial || r.rung() > s.best_rung || (r.rung() == s.best_rung && ap > s.best_ap)) {
-        s.best_trial = id;
-        s.best_ap = ap;
-        s.best_rung = r.rung();
+      if (s.best_trial() == 0 || r.rung() > s.best_rung() || (r.rung() == s.best_rung() && ap > s.best_ap())) {
+        s.set_best_trial(id);
+        s.set_best_ap(ap);
+        s.set_best_rung(r.rung());
       }
     }
   }
+  s.set_pending(counts.pending);
+  s.set_leased(counts.leased);
+  s.set_done(counts.done);
+  s.set_failed(counts.failed);
+  s.set_rejected(counts.rejected);
+  s.set_stopped(counts.stopped);
   return s;
 }
 

@@ -79,19 +79,6 @@ struct SchedulerOptions {
   std::function<std::unique_ptr<Policy>(const search_spaces::SearchSpace&)> policy_factory;
 };
 
-struct ExperimentStatus {
-  std::string name;
-  std::string state;           // "running", "stopped", "finished".
-  TrialCounts counts;
-  int64_t proposed = 0;        // Trials created (rejected ones excluded).
-  int64_t budget = 0;
-  int64_t workers = 0;
-  std::optional<int64_t> best_trial;
-  double best_ap = 0;
-  int32_t best_rung = 0;
-  std::vector<int64_t> rung_results;  // Results per rung.
-};
-
 class Scheduler {
  public:
   // Opens the experiment in `store`: creates it from `config` on an empty store, or resumes the
@@ -137,7 +124,9 @@ class Scheduler {
   // Called by the policy thread, or by tests with policy_thread = false.
   absl::Status RunPolicy() ABSL_LOCKS_EXCLUDED(policy_mu_, mu_);
 
-  ExperimentStatus Status() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The experiment as AdminService.GetStatus tells it: proposed counts the trials created
+  // (rejected ones excluded), workers those that ever registered.
+  v1::StatusReply Status() const ABSL_LOCKS_EXCLUDED(mu_);
   const v1::ExperimentConfig& config() const { return config_; }
   // A copy of one trial's record; NotFound naming the id.
   absl::StatusOr<v1::Trial> GetTrial(int64_t id) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -190,7 +179,7 @@ class Scheduler {
   mutable absl::Mutex mu_;
   absl::CondVar wake_policy_;  // Signalled when the policy may have work; waited on with mu_.
   bool stopping_thread_ ABSL_GUARDED_BY(mu_) = false;
-  std::string state_ ABSL_GUARDED_BY(mu_) = "running";
+  v1::ExperimentState state_ ABSL_GUARDED_BY(mu_) = v1::EXPERIMENT_RUNNING;
   std::map<int64_t, v1::Trial> trials_ ABSL_GUARDED_BY(mu_);
   std::deque<int64_t> pending_ ABSL_GUARDED_BY(mu_);  // PENDING trials, leased front first.
   // Dedupe: a trial with a result, by hash.

@@ -104,23 +104,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
 
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::StatusRequest*, v1::StatusReply* reply) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
-    const ExperimentStatus st = scheduler_->Status();
-    reply->set_experiment(st.name);
-    reply->set_state(st.state);
-    reply->set_pending(st.counts.pending);
-    reply->set_leased(st.counts.leased);
-    reply->set_done(st.counts.done);
-    reply->set_failed(st.counts.failed);
-    reply->set_rejected(st.counts.rejected);
-    reply->set_stopped(st.counts.stopped);
-    reply->set_proposed(st.proposed);
-    reply->set_budget(st.budget);
-    reply->set_workers(st.workers);
-    reply->set_best_trial(st.best_trial.value_or(0));
-    reply->set_best_ap(st.best_ap);
-    reply->set_best_rung(st.best_rung);
-    reply->set_simulated(scheduler_->config().simulated());
-    *reply->mutable_config() = scheduler_->config();
+    *reply = scheduler_->Status();
     return grpc::Status::OK;
   }
 

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "vertebra/v1/experiment.pb.h"
+#include "vertebra/v1/kinds.pb.h"
 #include "vertebra/v1/service.pb.h"
 
 namespace vertebra::controller {
@@ -56,7 +57,7 @@ inline Event NewEvent(double at, const std::string& kind, int64_t trial, const s
 // The policy's whole state (weights, optimizer, baseline, RNG, queue of unconsumed proposals)
 // as an opaque blob of the policy's own format.
 struct PolicyCheckpoint {
-  std::string algorithm;     // "ppo", "reinforce", "evolution", "random".
+  v1::Algorithm algorithm = v1::ALGORITHM_UNSPECIFIED;
   int64_t observed = 0;      // Results the policy had learned from when it was saved.
   std::string state;
 };
@@ -65,7 +66,7 @@ struct PolicyCheckpoint {
 // >= 1); everything else is appended or replaced as documented.
 struct Mutation {
   std::optional<v1::ExperimentConfig> create_experiment;  // Only on an empty store.
-  std::optional<std::string> experiment_state;            // "running", "stopped", "finished".
+  std::optional<v1::ExperimentState> experiment_state;
   std::vector<v1::Trial> trials;                          // Upsert by id.
   std::vector<v1::MetricPoint> metrics;                   // Appended (has_ap false for a NaN AP).
   std::vector<WorkerRecord> workers;                      // Upsert by id.
@@ -80,7 +81,7 @@ struct Mutation {
 // Everything the controller needs to carry on.
 struct Snapshot {
   std::optional<v1::ExperimentConfig> experiment;  // Absent on an empty store.
-  std::string experiment_state;                    // "" on an empty store.
+  v1::ExperimentState experiment_state = v1::EXPERIMENT_STATE_UNSPECIFIED;  // UNSPECIFIED: an empty store.
   std::vector<v1::Trial> trials;                   // By id.
   std::vector<WorkerRecord> workers;               // By id.
   std::optional<PolicyCheckpoint> policy;

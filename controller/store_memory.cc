@@ -150,7 +150,7 @@ class MemoryStore final : public Store {
  private:
   mutable absl::Mutex mu_;
   std::optional<v1::ExperimentConfig> experiment_ ABSL_GUARDED_BY(mu_);
-  std::string experiment_state_ ABSL_GUARDED_BY(mu_);
+  v1::ExperimentState experiment_state_ ABSL_GUARDED_BY(mu_) = v1::EXPERIMENT_STATE_UNSPECIFIED;
   std::map<int64_t, v1::Trial> trials_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::vector<v1::MetricPoint>> metrics_ ABSL_GUARDED_BY(mu_);  // By trial, in order.
   std::map<std::string, WorkerRecord> workers_ ABSL_GUARDED_BY(mu_);

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "proto/kinds.h"
 #include "search_spaces/proxy.h"
 #include "controller/store.h"
 
@@ -541,6 +542,16 @@ class SqliteStore final : public Store {
     return result;
   }
 
+  // A kind stored in words (proto/kinds.h); DataLoss naming the database for a word it does not
+  // know. "" is UNSPECIFIED.
+  template <typename Kind>
+  absl::StatusOr<Kind> ReadKind(const std::string& word, const char* what) const {
+    if (word.empty()) return Kind{};
+    std::optional<Kind> kind = ParseKind<Kind>(word);
+    if (!kind) return absl::DataLossError(absl::StrFormat("%s: unknown %s \"%s\"", path_, what, word));
+    return *kind;
+  }
+
   absl::StatusOr<Snapshot> LoadLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Snapshot snapshot;
     {
@@ -559,7 +570,7 @@ class SqliteStore final : public Store {
           config.mutable_proxy()->set_classes(*classes);
         }
         snapshot.experiment = std::move(config);
-        snapshot.experiment_state = query.Text(1);
+        ASSIGN_OR_RETURN(snapshot.experiment_state, ReadKind<v1::ExperimentState>(query.Text(1), "experiment state"));
       }
     }
     {
@@ -592,7 +603,7 @@ class SqliteStore final : public Store {
       ASSIGN_OR_RETURN(const bool row, query.Step());
       if (row) {
         PolicyCheckpoint& policy = snapshot.policy.emplace();
-        policy.algorithm = query.Text(0);
+        ASSIGN_OR_RETURN(policy.algorithm, ReadKind<v1::Algorithm>(query.Text(0), "policy's algorithm"));
         policy.observed = query.Int(1);
         policy.state = std::string(query.Blob(2));
       }
@@ -632,13 +643,13 @@ class SqliteStore final : public Store {
     if (mutation.create_experiment) {
       ASSIGN_OR_RETURN(Query query, Prepare(kInsertExperiment));
       query.BindBlob(mutation.create_experiment->SerializeAsString())
-          .BindText(mutation.experiment_state.value_or(""))
+          .BindText(std::string(KindName(mutation.experiment_state.value_or(v1::EXPERIMENT_STATE_UNSPECIFIED))))
           .BindReal(UnixNow());
       RETURN_IF_ERROR(query.Run());
     }
     if (mutation.experiment_state) {
       ASSIGN_OR_RETURN(Query query, Prepare(kUpdateExperimentState));
-      query.BindText(*mutation.experiment_state);
+      query.BindText(std::string(KindName(*mutation.experiment_state)));
       RETURN_IF_ERROR(query.Run());
     }
     for (const v1::Trial& trial : mutation.trials) {
@@ -678,7 +689,7 @@ class SqliteStore final : public Store {
     }
     if (mutation.policy) {
       ASSIGN_OR_RETURN(Query query, Prepare(kReplacePolicy));
-      query.BindText(mutation.policy->algorithm).BindInt(mutation.policy->observed).BindBlob(mutation.policy->state);
+      query.BindText(std::string(KindName(mutation.policy->algorithm))).BindInt(mutation.policy->observed).BindBlob(mutation.policy->state);
       RETURN_IF_ERROR(query.Run());
     }
     for (const Event& event : mutation.events) {

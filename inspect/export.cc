@@ -5,7 +5,6 @@
 #include <system_error>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
@@ -13,6 +12,7 @@
 #include "eval/coco_eval.h"
 #include "inspect/model_garden.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/arch_spec.h"
 #include "search_spaces/cost.h"
@@ -110,7 +110,7 @@ std::string ResultsJson(const v1::Trial& t, const v1::ExperimentConfig& experime
   json j = {
       {"experiment", experiment.name()},
       {"trial", t.id()},
-      {"state", absl::AsciiStrToLower(v1::TrialState_Name(t.state()))},
+      {"state", std::string(KindName(t.state()))},
       {"trial_hash", t.hash()},
       {"hash", export_hash},
       {"simulated", simulated},

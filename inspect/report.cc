@@ -36,8 +36,6 @@ std::string Duration(double seconds) {
 
 std::string Millions(int64_t v) { return absl::StrFormat("%.2f M", v / 1e6); }
 
-std::string StateName(v1::TrialState s) { return absl::AsciiStrToLower(v1::TrialState_Name(s)); }
-
 // A reason with its numbers replaced by "#", so that "123 multiply-adds exceed ... 100" and
 // "456 multiply-adds exceed ... 100" are counted as one kind of failure.
 std::string ReasonPattern(const std::string& reason) {

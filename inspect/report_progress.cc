@@ -11,6 +11,7 @@
 #include "common/text_util.h"
 #include "inspect/chart.h"
 #include "inspect/trials.h"
+#include "proto/kinds.h"
 
 namespace vertebra::inspect::report_internal {
 
@@ -38,9 +39,10 @@ void AppendHeader(const Data& data, const ReportOptions& options, std::string* o
     absl::StrAppendFormat(out, "<tr><th>%s</th><td>%s</td></tr>\n", XmlEscape(key), value_html);
   };
   row("algorithm", XmlEscape(c.algorithm().kind()));
-  std::string state = XmlEscape(snap.experiment_state);
+  const std::string state_name(KindName(snap.experiment_state));
+  std::string state = XmlEscape(state_name);
   for (const Event& e : data.stops) {
-    absl::StrAppend(&state, " (", e.kind == snap.experiment_state ? "" : XmlEscape(e.kind) + ": ", XmlEscape(e.detail),
+    absl::StrAppend(&state, " (", e.kind == state_name ? "" : XmlEscape(e.kind) + ": ", XmlEscape(e.detail),
                     ")");
   }
   row("state", state);
@@ -222,7 +224,7 @@ void AppendRewards(const Data& data, std::string* out) {
   }
   // Entropy: the "policy" events the controller logs with each batch of RL proposals.
   const std::string& kind = data.config->algorithm().kind();
-  if (kind != "ppo" && kind != "reinforce") {
+  if (!IsRlAlgorithm(AlgorithmOf(data.config->algorithm()))) {
     absl::StrAppendFormat(out,
                           "<p class=\"note\"><b>Policy entropy: not applicable.</b> The '%s' policy samples no "
                           "learned distribution.</p>\n",

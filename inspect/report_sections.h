@@ -58,7 +58,6 @@ constexpr const char* kMeanColour = "#111111";
 std::string UtcTime(double unix_seconds);  // "2026-01-02 03:04:05 UTC"; "-" for 0.
 std::string Duration(double seconds);      // In s, min or h, whichever reads best.
 std::string Millions(int64_t v);           // "12.34 M".
-std::string StateName(v1::TrialState s);   // "done".
 // A reason with its numbers replaced by "#", so that "123 multiply-adds exceed ... 100" and
 // "456 multiply-adds exceed ... 100" are counted as one kind of failure.
 std::string ReasonPattern(const std::string& reason);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/text_util.h"
 #include "inspect/chart.h"
+#include "proto/kinds.h"
 
 namespace vertebra::inspect::report_internal {
 
@@ -193,7 +194,7 @@ void AppendFailures(const Data& data, const ReportOptions& options, std::string*
     };
     std::map<std::pair<std::string, std::string>, Group> groups;
     for (const v1::Trial* t : failed) {
-      Group& g = groups[{StateName(t->state()), ReasonPattern(t->failure())}];
+      Group& g = groups[{std::string(KindName(t->state())), ReasonPattern(t->failure())}];
       ++g.count;
       if (g.trials.size() < 8) g.trials.push_back(t->id());
     }
@@ -213,7 +214,7 @@ void AppendFailures(const Data& data, const ReportOptions& options, std::string*
       absl::StrAppendFormat(out,
                             "<tr class=\"failure\"><td>%d</td><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td>"
                             "<td>%s</td></tr>\n",
-                            t.id(), StateName(t.state()), t.rung(), t.attempts(), XmlEscape(t.worker()),
+                            t.id(), std::string(KindName(t.state())), t.rung(), t.attempts(), XmlEscape(t.worker()),
                             Millions(t.macs()), XmlEscape(t.failure()));
     }
     absl::StrAppend(out, "</table>\n");

@@ -6,13 +6,13 @@
 #include <map>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "common/pareto.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
 #include "eval/coco_eval.h"
 #include "inspect/trials.h"
+#include "proto/kinds.h"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/arch_spec.h"
 #include "search_spaces/cost.h"
@@ -35,8 +35,6 @@ constexpr size_t kSparkWidth = 48;
 // paper's 640-pixel input (spinenet.md §2.2).
 constexpr char kReferenceScale[] = "49";
 constexpr int kReferenceSize = 640;
-
-std::string StateName(v1::TrialState s) { return absl::AsciiStrToLower(v1::TrialState_Name(s)); }
 
 std::string Time(double unix_seconds) {
   if (unix_seconds <= 0) return "-";
@@ -185,7 +183,7 @@ json TrialSummaryJson(const v1::Trial& t) {
                        {"train_seconds", r.train_seconds()},
                        {"images_per_s", r.images_per_s()}});
   }
-  return {{"id", t.id()},           {"state", StateName(t.state())},
+  return {{"id", t.id()},           {"state", std::string(KindName(t.state()))},
           {"hash", t.hash()},       {"rung", t.rung()},
           {"params", t.params()},   {"macs", t.macs()},
           {"reward", t.reward()},   {"attempts", t.attempts()},
@@ -208,7 +206,7 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   const v1::ExperimentConfig& c = d.experiment;
   std::string out;
   absl::StrAppendFormat(&out, "trial %d of experiment '%s' (%s%s): %s at rung %d\n", t.id(), c.name(),
-                        c.algorithm().kind(), c.simulated() ? ", simulated" : "", StateName(t.state()), t.rung());
+                        c.algorithm().kind(), c.simulated() ? ", simulated" : "", std::string(KindName(t.state())), t.rung());
   absl::StrAppendFormat(&out, "hash %s\n", t.hash());
 
   Section(&out, "spec");
@@ -349,7 +347,7 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
   for (const v1::RungResult& r : t.results()) trained += r.train_seconds();
   json j = {
       {"trial", t.id()},
-      {"state", StateName(t.state())},
+      {"state", std::string(KindName(t.state()))},
       {"rung", t.rung()},
       {"experiment", {{"name", c.name()}, {"algorithm", c.algorithm().kind()}, {"simulated", c.simulated()}}},
       {"spec", json::parse(ss::ArchSpecToJson(t.spec(), -1))},

@@ -14,13 +14,14 @@
 #include "absl/status/statusor.h"
 #include "controller/store.h"
 #include "vertebra/v1/experiment.pb.h"
+#include "vertebra/v1/kinds.pb.h"
 
 namespace vertebra::inspect {
 
 // The experiment as a whole.
 struct SearchSummary {
   v1::ExperimentConfig config;  // As stored, defaults filled in.
-  std::string state;            // "running", "stopped", "finished".
+  v1::ExperimentState state = v1::EXPERIMENT_STATE_UNSPECIFIED;
   controller::TrialCounts counts;
   int64_t workers = 0;  // Workers that ever registered.
 };

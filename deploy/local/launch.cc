@@ -22,6 +22,7 @@
 #include "controller/store.h"
 #include "deploy/local/child_process.h"
 #include "deploy/local/progress.h"
+#include "vertebra/v1/kinds.pb.h"
 
 namespace vertebra::deploy {
 namespace {
@@ -106,8 +107,8 @@ absl::StatusOr<bool> LocalSearch::ReportIfFinished() {
   if (!fs::exists(paths_.db)) return false;
   ASSIGN_OR_RETURN(std::unique_ptr<ctl::Store> store, ctl::OpenSqliteStore(paths_.db, {.read_only = true}));
   ASSIGN_OR_RETURN(const ctl::Snapshot snapshot, store->Load());
-  if (snapshot.experiment_state != "finished") {
-    if (!snapshot.experiment_state.empty()) std::cout << "Resuming the search in " << paths_.db << "\n";
+  if (snapshot.experiment_state != v1::EXPERIMENT_FINISHED) {
+    if (snapshot.experiment_state != v1::EXPERIMENT_STATE_UNSPECIFIED) std::cout << "Resuming the search in " << paths_.db << "\n";
     return false;
   }
   absl::StatusOr<ctl::TrialCounts> c = store->Counts();

@@ -8,6 +8,7 @@
 
 #include "controller/policy.h"
 #include "gtest/gtest.h"
+#include "proto/kinds.h"
 #include "search_spaces/decisions.h"
 
 namespace vertebra::controller {
@@ -85,7 +86,7 @@ TEST_P(RlPolicyTest, ProposalsAreValidSequences) {
   const ss::SearchSpace space = DefaultSpace();
   std::unique_ptr<Policy> policy = Make(space, Config(GetParam()), 1);
   ASSERT_NE(policy, nullptr);
-  EXPECT_EQ(policy->algorithm(), GetParam());
+  EXPECT_EQ(KindName(policy->algorithm()), GetParam());
   for (int i = 0; i < 10; ++i) {
     const Proposal p = policy->Propose().value();
     ASSERT_EQ(static_cast<int>(p.decisions.size()), space.num_decisions());
@@ -224,7 +225,7 @@ TEST(RlPolicy, RegisterMakesMakePolicyBuildIt) {
   config.set_seed(4);
   absl::StatusOr<std::unique_ptr<Policy>> policy = MakePolicy(space, config);
   ASSERT_TRUE(policy.ok()) << policy.status();
-  EXPECT_EQ((*policy)->algorithm(), "reinforce");
+  EXPECT_EQ((*policy)->algorithm(), v1::ALGORITHM_REINFORCE);
   // The same policy as NewRlPolicy with the experiment's seed.
   EXPECT_EQ((*policy)->Propose().value().decisions, Make(space, Config("reinforce"), 4)->Propose().value().decisions);
 }

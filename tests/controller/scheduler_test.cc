@@ -157,7 +157,8 @@ TEST_F(SchedulerTest, ReportedNumbersOutOfRangeAreRefusedAndTheLeaseStands) {
   EXPECT_EQ(t.lease(), g.lease());
   EXPECT_TRUE(t.results().empty());
   int recorded = 0;
-  for (const Event& e : *store_->Events(0, 1000)) recorded += e.kind == "invalid_request";
+  const absl::StatusOr<std::vector<Event>> events = store_->Events(0, 1000);  // Held: a range-for over *temporary dangles.
+  for (const Event& e : *events) recorded += e.kind == "invalid_request";
   EXPECT_EQ(recorded, 6);
   EXPECT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
   v1::RegisterRequest huge;
@@ -303,7 +304,7 @@ class RepeatingPolicy : public Policy {
     std::mt19937_64 rng(1);
     for (int i = 0; i < 3; ++i) list_.push_back(space.Sample(rng));
   }
-  std::string algorithm() const override { return "random"; }
+  v1::Algorithm algorithm() const override { return v1::ALGORITHM_RANDOM; }
   absl::StatusOr<Proposal> Propose() override { return Proposal{list_[next_++ % list_.size()], {}, 0}; }
   absl::Status Observe(const Observation& o) override {
     observed_->push_back(o);
@@ -325,7 +326,7 @@ class RepeatingPolicy : public Policy {
 class FailingPolicy : public Policy {
  public:
   explicit FailingPolicy(const search_spaces::SearchSpace& space) : space_(space) {}
-  std::string algorithm() const override { return "random"; }
+  v1::Algorithm algorithm() const override { return v1::ALGORITHM_RANDOM; }
   absl::StatusOr<Proposal> Propose() override {
     if (++calls_ % 2 == 0) return absl::InternalError("no proposal today");
     return Proposal{space_.Sample(rng_), {}, 0};
@@ -366,7 +367,7 @@ TEST_F(SchedulerTest, PolicyErrorsAreRecordedAndTheSearchGoesOn) {
   }
   EXPECT_GE(failed_proposals, 1);
   EXPECT_EQ(refused_observations, 1);
-  EXPECT_GE(scheduler_->Status().proposed, 2);  // Failed proposals became uniform samples.
+  EXPECT_GE(scheduler_->Status().proposed(), 2);  // Failed proposals became uniform samples.
 }
 
 // A proposal that repeats a known architecture is proposed again, not trained again nor observed
@@ -390,12 +391,13 @@ TEST_F(SchedulerTest, ARepeatedProposalIsResampledNotReobserved) {
   }
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
   EXPECT_EQ(trained.size(), 12u);  // The three the policy knows, then uniform samples.
-  EXPECT_EQ(scheduler_->Status().proposed, 12);
+  EXPECT_EQ(scheduler_->Status().proposed(), 12);
   std::set<int64_t> seen;
   for (const Observation& o : *observed) EXPECT_TRUE(seen.insert(o.trial).second) << "observed twice: " << o.trial;
   EXPECT_EQ(seen.size(), 12u);
   int duplicates = 0;
-  for (const Event& e : *store_->Events(0, 1000)) {
+  const absl::StatusOr<std::vector<Event>> events = store_->Events(0, 1000);  // Held: a range-for over *temporary dangles.
+  for (const Event& e : *events) {
     EXPECT_NE(e.kind, "reused");
     if (e.kind == "duplicate") {
       ++duplicates;
@@ -410,7 +412,7 @@ class RecordingPolicy : public Policy {
  public:
   RecordingPolicy(const search_spaces::SearchSpace& space, std::shared_ptr<std::vector<Observation>> observed)
       : space_(space), observed_(std::move(observed)) {}
-  std::string algorithm() const override { return "random"; }
+  v1::Algorithm algorithm() const override { return v1::ALGORITHM_RANDOM; }
   absl::StatusOr<Proposal> Propose() override { return Proposal{space_.Sample(rng_), {}, 0}; }
   absl::Status Observe(const Observation& o) override {
     observed_->push_back(o);
@@ -606,10 +608,10 @@ TEST_F(SchedulerTest, TheExperimentFinishesWhenEveryTrialIsAccountedFor) {
   absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(w));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status(), v1::LeaseReply::FINISHED);
-  const ExperimentStatus s = scheduler_->Status();
-  EXPECT_EQ(s.state, "finished");
-  EXPECT_EQ(s.counts.done, 3);
-  EXPECT_EQ(*s.best_trial, 3);
+  const v1::StatusReply s = scheduler_->Status();
+  EXPECT_EQ(s.state(), v1::EXPERIMENT_FINISHED);
+  EXPECT_EQ(s.done(), 3);
+  EXPECT_EQ(s.best_trial(), 3);
 }
 
 TEST_F(SchedulerTest, StopTellsWorkersThroughTheirHeartbeat) {

@@ -269,7 +269,7 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   absl::Status CreateExperiment() {
     Mutation mutation;
     mutation.create_experiment = Config("exp");
-    mutation.experiment_state = "running";
+    mutation.experiment_state = v1::EXPERIMENT_RUNNING;
     return Apply(std::move(mutation));
   }
 
@@ -286,7 +286,7 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
 TEST_P(StoreContractTest, EmptyStoreLoadsNothing) {
   ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
   EXPECT_FALSE(snapshot.experiment.has_value());
-  EXPECT_EQ(snapshot.experiment_state, "");
+  EXPECT_EQ(snapshot.experiment_state, v1::EXPERIMENT_STATE_UNSPECIFIED);
   EXPECT_THAT(snapshot.trials, IsEmpty());
   EXPECT_THAT(snapshot.workers, IsEmpty());
   EXPECT_FALSE(snapshot.policy.has_value());
@@ -323,26 +323,26 @@ TEST_P(StoreContractTest, ExperimentIsCreatedOnce) {
   ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
   ASSERT_TRUE(snapshot.experiment.has_value());
   ExpectSameMessage(*snapshot.experiment, Config("exp"));
-  EXPECT_EQ(snapshot.experiment_state, "running");
+  EXPECT_EQ(snapshot.experiment_state, v1::EXPERIMENT_RUNNING);
 }
 
 TEST_P(StoreContractTest, ExperimentStateChanges) {
   ASSERT_OK(CreateExperiment());
   Mutation mutation;
-  mutation.experiment_state = "stopped";
+  mutation.experiment_state = v1::EXPERIMENT_STOPPED;
   ASSERT_OK(Apply(mutation));
   ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
-  EXPECT_EQ(snapshot.experiment_state, "stopped");
+  EXPECT_EQ(snapshot.experiment_state, v1::EXPERIMENT_STOPPED);
   ExpectSameMessage(*snapshot.experiment, Config("exp"));
 }
 
 TEST_P(StoreContractTest, ChangeWithoutExperimentFails) {
   std::vector<Mutation> changes(6);
   changes[0].trials.push_back(MakeTrial(1));
-  changes[1].experiment_state = "running";
+  changes[1].experiment_state = v1::EXPERIMENT_RUNNING;
   changes[2].metrics.push_back(Point(1, 0, 10, 1.0, std::nullopt, 5.0));
   changes[3].workers.push_back(Worker("w", 0));
-  changes[4].policy = PolicyCheckpoint{"random", 0, ""};
+  changes[4].policy = PolicyCheckpoint{v1::ALGORITHM_RANDOM, 0, ""};
   changes[5].events.push_back(MakeEvent("leased", 1));
   for (const Mutation& change : changes) {
     const absl::Status status = Apply(change);
@@ -359,7 +359,7 @@ TEST_P(StoreContractTest, ChangeWithoutExperimentFails) {
 TEST_P(StoreContractTest, CreateWithEverythingInOneMutation) {
   Mutation mutation;
   mutation.create_experiment = Config("exp");
-  mutation.experiment_state = "running";
+  mutation.experiment_state = v1::EXPERIMENT_RUNNING;
   mutation.trials.push_back(MakeTrial(1));
   mutation.events.push_back(MakeEvent("started", 0));
   ASSERT_OK(Apply(mutation));
@@ -411,12 +411,12 @@ TEST_P(StoreContractTest, BadTrialIdAppliesNothing) {
   ASSERT_OK(CreateExperiment());
   for (const int64_t bad_id : {0, -5}) {
     Mutation mutation;
-    mutation.experiment_state = "stopped";
+    mutation.experiment_state = v1::EXPERIMENT_STOPPED;
     mutation.trials.push_back(MakeTrial(1));
     mutation.events.push_back(MakeEvent("leased", 1));
     mutation.metrics.push_back(Point(1, 0, 10, 1.0, 0.5, 5.0));
     mutation.workers.push_back(Worker("w", 1));
-    mutation.policy = PolicyCheckpoint{"ppo", 1, "weights"};
+    mutation.policy = PolicyCheckpoint{v1::ALGORITHM_PPO, 1, "weights"};
     mutation.trials.push_back(MakeTrial(bad_id));
     const absl::Status status = Apply(mutation);
     EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
@@ -424,7 +424,7 @@ TEST_P(StoreContractTest, BadTrialIdAppliesNothing) {
   }
 
   ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
-  EXPECT_EQ(snapshot.experiment_state, "running");
+  EXPECT_EQ(snapshot.experiment_state, v1::EXPERIMENT_RUNNING);
   EXPECT_THAT(snapshot.trials, IsEmpty());
   EXPECT_THAT(snapshot.workers, IsEmpty());
   EXPECT_FALSE(snapshot.policy.has_value());
@@ -550,18 +550,18 @@ TEST_P(StoreContractTest, WorkersAreUpsertedById) {
 TEST_P(StoreContractTest, PolicyCheckpointIsReplaced) {
   ASSERT_OK(CreateExperiment());
   Mutation first;
-  first.policy = PolicyCheckpoint{"ppo", 1, std::string("\0binary\xff state", 14)};
+  first.policy = PolicyCheckpoint{v1::ALGORITHM_PPO, 1, std::string("\0binary\xff state", 14)};
   ASSERT_OK(Apply(first));
   ASSERT_OK_AND_ASSIGN(const Snapshot before, store_->Load());
   ASSERT_TRUE(before.policy.has_value());
   EXPECT_EQ(before.policy->state, std::string("\0binary\xff state", 14));
 
   Mutation second;
-  second.policy = PolicyCheckpoint{"evolution", 5, "population"};
+  second.policy = PolicyCheckpoint{v1::ALGORITHM_EVOLUTION, 5, "population"};
   ASSERT_OK(Apply(second));
   ASSERT_OK_AND_ASSIGN(const Snapshot after, store_->Load());
   ASSERT_TRUE(after.policy.has_value());
-  EXPECT_EQ(after.policy->algorithm, "evolution");
+  EXPECT_EQ(after.policy->algorithm, v1::ALGORITHM_EVOLUTION);
   EXPECT_EQ(after.policy->observed, 5);
   EXPECT_EQ(after.policy->state, "population");
 }
@@ -620,7 +620,7 @@ class SqliteStoreTest : public ::testing::Test {
   static Mutation CreateMutation() {
     Mutation mutation;
     mutation.create_experiment = Config("exp");
-    mutation.experiment_state = "running";
+    mutation.experiment_state = v1::EXPERIMENT_RUNNING;
     return mutation;
   }
 
@@ -674,7 +674,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
     mutation.trials = {trial, MakeTrial(2, v1::DONE, 0.2)};  // Below trial 9's 0.31.
     mutation.metrics = {Point(9, 0, 10, 0.5, 0.25, 1.0)};
     mutation.workers = {Worker("w", 1)};
-    mutation.policy = PolicyCheckpoint{"reinforce", 2, "weights"};
+    mutation.policy = PolicyCheckpoint{v1::ALGORITHM_REINFORCE, 2, "weights"};
     mutation.events = {MakeEvent("started", 0), MakeEvent("leased", 9)};
     ASSERT_OK(store->Apply(mutation));
   }
@@ -685,7 +685,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
     ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
     ASSERT_TRUE(snapshot.experiment.has_value());
     ExpectSameMessage(*snapshot.experiment, Config("exp"));
-    EXPECT_EQ(snapshot.experiment_state, "running");
+    EXPECT_EQ(snapshot.experiment_state, v1::EXPERIMENT_RUNNING);
     ASSERT_THAT(Ids(snapshot.trials), ElementsAre(2, 9));
     ExpectSameMessage(snapshot.trials[1], trial);
     ASSERT_EQ(snapshot.workers.size(), 1u);
@@ -874,7 +874,7 @@ TEST_F(SqliteStoreTest, FailedWriteRollsBackEverything) {
   mutation.trials = {MakeTrial(1, v1::DONE, 0.5)};
   mutation.metrics = {Point(1, 0, 10, 1.0, 0.5, 5.0)};
   mutation.workers = {Worker("w", 1)};
-  mutation.policy = PolicyCheckpoint{"ppo", 1, "weights"};
+  mutation.policy = PolicyCheckpoint{v1::ALGORITHM_PPO, 1, "weights"};
   mutation.events = {MakeEvent("reported", 1), MakeEvent("boom", 1)};
   const absl::Status status = store->Apply(mutation);
   EXPECT_FALSE(status.ok());

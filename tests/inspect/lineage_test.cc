@@ -38,7 +38,7 @@ class LineageTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     ctl::Mutation m;
     m.create_experiment = *config;
-    m.experiment_state = "running";
+    m.experiment_state = v1::EXPERIMENT_RUNNING;
     v1::Trial t;
     t.set_id(4);
     *t.mutable_spec() = *search_spaces::LoadArchSpec("spinenet-49");

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/kinds.h"
 #include "search_spaces/proxy.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
@@ -64,20 +65,20 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   o.maxup = std::max(1, proxy.maxup());
   o.steps = experiment.rungs().steps(experiment.rungs().steps_size() - 1);
   o.rung_end = lease.steps();
-  const std::string& schedule = proxy.schedule();
-  if (schedule == "wsd" || schedule == "ema") {
+  const v1::Schedule schedule = ScheduleOf(proxy);
+  if (schedule == v1::SCHEDULE_WSD || schedule == v1::SCHEDULE_EMA) {
     // One constant-lr run; each rung reads it without changing it, and a promotion continues it.
     o.schedule = ScheduleKind::kWsd;
-    o.reading = schedule == "wsd" ? Reading::kCooldown : Reading::kEma;
+    o.reading = schedule == v1::SCHEDULE_WSD ? Reading::kCooldown : Reading::kEma;
     o.cooldown_fraction = proxy.cooldown_fraction() > 0 ? proxy.cooldown_fraction() : o.cooldown_fraction;
-    if (schedule == "ema") o.ema_decay = proxy.ema_decay();
-  } else if (schedule == "cosine_per_rung") {
+    if (schedule == v1::SCHEDULE_EMA) o.ema_decay = proxy.ema_decay();
+  } else if (schedule == v1::SCHEDULE_COSINE_PER_RUNG) {
     // A run of the rung's own length: a promotion trains anew (the lower rung's checkpoint
     // belongs to another run and is replaced below).
     o.steps = lease.steps();
     o.rung_end = 0;
-  } else if (!schedule.empty() && schedule != "cosine") {
-    return absl::InvalidArgumentError(absl::StrCat("proxy.schedule: unknown schedule \"", schedule, "\""));
+  } else if (schedule != v1::SCHEDULE_COSINE) {
+    return absl::InvalidArgumentError(absl::StrCat("proxy.schedule: unknown schedule \"", proxy.schedule(), "\""));
   }
   o.warmup_steps = DefaultWarmupSteps(o.steps);
   o.eval_every = proxy.eval_every();
@@ -115,8 +116,8 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
     if (absl::IsInvalidArgument(s)) return s;
     return absl::UnavailableError(s.message());
   }
-  if (result->status == "stopped") return absl::CancelledError("stopped");
-  if (result->status == "diverged" || !result->stats) {
+  if (result->status == v1::TRAIN_STOPPED) return absl::CancelledError("stopped");
+  if (result->status == v1::TRAIN_DIVERGED || !result->stats) {
     return absl::FailedPreconditionError(
         absl::StrFormat("training diverged at step %d (loss %g)", result->diverged_step, result->final_loss));
   }

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "proto/kinds.h"
 #include "search_spaces/arch_spec.h"
 #include "worker/agent/surrogate.h"
 
@@ -40,7 +41,7 @@ std::array<double, 12> DerivedCocoStats(double ap) {
 
 absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t steps, int64_t full_steps,
                                            const v1::SimulationConfig& simulation, uint64_t seed, int32_t rung) {
-  if (simulation.objective() == "surrogate") return SurrogateAp(spec, steps, full_steps, seed, rung);
+  if (SimulatedObjectiveOf(simulation) == v1::SIMULATED_OBJECTIVE_SURROGATE) return SurrogateAp(spec, steps, full_steps, seed, rung);
   if (absl::Status s = search_spaces::ValidateArchSpec(spec); !s.ok()) return s;
   if (steps < 1 || full_steps < steps) return absl::InvalidArgumentError("steps must be in [1, full_steps]");
   const int n = spec.blocks_size();

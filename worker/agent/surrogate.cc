@@ -12,6 +12,7 @@
 #include "search_spaces/cost.h"
 #include "search_spaces/family.h"
 #include "search_spaces/features.h"
+#include "search_spaces/proxy.h"
 #include "search_spaces/resolve.h"
 #include "worker/agent/surrogate_fit.h"
 
@@ -101,14 +102,17 @@ struct Landscape {
 
 absl::StatusOr<Landscape> Evaluate(const Fit& fit, const v1::ArchSpec& spec) {
   if (absl::Status s = ss::ValidateArchSpec(spec); !s.ok()) return s;
-  v1::ArchSpec proxy = spec;
-  absl::StatusOr<ss::ModelScale> scale = ss::NamedModelScale("proxy");
-  if (!scale.ok()) return scale.status();
-  *proxy.mutable_scaling() = scale->scaling;
+  // The proxy scaling the fit's runs trained at; the features count the backbone alone.
+  v1::ProxyTask task;
+  task.set_scaling("proxy");
+  task.set_size(fit.input_size);
+  task.set_classes(ss::kDefaultClasses);
+  absl::StatusOr<ss::ResolvedProxy> resolved = ss::ResolveProxy(spec, task);
+  if (!resolved.ok()) return resolved.status();
+  v1::ArchSpec& proxy = resolved->spec;
   proxy.clear_name();
-  absl::StatusOr<ss::ResolvedGraph> graph = ss::Resolve(proxy, fit.input_size, fit.input_size);
-  if (!graph.ok()) return graph.status();
-  const ss::ArchFeatureVector x = ss::ArchFeatures(*graph, ss::CountCost(*graph));
+  const ss::ResolvedGraph& graph = resolved->graph;
+  const ss::ArchFeatureVector x = ss::ArchFeatures(graph, ss::CountCost(graph));
   Landscape l;
   l.hash = ss::ArchHash(proxy);
   Draws draws(HashSeed(l.hash, 0));

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "proto/kinds.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_spec.h"
 #include "search_spaces/resolve.h"
@@ -523,7 +524,7 @@ double CooldownLearningRate(const TrainOptions& o, int64_t k, int64_t length) {
 
 std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   json j;
-  j["status"] = r.status;
+  j["status"] = std::string(KindName(r.status));
   j["arch"] = o.spec.name();
   j["arch_hash"] = search_spaces::ArchHash(o.spec);
   j["steps"] = o.steps;
@@ -532,7 +533,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["schedule"] = ScheduleName(o.schedule);
   j["reading"] = ReadingName(o.reading);
   j["cooldown_steps"] = r.cooldown_steps;
-  if (r.status == "diverged") j["diverged_step"] = r.diverged_step;
+  if (r.status == v1::TRAIN_DIVERGED) j["diverged_step"] = r.diverged_step;
   j["final_loss"] = std::isfinite(r.final_loss) ? json(r.final_loss) : json(nullptr);
   j["train_seconds"] = r.train_seconds;
   j["eval_seconds"] = r.eval_seconds;
@@ -680,7 +681,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     double recent_images_per_s = 0;
     const int64_t start_step = step;
     const int64_t last_step = o.stop_after > 0 ? std::min(end_step, o.stop_after) : end_step;
-    result.status = "completed";
+    result.status = v1::TRAIN_COMPLETED;
     std::optional<EvalOutput> final_eval;
 
     auto evaluate = [&](int64_t at_step, Reading reading) -> absl::Status {
@@ -820,8 +821,8 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       return ReadOutcome::kRead;
     };
     auto settle = [&](ReadOutcome outcome) {
-      if (outcome == ReadOutcome::kStopped) result.status = "stopped";
-      if (outcome == ReadOutcome::kDiverged) result.status = "diverged";
+      if (outcome == ReadOutcome::kStopped) result.status = v1::TRAIN_STOPPED;
+      if (outcome == ReadOutcome::kDiverged) result.status = v1::TRAIN_DIVERGED;
       return outcome == ReadOutcome::kRead;
     };
 
@@ -836,7 +837,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       double loss_value = 0;
       ASSIGN_OR_RETURN(const std::optional<StepOutcome> s, train_step(*loader, lr, &loss_value));
       if (!s) {
-        result.status = "diverged";
+        result.status = v1::TRAIN_DIVERGED;
         result.diverged_step = step + 1;
         result.final_loss = loss_value;
         break;
@@ -873,7 +874,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
         last_checkpoint = Clock::now();
       }
       if (stopping) {
-        result.status = "stopped";
+        result.status = v1::TRAIN_STOPPED;
         break;
       }
       if (reading_here) {
@@ -882,13 +883,13 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       }
     }
     result.steps_done = step;
-    if (result.status == "completed" && (step < end_step || !final_eval)) result.status = "stopped";
+    if (result.status == v1::TRAIN_COMPLETED && (step < end_step || !final_eval)) result.status = v1::TRAIN_STOPPED;
     result.train_seconds = Seconds(train_start) - eval_seconds;
     const int64_t trained = step - start_step + result.cooldown_steps;
     result.images_per_s = result.train_seconds > 0 ? trained * o.batch / result.train_seconds : 0;
     result.skipped_images = loader->skipped() + skipped_by_forks;
     loader.reset();
-    if (result.status == "completed") {
+    if (result.status == v1::TRAIN_COMPLETED) {
       result.stats = final_eval->stats;
       result.eval_images = final_eval->images;
       result.skipped_images += final_eval->skipped;

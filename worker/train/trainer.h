@@ -28,6 +28,7 @@
 #include "eval/coco_eval.h"
 #include "search_spaces/cost.h"
 #include "vertebra/v1/arch.pb.h"
+#include "vertebra/v1/kinds.pb.h"
 #include "worker/data/augment.h"
 #include "worker/data/dataset.h"
 
@@ -146,7 +147,7 @@ struct Progress {
 };
 
 struct TrainResult {
-  std::string status;              // "completed", "diverged" or "stopped".
+  v1::TrainStatus status = v1::TRAIN_STATUS_UNSPECIFIED;  // Written in words to result.json.
   int64_t steps_done = 0;
   int64_t resumed_from = 0;        // 0 for a fresh run.
   int64_t cooldown_steps = 0;      // Steps of cool-down forks run by this process (beyond steps_done).

@@ -81,7 +81,7 @@ TEST(ProgressLine, CountsTheBestTrialAndTheRate) {
   ASSERT_TRUE(config.ok()) << config.status();
   ctl::Mutation m;
   m.create_experiment = *config;
-  m.experiment_state = "running";
+  m.experiment_state = v1::EXPERIMENT_RUNNING;
   for (int id = 1; id <= 3; ++id) {
     v1::Trial t;
     t.set_id(id);
@@ -191,7 +191,7 @@ TEST_F(RunLocalSearchTest, AFinishedSearchIsReportedNotRunAgain) {
     ASSERT_TRUE(store.ok()) << store.status();
     ctl::Mutation m;
     m.create_experiment = *ctl::ReadExperimentConfig(options_.config);
-    m.experiment_state = "finished";
+    m.experiment_state = v1::EXPERIMENT_FINISHED;
     ASSERT_TRUE((*store)->Apply(m).ok());
   }
   std::ofstream(options_.dir + "/report.html") << "<html>";

@@ -69,10 +69,11 @@ TEST_F(AgentTest, RunsTheExperimentToItsEnd) {
   // 5 trials at rung 0, and floor(5 / 2) = 2 promotions at rung 1.
   EXPECT_EQ(s->reported, 7);
   EXPECT_NE(s->exit_reason.find("finished"), std::string::npos) << s->exit_reason;
-  const ctl::ExperimentStatus status = scheduler_->Status();
-  EXPECT_EQ(status.state, "finished");
-  EXPECT_EQ(status.counts.done, 5);
-  EXPECT_EQ(status.rung_results, (std::vector<int64_t>{5, 2}));
+  const v1::StatusReply status = scheduler_->Status();
+  EXPECT_EQ(status.state(), v1::EXPERIMENT_FINISHED);
+  EXPECT_EQ(status.done(), 5);
+  EXPECT_EQ(std::vector<int64_t>(status.rung_results().begin(), status.rung_results().end()),
+            (std::vector<int64_t>{5, 2}));
   // Heartbeats carried progress into the store.
   EXPECT_FALSE(store_->Metrics(1)->empty());
   EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
@@ -130,15 +131,15 @@ TEST_F(AgentTest, AStopRequestGivesTheLeaseBack) {
   o.stop = &stop;
   SimulatedRunner runner(/*seconds_override=*/30);  // Long enough to be stopped mid-trial.
   std::thread stopper([&] {
-    while (scheduler_->Status().counts.leased == 0) usleep(5000);
+    while (scheduler_->Status().leased() == 0) usleep(5000);
     stop = true;
   });
   absl::StatusOr<AgentSummary> s = RunAgent(o, runner);
   stopper.join();
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->released, 1);
-  EXPECT_EQ(scheduler_->Status().counts.leased, 0);
-  EXPECT_GE(scheduler_->Status().counts.pending, 1);
+  EXPECT_EQ(scheduler_->Status().leased(), 0);
+  EXPECT_GE(scheduler_->Status().pending(), 1);
 }
 
 }  // namespace

@@ -94,7 +94,7 @@ TEST_F(TrainTest, WritesTheRunFolderAndTheLossFalls) {
   o.lr = 3e-3;
   absl::StatusOr<TrainResult> r = Train(*train_, *val_, o);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, "completed");
+  EXPECT_EQ(r->status, v1::TRAIN_COMPLETED);
   for (const char* f : {"metrics.jsonl", "checkpoint.pt", "detections.json", "result.json"}) {
     EXPECT_TRUE(fs::exists(dir_ / "run" / f)) << f;
   }
@@ -130,7 +130,7 @@ TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
   first.stop_after = 3;
   absl::StatusOr<TrainResult> stopped = Train(*train_, *val_, first);
   ASSERT_TRUE(stopped.ok()) << stopped.status();
-  EXPECT_EQ(stopped->status, "stopped");
+  EXPECT_EQ(stopped->status, v1::TRAIN_STOPPED);
   EXPECT_EQ(stopped->steps_done, 3);
 
   TrainOptions second = first;
@@ -139,7 +139,7 @@ TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
   absl::StatusOr<TrainResult> resumed = Train(*train_, *val_, second);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->resumed_from, 3);
-  EXPECT_EQ(resumed->status, "completed");
+  EXPECT_EQ(resumed->status, v1::TRAIN_COMPLETED);
 
   const std::vector<double> a = Losses("full"), b = Losses("split");
   ASSERT_EQ(a.size(), 6u);
@@ -186,7 +186,7 @@ TEST_F(TrainTest, WsdReadingsAreCooledDownForksThatLeaveTheRunAsItWas) {
   TrainOptions forked = Wsd(Options("forked"));
   absl::StatusOr<TrainResult> r = Train(*train_, *val_, forked);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, "completed");
+  EXPECT_EQ(r->status, v1::TRAIN_COMPLETED);
   EXPECT_EQ(r->steps_done, 8);
   EXPECT_EQ(r->cooldown_steps, 6);
   EXPECT_EQ(Losses("plain"), Losses("forked"));  // The fork at step 4 left no trace.
@@ -225,19 +225,19 @@ TEST_F(TrainTest, RunStoppedInsideACooldownResumesIntoItBitForBit) {
   };
   absl::StatusOr<TrainResult> first = Train(*train_, *val_, split, stop_in_fork);
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(first->status, "stopped");
+  EXPECT_EQ(first->status, v1::TRAIN_STOPPED);
   EXPECT_EQ(first->steps_done, 4);
   EXPECT_TRUE(fs::exists(dir_ / "split" / "cooldown.pt"));
   stop.store(false);
   split.resume = true;
   absl::StatusOr<TrainResult> second = Train(*train_, *val_, split, stop_in_fork);
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(second->status, "stopped");
+  EXPECT_EQ(second->status, v1::TRAIN_STOPPED);
   EXPECT_EQ(second->steps_done, 8);
   stop.store(false);
   absl::StatusOr<TrainResult> third = Train(*train_, *val_, split);
   ASSERT_TRUE(third.ok()) << third.status();
-  EXPECT_EQ(third->status, "completed");
+  EXPECT_EQ(third->status, v1::TRAIN_COMPLETED);
   EXPECT_EQ(third->cooldown_steps, 3);  // The final fork's last 3 steps.
 
   EXPECT_EQ(Lines(dir_ / "full"), Lines(dir_ / "split"));
@@ -259,7 +259,7 @@ TEST_F(TrainTest, APromotedWsdRunContinuesFromBeforeTheLowerRungsCooldown) {
   rung.rung_end = 4;
   absl::StatusOr<TrainResult> low = Train(*train_, *val_, rung);
   ASSERT_TRUE(low.ok()) << low.status();
-  EXPECT_EQ(low->status, "completed");
+  EXPECT_EQ(low->status, v1::TRAIN_COMPLETED);
   EXPECT_EQ(low->cooldown_steps, 2);
   rung.rung_end = 0;
   rung.resume = true;
@@ -331,7 +331,7 @@ TEST_F(TrainTest, DivergenceEndsTheRunWithItsStep) {
   o.clip_norm = 0;
   absl::StatusOr<TrainResult> r = Train(*train_, *val_, o);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->status, "diverged");
+  EXPECT_EQ(r->status, v1::TRAIN_DIVERGED);
   EXPECT_GE(r->diverged_step, 2);
   const json result = Result("run");
   EXPECT_EQ(result["status"], "diverged");

@@ -1,0 +1,108 @@
+#include "proto/kinds.h"
+
+#include <type_traits>
+
+namespace vertebra {
+namespace {
+
+template <typename Kind>
+struct Spelling {
+  Kind value;
+  absl::string_view name;
+};
+
+// Each enum's words, in the order error messages list them. Changing a word breaks stored
+// databases and experiment files: add, never rename.
+constexpr Spelling<v1::Algorithm> kAlgorithms[] = {{v1::ALGORITHM_PPO, "ppo"},
+                                                   {v1::ALGORITHM_REINFORCE, "reinforce"},
+                                                   {v1::ALGORITHM_EVOLUTION, "evolution"},
+                                                   {v1::ALGORITHM_RANDOM, "random"}};
+constexpr Spelling<v1::Objective> kObjectives[] = {{v1::OBJECTIVE_AP, "ap"}, {v1::OBJECTIVE_AP_MACS, "ap_macs"}};
+constexpr Spelling<v1::Schedule> kSchedules[] = {{v1::SCHEDULE_WSD, "wsd"},
+                                                 {v1::SCHEDULE_EMA, "ema"},
+                                                 {v1::SCHEDULE_COSINE_PER_RUNG, "cosine_per_rung"},
+                                                 {v1::SCHEDULE_COSINE, "cosine"}};
+constexpr Spelling<v1::SimulatedObjective> kSimulatedObjectives[] = {{v1::SIMULATED_OBJECTIVE_TOY, "toy"},
+                                                                     {v1::SIMULATED_OBJECTIVE_SURROGATE, "surrogate"}};
+constexpr Spelling<v1::ExperimentState> kExperimentStates[] = {
+    {v1::EXPERIMENT_RUNNING, "running"}, {v1::EXPERIMENT_STOPPED, "stopped"}, {v1::EXPERIMENT_FINISHED, "finished"}};
+constexpr Spelling<v1::TrainStatus> kTrainStatuses[] = {
+    {v1::TRAIN_COMPLETED, "completed"}, {v1::TRAIN_DIVERGED, "diverged"}, {v1::TRAIN_STOPPED, "stopped"}};
+constexpr Spelling<v1::TrialState> kTrialStates[] = {{v1::PENDING, "pending"},   {v1::LEASED, "leased"},
+                                                     {v1::DONE, "done"},         {v1::FAILED, "failed"},
+                                                     {v1::REJECTED, "rejected"}, {v1::STOPPED, "stopped"}};
+
+// The table of `Kind`.
+template <typename Kind>
+constexpr const auto& Rows() {
+  if constexpr (std::is_same_v<Kind, v1::Algorithm>) return kAlgorithms;
+  if constexpr (std::is_same_v<Kind, v1::Objective>) return kObjectives;
+  if constexpr (std::is_same_v<Kind, v1::Schedule>) return kSchedules;
+  if constexpr (std::is_same_v<Kind, v1::SimulatedObjective>) return kSimulatedObjectives;
+  if constexpr (std::is_same_v<Kind, v1::ExperimentState>) return kExperimentStates;
+  if constexpr (std::is_same_v<Kind, v1::TrainStatus>) return kTrainStatuses;
+  if constexpr (std::is_same_v<Kind, v1::TrialState>) return kTrialStates;
+}
+
+template <typename Kind>
+absl::string_view NameOf(Kind value) {
+  for (const auto& row : Rows<Kind>()) {
+    if (row.value == value) return row.name;
+  }
+  return {};
+}
+
+template <typename Kind>
+Kind KindOr(absl::string_view name, Kind fallback) {
+  return ParseKind<Kind>(name).value_or(fallback);
+}
+
+}  // namespace
+
+template <typename Kind>
+std::optional<Kind> ParseKind(absl::string_view name) {
+  for (const auto& row : Rows<Kind>()) {
+    if (row.name == name) return row.value;
+  }
+  return std::nullopt;
+}
+
+template <typename Kind>
+std::vector<std::string> KindNames() {
+  std::vector<std::string> names;
+  for (const auto& row : Rows<Kind>()) names.emplace_back(row.name);
+  return names;
+}
+
+#define VERTEBRA_KIND(Kind)                                             \
+  absl::string_view KindName(Kind value) { return NameOf(value); }      \
+  template std::optional<Kind> ParseKind<Kind>(absl::string_view name); \
+  template std::vector<std::string> KindNames<Kind>();
+VERTEBRA_KIND(v1::Algorithm)
+VERTEBRA_KIND(v1::Objective)
+VERTEBRA_KIND(v1::Schedule)
+VERTEBRA_KIND(v1::SimulatedObjective)
+VERTEBRA_KIND(v1::ExperimentState)
+VERTEBRA_KIND(v1::TrainStatus)
+VERTEBRA_KIND(v1::TrialState)
+#undef VERTEBRA_KIND
+
+v1::Algorithm AlgorithmOf(const v1::AlgorithmConfig& algorithm) {
+  return KindOr(algorithm.kind(), v1::ALGORITHM_UNSPECIFIED);
+}
+
+v1::Objective ObjectiveOf(const v1::ObjectiveConfig& objective) {
+  return KindOr(objective.kind(), v1::OBJECTIVE_UNSPECIFIED);
+}
+
+v1::Schedule ScheduleOf(const v1::ProxyTask& proxy) {
+  if (proxy.schedule().empty()) return v1::SCHEDULE_COSINE;
+  return KindOr(proxy.schedule(), v1::SCHEDULE_UNSPECIFIED);
+}
+
+v1::SimulatedObjective SimulatedObjectiveOf(const v1::SimulationConfig& simulation) {
+  if (simulation.objective().empty()) return v1::SIMULATED_OBJECTIVE_TOY;
+  return KindOr(simulation.objective(), v1::SIMULATED_OBJECTIVE_UNSPECIFIED);
+}
+
+}  // namespace vertebra
