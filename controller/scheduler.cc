@@ -24,6 +24,9 @@ constexpr absl::Duration kPolicyPoll = absl::Milliseconds(200);
 // A waiting worker asks again after a heartbeat interval, at most this long: new work (a
 // proposal, a promotion) usually comes with the next result.
 constexpr double kMaxWaitSeconds = 1.0;
+// A restarted controller gives every lease it restores this many lease lengths from its start
+// (at least one: a worker that heartbeat just before the restart had that much left).
+constexpr double kRestartGraceLeases = 1.0;
 // The twelve COCO numbers a result carries (pycocotools' stats).
 constexpr int kCocoStats = 12;
 
@@ -106,9 +109,13 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
       m.experiment_state = "running";
     }
     RETURN_IF_ERROR(s->Restore(snapshot));
-    m.events.push_back(s->MakeEvent("controller_started", 0,
-                                    absl::StrFormat("%d trials in the store", snapshot.trials.size())));
+    const int extended = s->ExtendRestoredLeases(m);
+    m.events.push_back(s->MakeEvent(
+        "controller_started", 0,
+        absl::StrFormat("%d trials in the store; %d leases extended by the restart grace", snapshot.trials.size(),
+                        extended)));
     RETURN_IF_ERROR(s->Commit(m));
+    for (const v1::Trial& t : m.trials) s->trials_[t.id()] = t;
   }
   if (policy_thread) s->policy_thread_ = std::thread([p = s.get()] { p->PolicyLoop(); });
   return s;
@@ -146,6 +153,22 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
   }
   ASSIGN_OR_RETURN(policy_state_, proposer_->Restore(snapshot.policy));
   return absl::OkStatus();
+}
+
+int Scheduler::ExtendRestoredLeases(Mutation& m) {
+  // The workers could not heartbeat while no controller ran; give each lease a whole lease
+  // length from now to get through again, and keep any later deadline it had.
+  const double deadline = clock_->Now() + kRestartGraceLeases * config_.lease().lease_seconds();
+  int extended = 0;
+  for (int64_t id : leased_) {
+    const v1::Trial& t = trials_.at(id);
+    if (t.lease_deadline() >= deadline) continue;
+    v1::Trial u = t;
+    u.set_lease_deadline(deadline);
+    m.trials.push_back(std::move(u));
+    ++extended;
+  }
+  return extended;
 }
 
 Event Scheduler::MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const {

@@ -5,7 +5,10 @@
 //
 // Trials move PENDING -> LEASED -> DONE | FAILED. A lease has a deadline that heartbeats renew;
 // an expired lease puts the trial back to PENDING (attempt + 1) until lease.max_attempts, then
-// FAILED. A report carries the lease it was given: the first valid report wins, a repeat of it is
+// FAILED. Leases survive a controller restart: the restarted controller moves the deadline of
+// every lease it restores to one lease length after its start, so that workers that kept
+// training while it was down can heartbeat and report under their lease. A report carries the
+// lease it was given: the first valid report wins, a repeat of it is
 // acknowledged and ignored, a report under any other lease is refused with the reason.
 //
 // Rungs: rungs.steps = [s0, s1, ...]. Every trial is first trained for s0 steps. When a worker
@@ -148,6 +151,9 @@ class Scheduler {
   Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* clock, SchedulerOptions options,
             std::unique_ptr<Proposer> proposer);
   absl::Status Restore(const Snapshot& snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(policy_mu_, mu_);
+  // Gives the leases Restore found a grace period after a restart: their deadlines move to one
+  // lease length from now (later ones stay), into `mutation`. Returns how many moved.
+  int ExtendRestoredLeases(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PolicyLoop() ABSL_LOCKS_EXCLUDED(policy_mu_, mu_);
   // Whether the policy thread should run a round now.
   bool PolicyHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -666,6 +666,32 @@ TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWou
   EXPECT_EQ(restarted, uninterrupted);
 }
 
+// A controller that was down past a lease's deadline gives the lease a whole lease length from its
+// restart: the worker that trained on meanwhile heartbeats and reports under it. Only a worker
+// silent for that grace loses it. (The restored lease used to expire at once.)
+TEST_F(SchedulerTest, LeasesRestoredByARestartGetAGracePeriod) {
+  Open(Config());  // lease_seconds 60.
+  const std::string a = Worker(), b = Worker();
+  const v1::LeaseReply ga = MustLease(a);
+  const v1::LeaseReply gb = MustLease(b);
+  clock_.Advance(50);
+  scheduler_.reset();  // Killed 10 s before the deadlines; down for 30 s.
+  clock_.Advance(30);
+  Open(Config());
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 0);
+  EXPECT_DOUBLE_EQ(scheduler_->GetTrial(ga.trial())->lease_deadline(), clock_.Now() + 60);
+  EXPECT_DOUBLE_EQ(store_->GetTrial(ga.trial())->lease_deadline(), clock_.Now() + 60);  // Stored too.
+  clock_.Advance(59);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 0);
+  ASSERT_TRUE(Heartbeat(a, ga.trial(), ga.lease(), 0, 0, std::nullopt).ok());
+  EXPECT_EQ(*Report(a, ga, 0.3), ReportOutcome::kAccepted);
+  // b stayed silent for the whole grace: its lease expires.
+  clock_.Advance(2);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  EXPECT_EQ(scheduler_->GetTrial(gb.trial())->state(), v1::PENDING);
+  EXPECT_EQ(scheduler_->GetTrial(ga.trial())->state(), v1::DONE);
+}
+
 TEST_F(SchedulerTest, AnotherConfigurationOnTheSameDatabaseIsRefused) {
   Open(Config());
   scheduler_.reset();
