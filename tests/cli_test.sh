@@ -53,6 +53,14 @@ run 2 controller --config "$tmp/edges.json" --db "$tmp/edges2.db" --listen 127.0
 check "an empty token file is refused" grep -q "the token file is empty" "$tmp/err"
 run 2 controller --config "$tmp/edges.json" --db "$tmp/edges3.db" --listen 127.0.0.1:99999
 check "an impossible port is refused" grep -q "port must be 0..65535" "$tmp/err"
+# A port another program holds: our one line, and no gRPC log line before it.
+python3 -c "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)" >"$tmp/held" &
+holder=$!
+wait_for "[ -s '$tmp/held' ]" 10
+run 2 controller --config "$tmp/edges.json" --db "$tmp/edges4.db" --listen "127.0.0.1:$(cat "$tmp/held")"
+kill "$holder" 2>/dev/null
+check "a held port is one clean line" test "$(wc -l <"$tmp/err")" -eq 1
+check "a held port is named" grep -q "cannot bind" "$tmp/err"
 
 # A valid file: its hash; blocks reaching no output are a warning, not an error.
 run 0 arch validate "$data/small.json"
