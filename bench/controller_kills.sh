@@ -8,8 +8,8 @@
 #   kills K: T trainings of U (trial, rung) pairs, R retrained (F %), E leases expired
 # Usage: bench/controller_kills.sh [PATH/TO/vertebra] [KILLS] [SEED]
 # Environment: WORKERS (default 8), INTERVAL (default 2.5), DOWN (default 0.3), LEASE (seconds,
-# default 3), HEARTBEAT (default 0.5), TRIAL_SECONDS (default 1.5), AUTH ("--no-auth" for a
-# build that has that flag and should run without a token; default: none given).
+# default 3), HEARTBEAT (default 0.5), TRIAL_SECONDS (default 1.5), KEEP (set: keep the scratch
+# folder and print its path). The controller and workers share tests/lib.sh's token.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh"
 vertebra=$(realpath "${1:-build/vertebra}")
@@ -32,8 +32,7 @@ cat >config.json <<EOF
 }
 EOF
 
-# shellcheck disable=SC2086
-start_controller 127.0.0.1:0 --exit-when-done ${AUTH:-}
+start_controller 127.0.0.1:0 --exit-when-done
 wait_port 10
 for ((i = 0; i < workers; i++)); do start_worker "$i"; done
 
@@ -45,8 +44,7 @@ while [ "$done_kills" -lt "$kills" ]; do
   wait "$controller_pid" 2>/dev/null
   sleep "${DOWN:-0.3}"
   rm -f port
-  # shellcheck disable=SC2086
-  start_controller "127.0.0.1:$port" --exit-when-done ${AUTH:-}
+    start_controller "127.0.0.1:$port" --exit-when-done
   wait_port 30  # INTERVAL counts from when it serves again.
 done
 for ((i = 0; i < workers; i++)); do wait_exit "${worker_pids[$i]}" 120; done

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "common/token.h"
 #include "controller/config.h"
 #include "nlohmann/json.hpp"
 #include "proto/checks.h"
@@ -212,6 +213,24 @@ absl::Status Scheduler::RefuseInvalid(const std::string& worker_id, int64_t tria
   return absl::InvalidArgumentError(reason);
 }
 
+absl::Status Scheduler::Authenticate(const char* call, const std::string& worker_id, const std::string& secret,
+                                     int64_t trial) {
+  const std::string who = TruncateText(worker_id, kMaxWorkerIdChars);
+  const auto w = workers_.find(worker_id);
+  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", who));
+  // A secret longer than any we hand out is wrong without hashing it.
+  const bool right = secret.size() <= kMaxSecretChars && !w->second.secret_hash.empty() &&
+                     ConstantTimeEquals(SecretHash(secret), w->second.secret_hash);
+  if (right) return absl::OkStatus();
+  const std::string reason =
+      secret.empty() ? absl::StrFormat("%s as worker '%s' without its secret", call, who)
+                     : absl::StrFormat("%s as worker '%s' with a secret that is not its own", call, who);
+  Mutation m;
+  m.events.push_back(MakeEvent("identity_refused", trial, reason));
+  RETURN_IF_ERROR(Commit(m));
+  return secret.empty() ? absl::UnauthenticatedError(reason) : absl::PermissionDeniedError(reason);
+}
+
 absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest& req) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckRegisterRequest(req); !s.ok()) return RefuseInvalid("", 0, s);
@@ -220,8 +239,10 @@ absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest&
         config_.simulated() ? "this experiment is simulated: start workers with --simulate"
                             : "this experiment trains for real: a simulated worker may not join it");
   }
+  ASSIGN_OR_RETURN(const std::string secret, NewSecret());
   WorkerRecord w;
   w.id = absl::StrFormat("w-%d", next_worker_);
+  w.secret_hash = SecretHash(secret);
   w.host = req.host();
   w.device = req.device();
   w.memory_mb = req.memory_mb();
@@ -235,6 +256,7 @@ absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest&
   workers_[w.id] = w;
   v1::RegisterReply reply;
   reply.set_worker_id(w.id);
+  reply.set_worker_secret(secret);
   reply.set_experiment(config_.name());
   *reply.mutable_proxy() = config_.proxy();
   if (config_.simulated()) *reply.mutable_simulation() = config_.simulation();
@@ -319,8 +341,8 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
 absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
   const std::string& worker = req.worker_id();
   absl::ReleasableMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Authenticate("lease", worker, req.worker_secret(), 0));
   auto w = workers_.find(worker);
-  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", worker));
   {
     Mutation expiry;
     ASSIGN_OR_RETURN(const int expired, ExpireLocked(expiry));
@@ -408,8 +430,8 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
 absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatRequest& req) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckHeartbeatRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
+  RETURN_IF_ERROR(Authenticate("heartbeat", req.worker_id(), req.worker_secret(), req.trial()));
   auto w = workers_.find(req.worker_id());
-  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker_id()));
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
@@ -461,6 +483,7 @@ double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
 absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) {
   absl::ReleasableMutexLock lock(&mu_);
   if (absl::Status s = CheckReportRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
+  RETURN_IF_ERROR(Authenticate("report", req.worker_id(), req.worker_secret(), req.trial()));
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
@@ -560,6 +583,7 @@ absl::Status Scheduler::Release(const v1::ReleaseRequest& req) {
   const std::string& worker = req.worker_id();
   const int64_t trial = req.trial(), lease = req.lease();
   absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Authenticate("release", worker, req.worker_secret(), trial));
   auto it = trials_.find(trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", trial));
   const v1::Trial& t = it->second;

@@ -108,10 +108,16 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // The worker service's calls, in its messages (vertebra/v1/service.proto); the gRPC service
-  // only authenticates and translates the status.
+  // only checks the search's bearer token and translates the status.
   //
-  // Register: a new worker id with what to train. FailedPrecondition when a simulated worker
-  // joins a real experiment or the other way round.
+  // Identity: Register returns a new worker id and a secret for it (the store keeps only the
+  // secret's SHA-256, so a restarted controller knows its live workers); Lease, Heartbeat, Report
+  // and Release must carry that worker's secret. NotFound for an unknown worker; a call without
+  // the secret is Unauthenticated, one with another secret PermissionDenied, and both are recorded
+  // as an event "identity_refused" and change nothing else.
+  //
+  // Register: a new worker id with its secret and what to train. FailedPrecondition when a
+  // simulated worker joins a real experiment or the other way round.
   absl::StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   // GRANTED (the trial, its spec at the proxy's scaling, the rung's steps and the one below's,
   // the deadline), WAIT (retry_after_seconds) or FINISHED (reason). NotFound for an unknown worker.
@@ -165,6 +171,10 @@ class Scheduler {
   // naming the worker and the field) and returns InvalidArgument. Nothing else changes: no result
   // is stored and the trial's lease stays as it was.
   absl::Status RefuseInvalid(const std::string& worker_id, int64_t trial, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `secret` is the one Register gave `worker_id` (see the identity contract above);
+  // `call` and `trial` name the refused call in its event.
+  absl::Status Authenticate(const char* call, const std::string& worker_id, const std::string& secret, int64_t trial)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
   absl::StatusOr<int> ExpireLocked(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

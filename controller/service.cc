@@ -24,16 +24,6 @@
 namespace vertebra::controller {
 namespace {
 
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? a[i] : 0, y = i < b.size() ? b[i] : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
-
 // Checks the bearer token of a call (nothing to check when the server has none).
 grpc::Status Authorize(const grpc::ServerContext* context, const std::string& token) {
   if (token.empty()) return grpc::Status::OK;

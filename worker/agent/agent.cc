@@ -48,6 +48,7 @@ class Agent {
       }
       v1::LeaseRequest req;
       req.set_worker_id(worker_id_);
+      req.set_worker_secret(experiment_.worker_secret());
       v1::LeaseReply lease;
       grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Lease(c, req, &lease); });
       if (!s.ok()) {
@@ -245,6 +246,7 @@ class Agent {
         lock.unlock();
         v1::HeartbeatRequest req;
         req.set_worker_id(worker_id_);
+        req.set_worker_secret(experiment_.worker_secret());
         req.set_trial(lease.trial());
         req.set_lease(lease.lease());
         req.set_step(point.step);
@@ -309,6 +311,7 @@ class Agent {
       // Shutting down: give the lease back so that the trial goes to another worker at once.
       v1::ReleaseRequest req;
       req.set_worker_id(worker_id_);
+      req.set_worker_secret(experiment_.worker_secret());
       req.set_trial(lease.trial());
       req.set_lease(lease.lease());
       v1::ReleaseReply reply;
@@ -328,13 +331,16 @@ class Agent {
       report.set_failure(std::string(outcome.status().message()));
     }
     report.set_worker_id(worker_id_);
+    report.set_worker_secret(experiment_.worker_secret());  // Spooled with it: it proves who trained it.
     report.set_trial(lease.trial());
     report.set_lease(lease.lease());
     // Within the protocol's limit: the controller refuses a longer failure text.
     if (report.failure().size() > kMaxFailureChars) report.set_failure(TruncateText(report.failure()));
     // On disk before it is sent: a worker killed now still delivers it on its next start.
+    // The spool holds this worker's secret: its owner's only.
     std::error_code ec;
     fs::create_directories(SpoolDir(), ec);
+    fs::permissions(SpoolDir(), fs::perms::owner_all, fs::perm_options::replace, ec);
     const fs::path file = SpoolDir() / absl::StrFormat("trial-%08d-lease-%08d.pb", lease.trial(), lease.lease());
     if (absl::Status s = WriteFileAtomically(file.string(), report.SerializeAsString()); !s.ok()) return s;
     if (absl::Status s = Deliver(report, file); !s.ok()) return s;

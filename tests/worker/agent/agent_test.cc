@@ -95,6 +95,7 @@ TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
   ASSERT_TRUE(dead.ok());
   v1::LeaseRequest ask;
   ask.set_worker_id(dead->worker_id());
+  ask.set_worker_secret(dead->worker_secret());
   absl::StatusOr<v1::LeaseReply> lease;
   for (int i = 0; i < 200; ++i) {
     lease = scheduler_->Lease(ask);
@@ -105,6 +106,7 @@ TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
   ASSERT_EQ(lease->status(), v1::LeaseReply::GRANTED);
   v1::ReportRequest report;
   report.set_worker_id(dead->worker_id());
+  report.set_worker_secret(dead->worker_secret());  // Spooled with the report.
   report.set_trial(lease->trial());
   report.set_lease(lease->lease());
   report.set_simulated(true);
