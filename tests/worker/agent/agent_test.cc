@@ -143,5 +143,49 @@ TEST_F(AgentTest, AStopRequestGivesTheLeaseBack) {
   EXPECT_GE(scheduler_->Status().counts.pending, 1);
 }
 
+// A controller that restarts while a worker trains: the worker gets through again within moments
+// and its report is taken under the lease it had. (It used to reach the restarted controller only
+// after gRPC's 5-second backup poll, after the lease had expired, and its result was refused.)
+TEST_F(AgentTest, AControllerRestartMidTrialKeepsTheLease) {
+  server_.reset();
+  scheduler_.reset();
+  store_ = ctl::NewMemoryStore();
+  absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
+      R"({"name": "restart", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 3},
+          "rungs": {"steps": [100]}, "lease": {"lease_seconds": 3, "heartbeat_seconds": 0.2},
+          "simulation": {"seconds": 2, "noise": 0.01}})",
+      "restart.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ctl::ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.token = "tok";
+  auto start = [&] {
+    scheduler_ = *ctl::Scheduler::Open(store_.get(), *config, ctl::RealClock());
+    server_ = *ctl::ControllerServer::Start(scheduler_.get(), store_.get(), options);
+  };
+  start();
+  options.listen = "127.0.0.1:" + std::to_string(server_->port());  // The restart takes the same port.
+  AgentOptions o = Options();
+  o.max_trials = 1;
+  SimulatedRunner runner;  // 2 s per trial.
+  absl::StatusOr<AgentSummary> summary;
+  std::thread agent([&] { summary = RunAgent(o, runner); });
+  while (scheduler_->Status().counts.leased == 0) usleep(5000);
+  usleep(500000);  // A few heartbeats in.
+  server_.reset();
+  scheduler_.reset();
+  usleep(300000);
+  start();
+  agent.join();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->reported, 1);
+  const v1::Trial t = *scheduler_->GetTrial(1);
+  EXPECT_EQ(t.state(), v1::DONE);
+  ASSERT_EQ(t.results_size(), 1);
+  EXPECT_EQ(t.results(0).lease(), 1);
+  const std::vector<ctl::Event> events = *store_->Events(0, 1000);
+  for (const ctl::Event& e : events) EXPECT_NE(e.kind, "expired") << e.detail;
+}
+
 }  // namespace
 }  // namespace vertebra::worker
