@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: all deps test-deps build test thread-safety demo bench clean
+.PHONY: all deps test-deps fuzz-deps build test thread-safety sanitize fuzz demo bench clean
 
 all: build
 
@@ -27,6 +27,27 @@ thread-safety: deps
 	  -DVERTEBRA_WITH_TORCH=OFF -DVERTEBRA_BUILD_TESTS=OFF -DVERTEBRA_THREAD_SAFETY_ANALYSIS=ON
 	cmake --build $(BUILD)-tsa -j $(JOBS) --target vertebra_controller
 
+fuzz-deps:
+	scripts/install-deps.sh --fuzz
+
+# AddressSanitizer + UndefinedBehaviorSanitizer (clang-14) over the unit tests without LibTorch,
+# in $(BUILD)-fuzz, which also holds the libFuzzer targets (tests/fuzz/). The shell tests that
+# run whole searches are left to `make test`.
+SANITIZE_SKIP = ^(cli|kill|partition|k8s|slurm|report|inspect|journey|container)$$
+sanitize: deps fuzz-deps
+	cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DVERTEBRA_WITH_TORCH=OFF -DVERTEBRA_FUZZ=ON
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	ctest --test-dir $(BUILD)-fuzz --output-on-failure -j $(JOBS) -E '$(SANITIZE_SKIP)'
+
+# Each fuzz target for FUZZ_SECONDS from its seed corpus (scripts/fuzz.sh); a finding fails.
+FUZZ_SECONDS ?= 30
+fuzz: deps fuzz-deps
+	cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DVERTEBRA_WITH_TORCH=OFF -DVERTEBRA_FUZZ=ON
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	scripts/fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
 demo: build
 	scripts/demo.sh $(BUILD)/vertebra
 
@@ -34,4 +55,4 @@ bench: build
 	$(BUILD)/vertebra bench arch --count 20000
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-tsa
+	rm -rf $(BUILD) $(BUILD)-tsa $(BUILD)-fuzz

@@ -106,6 +106,7 @@ absl::StatusOr<Throughput> MeasureThroughput(int workers, const ControllerBenchO
           deadline(c);
           v1::LeaseRequest req;
           req.set_worker_id(reg.worker_id());
+          req.set_worker_secret(reg.worker_secret());
           if (!stub->Lease(&c, req, &lease).ok()) return;
         }
         if (lease.status() != v1::LeaseReply::GRANTED) {
@@ -114,6 +115,7 @@ absl::StatusOr<Throughput> MeasureThroughput(int workers, const ControllerBenchO
         }
         v1::ReportRequest report;
         report.set_worker_id(reg.worker_id());
+        report.set_worker_secret(reg.worker_secret());
         report.set_trial(lease.trial());
         report.set_lease(lease.lease());
         report.set_simulated(true);
@@ -207,6 +209,7 @@ absl::StatusOr<HistoryResult> MeasureHistory(int history, const ControllerBenchO
   ASSIGN_OR_RETURN(const v1::RegisterReply registered, scheduler->Register(registration));
   v1::LeaseRequest ask;
   ask.set_worker_id(registered.worker_id());
+  ask.set_worker_secret(registered.worker_secret());
   std::vector<double> lease_ms;
   while (static_cast<int>(lease_ms.size()) < f.lease_samples) {
     const Clock::time_point t0 = Clock::now();
@@ -220,6 +223,7 @@ absl::StatusOr<HistoryResult> MeasureHistory(int history, const ControllerBenchO
     lease_ms.push_back(ms);
     v1::ReportRequest report;
     report.set_worker_id(registered.worker_id());
+    report.set_worker_secret(registered.worker_secret());
     report.set_trial(r->trial());
     report.set_lease(r->lease());
     for (int i = 0; i < 12; ++i) report.mutable_ap()->add_stats(0.2);

@@ -69,6 +69,7 @@ absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int
   ASSIGN_OR_RETURN(const v1::RegisterReply registered, s.Register(registration));
   v1::LeaseRequest ask;
   ask.set_worker_id(registered.worker_id());
+  ask.set_worker_secret(registered.worker_secret());
   const int64_t top = config.simulation().full_steps();
   RunResult out;
   std::map<int64_t, double> final_of;  // Trial -> noiseless final AP.
@@ -102,6 +103,7 @@ absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int
                      worker::SimulatedAp(g.spec(), g.steps(), top, config.simulation(), config.seed(), g.rung()));
     v1::ReportRequest report;
     report.set_worker_id(registered.worker_id());
+    report.set_worker_secret(registered.worker_secret());
     report.set_trial(g.trial());
     report.set_lease(g.lease());
     report.mutable_ap()->mutable_stats()->Add(score.stats.begin(), score.stats.end());

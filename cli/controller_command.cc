@@ -52,24 +52,48 @@ void OnSignal(int) {
 struct ControllerFlags {
   std::string config, db, listen = "127.0.0.1:50051", token_file, tls_cert, tls_key, tls_client_ca, port_file;
   bool exit_when_done = false;
+  bool no_auth = false;
   double lock_wait = 0;
 };
+
+// The search's bearer token: --token-file, else $VERTEBRA_TOKEN, else DB.token (made on the first
+// start, 0600, and kept for restarts); none with --no-auth. `where` says which, for the log.
+std::string ControllerToken(const ControllerFlags& f, std::string* where) {
+  const bool from_env = std::getenv("VERTEBRA_TOKEN") != nullptr;
+  if (f.no_auth) {
+    if (!f.token_file.empty()) Fail(absl::InvalidArgumentError("--no-auth and --token-file: choose one"));
+    *where = "none (--no-auth): anyone who can reach the port can use and stop the search";
+    return "";
+  }
+  if (!f.token_file.empty() || from_env) {
+    absl::StatusOr<std::string> token = ReadToken(f.token_file);
+    if (!token.ok()) Fail(token.status());
+    if (token->empty()) Fail(absl::InvalidArgumentError("VERTEBRA_TOKEN: empty (unset it, or use --no-auth)"));
+    *where = f.token_file.empty() ? "$VERTEBRA_TOKEN" : f.token_file;
+    return *token;
+  }
+  const std::string path = f.db + ".token";
+  absl::StatusOr<std::string> token = ReadOrCreateToken(path);
+  if (!token.ok()) Fail(absl::InvalidArgumentError(absl::StrFormat("--db %s: its token: %s", f.db, token.status().message())));
+  *where = path + " (clients: --token-file " + path + ")";
+  return *token;
+}
 
 void RunController(const ControllerFlags& f) {
   absl::StatusOr<v1::ExperimentConfig> config = ctl::ReadExperimentConfig(f.config);
   if (!config.ok()) Fail(config.status());
-  absl::StatusOr<std::string> token = ReadToken(f.token_file);
-  if (!token.ok()) Fail(token.status());
   ctl::SqliteOptions store_options;
   store_options.lock_wait_seconds = f.lock_wait;
   absl::StatusOr<std::unique_ptr<ctl::Store>> store = ctl::OpenSqliteStore(f.db, store_options);
   if (!store.ok()) Fail(store.status());
+  std::string token_origin;
+  const std::string token = ControllerToken(f, &token_origin);  // After the store: --db is a usable path.
   absl::StatusOr<std::unique_ptr<ctl::Scheduler>> scheduler =
       ctl::Scheduler::Open(store->get(), *config, ctl::RealClock());
   if (!scheduler.ok()) Fail(absl::InvalidArgumentError(absl::StrFormat("%s: %s", f.db, scheduler.status().message())));
   ctl::ServerOptions options;
   options.listen = f.listen;
-  options.token = *token;
+  options.token = token;
   options.tls_cert = f.tls_cert;
   options.tls_key = f.tls_key;
   options.tls_client_ca = f.tls_client_ca;
@@ -79,6 +103,7 @@ void RunController(const ControllerFlags& f) {
   const std::string host = f.listen.substr(0, f.listen.rfind(':'));
   std::cout << absl::StrFormat("controller for '%s' listening on %s:%d (database %s)\n", (*scheduler)->config().name(),
                                host, (*server)->port(), f.db)
+            << "token: " << token_origin << "\n"
             << std::flush;
   if (!f.port_file.empty()) {
     // Whoever asked for the port waits for this file: failing to write it is an error, not a hang.
@@ -269,7 +294,11 @@ void RegisterSearchCommands(CLI::App& app) {
   controller->add_option("--db", c->db, "SQLite database (created if missing)")->required();
   controller->add_option("--listen", c->listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
   controller->add_option("--token-file", c->token_file,
-                         "Bearer token workers must present (default: $VERTEBRA_TOKEN); required beyond loopback");
+                         "Bearer token every client must present (default: $VERTEBRA_TOKEN, else DB.token, made "
+                         "with mode 0600 on the first start and kept), on loopback too");
+  controller->add_flag("--no-auth", c->no_auth,
+                       "No bearer token: anyone who can reach the port may report, steer or stop the search "
+                       "(loopback only; for tests)");
   controller->add_option("--tls-cert", c->tls_cert, "PEM certificate chain: serve TLS");
   controller->add_option("--tls-key", c->tls_key, "PEM private key of --tls-cert");
   controller->add_option("--tls-client-ca", c->tls_client_ca, "PEM CA: require client certificates it signed (mTLS)");

@@ -52,6 +52,9 @@ void RegisterLaunchCommand(CLI::App& app, LocalSearchRunner run) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--simulate", o->simulate, "Simulated workers, for an experiment with a \"simulation\" section");
+  cmd->add_flag("--no-auth", o->no_auth,
+                "No bearer token (loopback only; for tests). By default each launch writes a new token to "
+                "DIR/token (mode 0600) for its controller and workers, on loopback too");
   cmd->callback([o, run] {
     o->binary = SelfPath();
     o->live_progress = isatty(STDOUT_FILENO) != 0;

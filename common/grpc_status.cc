@@ -29,6 +29,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view contex
       context.empty() ? status.error_message() : absl::StrCat(context, ": ", status.error_message());
   switch (status.error_code()) {
     case grpc::StatusCode::UNAUTHENTICATED: return absl::UnauthenticatedError(m);
+    case grpc::StatusCode::PERMISSION_DENIED: return absl::PermissionDeniedError(m);
     case grpc::StatusCode::INVALID_ARGUMENT: return absl::InvalidArgumentError(m);
     case grpc::StatusCode::NOT_FOUND: return absl::NotFoundError(m);
     case grpc::StatusCode::FAILED_PRECONDITION: return absl::FailedPreconditionError(m);

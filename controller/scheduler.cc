@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "common/token.h"
 #include "controller/config.h"
 #include "nlohmann/json.hpp"
 #include "proto/checks.h"
@@ -26,6 +27,9 @@ constexpr absl::Duration kPolicyPoll = absl::Milliseconds(200);
 // A waiting worker asks again after a heartbeat interval, at most this long: new work (a
 // proposal, a promotion) usually comes with the next result.
 constexpr double kMaxWaitSeconds = 1.0;
+// A restarted controller gives every lease it restores this many lease lengths from its start
+// (at least one: a worker that heartbeat just before the restart had that much left).
+constexpr double kRestartGraceLeases = 1.0;
 // The twelve COCO numbers a result carries (pycocotools' stats).
 constexpr int kCocoStats = 12;
 
@@ -108,9 +112,13 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
       m.experiment_state = v1::EXPERIMENT_RUNNING;
     }
     RETURN_IF_ERROR(s->Restore(snapshot));
-    m.events.push_back(s->MakeEvent("controller_started", 0,
-                                    absl::StrFormat("%d trials in the store", snapshot.trials.size())));
+    const int extended = s->ExtendRestoredLeases(m);
+    m.events.push_back(s->MakeEvent(
+        "controller_started", 0,
+        absl::StrFormat("%d trials in the store; %d leases extended by the restart grace", snapshot.trials.size(),
+                        extended)));
     RETURN_IF_ERROR(s->Commit(m));
+    for (const v1::Trial& t : m.trials) s->trials_[t.id()] = t;
   }
   if (policy_thread) s->policy_thread_ = std::thread([p = s.get()] { p->PolicyLoop(); });
   return s;
@@ -148,6 +156,22 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
   }
   ASSIGN_OR_RETURN(policy_state_, proposer_->Restore(snapshot.policy));
   return absl::OkStatus();
+}
+
+int Scheduler::ExtendRestoredLeases(Mutation& m) {
+  // The workers could not heartbeat while no controller ran; give each lease a whole lease
+  // length from now to get through again, and keep any later deadline it had.
+  const double deadline = clock_->Now() + kRestartGraceLeases * config_.lease().lease_seconds();
+  int extended = 0;
+  for (int64_t id : leased_) {
+    const v1::Trial& t = trials_.at(id);
+    if (t.lease_deadline() >= deadline) continue;
+    v1::Trial u = t;
+    u.set_lease_deadline(deadline);
+    m.trials.push_back(std::move(u));
+    ++extended;
+  }
+  return extended;
 }
 
 Event Scheduler::MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const {
@@ -191,6 +215,24 @@ absl::Status Scheduler::RefuseInvalid(const std::string& worker_id, int64_t tria
   return absl::InvalidArgumentError(reason);
 }
 
+absl::Status Scheduler::Authenticate(const char* call, const std::string& worker_id, const std::string& secret,
+                                     int64_t trial) {
+  const std::string who = TruncateText(worker_id, kMaxWorkerIdChars);
+  const auto w = workers_.find(worker_id);
+  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", who));
+  // A secret longer than any we hand out is wrong without hashing it.
+  const bool right = secret.size() <= kMaxSecretChars && !w->second.secret_hash.empty() &&
+                     ConstantTimeEquals(SecretHash(secret), w->second.secret_hash);
+  if (right) return absl::OkStatus();
+  const std::string reason =
+      secret.empty() ? absl::StrFormat("%s as worker '%s' without its secret", call, who)
+                     : absl::StrFormat("%s as worker '%s' with a secret that is not its own", call, who);
+  Mutation m;
+  m.events.push_back(MakeEvent("identity_refused", trial, reason));
+  RETURN_IF_ERROR(Commit(m));
+  return secret.empty() ? absl::UnauthenticatedError(reason) : absl::PermissionDeniedError(reason);
+}
+
 absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest& req) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckRegisterRequest(req); !s.ok()) return RefuseInvalid("", 0, s);
@@ -199,8 +241,10 @@ absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest&
         config_.simulated() ? "this experiment is simulated: start workers with --simulate"
                             : "this experiment trains for real: a simulated worker may not join it");
   }
+  ASSIGN_OR_RETURN(const std::string secret, NewSecret());
   WorkerRecord w;
   w.id = absl::StrFormat("w-%d", next_worker_);
+  w.secret_hash = SecretHash(secret);
   w.host = req.host();
   w.device = req.device();
   w.memory_mb = req.memory_mb();
@@ -214,6 +258,7 @@ absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest&
   workers_[w.id] = w;
   v1::RegisterReply reply;
   reply.set_worker_id(w.id);
+  reply.set_worker_secret(secret);
   reply.set_experiment(config_.name());
   *reply.mutable_proxy() = config_.proxy();
   if (config_.simulated()) *reply.mutable_simulation() = config_.simulation();
@@ -298,8 +343,8 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
 absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
   const std::string& worker = req.worker_id();
   absl::ReleasableMutexLock lock(&mu_);
+  RETURN_IF_ERROR(Authenticate("lease", worker, req.worker_secret(), 0));
   auto w = workers_.find(worker);
-  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", worker));
   {
     Mutation expiry;
     ASSIGN_OR_RETURN(const int expired, ExpireLocked(expiry));
@@ -387,8 +432,8 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
 absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatRequest& req) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckHeartbeatRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
+  RETURN_IF_ERROR(Authenticate("heartbeat", req.worker_id(), req.worker_secret(), req.trial()));
   auto w = workers_.find(req.worker_id());
-  if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s'", req.worker_id()));
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
@@ -440,6 +485,7 @@ double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
 absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) {
   absl::ReleasableMutexLock lock(&mu_);
   if (absl::Status s = CheckReportRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
+  RETURN_IF_ERROR(Authenticate("report", req.worker_id(), req.worker_secret(), req.trial()));
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
@@ -539,6 +585,7 @@ absl::Status Scheduler::Release(const v1::ReleaseRequest& req) {
   const std::string& worker = req.worker_id();
   const int64_t trial = req.trial(), lease = req.lease();
   absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Authenticate("release", worker, req.worker_secret(), trial));
   auto it = trials_.find(trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", trial));
   const v1::Trial& t = it->second;

@@ -5,7 +5,10 @@
 //
 // Trials move PENDING -> LEASED -> DONE | FAILED. A lease has a deadline that heartbeats renew;
 // an expired lease puts the trial back to PENDING (attempt + 1) until lease.max_attempts, then
-// FAILED. A report carries the lease it was given: the first valid report wins, a repeat of it is
+// FAILED. Leases survive a controller restart: the restarted controller moves the deadline of
+// every lease it restores to one lease length after its start, so that workers that kept
+// training while it was down can heartbeat and report under their lease. A report carries the
+// lease it was given: the first valid report wins, a repeat of it is
 // acknowledged and ignored, a report under any other lease is refused with the reason.
 //
 // Rungs: rungs.steps = [s0, s1, ...]. Every trial is first trained for s0 steps. When a worker
@@ -92,10 +95,16 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // The worker service's calls, in its messages (vertebra/v1/service.proto); the gRPC service
-  // only authenticates and translates the status.
+  // only checks the search's bearer token and translates the status.
   //
-  // Register: a new worker id with what to train. FailedPrecondition when a simulated worker
-  // joins a real experiment or the other way round.
+  // Identity: Register returns a new worker id and a secret for it (the store keeps only the
+  // secret's SHA-256, so a restarted controller knows its live workers); Lease, Heartbeat, Report
+  // and Release must carry that worker's secret. NotFound for an unknown worker; a call without
+  // the secret is Unauthenticated, one with another secret PermissionDenied, and both are recorded
+  // as an event "identity_refused" and change nothing else.
+  //
+  // Register: a new worker id with its secret and what to train. FailedPrecondition when a
+  // simulated worker joins a real experiment or the other way round.
   absl::StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   // GRANTED (the trial, its spec at the proxy's scaling, the rung's steps and the one below's,
   // the deadline), WAIT (retry_after_seconds) or FINISHED (reason). NotFound for an unknown worker.
@@ -137,6 +146,9 @@ class Scheduler {
   Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* clock, SchedulerOptions options,
             std::unique_ptr<Proposer> proposer);
   absl::Status Restore(const Snapshot& snapshot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(policy_mu_, mu_);
+  // Gives the leases Restore found a grace period after a restart: their deadlines move to one
+  // lease length from now (later ones stay), into `mutation`. Returns how many moved.
+  int ExtendRestoredLeases(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PolicyLoop() ABSL_LOCKS_EXCLUDED(policy_mu_, mu_);
   // Whether the policy thread should run a round now.
   bool PolicyHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -148,6 +160,10 @@ class Scheduler {
   // naming the worker and the field) and returns InvalidArgument. Nothing else changes: no result
   // is stored and the trial's lease stays as it was.
   absl::Status RefuseInvalid(const std::string& worker_id, int64_t trial, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `secret` is the one Register gave `worker_id` (see the identity contract above);
+  // `call` and `trial` name the refused call in its event.
+  absl::Status Authenticate(const char* call, const std::string& worker_id, const std::string& secret, int64_t trial)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
   absl::StatusOr<int> ExpireLocked(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

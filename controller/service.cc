@@ -2,14 +2,17 @@
 
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/grpcpp.h>
+#include <grpc/support/log.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "common/address.h"
 #include "common/file_util.h"
@@ -20,16 +23,6 @@
 
 namespace vertebra::controller {
 namespace {
-
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? a[i] : 0, y = i < b.size() ? b[i] : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
 
 // Checks the bearer token of a call (nothing to check when the server has none).
 grpc::Status Authorize(const grpc::ServerContext* context, const std::string& token) {
@@ -43,6 +36,25 @@ grpc::Status Authorize(const grpc::ServerContext* context, const std::string& to
   }
   return grpc::Status::OK;
 }
+
+// While alive, drops gRPC's log lines about failing to bind a listening port (the caller reports
+// that itself) and prints every other line to stderr as gRPC would. Process-wide: meant for
+// the moment a server starts.
+class ScopedBindLogFilter {
+ public:
+  ScopedBindLogFilter() { gpr_set_log_function(&Filter); }
+  ~ScopedBindLogFilter() { gpr_set_log_function(nullptr); }  // nullptr: gRPC's default logger again.
+  ScopedBindLogFilter(const ScopedBindLogFilter&) = delete;
+  ScopedBindLogFilter& operator=(const ScopedBindLogFilter&) = delete;
+
+ private:
+  static void Filter(gpr_log_func_args* args) {
+    const absl::string_view file = args->file != nullptr ? args->file : "";
+    if (absl::EndsWith(file, "chttp2_server.cc") || absl::StrContains(file, "tcp_server")) return;
+    std::fprintf(stderr, "%s %s:%d] %s\n", gpr_log_severity_string(args->severity), std::string(file).c_str(),
+                 args->line, args->message);
+  }
+};
 
 // A worker call must name its worker.
 grpc::Status RequireWorker(const std::string& id) {
@@ -218,7 +230,12 @@ absl::StatusOr<std::unique_ptr<ControllerServer>> ControllerServer::Start(Schedu
   builder.RegisterService(impl->admin.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(64 << 20);
-  impl->server = builder.BuildAndStart();
+  {
+    // A port that cannot be bound is our one-line error below; gRPC's own log line about it
+    // (chttp2_server.cc: "No address added ...") would only come first and confuse it.
+    const ScopedBindLogFilter quiet;
+    impl->server = builder.BuildAndStart();
+  }
   if (impl->server == nullptr || impl->port == 0) {
     return absl::InvalidArgumentError(
         absl::StrFormat("listen %s: cannot bind (is another program, or another controller, on that port?)",

@@ -32,6 +32,9 @@ struct WorkerRecord {
   double registered_at = 0;  // Unix seconds.
   double last_seen = 0;
   int64_t trials_done = 0;
+  // SecretHash (common/token.h) of the secret Register returned to this worker; every later call
+  // of the worker must carry that secret. Never the secret itself.
+  std::string secret_hash;
 };
 
 // Something that happened, for the event log and the report (lease, expiry, report, rejection,
@@ -128,7 +131,7 @@ std::optional<double> BestAp(const v1::Trial& trial);
 std::unique_ptr<Store> NewMemoryStore();
 
 // The SQLite store's current schema version. A database written by a newer version is refused.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct SqliteOptions {
   // The controller opens read-write and creates the file; inspection commands open read-only

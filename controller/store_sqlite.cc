@@ -94,6 +94,10 @@ CREATE TABLE events (
   detail TEXT NOT NULL
 );
 )sql",
+    // Version 2: a worker's identity is the SHA-256 of the secret its registration returned.
+    R"sql(
+ALTER TABLE workers ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration step per version");
 
@@ -105,8 +109,8 @@ constexpr const char* kUpsertTrial =
     "state = excluded.state, hash = excluded.hash, best_ap = excluded.best_ap, record = excluded.record";
 constexpr const char* kInsertMetric = "INSERT INTO metrics (trial, rung, step, loss, ap, at) VALUES (?, ?, ?, ?, ?, ?)";
 constexpr const char* kUpsertWorker =
-    "INSERT OR REPLACE INTO workers (id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT OR REPLACE INTO workers (id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done, "
+    "secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kReplacePolicy =
     "INSERT OR REPLACE INTO policy (id, algorithm, observed, state) VALUES (1, ?, ?, ?)";
 constexpr const char* kInsertEvent = "INSERT INTO events (at, kind, trial, detail) VALUES (?, ?, ?, ?)";
@@ -115,7 +119,8 @@ constexpr const char* kSelectExperiment = "SELECT config, state FROM experiment 
 constexpr const char* kCountTrials = "SELECT COUNT(*) FROM trials";
 constexpr const char* kSelectAllTrials = "SELECT id, record FROM trials ORDER BY id";
 constexpr const char* kSelectWorkers =
-    "SELECT id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done FROM workers ORDER BY id";
+    "SELECT id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done, secret_hash FROM workers "
+    "ORDER BY id";
 constexpr const char* kSelectPolicy = "SELECT algorithm, observed, state FROM policy WHERE id = 1";
 constexpr const char* kLastEventId = "SELECT COALESCE(MAX(id), 0) FROM events";
 constexpr const char* kCountByState = "SELECT state, COUNT(*) FROM trials GROUP BY state";
@@ -596,6 +601,7 @@ class SqliteStore final : public Store {
         worker.registered_at = query.Real(5);
         worker.last_seen = query.Real(6);
         worker.trials_done = query.Int(7);
+        worker.secret_hash = query.Text(8);
       }
     }
     {
@@ -684,7 +690,8 @@ class SqliteStore final : public Store {
           .BindInt(worker.simulated ? 1 : 0)
           .BindReal(worker.registered_at)
           .BindReal(worker.last_seen)
-          .BindInt(worker.trials_done);
+          .BindInt(worker.trials_done)
+          .BindText(worker.secret_hash);
       RETURN_IF_ERROR(query.Run());
     }
     if (mutation.policy) {

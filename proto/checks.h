@@ -16,6 +16,7 @@
 namespace vertebra {
 
 inline constexpr size_t kMaxWorkerIdChars = 128;
+inline constexpr size_t kMaxSecretChars = 128;    // Register hands out 48 hex digits.
 inline constexpr size_t kMaxHostChars = 255;      // A DNS name is at most 253.
 inline constexpr size_t kMaxDeviceChars = 255;
 inline constexpr size_t kMaxFailureChars = 4096;  // A failure's first lines say what went wrong.

@@ -5,6 +5,8 @@
 #   scripts/install-deps.sh --tests  also what the deployment tests need (a one-node Slurm,
 #                                    the Kubernetes API models, iproute2 for network namespaces);
 #                                    as root only, since those tests run as root and skip otherwise
+#   scripts/install-deps.sh --fuzz   also libFuzzer and the sanitizer runtimes for clang-14
+#                                    (`make sanitize`, `make fuzz`)
 set -euo pipefail
 
 packages=(
@@ -22,6 +24,8 @@ if [ "${1:-}" = --tests ]; then
     exit 0
   fi
   packages=(slurm-wlm slurmctld slurmd slurm-client munge python3-kubernetes python3-yaml iproute2)
+elif [ "${1:-}" = --fuzz ]; then
+  packages=(clang-14 libclang-rt-14-dev)
 fi
 
 missing=()

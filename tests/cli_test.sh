@@ -53,6 +53,53 @@ run 2 controller --config "$tmp/edges.json" --db "$tmp/edges2.db" --listen 127.0
 check "an empty token file is refused" grep -q "the token file is empty" "$tmp/err"
 run 2 controller --config "$tmp/edges.json" --db "$tmp/edges3.db" --listen 127.0.0.1:99999
 check "an impossible port is refused" grep -q "port must be 0..65535" "$tmp/err"
+# Loopback is not trust: a controller given no token makes DB.token (0600) and wants it; a restart
+# keeps it; a token file others can read is refused; --no-auth is loopback only and excludes a token.
+saved_token=$VERTEBRA_TOKEN
+unset VERTEBRA_TOKEN
+"$vertebra" controller --config "$tmp/edges.json" --db "$tmp/auth.db" --listen 127.0.0.1:0 \
+  --port-file "$tmp/auth.port" >"$tmp/auth.log" 2>&1 &
+pid=$!
+wait_for "[ -s '$tmp/auth.port' ]" 20
+ctl=(--controller "127.0.0.1:$(cat "$tmp/auth.port")")
+check "the controller made its token file" test "$(stat -c %a "$tmp/auth.db.token" 2>/dev/null)" = 600
+check "the controller says where its token is" grep -q "token: $tmp/auth.db.token" "$tmp/auth.log"
+run 2 status "${ctl[@]}"
+check "no token on loopback is refused" grep -qi "token" "$tmp/err"
+run 0 status "${ctl[@]}" --token-file "$tmp/auth.db.token"
+kill "$pid"
+wait "$pid"
+cp "$tmp/auth.db.token" "$tmp/auth.first"
+rm -f "$tmp/auth.port"
+"$vertebra" controller --config "$tmp/edges.json" --db "$tmp/auth.db" --listen 127.0.0.1:0 \
+  --port-file "$tmp/auth.port" >"$tmp/auth.log" 2>&1 &
+pid=$!
+wait_for "[ -s '$tmp/auth.port' ]" 20
+check "a restart keeps the token" cmp -s "$tmp/auth.db.token" "$tmp/auth.first"
+kill "$pid"
+wait "$pid"
+chmod 644 "$tmp/auth.db.token"
+run 2 controller --config "$tmp/edges.json" --db "$tmp/auth.db" --listen 127.0.0.1:0
+check "a token file others can read is refused" grep -q "auth.db.token: a token file must be this user's" "$tmp/err"
+run 2 controller --config "$tmp/edges.json" --db "$tmp/auth2.db" --listen 127.0.0.1:0 --no-auth \
+  --token-file "$tmp/auth.first"
+check "--no-auth excludes a token" grep -q "choose one" "$tmp/err"
+run 2 controller --config "$tmp/edges.json" --db "$tmp/auth3.db" --listen 0.0.0.0:0 --no-auth
+check "--no-auth is loopback only" grep -q "a bearer token is required beyond loopback" "$tmp/err"
+export VERTEBRA_TOKEN=$saved_token
+run 0 controller --help
+check "controller --help documents --no-auth" grep -q -- "--no-auth" "$tmp/out"
+run 0 launch --help
+check "launch --help documents --no-auth" grep -q -- "--no-auth" "$tmp/out"
+
+# A port another program holds: our one line, and no gRPC log line before it.
+python3 -c "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)" >"$tmp/held" &
+holder=$!
+wait_for "[ -s '$tmp/held' ]" 10
+run 2 controller --config "$tmp/edges.json" --db "$tmp/edges4.db" --listen "127.0.0.1:$(cat "$tmp/held")"
+kill "$holder" 2>/dev/null
+check "a held port is one clean line" test "$(wc -l <"$tmp/err")" -eq 1
+check "a held port is named" grep -q "cannot bind" "$tmp/err"
 
 # A valid file: its hash; blocks reaching no output are a warning, not an error.
 run 0 arch validate "$data/small.json"

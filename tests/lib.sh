@@ -4,6 +4,11 @@
 # them. The controller and worker helpers run in the current folder (the scripts cd to $tmp) and
 # keep their pids in `controller_pid` and `worker_pids`, which stop_search ends.
 
+# Every controller and client started here shares one random bearer token through the environment
+# (a controller without one would make DB.token; one that runs unauthenticated needs --no-auth).
+VERTEBRA_TOKEN=${VERTEBRA_TOKEN:-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')}
+export VERTEBRA_TOKEN
+
 failures=0
 passed=0
 controller_pid=""

@@ -129,7 +129,11 @@ absl::Status LocalSearch::StartController(const std::string& token_file) {
   std::vector<std::string> args = {o_.binary,     "controller", "--config",        o_.config,
                                    "--db",        paths_.db,    "--listen",        o_.listen,
                                    "--port-file", port_file,    "--exit-when-done"};
-  if (!token_file.empty()) args.insert(args.end(), {"--token-file", token_file});
+  if (token_file.empty()) {
+    args.push_back("--no-auth");
+  } else {
+    args.insert(args.end(), {"--token-file", token_file});
+  }
   controller_.emplace("controller", std::move(args), paths_.Log("controller"));
   RETURN_IF_ERROR(controller_->Start());
   std::string port;
@@ -223,9 +227,10 @@ absl::Status LocalSearch::Run() {
   // A finished search is reported, not started over.
   ASSIGN_OR_RETURN(const bool finished, ReportIfFinished());
   if (finished) return absl::OkStatus();
-  // Beyond loopback the controller wants a token: one per launch, readable by this user only.
+  // A token per launch, readable by this user only, on loopback too (any local user can reach a
+  // loopback port); none with no_auth.
   std::string token_file;
-  if (!IsLoopback(o_.listen)) {
+  if (!o_.no_auth) {
     token_file = (paths_.dir / "token").string();
     RETURN_IF_ERROR(WriteNewToken(token_file));
   }

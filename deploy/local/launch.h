@@ -29,6 +29,9 @@ struct LocalSearchOptions {
   int threads = 0;                     // LibTorch threads per worker; 0: the experiment's proxy.threads.
   int top = 5;                         // Architectures listed at the end.
   bool simulate = false;               // Simulated workers; the experiment must have a "simulation".
+  // No bearer token (loopback only). Otherwise every launch writes a new token to DIR/token (mode
+  // 0600) for its controller and workers, on loopback too: any local user can reach a loopback port.
+  bool no_auth = false;
   // How often one worker that exits with an error is restarted before the launcher gives up on
   // it (the others go on). Negative: DefaultMaxRestarts(workers).
   int max_restarts_per_worker = -1;

@@ -51,11 +51,6 @@ v1::RegisterRequest Registration(bool simulated) {
   return r;
 }
 
-v1::LeaseRequest Ask(const std::string& worker) {
-  v1::LeaseRequest r;
-  r.set_worker_id(worker);
-  return r;
-}
 
 // What a report was taken as.
 enum class ReportOutcome { kAccepted, kDuplicate };
@@ -83,10 +78,20 @@ class SchedulerTest : public ::testing::Test {
     scheduler_ = std::move(*s);
   }
 
+  // Registers a worker; its secret goes into secrets_, from which the requests below take it.
   std::string Worker(bool simulated = true) {
     absl::StatusOr<v1::RegisterReply> w = scheduler_->Register(Registration(simulated));
     EXPECT_TRUE(w.ok()) << w.status();
-    return w.ok() ? w->worker_id() : "";
+    if (!w.ok()) return "";
+    secrets_[w->worker_id()] = w->worker_secret();
+    return w->worker_id();
+  }
+
+  v1::LeaseRequest Ask(const std::string& worker) {
+    v1::LeaseRequest r;
+    r.set_worker_id(worker);
+    r.set_worker_secret(secrets_[worker]);
+    return r;
   }
 
   v1::LeaseReply MustLease(const std::string& worker) {
@@ -100,6 +105,7 @@ class SchedulerTest : public ::testing::Test {
   v1::ReportRequest Result(const std::string& worker, const v1::LeaseReply& g, double ap) {
     v1::ReportRequest r;
     r.set_worker_id(worker);
+    r.set_worker_secret(secrets_[worker]);
     r.set_trial(g.trial());
     r.set_lease(g.lease());
     *r.mutable_ap() = Ap(ap);
@@ -117,6 +123,7 @@ class SchedulerTest : public ::testing::Test {
                                                double loss, std::optional<double> ap) {
     v1::HeartbeatRequest r;
     r.set_worker_id(worker);
+    r.set_worker_secret(secrets_[worker]);
     r.set_trial(trial);
     r.set_lease(lease);
     r.set_step(step);
@@ -129,12 +136,14 @@ class SchedulerTest : public ::testing::Test {
   absl::Status Release(const std::string& worker, const v1::LeaseReply& g) {
     v1::ReleaseRequest r;
     r.set_worker_id(worker);
+    r.set_worker_secret(secrets_[worker]);
     r.set_trial(g.trial());
     r.set_lease(g.lease());
     return scheduler_->Release(r);
   }
 
   std::unique_ptr<Store> store_ = NewMemoryStore();
+  std::map<std::string, std::string> secrets_;  // Worker id -> the secret its Register returned.
   FakeClock clock_;
   std::unique_ptr<Scheduler> scheduler_;
 };
@@ -469,6 +478,7 @@ TEST_F(SchedulerTest, EachTrialIsObservedOnceWhenItSettles) {
   const v1::LeaseReply e = MustLease(w);
   v1::ReportRequest failure;
   failure.set_worker_id(w);
+  failure.set_worker_secret(secrets_[w]);
   failure.set_trial(e.trial());
   failure.set_lease(e.lease());
   failure.set_failed(true);
@@ -666,6 +676,78 @@ TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWou
     ASSERT_EQ(*Report(w, g, 0.01 * ((i * 7) % 11)), ReportOutcome::kAccepted);
   }
   EXPECT_EQ(restarted, uninterrupted);
+}
+
+// A controller that was down past a lease's deadline gives the lease a whole lease length from its
+// restart: the worker that trained on meanwhile heartbeats and reports under it. Only a worker
+// silent for that grace loses it. (The restored lease used to expire at once.)
+TEST_F(SchedulerTest, LeasesRestoredByARestartGetAGracePeriod) {
+  Open(Config());  // lease_seconds 60.
+  const std::string a = Worker(), b = Worker();
+  const v1::LeaseReply ga = MustLease(a);
+  const v1::LeaseReply gb = MustLease(b);
+  clock_.Advance(50);
+  scheduler_.reset();  // Killed 10 s before the deadlines; down for 30 s.
+  clock_.Advance(30);
+  Open(Config());
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 0);
+  EXPECT_DOUBLE_EQ(scheduler_->GetTrial(ga.trial())->lease_deadline(), clock_.Now() + 60);
+  EXPECT_DOUBLE_EQ(store_->GetTrial(ga.trial())->lease_deadline(), clock_.Now() + 60);  // Stored too.
+  clock_.Advance(59);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 0);
+  ASSERT_TRUE(Heartbeat(a, ga.trial(), ga.lease(), 0, 0, std::nullopt).ok());
+  EXPECT_EQ(*Report(a, ga, 0.3), ReportOutcome::kAccepted);
+  // b stayed silent for the whole grace: its lease expires.
+  clock_.Advance(2);
+  EXPECT_EQ(*scheduler_->ExpireLeases(), 1);
+  EXPECT_EQ(scheduler_->GetTrial(gb.trial())->state(), v1::PENDING);
+  EXPECT_EQ(scheduler_->GetTrial(ga.trial())->state(), v1::DONE);
+}
+
+// A worker's calls carry the secret its registration returned: another worker's secret, or none,
+// is refused and recorded, and nothing changes. The store keeps only the secret's hash, and a
+// restarted controller still knows its live workers by it.
+TEST_F(SchedulerTest, ACallUnderAnotherWorkersIdentityIsRefusedAndRecorded) {
+  Open(Config());
+  const std::string a = Worker(), b = Worker();
+  ASSERT_NE(secrets_[a], secrets_[b]);
+  EXPECT_EQ(secrets_[a].size(), 48u);
+  const v1::LeaseReply g = MustLease(a);
+  // b pretends to be a, with its own secret, then with none.
+  const std::string a_secret = secrets_[a];
+  secrets_[a] = secrets_[b];
+  EXPECT_EQ(Report(a, g, 0.9).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Heartbeat(a, g.trial(), g.lease(), 5, 1, std::nullopt).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Release(a, g).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(scheduler_->Lease(Ask(a)).status().code(), absl::StatusCode::kPermissionDenied);
+  secrets_[a] = "";
+  EXPECT_EQ(Report(a, g, 0.9).status().code(), absl::StatusCode::kUnauthenticated);
+  secrets_[a] = std::string(1 << 20, 'x');  // Too long to be one: refused without hashing a megabyte.
+  EXPECT_EQ(Report(a, g, 0.9).status().code(), absl::StatusCode::kPermissionDenied);
+  int recorded = 0;
+  const std::vector<Event> events = *store_->Events(0, 1000);
+  for (const Event& e : events) {
+    if (e.kind != "identity_refused") continue;
+    ++recorded;
+    EXPECT_NE(e.detail.find("as worker 'w-1'"), std::string::npos) << e.detail;
+  }
+  EXPECT_EQ(recorded, 6);
+  v1::Trial t = *scheduler_->GetTrial(g.trial());
+  EXPECT_EQ(t.state(), v1::LEASED);
+  EXPECT_TRUE(t.results().empty());
+  EXPECT_TRUE(store_->Metrics(g.trial())->empty());
+  // Only the hash is stored; after a restart the real secret still works.
+  const Snapshot stored = *store_->Load();
+  for (const WorkerRecord& w : stored.workers) {
+    EXPECT_EQ(w.secret_hash.size(), 64u);
+    EXPECT_NE(w.secret_hash, secrets_[w.id]);
+  }
+  secrets_[a] = a_secret;
+  scheduler_.reset();
+  Open(Config());
+  EXPECT_EQ(*Report(a, g, 0.4), ReportOutcome::kAccepted);
+  EXPECT_EQ(scheduler_->Lease(Ask("w-99")).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SchedulerTest, AnotherConfigurationOnTheSameDatabaseIsRefused) {

@@ -126,6 +126,7 @@ TEST_F(ServiceTest, MalformedAndForeignRequestsAreAnsweredNotCrashed) {
     grpc::ClientContext context;
     v1::LeaseRequest req;
     req.set_worker_id(reg.worker_id());
+    req.set_worker_secret(reg.worker_secret());
     ASSERT_TRUE(stub->Lease(&context, req, &lease).ok());
     if (lease.status() != v1::LeaseReply::GRANTED) usleep(20000);  // The policy thread fills the queue.
   }
@@ -134,6 +135,7 @@ TEST_F(ServiceTest, MalformedAndForeignRequestsAreAnsweredNotCrashed) {
     grpc::ClientContext context;
     v1::ReportRequest req;
     req.set_worker_id(reg.worker_id());
+    req.set_worker_secret(reg.worker_secret());
     req.set_trial(lease.trial());
     req.set_lease(lease.lease());
     req.set_simulated(true);
@@ -144,12 +146,30 @@ TEST_F(ServiceTest, MalformedAndForeignRequestsAreAnsweredNotCrashed) {
   {
     grpc::ClientContext context;
     v1::ReportRequest req;
-    req.set_worker_id("w-999");  // Not the holder.
+    req.set_worker_id("w-999");  // No such worker.
     req.set_trial(lease.trial());
     req.set_lease(lease.lease());
     for (int i = 0; i < 12; ++i) req.mutable_ap()->add_stats(0.5);
     v1::ReportReply reply;
-    EXPECT_EQ(stub->Report(&context, req, &reply).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(stub->Report(&context, req, &reply).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    // Another registration's secret: PERMISSION_DENIED over the wire too; none: UNAUTHENTICATED.
+    v1::RegisterReply other;
+    ASSERT_TRUE(Register(*stub, "", &other).ok());
+    for (const std::string& secret : {other.worker_secret(), std::string()}) {
+      grpc::ClientContext context;
+      v1::ReportRequest req;
+      req.set_worker_id(reg.worker_id());
+      req.set_worker_secret(secret);
+      req.set_trial(lease.trial());
+      req.set_lease(lease.lease());
+      req.set_simulated(true);
+      for (int i = 0; i < 12; ++i) req.mutable_ap()->add_stats(0.5);
+      v1::ReportReply reply;
+      EXPECT_EQ(stub->Report(&context, req, &reply).error_code(),
+                secret.empty() ? grpc::StatusCode::UNAUTHENTICATED : grpc::StatusCode::PERMISSION_DENIED);
+    }
   }
   {
     grpc::ClientContext context;

@@ -205,6 +205,7 @@ WorkerRecord Worker(const std::string& id, int64_t trials_done) {
   worker.registered_at = 1700000000.5;
   worker.last_seen = 1700000000.5 + static_cast<double>(trials_done);
   worker.trials_done = trials_done;
+  worker.secret_hash = std::string(64, 'a' + static_cast<char>(trials_done % 6));
   return worker;
 }
 
@@ -227,6 +228,7 @@ void ExpectSameWorker(const WorkerRecord& actual, const WorkerRecord& expected) 
   EXPECT_EQ(actual.registered_at, expected.registered_at);
   EXPECT_EQ(actual.last_seen, expected.last_seen);
   EXPECT_EQ(actual.trials_done, expected.trials_done);
+  EXPECT_EQ(actual.secret_hash, expected.secret_hash);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,6 +646,29 @@ TEST_F(SqliteStoreTest, FreshFileIsAtTheCurrentSchemaVersion) {
   EXPECT_EQ(sqlite3_column_int(stmt, 0), kSchemaVersion);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// A database of schema version 1 (workers without secret hashes) is migrated by the controller;
+// its workers come back with no hash, so that none of them can be impersonated by an empty secret.
+TEST_F(SqliteStoreTest, VersionOneGainsTheWorkersSecretHashes) {
+  {
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+    Mutation m;
+    m.create_experiment = v1::ExperimentConfig();
+    m.workers.push_back(Worker("w-1", 0));
+    ASSERT_TRUE(store->Apply(m).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE workers DROP COLUMN secret_hash; PRAGMA user_version = 1", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+  ASSERT_EQ(snapshot.workers.size(), 1u);
+  EXPECT_EQ(snapshot.workers[0].id, "w-1");
+  EXPECT_EQ(snapshot.workers[0].secret_hash, "");
 }
 
 // A configuration stored before proxy.classes existed reads with the class count the search

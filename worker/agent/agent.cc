@@ -30,6 +30,8 @@ using Clock = std::chrono::steady_clock;
 
 // How long a worker that is shutting down waits for the controller to take its lease back.
 constexpr double kReleaseSeconds = 5;
+// A call retried while the controller is unreachable logs its first failure and every this many.
+constexpr int kLogRetriesEvery = 40;
 
 class Agent {
  public:
@@ -46,6 +48,7 @@ class Agent {
       }
       v1::LeaseRequest req;
       req.set_worker_id(worker_id_);
+      req.set_worker_secret(experiment_.worker_secret());
       v1::LeaseReply lease;
       grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Lease(c, req, &lease); });
       if (!s.ok()) {
@@ -100,8 +103,9 @@ class Agent {
   // unreachable (or until give_up_seconds / stop).
   template <typename F>
   grpc::Status Call(F&& f) {
-    double backoff = 0.1;
+    double backoff = std::min(0.1, o_.max_backoff_seconds);
     const Clock::time_point first_failure = Clock::now();
+    int tries = 0;
     while (true) {
       grpc::Status s = CallOnce(f, o_.call_timeout_seconds);
       if (s.ok() || !IsTransient(s)) return s;
@@ -110,18 +114,42 @@ class Agent {
           std::chrono::duration<double>(Clock::now() - first_failure).count() > o_.give_up_seconds) {
         return s;
       }
-      Log(absl::StrFormat("controller unreachable (%s); retrying in %.1f s", s.error_message(), backoff));
-      Sleep(backoff);
+      // One line when the outage starts and one every kLogRetriesEvery tries, not one per try.
+      if (tries++ % kLogRetriesEvery == 0) {
+        Log(absl::StrFormat("controller unreachable (%s); retrying every %.1f s at most", s.error_message(),
+                            o_.max_backoff_seconds));
+      }
+      AwaitController(backoff);
       backoff = std::min(o_.max_backoff_seconds, backoff * 2);
     }
   }
 
-  // One attempt of one RPC with a deadline of `timeout` seconds.
+  // Waits up to `seconds` before the next try: until the channel is connected again when it is
+  // not (then at once), else the whole time. gRPC's client makes progress on a connection attempt
+  // only while some call or watch polls the channel (or its backup poller runs, every 5 s):
+  // watching the state here is what lets a restarted controller be found within moments.
+  void AwaitController(double seconds) {
+    const auto until = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                               std::chrono::duration<double>(seconds));
+    if (channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) {
+      Sleep(seconds);
+      return;
+    }
+    while (!Stopping() && std::chrono::system_clock::now() < until) {
+      const auto slice = std::min(until, std::chrono::system_clock::now() + std::chrono::milliseconds(50));
+      if (channel_->WaitForConnected(slice)) return;
+    }
+  }
+
+  // One attempt of one RPC with a deadline of `timeout` seconds. wait_for_ready: wait for the
+  // channel to connect within the deadline instead of failing at once while it is down (which
+  // also keeps the connection attempts going; see AwaitController).
   template <typename F>
-  grpc::Status CallOnce(F&& f, double timeout) {
+  grpc::Status CallOnce(F&& f, double timeout, bool wait_for_ready = false) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(static_cast<int64_t>(1000 * timeout)));
+    context.set_wait_for_ready(wait_for_ready);
     if (!o_.token.empty()) context.AddMetadata("authorization", "Bearer " + o_.token);
     return f(&context);
   }
@@ -218,6 +246,7 @@ class Agent {
         lock.unlock();
         v1::HeartbeatRequest req;
         req.set_worker_id(worker_id_);
+        req.set_worker_secret(experiment_.worker_secret());
         req.set_trial(lease.trial());
         req.set_lease(lease.lease());
         req.set_step(point.step);
@@ -228,7 +257,8 @@ class Agent {
         }
         v1::HeartbeatReply reply;
         grpc::Status s =
-            CallOnce([&](grpc::ClientContext* c) { return worker_->Heartbeat(c, req, &reply); }, beat_timeout);
+            CallOnce([&](grpc::ClientContext* c) { return worker_->Heartbeat(c, req, &reply); }, beat_timeout,
+                     /*wait_for_ready=*/true);
         lock.lock();
         if (!s.ok() && IsTransient(s)) {
           if (!unreachable) {
@@ -281,6 +311,7 @@ class Agent {
       // Shutting down: give the lease back so that the trial goes to another worker at once.
       v1::ReleaseRequest req;
       req.set_worker_id(worker_id_);
+      req.set_worker_secret(experiment_.worker_secret());
       req.set_trial(lease.trial());
       req.set_lease(lease.lease());
       v1::ReleaseReply reply;
@@ -300,13 +331,16 @@ class Agent {
       report.set_failure(std::string(outcome.status().message()));
     }
     report.set_worker_id(worker_id_);
+    report.set_worker_secret(experiment_.worker_secret());  // Spooled with it: it proves who trained it.
     report.set_trial(lease.trial());
     report.set_lease(lease.lease());
     // Within the protocol's limit: the controller refuses a longer failure text.
     if (report.failure().size() > kMaxFailureChars) report.set_failure(TruncateText(report.failure()));
     // On disk before it is sent: a worker killed now still delivers it on its next start.
+    // The spool holds this worker's secret: its owner's only.
     std::error_code ec;
     fs::create_directories(SpoolDir(), ec);
+    fs::permissions(SpoolDir(), fs::perms::owner_all, fs::perm_options::replace, ec);
     const fs::path file = SpoolDir() / absl::StrFormat("trial-%08d-lease-%08d.pb", lease.trial(), lease.lease());
     if (absl::Status s = WriteFileAtomically(file.string(), report.SerializeAsString()); !s.ok()) return s;
     if (absl::Status s = Deliver(report, file); !s.ok()) return s;

@@ -51,7 +51,10 @@ struct AgentOptions {
   int64_t memory_mb = 0;
   bool simulated = false;
   double call_timeout_seconds = 10;  // Deadline of every RPC.
-  double max_backoff_seconds = 5;
+  // The longest wait between two tries to reach the controller (the channel's reconnects and
+  // the retried calls alike). Short, so that a worker is back within about this long after a
+  // restarted controller is: its leases outlive a restart by only one lease length.
+  double max_backoff_seconds = 0.5;
   // Give up when the controller has been unreachable this long (0: never).
   double give_up_seconds = 0;
   int max_trials = 0;           // Exit after this many reports (0: until the experiment ends).

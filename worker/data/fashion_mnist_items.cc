@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -20,8 +21,10 @@ namespace {
 constexpr uint32_t kImagesMagic = 0x00000803;
 constexpr uint32_t kLabelsMagic = 0x00000801;
 constexpr size_t kItemBytes = static_cast<size_t>(kFashionMnistSide) * kFashionMnistSide;
-// Inflate output grows in steps of this many bytes (the training images are 47 MB).
+// Inflate output grows in steps of at most this many bytes (the training images are 47 MB) ...
 constexpr size_t kInflateChunk = 1 << 22;
+// ... starting from this many at least (a small file is not zero-filled a whole chunk).
+constexpr size_t kFirstInflateChunk = 1 << 16;
 
 absl::Status Bad(const std::string& path, const std::string& reason) {
   return absl::DataLossError(absl::StrCat(path, ": ", reason));
@@ -49,13 +52,16 @@ absl::StatusOr<std::string> ReadGzip(const std::string& path) {
   z.avail_in = static_cast<uInt>(compressed.size());
   std::string out;
   int rc = Z_OK;
+  // The first chunk is sized by the file, then they double up to kInflateChunk.
+  size_t chunk = std::clamp<size_t>(4 * compressed.size(), kFirstInflateChunk, kInflateChunk);
   while (rc == Z_OK) {
     const size_t done = out.size();
-    out.resize(done + kInflateChunk);
+    out.resize(done + chunk);
     z.next_out = reinterpret_cast<Bytef*>(out.data() + done);
-    z.avail_out = static_cast<uInt>(kInflateChunk);
+    z.avail_out = static_cast<uInt>(chunk);
     rc = inflate(&z, Z_NO_FLUSH);
-    out.resize(done + kInflateChunk - z.avail_out);
+    out.resize(done + chunk - z.avail_out);
+    chunk = std::min(kInflateChunk, 2 * chunk);
     if (rc == Z_BUF_ERROR && z.avail_in == 0) break;  // Input ended before the stream did.
     if (rc == Z_BUF_ERROR) rc = Z_OK;                 // Output was full: grow and go on.
   }

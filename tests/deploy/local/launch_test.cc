@@ -170,17 +170,25 @@ TEST_F(RunLocalSearchTest, AControllerThatCannotStartIsReportedWithItsLog) {
   const absl::Status s = RunLocalSearch(options_);
   EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
   EXPECT_EQ(s.message(), "the controller exited (status 127): see " + options_.dir + "/logs/controller.log");
-  EXPECT_FALSE(fs::exists(fs::path(options_.dir) / "token"));  // Loopback: no token.
 }
 
-TEST_F(RunLocalSearchTest, BeyondLoopbackItWritesAToken) {
+// Loopback is not trust: a token per launch there too (and beyond), readable by its owner only;
+// none with no_auth.
+TEST_F(RunLocalSearchTest, ItWritesATokenOnLoopbackToo) {
   options_.config = WriteConfig(R"({"name": "real"})");
-  options_.listen = "0.0.0.0:0";
+  for (const std::string listen : {"127.0.0.1:0", "0.0.0.0:0"}) {
+    options_.listen = listen;
+    EXPECT_TRUE(absl::IsFailedPrecondition(RunLocalSearch(options_)));
+    const fs::path token = fs::path(options_.dir) / "token";
+    ASSERT_TRUE(fs::exists(token)) << listen;
+    EXPECT_EQ(fs::file_size(token), 48u);
+    EXPECT_EQ(fs::status(token).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    fs::remove(token);
+  }
+  options_.listen = "127.0.0.1:0";
+  options_.no_auth = true;
   EXPECT_TRUE(absl::IsFailedPrecondition(RunLocalSearch(options_)));
-  const fs::path token = fs::path(options_.dir) / "token";
-  ASSERT_TRUE(fs::exists(token));
-  EXPECT_EQ(fs::file_size(token), 48u);
-  EXPECT_EQ(fs::status(token).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_FALSE(fs::exists(fs::path(options_.dir) / "token"));
 }
 
 TEST_F(RunLocalSearchTest, AFinishedSearchIsReportedNotRunAgain) {

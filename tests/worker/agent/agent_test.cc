@@ -96,6 +96,7 @@ TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
   ASSERT_TRUE(dead.ok());
   v1::LeaseRequest ask;
   ask.set_worker_id(dead->worker_id());
+  ask.set_worker_secret(dead->worker_secret());
   absl::StatusOr<v1::LeaseReply> lease;
   for (int i = 0; i < 200; ++i) {
     lease = scheduler_->Lease(ask);
@@ -106,6 +107,7 @@ TEST_F(AgentTest, ASpooledReportFromAnEarlierRunIsDeliveredFirst) {
   ASSERT_EQ(lease->status(), v1::LeaseReply::GRANTED);
   v1::ReportRequest report;
   report.set_worker_id(dead->worker_id());
+  report.set_worker_secret(dead->worker_secret());  // Spooled with the report.
   report.set_trial(lease->trial());
   report.set_lease(lease->lease());
   report.set_simulated(true);
@@ -140,6 +142,50 @@ TEST_F(AgentTest, AStopRequestGivesTheLeaseBack) {
   EXPECT_EQ(s->released, 1);
   EXPECT_EQ(scheduler_->Status().leased(), 0);
   EXPECT_GE(scheduler_->Status().pending(), 1);
+}
+
+// A controller that restarts while a worker trains: the worker gets through again within moments
+// and its report is taken under the lease it had. (It used to reach the restarted controller only
+// after gRPC's 5-second backup poll, after the lease had expired, and its result was refused.)
+TEST_F(AgentTest, AControllerRestartMidTrialKeepsTheLease) {
+  server_.reset();
+  scheduler_.reset();
+  store_ = ctl::NewMemoryStore();
+  absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
+      R"({"name": "restart", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 3},
+          "rungs": {"steps": [100]}, "lease": {"lease_seconds": 3, "heartbeat_seconds": 0.2},
+          "simulation": {"seconds": 2, "noise": 0.01}})",
+      "restart.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ctl::ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.token = "tok";
+  auto start = [&] {
+    scheduler_ = *ctl::Scheduler::Open(store_.get(), *config, ctl::RealClock());
+    server_ = *ctl::ControllerServer::Start(scheduler_.get(), store_.get(), options);
+  };
+  start();
+  options.listen = "127.0.0.1:" + std::to_string(server_->port());  // The restart takes the same port.
+  AgentOptions o = Options();
+  o.max_trials = 1;
+  SimulatedRunner runner;  // 2 s per trial.
+  absl::StatusOr<AgentSummary> summary;
+  std::thread agent([&] { summary = RunAgent(o, runner); });
+  while (scheduler_->Status().counts.leased == 0) usleep(5000);
+  usleep(500000);  // A few heartbeats in.
+  server_.reset();
+  scheduler_.reset();
+  usleep(300000);
+  start();
+  agent.join();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->reported, 1);
+  const v1::Trial t = *scheduler_->GetTrial(1);
+  EXPECT_EQ(t.state(), v1::DONE);
+  ASSERT_EQ(t.results_size(), 1);
+  EXPECT_EQ(t.results(0).lease(), 1);
+  const std::vector<ctl::Event> events = *store_->Events(0, 1000);
+  for (const ctl::Event& e : events) EXPECT_NE(e.kind, "expired") << e.detail;
 }
 
 }  // namespace
