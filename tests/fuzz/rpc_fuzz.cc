@@ -73,7 +73,7 @@ void Identify(World& w, bool real_secret, Request& request) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static std::unique_ptr<World> world = NewWorld();
   if (size < 2) return 0;
-  if (++world->inputs > kInputsPerSearch || world->scheduler->Status().state != "running") world = NewWorld();
+  if (++world->inputs > kInputsPerSearch || world->scheduler->Status().state() != v1::EXPERIMENT_RUNNING) world = NewWorld();
   World& w = *world;
   const uint8_t call = data[0], flags = data[1];
   const bool real_secret = (flags & 1) != 0;

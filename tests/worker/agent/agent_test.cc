@@ -171,7 +171,7 @@ TEST_F(AgentTest, AControllerRestartMidTrialKeepsTheLease) {
   SimulatedRunner runner;  // 2 s per trial.
   absl::StatusOr<AgentSummary> summary;
   std::thread agent([&] { summary = RunAgent(o, runner); });
-  while (scheduler_->Status().counts.leased == 0) usleep(5000);
+  while (scheduler_->Status().leased() == 0) usleep(5000);
   usleep(500000);  // A few heartbeats in.
   server_.reset();
   scheduler_.reset();
