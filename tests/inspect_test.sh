@@ -129,7 +129,7 @@ check "a missing database is named" grep -q "no_such.db" err
 
 # export: every file; the spec is loadable; results come with the experiment's configuration.
 run 0 export --db search.db --trial best --out exported
-for f in spec.json cost.json results.json drawing.svg model_garden.json model_garden.py; do
+for f in spec.json cost.json resolved.json drawing.svg model_garden.json model_garden.py results.json; do
   check "export wrote $f" test -s "exported/$f"
 done
 run 0 arch validate exported/spec.json
@@ -177,6 +177,10 @@ ns = {}
 exec(open('s49/model_garden.py').read(), ns)
 sys.exit(ns['BLOCK_SPECS'][13] != (7, 'bottleneck', (5, 14), True) or ns['SCALING']['resample_alpha'] != 0.5)"
 check "spinenet-49's backbone parameters" grep -q '"params": 21831488' s49/cost.json
+run 0 arch resolve spinenet-49 --size 640
+check "resolved.json is arch resolve's graph at the scaling and size" python3 -c "
+import json, sys
+sys.exit(json.load(open('out')) != json.load(open('s49/resolved.json')))"
 run 0 arch export-blocks spinenet-49
 check "arch export-blocks prints the same table" python3 -c "
 import json, sys
