@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-14
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   nlohmann-json3-dev libcli11-dev libssl-dev openssl libsqlite3-dev libgtest-dev libgmock-dev
-  libtorch-dev libopenblas0-pthread python3-torch
+  libtorch-dev libopenblas0-pthread python3-torch python3-grpcio python3-protobuf
   libturbojpeg0-dev libpng-dev zlib1g-dev
   dataset-fashion-mnist
 )

@@ -4,15 +4,27 @@
     backbone = load_backbone("exported/")        # SpineNet with the exported weights, eval mode
     features = backbone(images)                  # OrderedDict p3..p7
 
-The gRPC client (vertebra.client) needs python3-grpcio and python3-protobuf and is imported on
-its own, so the model code needs nothing beyond torch.
+The model needs torch only; the gRPC client (vertebra.client) needs python3-grpcio and
+python3-protobuf, and not torch.
 """
 
-from .export import load_backbone, load_detector, read_graph, read_head
-from .model import Detector, RetinaNetHead, SpineNet
-from .weights import WeightsError, backbone_state, load_weights, read_safetensors
+import pkgutil
 
-__all__ = [
-    "Detector", "RetinaNetHead", "SpineNet", "WeightsError", "backbone_state", "load_backbone", "load_detector",
-    "load_weights", "read_graph", "read_head", "read_safetensors",
-]
+# The generated gRPC stubs (vertebra/v1/*_pb2.py, in the build folder) join this package when
+# their folder is on sys.path too.
+__path__ = pkgutil.extend_path(__path__, __name__)
+
+# Imported on first use, so that the client does not load torch.
+_EXPORTS = {
+    "load_backbone": "export", "load_detector": "export", "read_graph": "export", "read_head": "export",
+    "Detector": "model", "RetinaNetHead": "model", "SpineNet": "model",
+    "WeightsError": "weights", "backbone_state": "weights", "load_weights": "weights", "read_safetensors": "weights",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vertebra' has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
