@@ -170,10 +170,12 @@ HttpResponse DashboardPages::Handle(const HttpRequest& request) {
       // Into a cookie, and out of the address bar and the history.
       HttpResponse r;
       r.status = 303;
-      r.headers.emplace_back("Location", request.path);
+      // Only a path of this server ("//host/..." would leave it).
+      const bool local = absl::StartsWith(request.path, "/") && !absl::StartsWith(request.path, "//");
+      r.headers.emplace_back("Location", local ? request.path : "/");
       r.headers.emplace_back("Set-Cookie", absl::StrFormat("%s=%s; Path=/; HttpOnly; SameSite=Strict%s", kTokenCookie,
                                                            token_, request.https ? "; Secure" : ""));
-      r.body = Page("Signed in", 0, absl::StrFormat("<p><a href=\"%s\">continue</a></p>", XmlEscape(request.path)));
+      r.body = Page("Signed in", 0, "<p>The token is kept in a cookie.</p>");
       return r;
     }
     bool allowed = ConstantTimeEquals(request.authorization, "Bearer " + token_);

@@ -167,6 +167,11 @@ TEST_F(DashboardTest, TokenComesAsHeaderOrOnceInTheAddressThenAsCookie) {
   EXPECT_THAT(signed_in.headers, ::testing::Contains(std::pair<std::string, std::string>(
                                      "Set-Cookie", "vertebra_token=s3cret; Path=/; HttpOnly; SameSite=Strict")));
 
+  HttpRequest elsewhere = Get("//example.com/");
+  elsewhere.query["token"] = "s3cret";
+  EXPECT_THAT(pages.Handle(elsewhere).headers,
+              ::testing::Contains(std::pair<std::string, std::string>("Location", "/")));
+
   HttpRequest cookie = Get("/trials");
   cookie.cookie = "other=1; vertebra_token=s3cret";
   EXPECT_EQ(pages.Handle(cookie).status, 200);
