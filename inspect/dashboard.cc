@@ -181,7 +181,8 @@ HttpResponse DashboardPages::Handle(const HttpRequest& request) {
     bool allowed = ConstantTimeEquals(request.authorization, "Bearer " + token_);
     for (absl::string_view part : absl::StrSplit(request.cookie, ';')) {
       part = absl::StripAsciiWhitespace(part);
-      if (absl::ConsumePrefix(&part, absl::StrCat(kTokenCookie, "="))) allowed |= ConstantTimeEquals(std::string(part), token_);
+      if (absl::ConsumePrefix(&part, absl::StrCat(kTokenCookie, "=")))
+        allowed |= ConstantTimeEquals(std::string(part), token_);
     }
     if (!allowed) {
       return ErrorPage(401, "This dashboard needs the search's token",
@@ -241,7 +242,8 @@ HttpResponse DashboardPages::Render(const std::string& path) {
   }
   if (path == "/trials") {
     absl::StatusOr<std::vector<v1::Trial>> trials = AllTrials(**store);
-    if (!trials.ok()) return ErrorPage(503, "The trials cannot be read", std::string(trials.status().message()), refresh_seconds_);
+    if (!trials.ok())
+      return ErrorPage(503, "The trials cannot be read", std::string(trials.status().message()), refresh_seconds_);
     r.body = Page("All trials", refresh_seconds_, LiveBar(source_, now, refresh_seconds_, root) + TrialsPage(*trials));
     return r;
   }
@@ -265,7 +267,8 @@ HttpResponse DashboardPages::Render(const std::string& path) {
   std::string drawing;
   if (absl::StatusOr<ss::ResolvedProxy> model = ss::ResolveProxy(detail.trial.spec(), detail.experiment.proxy());
       model.ok()) {
-    drawing = ss::DrawSvg(model->graph, absl::StrFormat("trial %d  (hash %s)", trial_id, detail.trial.hash().substr(0, 12)));
+    drawing =
+        ss::DrawSvg(model->graph, absl::StrFormat("trial %d  (hash %s)", trial_id, detail.trial.hash().substr(0, 12)));
     if (drawing.rfind("<?xml", 0) == 0) drawing.erase(0, drawing.find('\n') + 1);
   }
   r.body = Page(absl::StrFormat("Trial %d of %s", trial_id, detail.experiment.name()), refresh_seconds_,
@@ -301,8 +304,8 @@ void DashboardServer::Shutdown() {
 absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const DashboardOptions& o) {
   if (o.db.empty()) return absl::InvalidArgumentError("--db: a database is required");
   if (!(o.refresh_seconds >= kMinRefreshSeconds)) {
-    return absl::InvalidArgumentError(absl::StrFormat("--refresh %g: must be at least %g s", o.refresh_seconds,
-                                                      kMinRefreshSeconds));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--refresh %g: must be at least %g s", o.refresh_seconds, kMinRefreshSeconds));
   }
   if (absl::Status s = CheckListenAddress(o.listen); !s.ok()) return s;
   if (absl::StartsWith(o.listen, "unix:")) {
@@ -320,6 +323,9 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const Da
   auto impl = std::make_unique<Impl>();
   const bool https = !o.tls_cert.empty() || !o.tls_key.empty();
   if (https) {
+    if (o.tls_cert.empty() || o.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key: give both, or neither");
+    }
     for (const auto& [flag, path] : {std::pair{"--tls-cert", o.tls_cert}, std::pair{"--tls-key", o.tls_key}}) {
       if (!ReadFile(path).ok()) return absl::InvalidArgumentError(absl::StrFormat("%s %s: cannot read", flag, path));
     }
@@ -359,10 +365,11 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(const Da
     res.set_header("Cache-Control", "no-store");
     res.set_content(r.body, r.content_type.c_str());
   });
-  const int bound = port == 0 ? impl->server->bind_to_any_port(host) : (impl->server->bind_to_port(host, port) ? port : -1);
+  const int bound =
+      port == 0 ? impl->server->bind_to_any_port(host) : (impl->server->bind_to_port(host, port) ? port : -1);
   if (bound < 0) {
-    return absl::UnavailableError(absl::StrFormat("--listen %s: cannot listen there (in use, or not this host's address)",
-                                                  o.listen));
+    return absl::UnavailableError(
+        absl::StrFormat("--listen %s: cannot listen there (in use, or not this host's address)", o.listen));
   }
   httplib::Server* server = impl->server.get();
   std::atomic<bool>* listened = &impl->listened;

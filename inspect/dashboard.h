@@ -89,8 +89,8 @@ class DashboardPages {
 class DashboardServer {
  public:
   // Checks the options and binds. InvalidArgument naming the flag for a bad --listen, a missing
-  // token beyond loopback, unreadable TLS files or a refresh under a second; Unavailable when the
-  // address cannot be bound. The database need not exist yet.
+  // token beyond loopback, one TLS file without the other or an unreadable one, or a refresh
+  // under a second; Unavailable when the address cannot be bound. The database need not exist yet.
   static absl::StatusOr<std::unique_ptr<DashboardServer>> Start(const DashboardOptions& options);
   ~DashboardServer();
   DashboardServer(const DashboardServer&) = delete;

@@ -9,9 +9,9 @@
 #include <sstream>
 #include <string>
 
+#include "controller/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "controller/config.h"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/arch_spec.h"
 #include "tests/testing/fake_clock.h"
@@ -201,6 +201,7 @@ TEST(DashboardServerTest, RefusesBadOptionsNamingTheFlag) {
   EXPECT_THAT(DashboardServer::Start(o).status().message(), HasSubstr("--refresh"));
   o.refresh_seconds = 5;
   o.tls_cert = "/no/such/cert.pem";
+  EXPECT_THAT(DashboardServer::Start(o).status().message(), HasSubstr("give both"));
   o.tls_key = "/no/such/key.pem";
   EXPECT_THAT(DashboardServer::Start(o).status().message(), HasSubstr("--tls-cert /no/such/cert.pem"));
   o.tls_cert = o.tls_key = "";

@@ -3,9 +3,8 @@
 // load into the Python Detector built from the same resolved graph under the same names, and both
 // forwards agree within 1e-4 relative in eval mode. Runs tests/worker/model/python_parity.py with
 // Debian's /usr/bin/python3 and python3-torch (scripts/install-deps.sh).
-#include <torch/torch.h>
-
 #include <sys/wait.h>
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -16,9 +15,9 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/file_util.h"
 #include "nlohmann/json.hpp"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/decisions.h"
@@ -54,9 +53,12 @@ struct Case {
 
 const char* NormName(ss::HeadNorm norm) {
   switch (norm) {
-    case ss::HeadNorm::kBatchNormPerLevel: return "bn";
-    case ss::HeadNorm::kGroupNorm: return "gn";
-    case ss::HeadNorm::kNone: break;
+    case ss::HeadNorm::kBatchNormPerLevel:
+      return "bn";
+    case ss::HeadNorm::kGroupNorm:
+      return "gn";
+    case ss::HeadNorm::kNone:
+      break;
   }
   return "none";
 }
@@ -73,8 +75,8 @@ std::vector<Case> Cases() {
   space_options.scaling = ProxyScaling();
   const ss::SearchSpace space = *ss::SearchSpace::Create(space_options);
   std::mt19937_64 rng(19);
-  cases.push_back({"sampled-swish-no-head-norm", *space.Decode(space.Sample(rng)), Activation::kSwish,
-                   ss::HeadNorm::kNone});
+  cases.push_back(
+      {"sampled-swish-no-head-norm", *space.Decode(space.Sample(rng)), Activation::kSwish, ss::HeadNorm::kNone});
   cases.push_back({"sampled-bn", *space.Decode(space.Sample(rng))});
   return cases;
 }
