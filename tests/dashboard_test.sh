@@ -9,6 +9,8 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 vertebra=$(realpath "$1")
+# The tokens here are explicit: the search's own (ctl_token), and the far dashboard's.
+unset VERTEBRA_TOKEN
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium" ]; then
   echo "dashboard_test: skipped (no browser at $chromium; scripts/install-deps.sh installs chromium)"
@@ -56,6 +58,7 @@ done_count() {
 
 # Two dashboards, started together: on loopback, and beyond it with a token (checked at the end).
 echo "dashboard-test-token" >token
+echo "dashboard-test-search-token" >ctl_token
 "$vertebra" dashboard --db search.db --listen 127.0.0.1:0 --port-file dport --refresh 1 >dashboard.log 2>&1 &
 dash_pid=$!
 "$vertebra" dashboard --db search.db --listen 0.0.0.0:0 --port-file fport --token-file token >far.log 2>&1 &
@@ -70,9 +73,9 @@ check "a bad path gives an error page (404)" test "$(fetch "$url/no/such/page")"
 check "the 404 page says what there is" grep -q "/trials and /trial/ID" page
 check "a bad trial id gives an error page (404)" test "$(fetch "$url/trial/abc")" = 404
 
-start_controller 127.0.0.1:0
+start_controller 127.0.0.1:0 --token-file ctl_token
 wait_port 20
-for i in 1 2; do start_worker "$i" --quiet; done
+for i in 1 2; do start_worker "$i" --quiet --token-file ctl_token; done
 check "trials are done" wait_for "'$vertebra' status --db search.db --json 2>/dev/null | grep -q '\"done\":[1-9]'" 30
 
 # Two loads in the browser, more than the refresh period apart: the count has grown.

@@ -51,15 +51,15 @@ def _import_stubs():
                 continue
             _package_path.append(extra)
         try:
-            from .v1 import arch_pb2, experiment_pb2, service_pb2, service_pb2_grpc
-            return arch_pb2, experiment_pb2, service_pb2, service_pb2_grpc
+            from .v1 import service_pb2, service_pb2_grpc
+            return service_pb2, service_pb2_grpc
         except ImportError:
             continue
     raise ImportError("vertebra.client: the gRPC stubs vertebra/v1/*_pb2.py are not built: run `cmake --build build` "
                       "(they are written to build/python), or point $VERTEBRA_STUBS at a folder that has them")
 
 
-arch_pb2, experiment_pb2, service_pb2, service_pb2_grpc = _import_stubs()
+service_pb2, service_pb2_grpc = _import_stubs()
 
 
 class ClientError(Exception):
@@ -165,10 +165,24 @@ def _message_dict(message):
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
+def _word(message, field):
+    """An enum field as the CLI spells it: the value's name without the prefix its enum's values
+    share ("EXPERIMENT_RUNNING" -> "running", "DONE" -> "done"); a string field as it is."""
+    value = getattr(message, field)
+    enum = message.DESCRIPTOR.fields_by_name[field].enum_type
+    if enum is None:
+        return value
+    names = [v.name for v in enum.values if v.number != 0]
+    prefix = os.path.commonprefix(names)
+    prefix = prefix[:prefix.rfind("_") + 1]
+    name = enum.values_by_number[value].name if value in enum.values_by_number else ""
+    return name[len(prefix):].lower() if value != 0 and name.startswith(prefix) else ""
+
+
 def _spec(spec):
     """An ArchSpec in the form of spec.json (search_spaces/arch_json.cc), which --arch loads."""
-    blocks = [{"level": b.level, "block": arch_pb2.BlockType.Name(b.type).lower(), "parents": list(b.parents),
-               "output": b.output} for b in spec.blocks]
+    blocks = [{"level": b.level, "block": _word(b, "type"), "parents": list(b.parents), "output": b.output}
+              for b in spec.blocks]
     s = spec.scaling
     scaling = {"filter_scale": s.filter_scale, "resample_alpha": s.resample_alpha, "block_repeats": s.block_repeats,
                "endpoint_filters": s.endpoint_filters}
@@ -178,7 +192,7 @@ def _spec(spec):
 def _trial(t):
     results = [RungResult(r.rung, r.lease, r.steps, list(r.ap.stats), r.reward, r.worker, r.simulated, r.continued,
                           r.cooldown_steps, r.train_seconds, r.images_per_s) for r in t.results]
-    return Trial(t.id, experiment_pb2.TrialState.Name(t.state).lower(), t.hash, t.rung, t.params, t.macs, t.reward,
+    return Trial(t.id, _word(t, "state"), t.hash, t.rung, t.params, t.macs, t.reward,
                  t.attempts, t.failure, t.reused_from, t.parent, results, _spec(t.spec))
 
 
@@ -294,7 +308,7 @@ class Client:
     def status(self):
         """The experiment's state and counts (Status)."""
         r = self._call("status", self._stub.GetStatus, service_pb2.StatusRequest())
-        return Status(r.config.name, r.config.algorithm.kind, r.state, r.config.simulated, r.config.budget.trials,
+        return Status(r.config.name, _word(r.config.algorithm, "kind"), _word(r, "state"), r.config.simulated, r.config.budget.trials,
                       r.pending, r.leased, r.done, r.failed, r.rejected, r.stopped, r.workers, r.proposed,
                       r.best_trial, r.best_ap, r.best_rung, _message_dict(r.config))
 
