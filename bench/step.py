@@ -2,8 +2,9 @@
 """The proxy training step of `vertebra bench step`, in Python (torch.nn), for comparison.
 
 Builds the same SpineNet + RetinaNet detector as worker/model/{spinenet,retinanet}.cc from the
-graph that `vertebra arch resolve` prints (no architecture arithmetic here: every level, width,
-edge, extra parent and endpoint comes from that JSON), then times the step of
+graph that `vertebra arch resolve` prints, with python/vertebra/model.py (no architecture
+arithmetic there: every level, width, edge, extra parent and endpoint comes from that JSON), then
+times the step of
 worker/step_bench.cc: random images and boxes, forward, anchor matching + focal loss + smooth-L1
 box loss (worker/model/detection.cc), backward, SGD with momentum 0.9.
 
@@ -27,20 +28,17 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO_ROOT, "python"))
 
-# Constants of the C++ code (spinenet.h, retinanet.h, detection.h, step_bench.cc).
-BN_MOMENTUM = 1.0 - 0.99  # TF decay 0.99.
-BN_EPS = 1e-3
-HEAD_INIT_STD = 0.01
-PRIOR_PROBABILITY = 0.01
+from vertebra.model import Detector  # noqa: E402  (python/vertebra: the model, shared with users)
+
+# Constants of the C++ code (detection.h, step_bench.cc).
 ANCHOR_BASE_SCALE = 2.0
 SCALES_PER_OCTAVE = 3
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
-BOX_COORDINATES = 4
 FOREGROUND_IOU = 0.5
 BACKGROUND_IOU = 0.4
 BACKGROUND = -1
@@ -53,239 +51,6 @@ LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 BOXES_PER_IMAGE = 4
 MIN_BOX_SIDE = 8.0
-TRUNCATED_STD_CORRECTION = 0.87962566103423978
-REDRAW_ROUNDS = 12
-
-
-# ---------------------------------------------------------------------------------------------
-# The model (spinenet.cc, retinanet.cc).
-
-
-class ConvBn(nn.Module):
-    def __init__(self, cin, cout, kernel, stride):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM)
-
-    def forward(self, x):
-        return self.bn(self.conv(x))
-
-
-class ResidualUnit(nn.Module):
-    """Bottleneck (1x1, 3x3, 1x1, x4) or residual (3x3, 3x3) unit; projection shortcut optional."""
-
-    def __init__(self, block_type, cin, inner, projection):
-        super().__init__()
-        if block_type == "bottleneck":
-            out = 4 * inner
-            specs = [(cin, inner, 1), (inner, inner, 3), (inner, out, 1)]
-        elif block_type == "residual":
-            out = inner
-            specs = [(cin, inner, 3), (inner, inner, 3)]
-        else:
-            raise ValueError(f"unknown block type {block_type!r}")
-        self.num_convs = len(specs)
-        for i, (a, b, k) in enumerate(specs):
-            setattr(self, f"conv_{i}", ConvBn(a, b, k, 1))
-        self.convs = [getattr(self, f"conv_{i}") for i in range(self.num_convs)]
-        self.projection = ConvBn(cin, out, 1, 1) if projection else None
-
-    def forward(self, x):
-        y = x
-        for i, conv in enumerate(self.convs):
-            y = conv(y)
-            if i + 1 < self.num_convs:
-                y = F.relu(y)
-        shortcut = self.projection(x) if self.projection is not None else x
-        return F.relu(y + shortcut)
-
-
-class Resample(nn.Module):
-    """One parent edge: squeeze, then stride-2 conv + max-pools or nearest upsampling, then expand."""
-
-    def __init__(self, edge):
-        super().__init__()
-        self.strided_conv = bool(edge["strided_conv"])
-        self.max_pools = int(edge["max_pools"])
-        self.upsample = bool(edge["upsample"])
-        s = edge["squeeze_channels"]
-        self.squeeze = ConvBn(edge["in_channels"], s, 1, 1)
-        self.strided = ConvBn(s, s, 3, 2) if self.strided_conv else None
-        self.expand = ConvBn(s, edge["out_channels"], 1, 1)
-
-    def forward(self, x, target):
-        y = F.relu(self.squeeze(x))
-        if self.strided_conv:
-            y = F.relu(self.strided(y))
-            for _ in range(self.max_pools):
-                y = F.max_pool2d(y, 3, stride=2, padding=1)
-        elif self.upsample:
-            y = F.interpolate(y, size=target, mode="nearest")
-        return self.expand(y)
-
-
-class SpineBlock(nn.Module):
-    def __init__(self, block):
-        super().__init__()
-        self.parents = [e["parent"] for e in block["edges"]]
-        self.extra_parents = list(block["extra_parents"])
-        self.target = tuple(block["feature"]["size"])
-        self.resample_0 = Resample(block["edges"][0])
-        self.resample_1 = Resample(block["edges"][1])
-        f = block["feature"]
-        self.units = nn.ModuleList(
-            [ResidualUnit(f["block"], f["channels"], f["inner_width"], False) for _ in range(block["repeats"])])
-
-    def forward(self, features):
-        x = self.resample_0(features[self.parents[0]], self.target) + \
-            self.resample_1(features[self.parents[1]], self.target)
-        for extra in self.extra_parents:
-            x = x + features[extra]
-        x = F.relu(x)
-        for unit in self.units:
-            x = unit(x)
-        return x
-
-
-class SpineNet(nn.Module):
-    def __init__(self, graph):
-        super().__init__()
-        stem = graph["stem"]
-        features = graph["features"]
-        blocks = graph["blocks"]
-        # The stem groups' outputs are the features that precede the first block's.
-        num_groups = len(features) - len(blocks)
-        self.num_groups = num_groups
-        self.stem_conv = ConvBn(stem["in_channels"], stem["conv_filters"], stem["conv_kernel"], 2)
-        channels = stem["conv_filters"]
-        for g in range(num_groups):
-            group = nn.ModuleList()
-            for r in range(stem["repeats"]):
-                projection = g == 0 and r == 0 and bool(stem["projection"])
-                group.append(ResidualUnit("bottleneck", channels, stem["inner_width"], projection))
-                channels = features[g]["channels"]
-            setattr(self, f"stem_group_{g}", group)
-        self.block_modules = []
-        for block in blocks:
-            m = SpineBlock(block)
-            setattr(self, "block_%02d" % block["row"], m)
-            self.block_modules.append(m)
-        self.endpoint_features = []
-        self.endpoint_modules = []
-        for e in graph["endpoints"]:
-            m = ConvBn(e["in_channels"], e["filters"], 1, 1)
-            setattr(self, f"endpoint_p{e['level']}", m)
-            self.endpoint_modules.append(m)
-            self.endpoint_features.append(e["feature"])
-        initialize_backbone(self)
-
-    def forward(self, images):
-        x = F.relu(self.stem_conv(images))
-        x = F.max_pool2d(x, 3, stride=2, padding=1)
-        features = []
-        for g in range(self.num_groups):
-            for unit in getattr(self, f"stem_group_{g}"):
-                x = unit(x)
-            features.append(x)
-        for block in self.block_modules:
-            features.append(block(features))
-        return [F.relu(m(features[f])) for m, f in zip(self.endpoint_modules, self.endpoint_features)]
-
-
-def standard_normal(n):
-    """n draws from N(0, 1) by Box-Muller, as spinenet.cc's StandardNormal."""
-    u1 = torch.empty(n).uniform_(1e-12, 1.0)
-    u2 = torch.empty(n).uniform_(0.0, 2.0 * math.pi)
-    return (-2.0 * u1.log()).sqrt_() * u2.cos_()
-
-
-@torch.no_grad()
-def initialize_backbone(module):
-    """spinenet.cc's InitializeBackbone: truncated-normal variance scaling, BN gamma 1, beta 0."""
-    weights = []
-    total = 0
-    for child in module.modules():
-        if child is module:
-            continue
-        if isinstance(child, nn.Conv2d):
-            weights.append(child.weight)
-            total += child.weight.numel()
-        elif isinstance(child, nn.BatchNorm2d):
-            child.weight.fill_(1.0)
-            child.bias.zero_()
-    if not weights:
-        return
-    z = standard_normal(total)
-    for _ in range(REDRAW_ROUNDS):
-        outside = z.abs() > 2.0
-        count = int(outside.sum().item())
-        if count == 0:
-            break
-        z.masked_scatter_(outside, standard_normal(count))
-    z.clamp_(-2.0, 2.0)
-    offset = 0
-    for w in weights:
-        fan_in = float(w.size(1) * w.size(2) * w.size(3))
-        stddev = math.sqrt(1.0 / fan_in) / TRUNCATED_STD_CORRECTION
-        w.copy_(z.narrow(0, offset, w.numel()).view_as(w)).mul_(stddev)
-        offset += w.numel()
-
-
-class RetinaNetHead(nn.Module):
-    """retinanet.cc with per-level BN: shared class/box towers, BN per level and conv, predictions."""
-
-    def __init__(self, in_channels, num_levels, width, num_convs, num_classes, anchors):
-        super().__init__()
-        self.num_levels = num_levels
-        self.num_convs = num_convs
-        self.num_classes = num_classes
-        for subnet in ("class", "box"):
-            cin = in_channels
-            for i in range(num_convs):
-                setattr(self, f"{subnet}_conv_{i}", nn.Conv2d(cin, width, 3, padding=1, bias=True))
-                cin = width
-            for level in range(num_levels):
-                for i in range(num_convs):
-                    setattr(self, f"{subnet}_bn_l{level}_{i}", nn.BatchNorm2d(width, eps=BN_EPS, momentum=BN_MOMENTUM))
-        tower_out = width if num_convs > 0 else in_channels
-        self.class_predict = nn.Conv2d(tower_out, anchors * num_classes, 3, padding=1, bias=True)
-        self.box_predict = nn.Conv2d(tower_out, anchors * BOX_COORDINATES, 3, padding=1, bias=True)
-        with torch.no_grad():
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    m.weight.normal_(0.0, HEAD_INIT_STD)
-                    m.bias.zero_()
-            self.class_predict.bias.fill_(-math.log((1.0 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY))
-        self.towers = {s: [getattr(self, f"{s}_conv_{i}") for i in range(num_convs)] for s in ("class", "box")}
-        self.norms = {s: [[getattr(self, f"{s}_bn_l{l}_{i}") for i in range(num_convs)] for l in range(num_levels)]
-                      for s in ("class", "box")}
-
-    def tower(self, subnet, level, x):
-        for conv, bn in zip(self.towers[subnet], self.norms[subnet][level]):
-            x = F.relu(bn(conv(x)))
-        return x
-
-    @staticmethod
-    def flatten(x, per_anchor):  # [N, A*C, H, W] -> [N, H*W*A, C]
-        return x.permute(0, 2, 3, 1).reshape(x.size(0), -1, per_anchor)
-
-    def forward(self, pyramid):
-        logits, deltas = [], []
-        for level, p in enumerate(pyramid):
-            logits.append(self.flatten(self.class_predict(self.tower("class", level, p)), self.num_classes))
-            deltas.append(self.flatten(self.box_predict(self.tower("box", level, p)), BOX_COORDINATES))
-        return torch.cat(logits, 1), torch.cat(deltas, 1)
-
-
-class Detector(nn.Module):
-    def __init__(self, graph, head_width, head_convs, num_classes):
-        super().__init__()
-        self.backbone = SpineNet(graph)
-        self.head = RetinaNetHead(graph["scaling"]["endpoint_filters"], len(graph["endpoints"]), head_width,
-                                  head_convs, num_classes, len(ASPECT_RATIOS) * SCALES_PER_OCTAVE)
-
-    def forward(self, images):
-        return self.head(self.backbone(images))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +247,8 @@ def main():
     torch.manual_seed(args.seed)
     gen = torch.Generator()
     gen.manual_seed(args.seed)
-    model = Detector(graph, args.head_width, args.head_convs, args.classes)
+    model = Detector(graph, {"width": args.head_width, "num_convs": args.head_convs, "num_classes": args.classes,
+                             "anchors_per_location": len(ASPECT_RATIOS) * SCALES_PER_OCTAVE})
     parameters = sum(p.numel() for p in model.parameters())
     print(f"step.py: parameters python {parameters} c++ {cpp_parameters}", file=sys.stderr)
     assert parameters == cpp_parameters, f"parameter count {parameters} != C++ {cpp_parameters}"
@@ -504,7 +270,7 @@ def main():
         sgd.zero_grad()  # 1.13: zeroes the gradients (set_to_none=False), like LibTorch's.
         # As CudaBf16Autocast in worker/step_bench.cc: the forward and the loss under autocast.
         with torch.autocast("cuda", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
-            class_logits, box_deltas = model(images)
+            _, (class_logits, box_deltas) = model(images)
             loss = compute_loss(class_logits, box_deltas, anchors, targets)
         loss.backward()
         sgd.step()

@@ -5,6 +5,7 @@
 #define VERTEBRA_CLI_COMMANDS_H_
 
 #include <functional>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -21,6 +22,10 @@ inline constexpr int kExitInterrupted = 130;  // Stopped by Ctrl-C (128 + SIGINT
 // kExitBadInput for InvalidArgument/NotFound/OutOfRange/AlreadyExists and kExitFailure otherwise.
 [[noreturn]] void Fail(const absl::Status& status);
 
+// Writes a server's bound port to `path` ("--port-file"; empty: nothing), for whoever waits for
+// it. InvalidArgument naming the flag and the file when it cannot be written.
+absl::Status WritePortFile(const std::string& path, int port);
+
 void RegisterArchCommand(CLI::App& app);
 // `bench`: the benchmarks of bench/ (those that train only with VERTEBRA_WITH_TORCH).
 void RegisterBenchCommand(CLI::App& app);
@@ -33,7 +38,7 @@ void RegisterLaunchCommand(CLI::App& app, LocalSearchRunner run = nullptr);
 void RegisterSearchCommands(CLI::App& app);
 // `show`, `export`, and `export-blocks` under `arch` (after RegisterArchCommand).
 void RegisterInspectCommands(CLI::App& app);
-// `report`: an experiment as one self-contained HTML page.
+// `report`: an experiment as one self-contained HTML page; `dashboard`: the same, served live.
 void RegisterReportCommand(CLI::App& app);
 // `data`; built only with VERTEBRA_WITH_TORCH (the data library lives under worker/).
 void RegisterDataCommand(CLI::App& app);

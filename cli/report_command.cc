@@ -1,14 +1,22 @@
-// `vertebra report`: an experiment's search as one self-contained HTML page. Opens the database
-// read-only (it may be the live database of a running controller) and never writes it.
+// `vertebra report`: an experiment's search as one self-contained HTML page; `vertebra dashboard`:
+// the same page and one per trial, served live over HTTP. Both open the database read-only (it
+// may be the live database of a running controller) and never write it.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "common/file_util.h"
+#include "common/token.h"
 #include "controller/store.h"
+#include "inspect/dashboard.h"
 #include "inspect/report.h"
 
 namespace vertebra::cli {
@@ -38,6 +46,41 @@ void RunReport(const ReportFlags& f) {
   std::cerr << absl::StrFormat("vertebra: wrote %s (%.0f KB)\n", f.out, html->size() / 1024.0);
 }
 
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);  // A second signal: out now.
+}
+
+struct DashboardFlags {
+  inspect::DashboardOptions options;
+  std::string token_file, port_file;
+};
+
+void RunDashboard(const DashboardFlags& f) {
+  absl::StatusOr<std::string> token = ReadToken(f.token_file);
+  if (!token.ok()) Fail(token.status());
+  inspect::DashboardOptions options = f.options;
+  options.token = *token;
+  absl::StatusOr<std::unique_ptr<inspect::DashboardServer>> server = inspect::DashboardServer::Start(options);
+  if (!server.ok()) Fail(server.status());
+  const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  const bool https = !options.tls_cert.empty();
+  std::cout << absl::StrFormat("dashboard of %s on %s://%s:%d/%s (read-only; Ctrl-C stops)\n", options.db,
+                               https ? "https" : "http", host, (*server)->port(),
+                               options.token.empty() ? "" : "?token=...")
+            << std::flush;
+  // Whoever asked for the port waits for this file: failing to write it is an error, not a hang.
+  if (absl::Status s = WritePortFile(f.port_file, (*server)->port()); !s.ok()) {
+    (*server)->Shutdown();
+    Fail(s);
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (*server)->Shutdown();
+}
+
 }  // namespace
 
 void RegisterReportCommand(CLI::App& app) {
@@ -58,6 +101,26 @@ void RegisterReportCommand(CLI::App& app) {
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   cmd->callback([f] { RunReport(*f); });
+
+  auto d = std::make_shared<DashboardFlags>();
+  CLI::App* dash = app.add_subcommand(
+      "dashboard",
+      "Serve a search live in the browser: the report, regenerated from the database at most every --refresh "
+      "seconds and reloading itself, a list of the trials and a page per trial (read-only)");
+  dash->add_option("--db", d->options.db, "SQLite database of the experiment (it may not exist yet)")->required();
+  dash->add_option("--listen", d->options.listen, "HOST:PORT (port 0: any free port); beyond loopback a token is "
+                                                  "required")
+      ->capture_default_str();
+  dash->add_option("--token-file", d->token_file,
+                   "Bearer token the browser must present, as ?token= once (default: $VERTEBRA_TOKEN); required "
+                   "beyond loopback");
+  dash->add_option("--tls-cert", d->options.tls_cert, "PEM certificate chain: serve HTTPS");
+  dash->add_option("--tls-key", d->options.tls_key, "PEM private key of --tls-cert");
+  dash->add_option("--refresh", d->options.refresh_seconds, "Seconds between regenerations and browser reloads")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  dash->add_option("--port-file", d->port_file, "Write the bound port to this file");
+  dash->callback([d] { RunDashboard(*d); });
 }
 
 }  // namespace vertebra::cli

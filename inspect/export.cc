@@ -51,6 +51,16 @@ json ScalingJson(const v1::Scaling& s) {
 
 std::string CostJson(const std::string& hash, const std::string& scaling, const v1::Scaling& values, int size,
                      const ss::HeadOptions& head, const ss::Cost& c) {
+  json head_json = {{"kind", "retinanet"},
+                    {"width", head.width},
+                    {"num_convs", head.num_convs},
+                    {"num_classes", head.num_classes},
+                    {"anchors_per_location", head.anchors_per_location},
+                    {"norm", NormName(head.norm)},
+                    {"params", c.head_params},
+                    {"macs", c.head_macs}};
+  // A builder of the head outside this code base needs the groups, which no other file states.
+  if (head.norm == ss::HeadNorm::kGroupNorm) head_json["groups"] = ss::HeadGroupNormGroups(head.width);
   json j = {
       {"hash", hash},
       {"scaling", scaling},
@@ -67,15 +77,7 @@ std::string CostJson(const std::string& hash, const std::string& scaling, const 
         {"block_macs", c.block_macs},
         {"endpoint_macs", c.endpoint_macs},
         {"macs", c.backbone_macs}}},
-      {"head",
-       {{"kind", "retinanet"},
-        {"width", head.width},
-        {"num_convs", head.num_convs},
-        {"num_classes", head.num_classes},
-        {"anchors_per_location", head.anchors_per_location},
-        {"norm", NormName(head.norm)},
-        {"params", c.head_params},
-        {"macs", c.head_macs}}},
+      {"head", head_json},
       {"total_params", c.total_params},
       {"total_macs", c.total_macs},
       {"note", "parameters: conv weights and BN gamma/beta; multiply-adds: convolutions only"},
@@ -241,6 +243,7 @@ absl::StatusOr<ExportReport> ExportArchitecture(const ExportSubject& subject, co
   std::vector<std::pair<std::string, std::string>> files = {
       {"spec.json", ss::ArchSpecToJson(spec, 1)},
       {"cost.json", CostJson(report.hash, o.scaling, spec.scaling(), report.input_size, head, cost)},
+      {"resolved.json", ss::ResolvedGraphToJson(graph)},
   };
   if (subject.trial && experiment != nullptr) {
     files.emplace_back("results.json", ResultsJson(*subject.trial, *experiment, report.hash));

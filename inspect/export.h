@@ -3,7 +3,9 @@
 //   spec.json          the spec at the chosen scaling, canonical form (parents sorted), loadable by
 //                      every command that takes --arch; its hash is in every other file
 //   cost.json          exact parameters and multiply-adds at that scaling (search_spaces/cost.h),
-//                      backbone alone and with the scaling's RetinaNet head
+//                      backbone alone and with the scaling's RetinaNet head (its structure too)
+//   resolved.json      the resolved graph at that scaling and input size (`vertebra arch resolve`),
+//                      from which python/vertebra builds the network in PyTorch
 //   results.json       the proxy results of every rung and the experiment (name and full
 //                      configuration) they came from; only when exported from a search
 //   drawing.svg        search_spaces/draw.h's picture

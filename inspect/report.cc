@@ -81,6 +81,11 @@ bool HasAp(const v1::RungResult& r) { return r.ap().stats_size() > 0; }
 
 std::string SimTag(const v1::RungResult& r) { return r.simulated() ? " <span class=\"sim\">simulated</span>" : ""; }
 
+std::string TrialId(const ReportOptions& options, int64_t id) {
+  if (options.trial_link.empty()) return absl::StrCat(id);
+  return absl::StrFormat("<a href=\"%s%d\">%d</a>", XmlEscape(options.trial_link), id, id);
+}
+
 }  // namespace report_internal
 
 namespace {
@@ -172,8 +177,9 @@ absl::StatusOr<std::string> RenderReport(const controller::Store& store, const R
   absl::StrAppendFormat(&out,
                         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                        "<title>%s%s: Vertebra search report</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n",
-                        XmlEscape(data.config->name()), data.simulated ? " (simulated)" : "", kStyle);
+                        "<title>%s%s: Vertebra search report</title>\n<style>%s</style>\n%s</head>\n<body>\n<main>\n%s",
+                        XmlEscape(data.config->name()), data.simulated ? " (simulated)" : "", kStyle,
+                        options.head_html, options.top_html);
   absl::StrAppend(&out,
                   "<nav><a href=\"#best-ap\">best AP</a><a href=\"#reward\">reward</a><a href=\"#pareto\">AP vs "
                   "MACs</a><a href=\"#architectures\">architectures</a><a href=\"#timeline\">workers</a><a "

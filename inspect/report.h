@@ -26,6 +26,12 @@ struct ReportOptions {
   int max_failures_listed = 200;
   // Rows of the worker timeline; further workers are counted, not drawn.
   int max_timeline_rows = 128;
+  // For a page served live (dashboard.h): markup added to <head> (e.g. a refresh) and to the top
+  // of the page, and, when not empty, the link of a trial's page: trial ids in the best-trial
+  // line and the architectures' titles link to trial_link + id.
+  std::string head_html;
+  std::string top_html;
+  std::string trial_link;
 };
 
 // The report of the experiment in `store` as an HTML document. The output depends only on the

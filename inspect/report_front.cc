@@ -171,12 +171,12 @@ void AppendArchitectures(const Data& data, const ReportOptions& options, std::st
     if (!drawn.insert(t.hash()).second) continue;
     ++place;
     const v1::RungResult& r = *TopResult(t);
-    const std::string title = absl::StrFormat("#%d: trial %d, AP %.4f at %s%s", place, t.id(), r.ap().stats(0),
-                                              data.RungName(r.rung()), r.simulated() ? " (simulated)" : "");
+    const std::string title = absl::StrFormat(", AP %.4f at %s%s", r.ap().stats(0), data.RungName(r.rung()),
+                                              r.simulated() ? " (simulated)" : "");
     absl::StrAppendFormat(out,
-                          "<div class=\"arch\"><h3 id=\"arch-%d\">%s</h3>\n<p>%s MACs, %s parameters; hash "
-                          "<code>%s</code>%s.</p>\n",
-                          t.id(), XmlEscape(title), Millions(t.macs()), Millions(t.params()),
+                          "<div class=\"arch\"><h3 id=\"arch-%d\">#%d: trial %s%s</h3>\n<p>%s MACs, %s parameters; "
+                          "hash <code>%s</code>%s.</p>\n",
+                          t.id(), place, TrialId(options, t.id()), XmlEscape(title), Millions(t.macs()), Millions(t.params()),
                           XmlEscape(t.hash().substr(0, 16)),
                           t.parent() != 0 ? absl::StrFormat("; mutated from trial %d", t.parent()) : "");
     const absl::StatusOr<ss::ResolvedProxy> model = ss::ResolveProxy(t.spec(), proxy);

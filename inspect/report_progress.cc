@@ -80,9 +80,9 @@ void AppendHeader(const Data& data, const ReportOptions& options, std::string* o
   const v1::Trial& t = best.front();
   const v1::RungResult& r = *TopResult(t);
   absl::StrAppendFormat(out,
-                        "<p class=\"best\" id=\"best-trial\">Best: trial <b>%d</b>, AP <b>%.4f</b> at %s%s; %s MACs, "
+                        "<p class=\"best\" id=\"best-trial\">Best: trial <b>%s</b>, AP <b>%.4f</b> at %s%s; %s MACs, "
                         "%s parameters at the proxy size; hash %s.</p>\n",
-                        t.id(), r.ap().stats(0), XmlEscape(data.RungName(r.rung())), SimTag(r), Millions(t.macs()),
+                        TrialId(options, t.id()), r.ap().stats(0), XmlEscape(data.RungName(r.rung())), SimTag(r), Millions(t.macs()),
                         Millions(t.params()), XmlEscape(t.hash().substr(0, 12)));
 }
 

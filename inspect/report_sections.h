@@ -67,6 +67,8 @@ bool NaturalLess(const std::string& a, const std::string& b);
 bool HasAp(const v1::RungResult& r);
 // The "simulated" tag after a simulated result's AP.
 std::string SimTag(const v1::RungResult& r);
+// A trial's id, as a link to its page when options.trial_link is set.
+std::string TrialId(const ReportOptions& options, int64_t id);
 
 // ---- The data the sections share ------------------------------------------------------------
 

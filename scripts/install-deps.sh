@@ -2,9 +2,11 @@
 # Installs every build and test dependency of Vertebra from Debian 12's archive.
 # Idempotent: packages already present are left as they are. Needs root (or sudo) and apt.
 #   scripts/install-deps.sh          what the build and the unit tests need
-#   scripts/install-deps.sh --tests  also what the deployment tests need (a one-node Slurm,
-#                                    the Kubernetes API models, iproute2 for network namespaces);
-#                                    as root only, since those tests run as root and skip otherwise
+#   scripts/install-deps.sh --tests  also what the tests beyond the unit tests need: Chromium for
+#                                    the dashboard's browser test, and, as root only (those tests
+#                                    run as root and skip otherwise), the deployment tests' (a
+#                                    one-node Slurm, the Kubernetes API models, iproute2 for
+#                                    network namespaces)
 #   scripts/install-deps.sh --fuzz   also libFuzzer and the sanitizer runtimes for clang-14
 #                                    (`make sanitize`, `make fuzz`)
 set -euo pipefail
@@ -12,18 +14,19 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-14
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  nlohmann-json3-dev libcli11-dev libssl-dev openssl libsqlite3-dev libgtest-dev libgmock-dev
-  libtorch-dev libopenblas0-pthread python3-torch
+  nlohmann-json3-dev libcli11-dev libssl-dev openssl libsqlite3-dev libgtest-dev libgmock-dev libcpp-httplib-dev
+  libtorch-dev libopenblas0-pthread python3-torch python3-grpcio python3-protobuf
   libturbojpeg0-dev libpng-dev zlib1g-dev
   dataset-fashion-mnist
 )
 if [ "${1:-}" = --tests ]; then
+  packages=(chromium)
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: not root: the deployment tests (slurm, partition) will be skipped;" \
       "sudo scripts/install-deps.sh --tests installs what they need"
-    exit 0
+  else
+    packages+=(slurm-wlm slurmctld slurmd slurm-client munge python3-kubernetes python3-yaml iproute2)
   fi
-  packages=(slurm-wlm slurmctld slurmd slurm-client munge python3-kubernetes python3-yaml iproute2)
 elif [ "${1:-}" = --fuzz ]; then
   packages=(clang-14 libclang-rt-14-dev)
 fi
