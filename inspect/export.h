@@ -5,7 +5,9 @@
 //   cost.json          exact parameters and multiply-adds at that scaling (search_spaces/cost.h),
 //                      backbone alone and with the scaling's RetinaNet head
 //   results.json       the proxy results of every rung and the experiment (name and full
-//                      configuration) they came from; only when exported from a search
+//                      configuration) they came from, and the search's final validation
+//                      ("final": inspect/verdict.h) when it has one; only when exported from a
+//                      search
 //   drawing.svg        search_spaces/draw.h's picture
 //   model_garden.json  the block list and scaling in the TensorFlow Model Garden's form
 //   model_garden.py    the same as Python (model_garden.h)
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "vertebra/v1/arch.pb.h"
 #include "vertebra/v1/experiment.pb.h"
 
@@ -28,6 +31,7 @@ struct ExportSubject {
   v1::ArchSpec spec;               // Its scaling is replaced by the chosen one.
   std::optional<v1::Trial> trial;  // With `experiment`: writes results.json.
   std::optional<v1::ExperimentConfig> experiment;
+  std::optional<nlohmann::json> verdict;  // VerdictJson of the search's final validation, if any.
 };
 
 struct ExportOptions {
