@@ -64,7 +64,6 @@ std::optional<Verdict> ComputeVerdict(const v1::ExperimentConfig& config, const 
       case v1::TRIAL_ROLE_FINAL:
         any = true;
         v.final_seconds += SecondsOf(t);
-        if (t.steps() == v.config.steps()) runs[t.final_of()].push_back(&t);
         break;
       case v1::TRIAL_ROLE_CONTROL:
         v.control_seconds += SecondsOf(t);
@@ -75,6 +74,22 @@ std::optional<Verdict> ComputeVerdict(const v1::ExperimentConfig& config, const 
     }
   }
   if (!any) return std::nullopt;
+  // The latest final section decides (a later launch may have asked for other steps or more
+  // seeds than the stored configuration says): the steps of the newest run, the most seeds.
+  const v1::Trial* newest = nullptr;
+  for (const auto& [id, t] : by_id) {
+    if (RoleOf(t) == v1::TRIAL_ROLE_FINAL) newest = &t;
+  }
+  v.config.set_steps(newest->steps());
+  runs.clear();
+  int32_t seeds = 0;
+  for (const auto& [id, t] : by_id) {
+    if (RoleOf(t) == v1::TRIAL_ROLE_FINAL && t.steps() == v.config.steps()) {
+      runs[t.final_of()].push_back(&t);
+      seeds = std::max(seeds, t.final_seed() + 1);
+    }
+  }
+  v.config.set_seeds(seeds);
   // Finalists in the search's order; controls by id.
   int32_t rung = -1;
   std::vector<int64_t> order = controller::RankAtHighestRung(by_id, &rung);

@@ -43,6 +43,8 @@ struct FinalComparison {
 };
 
 struct Verdict {
+  // The final section as the runs show it: top_k as configured, the steps of the newest final
+  // run (only runs of those steps count) and the most seeds any subject was asked for.
   v1::FinalConfig config;
   std::vector<FinalSubject> finalists;  // Best first, as the search ranked them.
   std::vector<FinalSubject> controls;
