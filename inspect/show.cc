@@ -189,7 +189,9 @@ json TrialSummaryJson(const v1::Trial& t) {
           {"params", t.params()},   {"macs", t.macs()},
           {"reward", t.reward()},   {"attempts", t.attempts()},
           {"failure", t.failure()}, {"reused_from", t.reused_from()},
-          {"parent", t.parent()},   {"results", results}};
+          {"parent", t.parent()},   {"results", results},
+          {"seed", t.seed()},       {"control", t.control()},
+          {"final_of", t.final_of()}, {"final_seed", t.final_seed()}};
 }
 
 absl::StatusOr<TrialDetail> LoadTrialDetail(const SearchSource& source, const std::string& which) {

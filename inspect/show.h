@@ -32,8 +32,8 @@ struct ParetoFront {
 ParetoFront ComputeParetoFront(const std::vector<v1::Trial>& trials);
 
 // The one-object summary of a trial that `status --json` and `top --json` print: id, role, state, hash,
-// rung, params, macs (at the proxy scaling), reward, attempts, failure, reused_from, parent, and
-// every rung result (rung, lease, steps, the 12 AP numbers, reward, worker, simulated, continued,
+// rung, params, macs (at the proxy scaling), reward, attempts, failure, reused_from, parent, seed,
+// control (its entry), final_of and final_seed (a final run's), and every rung result (rung, lease, steps, the 12 AP numbers, reward, worker, simulated, continued,
 // train_seconds, images_per_s).
 nlohmann::json TrialSummaryJson(const v1::Trial& trial);
 
