@@ -28,6 +28,7 @@
 #include "inspect/show.h"
 #include "inspect/source.h"
 #include "inspect/trials.h"
+#include "inspect/verdict.h"
 #include "nlohmann/json.hpp"
 #include "proto/kinds.h"
 #include "worker/agent/agent.h"
@@ -273,12 +274,18 @@ void RunTop(const SearchSourceFlags& flags, int k, bool pareto, bool as_json) {
   }
   std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
   if (ranked.size() > static_cast<size_t>(k)) ranked.resize(k);
+  absl::StatusOr<inspect::SearchSummary> summary = source->Summary();
+  if (!summary.ok()) Fail(summary.status());
+  const std::optional<inspect::Verdict> verdict = inspect::ComputeVerdict(summary->config, trials);
   if (as_json) {
     json j = json::array();
     for (const v1::Trial& t : ranked) j.push_back(inspect::TrialSummaryJson(t));
+    // With a final validation: {"final": the verdict, "trials": [...]}.
+    if (verdict) j = json{{"final", inspect::VerdictJson(*verdict)}, {"trials", std::move(j)}};
     std::cout << j.dump() << "\n";
     return;
   }
+  if (verdict) std::cout << inspect::VerdictText(*verdict) << "\nSearch trials:\n";
   std::cout << TopHeader();
   for (const v1::Trial& t : ranked) std::cout << TopLine(t);
 }
@@ -346,13 +353,15 @@ void RegisterSearchCommands(CLI::App& app) {
   CLI::App* top = app.add_subcommand(
       "top",
       "The best trials of an experiment: by AP at the highest rung each reached, or the Pareto front of AP "
-      "against MACs");
+      "against MACs; the final validation's verdict (finalists against controls) first when the search has one");
   top_source->AddOptions(top);
   top->add_option("-n", *k, "How many")->capture_default_str()->check(CLI::Range(1, 100000));
   top->add_flag("--pareto", *pareto,
                 "The Pareto front of AP against MACs among the trials at the highest rung reached (all of it: -n "
                 "does not apply)");
-  top->add_flag("--json", *top_json, "Print JSON");
+  top->add_flag("--json", *top_json,
+                "Print JSON: an array of trials, or {\"final\": the final validation's verdict, \"trials\": [...]} "
+                "when the search has one");
   top->callback([top_source, k, pareto, top_json] { RunTop(*top_source, *k, *pareto, *top_json); });
 }
 

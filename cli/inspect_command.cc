@@ -14,6 +14,7 @@
 #include "inspect/model_garden.h"
 #include "inspect/show.h"
 #include "inspect/source.h"
+#include "inspect/verdict.h"
 #include "search_spaces/arch_json.h"
 #include "search_spaces/family.h"
 
@@ -79,6 +80,11 @@ void RunExport(const ExportFlags& f) {
     if (!trial.ok()) Fail(trial.status());
     absl::StatusOr<inspect::SearchSummary> summary = source->Summary();
     if (!summary.ok()) Fail(summary.status());
+    absl::StatusOr<std::vector<v1::Trial>> all = source->Trials();
+    if (!all.ok()) Fail(all.status());
+    if (const std::optional<inspect::Verdict> verdict = inspect::ComputeVerdict(summary->config, *all)) {
+      subject.verdict = inspect::VerdictJson(*verdict);
+    }
     subject.spec = trial->spec();
     subject.trial = *std::move(trial);
     subject.experiment = summary->config;

@@ -22,6 +22,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "proto/kinds.h"
+#include "search_spaces/arch_json.h"
 #include "search_spaces/decisions.h"
 #include "search_spaces/family.h"
 #include "search_spaces/proxy.h"
@@ -74,6 +75,7 @@ enum class Type {
   kWord,         // One of words(), in the order errors list them.
   kFlag,         // true or false.
   kIntegerList,  // At least min_items integers, each in [min, max].
+  kTextList,     // Strings, each non-empty.
 };
 
 using Check = absl::Status (*)(v1::ExperimentConfig& config, const ObjectReader& reader);
@@ -134,6 +136,9 @@ struct Field {
       max = to;
       min_items = at_least;
     });
+  }
+  Field&& TextList() && {
+    return Set(Type::kTextList, [] {});
   }
   Field&& Then(Check c) && {
     return Set(type, [&] { check = c; });
@@ -208,6 +213,9 @@ const std::vector<Field>& Fields() {
       Field("", "name", "required: names the experiment, its folder and its files").Text("").Then(CheckName),
       Field("", "seed", "seeds the policy, the proposals and the workers' training").Integer(0, kMaxInt64, 1),
       Field("", "allow_repeats", "train an architecture again even when its hash has a result").Flag(false),
+      Field("", "controls", "reference architectures trained at every rung beside the trials: family names "
+                            "(\"spinenet-49\") or spec files")
+          .TextList(),
 
       Field("search_space", "intermediate_pool", "levels of the intermediate blocks (SpineNet-49's)")
           .IntegerList(2, 7, 0),
@@ -275,6 +283,11 @@ const std::vector<Field>& Fields() {
       Field("simulation", "full_steps", "the budget whose AP is final (0: the top rung)").Integer(0, kMaxSteps, 0),
       Field("simulation", "objective", "the simulated landscape")
           .Word(KindNames<v1::SimulatedObjective>, KindName(v1::SIMULATED_OBJECTIVE_TOY)),
+
+      Field("final", "top_k", "final validation: the best trials of the highest rung trained again (0: none)")
+          .Integer(0, 1000, 0),
+      Field("final", "seeds", "final validation: fresh-seed runs per finalist and per control").Integer(2, 100, 3),
+      Field("final", "steps", "final validation: each run's steps (0: the highest rung's)").Integer(0, kMaxSteps, 0),
   };
   return *kFields;
 }
@@ -321,6 +334,7 @@ constexpr Section kSections[] = {
     {"objective", CheckObjective},
     {"lease", CheckLease},
     {kSimulation},
+    {"final"},
 };
 
 // A field of the table bound to its place in the proto.
@@ -333,7 +347,7 @@ struct Bound {
 // Whether `type` can hold `d`'s values.
 bool Fits(Type type, const pb::FieldDescriptor& d) {
   using Cpp = pb::FieldDescriptor::CppType;
-  if ((type == Type::kIntegerList) != d.is_repeated()) return false;
+  if ((type == Type::kIntegerList || type == Type::kTextList) != d.is_repeated()) return false;
   switch (type) {
     case Type::kNumber:
       return d.cpp_type() == Cpp::CPPTYPE_DOUBLE;
@@ -343,6 +357,7 @@ bool Fits(Type type, const pb::FieldDescriptor& d) {
              (type == Type::kInteger && d.cpp_type() == Cpp::CPPTYPE_UINT64);
     case Type::kText:
     case Type::kWord:
+    case Type::kTextList:
       return d.cpp_type() == Cpp::CPPTYPE_STRING;
     case Type::kFlag:
       return d.cpp_type() == Cpp::CPPTYPE_BOOL;
@@ -435,6 +450,7 @@ void SetDefault(v1::ExperimentConfig& c, const Bound& b) {
       r->SetBool(m, b.descriptor, f.flag);
       break;
     case Type::kIntegerList:
+    case Type::kTextList:
       r->ClearField(m, b.descriptor);
       break;
   }
@@ -514,6 +530,19 @@ absl::Status ReadField(ObjectReader& reader, const Bound& b, v1::ExperimentConfi
       }
       return absl::OkStatus();
     }
+    case Type::kTextList: {
+      if (!v->is_array()) return reader.Bad(f.key, "must be a list of strings, got " + v->dump());
+      r->ClearField(m, b.descriptor);
+      for (size_t i = 0; i < v->size(); ++i) {
+        const json& e = (*v)[i];
+        const std::string item = absl::StrFormat("%s[%d]", f.key, i);
+        if (!e.is_string() || e.get<std::string>().empty()) {
+          return reader.Bad(item, "must be a non-empty string, got " + e.dump());
+        }
+        r->AddString(m, b.descriptor, e.get<std::string>());
+      }
+      return absl::OkStatus();
+    }
   }
   return absl::OkStatus();
 }
@@ -533,6 +562,45 @@ void SetDefaults(v1::ExperimentConfig& c, bool simulation) {
   for (const Bound& b : BoundFields()) {
     if ((b.field->section == kSimulation) == simulation) SetDefault(c, b);
   }
+}
+
+// Every control must be an architecture the proxy task can build within the hard limits: the
+// same checks a proposal gets (controller/proposer.h), but refused at start naming the entry.
+absl::Status CheckControls(const v1::ExperimentConfig& c) {
+  const v1::ObjectiveConfig& o = c.objective();
+  for (int i = 0; i < c.controls_size(); ++i) {
+    const std::string field = absl::StrFormat("controls[%d]", i);
+    for (int k = 0; k < i; ++k) {
+      if (c.controls(k) == c.controls(i)) {
+        return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" repeats controls[%d]", field, c.controls(i), k));
+      }
+    }
+    ASSIGN_OR_RETURN(const ControlArchitecture control, LoadControl(c, i));
+    if (o.max_macs() > 0 && control.macs > o.max_macs()) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" has %d multiply-adds at the proxy task, over "
+                                                        "objective.max_macs %d",
+                                                        field, c.controls(i), control.macs, o.max_macs()));
+    }
+    if (o.max_params() > 0 && control.params > o.max_params()) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" has %d parameters at the proxy task, over "
+                                                        "objective.max_params %d",
+                                                        field, c.controls(i), control.params, o.max_params()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The final section: refused on a simulated search, whose results do not depend on a training
+// seed; its steps default to the highest rung's.
+absl::Status CompleteFinal(v1::ExperimentConfig& c) {
+  if (c.final().top_k() == 0) return absl::OkStatus();
+  if (c.simulated()) {
+    return absl::InvalidArgumentError(
+        "final: a simulated search has no final validation (a simulated result does not depend on the training "
+        "seed); remove the final section or the simulation section");
+  }
+  if (c.final().steps() == 0) c.mutable_final()->set_steps(c.rungs().steps(c.rungs().steps_size() - 1));
+  return absl::OkStatus();
 }
 
 // The defaults that depend on other fields, and the checks across sections.
@@ -565,7 +633,8 @@ absl::Status Complete(v1::ExperimentConfig& c) {
   space.intermediate_parent_window = c.search_space().parent_window();
   absl::StatusOr<search_spaces::SearchSpace> built = search_spaces::SearchSpace::Create(space);
   if (!built.ok()) return absl::InvalidArgumentError(absl::StrCat("search_space: ", built.status().message()));
-  return absl::OkStatus();
+  RETURN_IF_ERROR(CheckControls(c));
+  return CompleteFinal(c);
 }
 
 absl::Status Parse(const json& root, v1::ExperimentConfig& c) {
@@ -603,7 +672,9 @@ json ValueJson(const v1::ExperimentConfig& c, const Bound& b) {
   if (d->is_repeated()) {
     json list = json::array();
     for (int i = 0; i < r->FieldSize(m, d); ++i) {
-      if (d->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32) {
+      if (d->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING) {
+        list.push_back(r->GetRepeatedString(m, d, i));
+      } else if (d->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT32) {
         list.push_back(r->GetRepeatedInt32(m, d, i));
       } else {
         list.push_back(r->GetRepeatedInt64(m, d, i));
@@ -661,6 +732,30 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
   return j.dump(2) + "\n";
 }
 
+absl::StatusOr<ControlArchitecture> LoadControl(const v1::ExperimentConfig& config, int index) {
+  const std::string field = absl::StrFormat("controls[%d]", index);
+  if (index < 0 || index >= config.controls_size()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: no such entry", field));
+  }
+  const std::string& name = config.controls(index);
+  absl::StatusOr<v1::ArchSpec> spec = search_spaces::LoadArchSpec(name);
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: \"%s\" is neither a reference architecture (%s) nor a valid spec file: %s", field, name,
+        absl::StrJoin(search_spaces::ReferenceArchNames(), ", "), spec.status().message()));
+  }
+  absl::StatusOr<search_spaces::ResolvedProxy> proxy = search_spaces::ResolveProxy(*spec, config.proxy());
+  if (!proxy.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\": %s", field, name, proxy.status().message()));
+  }
+  ControlArchitecture out;
+  out.spec = *std::move(spec);
+  out.spec.set_name(name);
+  out.params = proxy->cost.total_params;
+  out.macs = proxy->cost.total_macs;
+  return out;
+}
+
 std::string ExperimentConfigReference() {
   std::string out;
   for (const Field& f : Fields()) {
@@ -683,6 +778,9 @@ std::string ExperimentConfigReference() {
         break;
       case Type::kIntegerList:
         range = absl::StrFormat("list of at least %d integers in [%d, %d]", f.min_items, f.min, f.max);
+        break;
+      case Type::kTextList:
+        range = "list of strings, default []";
         break;
     }
     absl::StrAppendFormat(&out, "%s%s%s: %s; %s\n", f.section, f.section.empty() ? "" : ".", f.key, range, f.doc);

@@ -14,8 +14,14 @@
 //   "objective": {"kind": "ap", ...},
 //   "lease": {"lease_seconds": 900, "heartbeat_seconds": 15, "max_attempts": 3},
 //   "simulation": {"seconds": 0.05, ...},          present: the experiment is simulated
-//   "allow_repeats": false
+//   "allow_repeats": false,
+//   "controls": ["spinenet-49", "scale-decreased-49", "mine.json"],
+//   "final": {"top_k": 3, "seeds": 3, "steps": 600}     top_k 0 (the default): no final stage
 // }
+//
+// Controls are reference architectures trained beside the trials at every rung (a family name or
+// a spec file, read relative to the working directory); each must resolve at the proxy task and
+// keep the objective's hard limits. A final section is refused on a simulated experiment.
 //
 // One table in config.cc lists every field with its range or words, its default and its meaning;
 // it drives the reader, the defaults and the writer, and ExperimentConfigReference() prints it.
@@ -25,6 +31,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "vertebra/v1/arch.pb.h"
 #include "vertebra/v1/experiment.pb.h"
 
 namespace vertebra::controller {
@@ -39,6 +46,17 @@ absl::StatusOr<v1::ExperimentConfig> ReadExperimentConfig(const std::string& pat
 // The configuration as JSON in the format above (every field, defaults included; the simulation
 // section only for a simulated experiment).
 std::string ExperimentConfigToJson(const v1::ExperimentConfig& config);
+
+// Control `index` of `config` (ExperimentConfig.controls) as the proxy task builds it: its spec
+// (named as the entry), parameters and multiply-adds priced at the proxy's size with the head.
+// InvalidArgument naming "controls[i]" when it is neither a family name nor a valid spec file, or
+// does not resolve. The hard limits are checked by the parser, not here.
+struct ControlArchitecture {
+  v1::ArchSpec spec;
+  int64_t params = 0;
+  int64_t macs = 0;
+};
+absl::StatusOr<ControlArchitecture> LoadControl(const v1::ExperimentConfig& config, int index);
 
 // Every field of the file, one a line: "proxy.size: integer in [32, 4096], default 128; input
 // size in pixels".

@@ -11,9 +11,11 @@
 #include "common/status_macros.h"
 #include "common/token.h"
 #include "controller/config.h"
+#include "controller/final_stage.h"
 #include "nlohmann/json.hpp"
 #include "proto/checks.h"
 #include "proto/kinds.h"
+#include "search_spaces/arch_spec.h"
 #include "search_spaces/proxy.h"
 
 namespace vertebra::controller {
@@ -81,8 +83,11 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
   ASSIGN_OR_RETURN(Snapshot snapshot, store->Load());
   v1::ExperimentConfig effective = config;
   if (snapshot.experiment) {
-    const json stored = json::parse(ExperimentConfigToJson(*snapshot.experiment));
-    const json given = json::parse(ExperimentConfigToJson(config));
+    // The final section may change between launches (a larger one extends the final stage).
+    json stored = json::parse(ExperimentConfigToJson(*snapshot.experiment));
+    json given = json::parse(ExperimentConfigToJson(config));
+    stored.erase("final");
+    given.erase("final");
     const std::string difference = FirstDifference(stored, given, "");
     if (!difference.empty()) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -91,6 +96,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
           snapshot.experiment->name(), difference));
     }
     effective = *snapshot.experiment;
+    *effective.mutable_final() = config.final();
   }
   ASSIGN_OR_RETURN(search_spaces::SearchSpace made_space, MakeSearchSpace(effective));
   auto space = std::make_unique<const search_spaces::SearchSpace>(std::move(made_space));
@@ -110,15 +116,23 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
     if (!snapshot.experiment) {
       m.create_experiment = effective;
       m.experiment_state = v1::EXPERIMENT_RUNNING;
+      RETURN_IF_ERROR(s->MakeControls(m));
     }
     RETURN_IF_ERROR(s->Restore(snapshot));
     const int extended = s->ExtendRestoredLeases(m);
+    if (s->state_ == v1::EXPERIMENT_FINISHED) {
+      // A finished search asked for a larger final stage: train what is missing.
+      if (s->PlanFinalRuns(m)) {
+        s->state_ = v1::EXPERIMENT_RUNNING;
+        m.experiment_state = s->state_;
+      }
+    }
     m.events.push_back(s->MakeEvent(
         "controller_started", 0,
         absl::StrFormat("%d trials in the store; %d leases extended by the restart grace", snapshot.trials.size(),
                         extended)));
     RETURN_IF_ERROR(s->Commit(m));
-    for (const v1::Trial& t : m.trials) s->trials_[t.id()] = t;
+    for (const v1::Trial& t : m.trials) s->Queue(t, /*front=*/false);
   }
   if (policy_thread) s->policy_thread_ = std::thread([p = s.get()] { p->PolicyLoop(); });
   return s;
@@ -132,20 +146,21 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
     next_sequence_ = std::max(next_sequence_, t.settled_sequence() + 1);
     if (t.settled_sequence() > observed) unobserved.push_back({t.settled_sequence(), SettledObservation(t)});
     if (Awaits(t)) awaiting_.insert(t.id());
-    if (t.state() != v1::REJECTED && t.reused_from() == 0) proposed_by_hash_.emplace(t.hash(), t.id());
+    const bool search = IsSearchTrial(t);
+    if (search && t.state() != v1::REJECTED && t.reused_from() == 0) proposed_by_hash_.emplace(t.hash(), t.id());
     trials_[t.id()] = t;
     next_trial_ = std::max(next_trial_, t.id() + 1);
     next_lease_ = std::max(next_lease_, t.lease() + 1);
-    if (t.state() != v1::REJECTED) ++proposed_;
+    if (search && t.state() != v1::REJECTED) ++proposed_;
     if (t.state() == v1::PENDING) pending_.push_back(t.id());
     if (t.state() == v1::LEASED) leased_.insert(t.id());
     for (const v1::RungResult& r : t.results()) {
       next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
-      if (r.rung() >= 0 && r.rung() < rungs_.count() && t.reused_from() == 0) {
+      if (search && r.rung() >= 0 && r.rung() < rungs_.count() && t.reused_from() == 0) {
         rungs_.Add(t.id(), r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
       }
     }
-    if (t.results_size() > 0 && t.reused_from() == 0) finished_by_hash_.emplace(t.hash(), t.id());
+    if (search && t.results_size() > 0 && t.reused_from() == 0) finished_by_hash_.emplace(t.hash(), t.id());
   }
   std::sort(unobserved.begin(), unobserved.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [seq, o] : unobserved) to_observe_.push_back({seq, std::move(o)});
@@ -184,7 +199,7 @@ Observation Scheduler::SettledObservation(const v1::Trial& t) {
 }
 
 bool Scheduler::Awaits(const v1::Trial& t) const {
-  return t.state() == v1::DONE && t.settled_sequence() == 0 && t.reused_from() == 0 && t.results_size() > 0 &&
+  return IsSearchTrial(t) && t.state() == v1::DONE && t.settled_sequence() == 0 && t.reused_from() == 0 && t.results_size() > 0 &&
          t.rung() < rungs_.count() - 1;
 }
 
@@ -268,6 +283,62 @@ absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest&
   return reply;
 }
 
+absl::Status Scheduler::MakeControls(Mutation& m) {
+  const double now = clock_->Now();
+  for (int i = 0; i < config_.controls_size(); ++i) {
+    ASSIGN_OR_RETURN(ControlArchitecture control, LoadControl(config_, i));
+    v1::Trial& t = m.trials.emplace_back();
+    t.set_id(next_trial_++);
+    t.set_role(v1::TRIAL_ROLE_CONTROL);
+    t.set_control(config_.controls(i));
+    t.set_hash(search_spaces::ArchHash(control.spec));
+    *t.mutable_spec() = std::move(control.spec);
+    t.set_params(control.params);
+    t.set_macs(control.macs);
+    t.set_seed(TrainingSeed(config_.seed(), t.id()));
+    t.set_state(v1::PENDING);
+    t.set_created_at(now);
+    m.events.push_back(MakeEvent("control", t.id(), absl::StrFormat("%s: %d parameters, %d multiply-adds", t.control(),
+                                                                     t.params(), t.macs())));
+  }
+  return absl::OkStatus();
+}
+
+bool Scheduler::PlanFinalRuns(Mutation& m) {
+  if (config_.final().top_k() <= 0) return false;
+  FinalPlan plan = PlanFinalStage(config_, trials_, next_trial_, clock_->Now());
+  if (plan.runs.empty()) return false;
+  m.final_stage = plan.stage;
+  m.events.push_back(MakeEvent(
+      "final_stage", 0,
+      absl::StrFormat("%d finalist%s and %d control%s, %d new run%s of %d steps%s", plan.stage.finalists_size(),
+                      plan.stage.finalists_size() == 1 ? "" : "s", plan.stage.controls_size(),
+                      plan.stage.controls_size() == 1 ? "" : "s", plan.runs.size(), plan.runs.size() == 1 ? "" : "s",
+                      config_.final().steps(), plan.stage.note().empty() ? "" : "; " + plan.stage.note())));
+  Mutation commit;
+  commit.final_stage = plan.stage;
+  commit.trials = plan.runs;
+  commit.events = m.events;
+  m.events.clear();
+  // The runs are committed on their own, before anything else of this call is, so that a lease
+  // taken from them below is of a durable trial.
+  if (!Commit(commit).ok()) return false;
+  m.final_stage.reset();
+  next_trial_ = plan.next_id;
+  for (const v1::Trial& t : plan.runs) Queue(t, /*front=*/false);
+  return true;
+}
+
+int64_t Scheduler::StepsOf(const v1::Trial& t) const {
+  return RoleOf(t) == v1::TRIAL_ROLE_FINAL ? t.steps() : config_.rungs().steps(t.rung());
+}
+
+int64_t Scheduler::PendingSearch() const {
+  int64_t n = 0;
+  for (int64_t id : pending_) n += IsSearchTrial(trials_.at(id)) ? 1 : 0;
+  return n;
+}
+
 bool Scheduler::BudgetSpent() const {
   if (proposed_ >= config_.budget().trials()) return true;
   return false;
@@ -288,7 +359,7 @@ absl::StatusOr<int> Scheduler::ExpireLocked(Mutation& m) {
       u.set_state(v1::FAILED);
       u.set_failure(absl::StrFormat("lease expired %d times (last worker %s)", u.attempts(), u.worker()));
       u.set_finished_at(now);
-      if (u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
+      if (IsSearchTrial(u) && u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
       m.events.push_back(MakeEvent("failed", id, u.failure()));
     } else {
       u.set_state(v1::PENDING);
@@ -316,7 +387,9 @@ void Scheduler::Queue(const v1::Trial& t, bool front) {
   } else {
     awaiting_.erase(t.id());
   }
-  if (t.state() != v1::REJECTED && t.reused_from() == 0) proposed_by_hash_.emplace(t.hash(), t.id());
+  if (IsSearchTrial(t) && t.state() != v1::REJECTED && t.reused_from() == 0) {
+    proposed_by_hash_.emplace(t.hash(), t.id());
+  }
   if (before == v1::LEASED && t.state() != v1::LEASED) leased_.erase(t.id());
   if (t.state() == v1::LEASED) leased_.insert(t.id());
   if (before == v1::PENDING && t.state() != v1::PENDING) {
@@ -380,6 +453,9 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
                                                                       config_.rungs().steps(t.rung()))));
   } else if (!pending_.empty()) {
     t = trials_.at(pending_.front());
+  } else if (Finished() && PlanFinalRuns(m)) {
+    // The search is over and the final validation begins (or goes on with runs a restart made).
+    t = trials_.at(pending_.front());
   } else {
     if (Finished()) {
       state_ = v1::EXPERIMENT_FINISHED;
@@ -420,8 +496,10 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
   reply.set_trial(t.id());
   reply.set_lease(t.lease());
   reply.set_rung(t.rung());
-  reply.set_steps(config_.rungs().steps(t.rung()));
-  reply.set_previous_steps(t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0);
+  reply.set_steps(StepsOf(t));
+  reply.set_previous_steps(RoleOf(t) != v1::TRIAL_ROLE_FINAL && t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0);
+  reply.set_role(RoleOf(t));
+  reply.set_seed(t.seed() != 0 ? t.seed() : TrainingSeed(config_.seed(), t.id()));
   *reply.mutable_spec() = std::move(proxy.spec);
   reply.set_hash(t.hash());
   reply.set_deadline(t.lease_deadline());
@@ -522,13 +600,13 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
       u.set_failure(req.failure().empty() ? "the worker reported a failure" : req.failure());
       u.set_finished_at(now);
       m.events.push_back(MakeEvent("failed", u.id(), u.failure()));
-      if (u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
+      if (IsSearchTrial(u) && u.settled_sequence() == 0) Settle(u, config_.algorithm().failure_penalty());
     }
     m.trials.push_back(u);
   } else {
     v1::RungResult* r = u.add_results();
     r->set_rung(u.rung());
-    r->set_steps(config_.rungs().steps(u.rung()));
+    r->set_steps(StepsOf(u));
     *r->mutable_ap() = req.ap();
     r->set_train_seconds(req.train_seconds());
     r->set_images_per_s(req.images_per_s());
@@ -539,13 +617,25 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
     r->set_reported_at(now);
     r->set_lease(req.lease());
     r->set_sequence(next_sequence_++);
-    r->set_ap_at_top(rungs_.TopEstimate(u.rung(), req.ap().stats(0), trials_));
+    r->set_ap_at_top(RoleOf(u) == v1::TRIAL_ROLE_FINAL ? req.ap().stats(0)
+                                                       : rungs_.TopEstimate(u.rung(), req.ap().stats(0), trials_));
     r->set_reward(RewardOf(u, *r));
     u.set_reward(r->reward());
     u.set_state(v1::DONE);
     u.set_finished_at(now);
     m.events.push_back(MakeEvent("reported", u.id(), absl::StrFormat("AP %.4f at rung %d by %s", req.ap().stats(0), u.rung(),
                                                                       req.worker_id())));
+    if (!IsSearchTrial(u)) {
+      // Controls run every rung, without competition; neither they nor final runs are observed.
+      if (RoleOf(u) == v1::TRIAL_ROLE_CONTROL && u.rung() < rungs_.count() - 1) {
+        u.set_rung(u.rung() + 1);
+        u.set_attempts(0);
+        u.set_state(v1::PENDING);
+        m.events.push_back(MakeEvent("promoted", u.id(), absl::StrFormat("control %s to rung %d (%d steps)", u.control(),
+                                                                          u.rung(), config_.rungs().steps(u.rung()))));
+      }
+      m.trials.push_back(u);
+    } else {
     // Settling: the trial is observed once, when it will run no higher rung (scheduler.h).
     std::vector<int64_t> quota;
     if (u.rung() < rungs_.count() - 1) quota = rungs_.Quota(u.rung(), trials_, &u);
@@ -560,6 +650,7 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
       Settle(settled, settled.reward());
       m.trials.push_back(settled);
     }
+    }
   }
   auto w = workers_.find(req.worker_id());
   WorkerRecord wr;
@@ -572,7 +663,7 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
   RETURN_IF_ERROR(Commit(m));
   if (w != workers_.end()) w->second = wr;
   for (const v1::Trial& x : m.trials) Queue(x, /*front=*/true);  // Settled trials go to the policy.
-  if (!req.failed()) {
+  if (!req.failed() && IsSearchTrial(u)) {
     rungs_.Add(u.id(), u.rung(), req.ap().stats(0));
     finished_by_hash_.emplace(u.hash(), u.id());
   }
@@ -631,7 +722,7 @@ absl::Status Scheduler::RunPolicy() {
     results.swap(to_observe_);
     if (state_ == v1::EXPERIMENT_RUNNING) {
       const int64_t left = config_.budget().trials() - proposed_;
-      needed = static_cast<int>(std::min<int64_t>(left, config_.algorithm().queue() - static_cast<int64_t>(pending_.size())));
+      needed = static_cast<int>(std::min<int64_t>(left, config_.algorithm().queue() - PendingSearch()));
     }
     next_id = next_trial_;  // Only this function, under policy_mu_, moves it.
   }
@@ -671,7 +762,7 @@ absl::Status Scheduler::RunPolicy() {
 
 bool Scheduler::PolicyHasWork() const {
   return stopping_thread_ || !to_observe_.empty() ||
-         (state_ == v1::EXPERIMENT_RUNNING && !BudgetSpent() && static_cast<int64_t>(pending_.size()) < config_.algorithm().queue());
+         (state_ == v1::EXPERIMENT_RUNNING && !BudgetSpent() && PendingSearch() < config_.algorithm().queue());
 }
 
 void Scheduler::PolicyLoop() {
@@ -706,7 +797,7 @@ v1::StatusReply Scheduler::Status() const {
   TrialCounts counts;
   for (const auto& [id, t] : trials_) {
     counts.Add(t.state());
-    if (t.results_size() > 0 && t.reused_from() == 0) {
+    if (IsSearchTrial(t) && t.results_size() > 0 && t.reused_from() == 0) {
       const v1::RungResult& r = t.results(t.results_size() - 1);
       const double ap = r.ap().stats_size() > 0 ? r.ap().stats(0) : 0;
       // The best is judged at the highest rung reached, then by AP.

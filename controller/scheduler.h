@@ -42,6 +42,14 @@
 // they made and after the updates they did, and results committed after the last checkpoint are
 // replayed at start-up, so nothing the policy learned is lost with the process.
 //
+// Controls (ExperimentConfig.controls) are trials of role TRIAL_ROLE_CONTROL, made when the
+// experiment is created and leased like any trial: every rung in turn (a control that reports
+// rung k is pending at rung k + 1 at once, ahead of new trials), never in a promotion quota,
+// never observed by the policy, never counted in budget.trials. When the search is over (the
+// budget spent and every search trial and control accounted for), the final section's runs are
+// made (final_stage.h) and leased like trials; the experiment finishes when they are accounted
+// for too. A final run trains StepsOf() steps from scratch and is never promoted or observed.
+//
 // Thread-safe. Two mutexes: `policy_mu_` serializes policy rounds (RunPolicy) and guards the
 // proposer; `mu_` guards the trial records, the queues and the counters, and is held only for
 // short, non-blocking work (never across a policy step). Order: policy_mu_ before mu_.
@@ -167,6 +175,19 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
   absl::StatusOr<int> ExpireLocked(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The experiment's controls as new PENDING trials of role TRIAL_ROLE_CONTROL, into `m` (a new
+  // experiment only). InvalidArgument naming controls[i] for one that no longer loads.
+  absl::Status MakeControls(Mutation& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the final section asks for runs that do not exist (final_stage.h): commits them with the
+  // stage's record and the "final_stage" event (and `m`'s events so far), queues them, and
+  // returns true. False when nothing is missing or the commit failed (the search then ends as
+  // if there were no final section; a restart plans again).
+  bool PlanFinalRuns(Mutation& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The steps a lease of `trial` trains to: its rung's, or a final run's own.
+  int64_t StepsOf(const v1::Trial& trial) const;
+  // PENDING search trials (the policy keeps algorithm.queue of them; controls and final runs wait
+  // in the same queue).
+  int64_t PendingSearch() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BudgetSpent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Finished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   double RewardOf(const v1::Trial& trial, const v1::RungResult& result) const;

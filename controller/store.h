@@ -75,9 +75,10 @@ struct Mutation {
   std::vector<WorkerRecord> workers;                      // Upsert by id.
   std::optional<PolicyCheckpoint> policy;                 // Replaces the stored one.
   std::vector<Event> events;                              // Appended; ids assigned.
+  std::optional<v1::FinalStage> final_stage;              // Replaces the stored one.
   bool empty() const {
     return !create_experiment && !experiment_state && trials.empty() && metrics.empty() && workers.empty() &&
-           !policy && events.empty();
+           !policy && events.empty() && !final_stage;
   }
 };
 
@@ -89,6 +90,7 @@ struct Snapshot {
   std::vector<WorkerRecord> workers;               // By id.
   std::optional<PolicyCheckpoint> policy;
   int64_t last_event_id = 0;
+  std::optional<v1::FinalStage> final_stage;       // Absent until the final validation began.
 };
 
 struct TrialCounts {
@@ -115,13 +117,16 @@ class Store {
   virtual absl::StatusOr<v1::Trial> GetTrial(int64_t id) const = 0;
   // Trials by id, `limit` from `offset`.
   virtual absl::StatusOr<std::vector<v1::Trial>> ListTrials(int64_t offset, int64_t limit) const = 0;
-  // The k trials with the highest AP (stats[0]) at their highest reported rung, best first
-  // (ties: lower id first); trials without a result are left out.
+  // The k search trials (proto/kinds.h: IsSearchTrial) with the highest AP (stats[0]) at their
+  // highest reported rung, best first (ties: lower id first); trials without a result, controls
+  // and final runs are left out.
   virtual absl::StatusOr<std::vector<v1::Trial>> TopTrials(int64_t k) const = 0;
   // The trial's training curve, in the order it was appended.
   virtual absl::StatusOr<std::vector<v1::MetricPoint>> Metrics(int64_t trial) const = 0;
   // Events with id > after_id, oldest first, at most `limit`.
   virtual absl::StatusOr<std::vector<Event>> Events(int64_t after_id, int64_t limit) const = 0;
+  // The experiment's final stage (nullopt: none began, or no experiment).
+  virtual absl::StatusOr<std::optional<v1::FinalStage>> GetFinalStage() const = 0;
 };
 
 // The AP a trial reached at its highest reported rung, if any.
@@ -131,7 +136,9 @@ std::optional<double> BestAp(const v1::Trial& trial);
 std::unique_ptr<Store> NewMemoryStore();
 
 // The SQLite store's current schema version. A database written by a newer version is refused.
-inline constexpr int kSchemaVersion = 2;
+// Version 2: the workers' identity (secret_hash). Version 3: trial roles (search, control,
+// final) and the experiment's final stage.
+inline constexpr int kSchemaVersion = 3;
 
 struct SqliteOptions {
   // The controller opens read-write and creates the file; inspection commands open read-only

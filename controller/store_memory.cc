@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/store.h"
+#include "proto/kinds.h"
 
 namespace vertebra::controller {
 namespace {
@@ -54,6 +55,7 @@ class MemoryStore final : public Store {
     }
     for (const WorkerRecord& worker : mutation.workers) workers_[worker.id] = worker;
     if (mutation.policy) policy_ = *mutation.policy;
+    if (mutation.final_stage) final_stage_ = *mutation.final_stage;
     for (Event event : mutation.events) {
       event.id = ++last_event_id_;
       events_.push_back(std::move(event));
@@ -72,6 +74,7 @@ class MemoryStore final : public Store {
     for (const auto& [id, worker] : workers_) snapshot.workers.push_back(worker);
     snapshot.policy = policy_;
     snapshot.last_event_id = last_event_id_;
+    snapshot.final_stage = final_stage_;
     return snapshot;
   }
 
@@ -110,6 +113,7 @@ class MemoryStore final : public Store {
     absl::MutexLock lock(&mu_);
     std::vector<std::pair<double, const v1::Trial*>> ranked;
     for (const auto& [id, trial] : trials_) {
+      if (!IsSearchTrial(trial)) continue;
       const std::optional<double> ap = BestAp(trial);
       // A NaN AP is stored as NULL by SQLite and so ranks nowhere; the twin agrees.
       if (ap && !std::isnan(*ap)) ranked.emplace_back(*ap, &trial);
@@ -131,6 +135,11 @@ class MemoryStore final : public Store {
     const auto it = metrics_.find(trial);
     if (it == metrics_.end()) return std::vector<v1::MetricPoint>{};
     return it->second;
+  }
+
+  absl::StatusOr<std::optional<v1::FinalStage>> GetFinalStage() const override {
+    absl::MutexLock lock(&mu_);
+    return final_stage_;
   }
 
   absl::StatusOr<std::vector<Event>> Events(int64_t after_id, int64_t limit) const override {
@@ -157,6 +166,7 @@ class MemoryStore final : public Store {
   std::optional<PolicyCheckpoint> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);  // events_[i].id == i + 1.
   int64_t last_event_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<v1::FinalStage> final_stage_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -98,6 +98,12 @@ CREATE TABLE events (
     R"sql(
 ALTER TABLE workers ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';
 )sql",
+    // Version 3: a trial's role (controls and final runs are not ranked with the search's trials)
+    // and the experiment's final stage. Older trials are search trials (role 0).
+    R"sql(
+ALTER TABLE trials ADD COLUMN role INTEGER NOT NULL DEFAULT 0;  -- v1.TrialRole.
+ALTER TABLE experiment ADD COLUMN final_stage BLOB;              -- Serialized v1.FinalStage; NULL: none.
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration step per version");
 
@@ -105,8 +111,11 @@ constexpr const char* kHasExperiment = "SELECT COUNT(*) FROM experiment";
 constexpr const char* kInsertExperiment = "INSERT INTO experiment (id, config, state, created_at) VALUES (1, ?, ?, ?)";
 constexpr const char* kUpdateExperimentState = "UPDATE experiment SET state = ? WHERE id = 1";
 constexpr const char* kUpsertTrial =
-    "INSERT INTO trials (id, state, hash, best_ap, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-    "state = excluded.state, hash = excluded.hash, best_ap = excluded.best_ap, record = excluded.record";
+    "INSERT INTO trials (id, state, hash, best_ap, record, role) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+    "SET state = excluded.state, hash = excluded.hash, best_ap = excluded.best_ap, record = excluded.record, "
+    "role = excluded.role";
+constexpr const char* kUpdateFinalStage = "UPDATE experiment SET final_stage = ? WHERE id = 1";
+constexpr const char* kSelectFinalStage = "SELECT final_stage FROM experiment WHERE id = 1 AND final_stage IS NOT NULL";
 constexpr const char* kInsertMetric = "INSERT INTO metrics (trial, rung, step, loss, ap, at) VALUES (?, ?, ?, ?, ?, ?)";
 constexpr const char* kUpsertWorker =
     "INSERT OR REPLACE INTO workers (id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done, "
@@ -127,7 +136,7 @@ constexpr const char* kCountByState = "SELECT state, COUNT(*) FROM trials GROUP 
 constexpr const char* kSelectTrial = "SELECT id, record FROM trials WHERE id = ?";
 constexpr const char* kListTrials = "SELECT id, record FROM trials ORDER BY id LIMIT ? OFFSET ?";
 constexpr const char* kTopTrials =
-    "SELECT id, record FROM trials WHERE best_ap IS NOT NULL ORDER BY best_ap DESC, id LIMIT ?";
+    "SELECT id, record FROM trials WHERE best_ap IS NOT NULL AND role IN (0, 1) ORDER BY best_ap DESC, id LIMIT ?";
 constexpr const char* kSelectMetrics =
     "SELECT trial, rung, step, loss, ap, at FROM metrics WHERE trial = ? ORDER BY rowid";
 constexpr const char* kSelectEvents = "SELECT id, at, kind, trial, detail FROM events WHERE id > ? ORDER BY id LIMIT ?";
@@ -500,6 +509,11 @@ class SqliteStore final : public Store {
     return points;
   }
 
+  absl::StatusOr<std::optional<v1::FinalStage>> GetFinalStage() const override {
+    absl::MutexLock lock(&mu_);
+    return FinalStageLocked();
+  }
+
   absl::StatusOr<std::vector<Event>> Events(int64_t after_id, int64_t limit) const override {
     if (limit < 0) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: Events(limit=%d): must be >= 0", path_, limit));
@@ -619,7 +633,20 @@ class SqliteStore final : public Store {
       ASSIGN_OR_RETURN(const bool row, query.Step());
       if (row) snapshot.last_event_id = query.Int(0);
     }
+    ASSIGN_OR_RETURN(snapshot.final_stage, FinalStageLocked());
     return snapshot;
+  }
+
+  absl::StatusOr<std::optional<v1::FinalStage>> FinalStageLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ASSIGN_OR_RETURN(Query query, Prepare(kSelectFinalStage));
+    ASSIGN_OR_RETURN(const bool row, query.Step());
+    if (!row) return std::optional<v1::FinalStage>();
+    const absl::string_view blob = query.Blob(0);
+    v1::FinalStage stage;
+    if (!stage.ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
+      return absl::DataLossError(absl::StrFormat("%s: the final stage's record does not parse", path_));
+    }
+    return std::optional<v1::FinalStage>(std::move(stage));
   }
 
   // Appends the trials of a query whose columns are (id, record).
@@ -668,7 +695,8 @@ class SqliteStore final : public Store {
           .BindInt(trial.state())
           .BindText(trial.hash())
           .BindOptionalReal(BestAp(trial))
-          .BindBlob(record);
+          .BindBlob(record)
+          .BindInt(trial.role());
       RETURN_IF_ERROR(query.Run());
     }
     for (const v1::MetricPoint& point : mutation.metrics) {
@@ -692,6 +720,11 @@ class SqliteStore final : public Store {
           .BindReal(worker.last_seen)
           .BindInt(worker.trials_done)
           .BindText(worker.secret_hash);
+      RETURN_IF_ERROR(query.Run());
+    }
+    if (mutation.final_stage) {
+      ASSIGN_OR_RETURN(Query query, Prepare(kUpdateFinalStage));
+      query.BindBlob(mutation.final_stage->SerializeAsString());
       RETURN_IF_ERROR(query.Run());
     }
     if (mutation.policy) {

@@ -85,7 +85,8 @@ std::string CostJson(const std::string& hash, const std::string& scaling, const 
   return j.dump(1) + "\n";
 }
 
-std::string ResultsJson(const v1::Trial& t, const v1::ExperimentConfig& experiment, const std::string& export_hash) {
+std::string ResultsJson(const v1::Trial& t, const v1::ExperimentConfig& experiment, const std::string& export_hash,
+                        const std::optional<json>& verdict) {
   json results = json::array();
   bool simulated = false;
   for (const v1::RungResult& r : t.results()) {
@@ -127,6 +128,7 @@ std::string ResultsJson(const v1::Trial& t, const v1::ExperimentConfig& experime
       {"reused_from", t.reused_from()},
       {"config", json::parse(controller::ExperimentConfigToJson(experiment))},
   };
+  if (verdict) j["final"] = *verdict;
   return j.dump(1) + "\n";
 }
 
@@ -246,7 +248,7 @@ absl::StatusOr<ExportReport> ExportArchitecture(const ExportSubject& subject, co
       {"resolved.json", ss::ResolvedGraphToJson(graph)},
   };
   if (subject.trial && experiment != nullptr) {
-    files.emplace_back("results.json", ResultsJson(*subject.trial, *experiment, report.hash));
+    files.emplace_back("results.json", ResultsJson(*subject.trial, *experiment, report.hash, subject.verdict));
   }
   const std::string title = absl::StrFormat("%s at the %s scaling, %d px  (hash %s)", name.empty() ? "unnamed" : name,
                                             o.scaling, report.input_size, ss::ShortArchHash(spec));

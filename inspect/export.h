@@ -7,7 +7,9 @@
 //   resolved.json      the resolved graph at that scaling and input size (`vertebra arch resolve`),
 //                      from which python/vertebra builds the network in PyTorch
 //   results.json       the proxy results of every rung and the experiment (name and full
-//                      configuration) they came from; only when exported from a search
+//                      configuration) they came from, and the search's final validation
+//                      ("final": inspect/verdict.h) when it has one; only when exported from a
+//                      search
 //   drawing.svg        search_spaces/draw.h's picture
 //   model_garden.json  the block list and scaling in the TensorFlow Model Garden's form
 //   model_garden.py    the same as Python (model_garden.h)
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "vertebra/v1/arch.pb.h"
 #include "vertebra/v1/experiment.pb.h"
 
@@ -30,6 +33,7 @@ struct ExportSubject {
   v1::ArchSpec spec;               // Its scaling is replaced by the chosen one.
   std::optional<v1::Trial> trial;  // With `experiment`: writes results.json.
   std::optional<v1::ExperimentConfig> experiment;
+  std::optional<nlohmann::json> verdict;  // VerdictJson of the search's final validation, if any.
 };
 
 struct ExportOptions {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/text_util.h"
 #include "inspect/report_sections.h"
+#include "proto/kinds.h"
 #include "inspect/trials.h"
 
 namespace vertebra::inspect {
@@ -129,7 +130,7 @@ absl::StatusOr<std::string> RenderReport(const controller::Store& store, const R
   data.simulated = data.config->simulated();
   data.num_rungs = std::max(1, data.config->rungs().steps_size());
   for (const v1::Trial& t : snapshot->trials) {
-    if (t.reused_from() != 0) continue;
+    if (t.reused_from() != 0 || !IsSearchTrial(t)) continue;
     for (const v1::RungResult& r : t.results()) {
       if (!HasAp(r) || r.rung() < 0) continue;
       data.results.push_back({&t, &r});
@@ -144,6 +145,7 @@ absl::StatusOr<std::string> RenderReport(const controller::Store& store, const R
   });
 
   data.ranked = RankTrials(snapshot->trials);
+  data.verdict = ComputeVerdict(*data.config, snapshot->trials);
 
   int64_t after = 0;
   while (true) {
@@ -181,10 +183,11 @@ absl::StatusOr<std::string> RenderReport(const controller::Store& store, const R
                         XmlEscape(data.config->name()), data.simulated ? " (simulated)" : "", kStyle,
                         options.head_html, options.top_html);
   absl::StrAppend(&out,
-                  "<nav><a href=\"#best-ap\">best AP</a><a href=\"#reward\">reward</a><a href=\"#pareto\">AP vs "
+                  "<nav>", data.verdict ? "<a href=\"#final\">final validation</a>" : "", "<a href=\"#best-ap\">best AP</a><a href=\"#reward\">reward</a><a href=\"#pareto\">AP vs "
                   "MACs</a><a href=\"#architectures\">architectures</a><a href=\"#timeline\">workers</a><a "
                   "href=\"#failures\">failures</a></nav>\n");
   AppendHeader(data, options, &out);
+  AppendFinal(data, &out);
   AppendBestSoFar(data, &out);
   AppendRewards(data, &out);
   AppendPareto(data, &out);

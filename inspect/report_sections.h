@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "controller/store.h"
 #include "inspect/report.h"
+#include "inspect/verdict.h"
 #include "vertebra/v1/experiment.pb.h"
 
 namespace vertebra::search_spaces {}
@@ -82,7 +84,7 @@ struct ResultRef {
 struct Data {
   const v1::ExperimentConfig* config = nullptr;
   const Snapshot* snapshot = nullptr;
-  std::vector<ResultRef> results;  // In the order the controller committed them.
+  std::vector<ResultRef> results;  // Of search trials, in the order the controller committed them.
   std::vector<v1::Trial> ranked;   // RankTrials: the best first.
   int num_rungs = 1;
   int top_rung_seen = -1;  // Highest rung with a result; -1: none.
@@ -93,6 +95,7 @@ struct Data {
   // The RL policy's mean per-decision entropy, from its "policy" events: (results observed, entropy).
   std::vector<std::pair<double, double>> entropy;
   int64_t controller_starts = 0;
+  std::optional<Verdict> verdict;  // The final validation (inspect/verdict.h), when there is one.
 
   std::string RungColour(int rung) const {
     const int from_top = std::max(0, num_rungs - 1 - rung);
@@ -119,6 +122,9 @@ void AppendArchitectures(const Data& data, const ReportOptions& options, std::st
 // report_workers.cc: a timeline of leases per worker; the failures by reason, recent expiries.
 void AppendTimeline(const Data& data, const ReportOptions& options, std::string* out);
 void AppendFailures(const Data& data, const ReportOptions& options, std::string* out);
+// report_final.cc: the final validation: a strip plot of the seeds per finalist and control, and
+// the verdict table. Nothing without a final stage.
+void AppendFinal(const Data& data, std::string* out);
 
 }  // namespace vertebra::inspect::report_internal
 

@@ -149,11 +149,11 @@ ParetoFront ComputeParetoFront(const std::vector<v1::Trial>& trials) {
   std::vector<const v1::Trial*> at_top;
   for (const v1::Trial& t : trials) {
     const v1::RungResult* r = TopResult(t);
-    if (r != nullptr) out.rung = std::max(out.rung, r->rung());
+    if (r != nullptr && IsSearchTrial(t)) out.rung = std::max(out.rung, r->rung());
   }
   for (const v1::Trial& t : trials) {
     const v1::RungResult* r = TopResult(t);
-    if (r == nullptr || r->rung() != out.rung) continue;
+    if (r == nullptr || r->rung() != out.rung || !IsSearchTrial(t)) continue;
     ++out.candidates;
     if (t.reused_from() == 0) at_top.push_back(&t);
   }
@@ -183,12 +183,15 @@ json TrialSummaryJson(const v1::Trial& t) {
                        {"train_seconds", r.train_seconds()},
                        {"images_per_s", r.images_per_s()}});
   }
-  return {{"id", t.id()},           {"state", std::string(KindName(t.state()))},
+  return {{"id", t.id()},           {"role", std::string(KindName(RoleOf(t)))},
+          {"state", std::string(KindName(t.state()))},
           {"hash", t.hash()},       {"rung", t.rung()},
           {"params", t.params()},   {"macs", t.macs()},
           {"reward", t.reward()},   {"attempts", t.attempts()},
           {"failure", t.failure()}, {"reused_from", t.reused_from()},
-          {"parent", t.parent()},   {"results", results}};
+          {"parent", t.parent()},   {"results", results},
+          {"seed", t.seed()},       {"control", t.control()},
+          {"final_of", t.final_of()}, {"final_seed", t.final_seed()}};
 }
 
 absl::StatusOr<TrialDetail> LoadTrialDetail(const SearchSource& source, const std::string& which) {
@@ -197,6 +200,8 @@ absl::StatusOr<TrialDetail> LoadTrialDetail(const SearchSource& source, const st
   ASSIGN_OR_RETURN(d.metrics, source.Metrics(d.trial.id()));
   ASSIGN_OR_RETURN(const SearchSummary summary, source.Summary());
   d.experiment = summary.config;
+  ASSIGN_OR_RETURN(const std::vector<v1::Trial> all, source.Trials());
+  d.verdict = ComputeVerdict(d.experiment, all);
   return d;
 }
 
@@ -208,6 +213,17 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   absl::StrAppendFormat(&out, "trial %d of experiment '%s' (%s%s): %s at rung %d\n", t.id(), c.name(),
                         c.algorithm().kind(), c.simulated() ? ", simulated" : "", std::string(KindName(t.state())), t.rung());
   absl::StrAppendFormat(&out, "hash %s\n", t.hash());
+  if (RoleOf(t) == v1::TRIAL_ROLE_CONTROL) {
+    absl::StrAppendFormat(&out, "role: control %s (trained at every rung beside the search, seed %d; never observed by "
+                                "the policy)\n",
+                          t.control(), t.seed());
+  } else if (RoleOf(t) == v1::TRIAL_ROLE_FINAL) {
+    absl::StrAppendFormat(&out, "role: final run %d of %s for the final validation: %d steps, fresh seed %d\n",
+                          t.final_seed() + 1, t.control().empty() ? absl::StrFormat("trial %d", t.final_of())
+                                                                   : absl::StrFormat("control %s (trial %d)", t.control(),
+                                                                                     t.final_of()),
+                          t.steps(), t.seed());
+  }
 
   Section(&out, "spec");
   out += ss::ArchSpecToJson(t.spec(), 1);
@@ -313,6 +329,13 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   absl::StrAppendFormat(&out, "attempts at rung %d: %d (at most %d)\n", t.rung(), t.attempts(),
                         c.lease().max_attempts());
   absl::StrAppendFormat(&out, "failure: %s\n", t.failure().empty() ? "none" : t.failure());
+  if (d.verdict) {
+    const std::vector<std::string> lines = VerdictLinesFor(*d.verdict, t.id());
+    if (!lines.empty()) {
+      Section(&out, "final validation");
+      for (const std::string& line : lines) absl::StrAppend(&out, line, "\n");
+    }
+  }
   return out;
 }
 
@@ -379,7 +402,16 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
         {"reused_from", t.reused_from()},
         {"attempts", t.attempts()},
         {"failure", t.failure()}}},
+      {"role", std::string(KindName(RoleOf(t)))},
+      {"seed", t.seed()},
   };
+  if (RoleOf(t) == v1::TRIAL_ROLE_CONTROL) j["control"] = t.control();
+  if (RoleOf(t) == v1::TRIAL_ROLE_FINAL) {
+    j["final_of"] = t.final_of();
+    j["final_seed"] = t.final_seed();
+    if (!t.control().empty()) j["control"] = t.control();
+  }
+  j["final"] = d.verdict ? json(VerdictLinesFor(*d.verdict, t.id())) : json::array();
   return j;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "proto/kinds.h"
 
 namespace vertebra::inspect {
 
@@ -18,7 +19,8 @@ const v1::RungResult* TopResult(const v1::Trial& trial) {
 }
 
 std::vector<v1::Trial> RankTrials(std::vector<v1::Trial> trials) {
-  trials.erase(std::remove_if(trials.begin(), trials.end(), [](const v1::Trial& t) { return TopResult(t) == nullptr; }),
+  trials.erase(std::remove_if(trials.begin(), trials.end(),
+                              [](const v1::Trial& t) { return !IsSearchTrial(t) || TopResult(t) == nullptr; }),
                trials.end());
   std::stable_sort(trials.begin(), trials.end(), [](const v1::Trial& a, const v1::Trial& b) {
     const v1::RungResult* x = TopResult(a);

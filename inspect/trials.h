@@ -19,7 +19,7 @@ const v1::RungResult* TopResult(const v1::Trial& trial);
 
 // The trials ranked as the search ranks them: those measured at a higher rung first (a lower
 // rung's AP is not comparable), then by AP at that rung, ties by lower id. Trials without a
-// result are left out.
+// result, controls and final runs (proto/kinds.h: IsSearchTrial) are left out.
 std::vector<v1::Trial> RankTrials(std::vector<v1::Trial> trials);
 
 // "best" (the first of RankTrials) or a trial id ("17"). InvalidArgument for anything else,

@@ -31,6 +31,8 @@ constexpr Spelling<v1::TrainStatus> kTrainStatuses[] = {
 constexpr Spelling<v1::TrialState> kTrialStates[] = {{v1::PENDING, "pending"},   {v1::LEASED, "leased"},
                                                      {v1::DONE, "done"},         {v1::FAILED, "failed"},
                                                      {v1::REJECTED, "rejected"}, {v1::STOPPED, "stopped"}};
+constexpr Spelling<v1::TrialRole> kTrialRoles[] = {
+    {v1::TRIAL_ROLE_SEARCH, "search"}, {v1::TRIAL_ROLE_CONTROL, "control"}, {v1::TRIAL_ROLE_FINAL, "final"}};
 
 // The table of `Kind`.
 template <typename Kind>
@@ -42,6 +44,7 @@ constexpr const auto& Rows() {
   if constexpr (std::is_same_v<Kind, v1::ExperimentState>) return kExperimentStates;
   if constexpr (std::is_same_v<Kind, v1::TrainStatus>) return kTrainStatuses;
   if constexpr (std::is_same_v<Kind, v1::TrialState>) return kTrialStates;
+  if constexpr (std::is_same_v<Kind, v1::TrialRole>) return kTrialRoles;
 }
 
 template <typename Kind>
@@ -85,6 +88,7 @@ VERTEBRA_KIND(v1::SimulatedObjective)
 VERTEBRA_KIND(v1::ExperimentState)
 VERTEBRA_KIND(v1::TrainStatus)
 VERTEBRA_KIND(v1::TrialState)
+VERTEBRA_KIND(v1::TrialRole)
 #undef VERTEBRA_KIND
 
 v1::Algorithm AlgorithmOf(const v1::AlgorithmConfig& algorithm) {

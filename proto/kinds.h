@@ -27,6 +27,7 @@ absl::string_view KindName(v1::SimulatedObjective value);
 absl::string_view KindName(v1::ExperimentState value);
 absl::string_view KindName(v1::TrainStatus value);
 absl::string_view KindName(v1::TrialState value);  // "pending", "done", ...
+absl::string_view KindName(v1::TrialRole value);   // "search", "control", "final".
 
 // The value spelled `name` (exactly, lower case); nullopt for any other word, "" included.
 // Defined for the enums KindName takes.
@@ -46,6 +47,12 @@ v1::Objective ObjectiveOf(const v1::ObjectiveConfig& objective);
 v1::Schedule ScheduleOf(const v1::ProxyTask& proxy);
 // "" is SIMULATED_OBJECTIVE_TOY (the default).
 v1::SimulatedObjective SimulatedObjectiveOf(const v1::SimulationConfig& simulation);
+
+// A trial's role; a record stored before roles existed (UNSPECIFIED) is a search trial.
+inline v1::TrialRole RoleOf(const v1::Trial& trial) {
+  return trial.role() == v1::TRIAL_ROLE_UNSPECIFIED ? v1::TRIAL_ROLE_SEARCH : trial.role();
+}
+inline bool IsSearchTrial(const v1::Trial& trial) { return RoleOf(trial) == v1::TRIAL_ROLE_SEARCH; }
 
 // Whether the policy learns with the LSTM controller (LibTorch): "reinforce" and "ppo".
 inline bool IsRlAlgorithm(v1::Algorithm a) { return a == v1::ALGORITHM_REINFORCE || a == v1::ALGORITHM_PPO; }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,9 +20,12 @@
 #include "common/status_macros.h"
 #include "common/token.h"
 #include "controller/config.h"
+#include "controller/final_stage.h"
 #include "controller/store.h"
 #include "deploy/local/child_process.h"
 #include "deploy/local/progress.h"
+#include "inspect/source.h"
+#include "inspect/verdict.h"
 #include "vertebra/v1/kinds.pb.h"
 
 namespace vertebra::deploy {
@@ -90,6 +94,8 @@ class LocalSearch {
   void RestartFailedWorkers(bool live);
   // The top architectures, to this terminal, and the report when asked.
   void PrintResults(bool write_report);
+  // The final validation's verdict, one sentence per control, when the search has one.
+  void PrintVerdict();
   bool StopAsked() const { return o_.stop != nullptr && o_.stop->load(); }
   double Elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
@@ -110,6 +116,22 @@ absl::StatusOr<bool> LocalSearch::ReportIfFinished() {
   if (snapshot.experiment_state != v1::EXPERIMENT_FINISHED) {
     if (snapshot.experiment_state != v1::EXPERIMENT_STATE_UNSPECIFIED) std::cout << "Resuming the search in " << paths_.db << "\n";
     return false;
+  }
+  {
+    // A larger final section than the one that ran: the controller trains only the missing runs.
+    std::map<int64_t, v1::Trial> trials;
+    int64_t next_id = 1;
+    for (const v1::Trial& t : snapshot.trials) {
+      trials[t.id()] = t;
+      next_id = std::max(next_id, t.id() + 1);
+    }
+    const ctl::FinalPlan plan = ctl::PlanFinalStage(config_, trials, next_id, 0);
+    if (!plan.runs.empty()) {
+      std::cout << absl::StrFormat(
+          "The search in %s is finished; its final section asks for %d more run%s: training only those\n", paths_.db,
+          plan.runs.size(), plan.runs.size() == 1 ? "" : "s");
+      return false;
+    }
   }
   absl::StatusOr<ctl::TrialCounts> c = store->Counts();
   std::cout << absl::StrFormat(
@@ -209,10 +231,26 @@ std::optional<int> LocalSearch::Supervise() {
   return controller_status;
 }
 
+void LocalSearch::PrintVerdict() {
+  absl::StatusOr<std::unique_ptr<inspect::SearchSource>> source = inspect::OpenDatabase(paths_.db);
+  if (!source.ok()) return;
+  absl::StatusOr<inspect::SearchSummary> summary = (*source)->Summary();
+  absl::StatusOr<std::vector<v1::Trial>> trials = (*source)->Trials();
+  if (!summary.ok() || !trials.ok()) return;
+  const std::optional<inspect::Verdict> verdict = inspect::ComputeVerdict(summary->config, *trials);
+  if (!verdict) return;
+  std::cout << absl::StrFormat("\nThe verdict (%d fresh seeds per architecture, %d steps each%s):\n",
+                               verdict->config.seeds(), verdict->config.steps(),
+                               verdict->complete ? "" : "; some runs have not finished");
+  for (const std::string& sentence : inspect::VerdictSentences(*verdict)) std::cout << sentence << "\n";
+  if (!verdict->note.empty()) std::cout << verdict->note << "\n";
+}
+
 void LocalSearch::PrintResults(bool write_report) {
   std::cout << "\nTop architectures (" << paths_.db << "):\n" << std::flush;
   ChildProcess top("top", {o_.binary, "top", "--db", paths_.db, "-n", std::to_string(o_.top)});  // To this terminal.
   top.RunToEnd();
+  PrintVerdict();
   if (!write_report) return;
   const std::string log = paths_.Log("launch");
   ChildProcess render("report", {o_.binary, "report", "--db", paths_.db, "-o", paths_.report}, log);

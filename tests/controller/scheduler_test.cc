@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "controller/config.h"
+#include "controller/final_stage.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/fake_clock.h"
@@ -760,6 +761,197 @@ TEST_F(SchedulerTest, AnotherConfigurationOnTheSameDatabaseIsRefused) {
   const absl::Status s = Scheduler::Open(store_.get(), other, &clock_, options).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("budget.trials"), std::string::npos) << s;
+}
+
+// A real (not simulated) experiment: the final stage needs one. `extra` as Config's.
+v1::ExperimentConfig RealConfig(const std::string& extra = "") {
+  nlohmann::json j = nlohmann::json::parse(R"({"name": "test", "seed": 5, "algorithm": {"kind": "random",
+    "queue": 2}, "budget": {"trials": 3, "parallel": 2}, "controls": ["spinenet-49"],
+    "lease": {"lease_seconds": 60, "heartbeat_seconds": 10, "max_attempts": 2}, "rungs": {"steps": [100]}})");
+  if (!extra.empty()) j.update(nlohmann::json::parse("{" + extra.substr(extra.find(',') + 1) + "}"));
+  absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(j.dump(), "test.json");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+class WinnersTest : public SchedulerTest {
+ protected:
+  void OpenRecording(const v1::ExperimentConfig& config) {
+    OpenWith(config, [observed = observed_](const search_spaces::SearchSpace& space) {
+      return std::make_unique<RecordingPolicy>(space, observed);
+    });
+  }
+  // A real result.
+  void MustReport(const std::string& w, const v1::LeaseReply& g, double ap) {
+    v1::ReportRequest r = Result(w, g, ap);
+    r.set_simulated(false);
+    absl::StatusOr<v1::ReportReply> reply = scheduler_->Report(r);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_FALSE(reply->duplicate());
+  }
+  v1::LeaseReply::Status NextStatus(const std::string& w) {
+    EXPECT_TRUE(scheduler_->RunPolicy().ok());
+    absl::StatusOr<v1::LeaseReply> r = scheduler_->Lease(Ask(w));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status() : v1::LeaseReply::STATUS_UNSPECIFIED;
+  }
+  std::shared_ptr<std::vector<Observation>> observed_ = std::make_shared<std::vector<Observation>>();
+};
+
+// A control is leased at every rung, ahead of new trials and outside the promotion quota; the
+// policy never observes it and the budget never counts it.
+TEST_F(WinnersTest, ControlsRunEveryRungOutsideThePolicyAndTheBudget) {
+  OpenRecording(RealConfig(R"(, "rungs": {"steps": [100, 400], "eta": 3})"));
+  const std::string w = Worker(false);
+  const v1::LeaseReply c0 = MustLease(w);
+  const v1::Trial control = *scheduler_->GetTrial(c0.trial());
+  EXPECT_EQ(control.role(), v1::TRIAL_ROLE_CONTROL);
+  EXPECT_EQ(control.control(), "spinenet-49");
+  EXPECT_EQ(c0.role(), v1::TRIAL_ROLE_CONTROL);
+  EXPECT_EQ(c0.rung(), 0);
+  EXPECT_EQ(c0.seed(), TrainingSeed(5, c0.trial()));
+  EXPECT_GT(control.macs(), 0);
+  // The worst result of its rung, and still leased at the next rung at once, ahead of new trials.
+  MustReport(w, c0, 0.01);
+  const v1::LeaseReply c1 = MustLease(w);
+  EXPECT_EQ(c1.trial(), c0.trial());
+  EXPECT_EQ(c1.rung(), 1);
+  EXPECT_EQ(c1.steps(), 400);
+  EXPECT_EQ(c1.previous_steps(), 100);
+  MustReport(w, c1, 0.02);
+  EXPECT_EQ(scheduler_->GetTrial(c0.trial())->state(), v1::DONE);
+  // Three search trials: the budget is all theirs; the best one of three is promoted (eta 3).
+  std::vector<int64_t> search;
+  for (double ap : {0.1, 0.3, 0.2}) {
+    const v1::LeaseReply g = MustLease(w);
+    EXPECT_EQ(g.role(), v1::TRIAL_ROLE_SEARCH);
+    EXPECT_EQ(g.rung(), 0);
+    search.push_back(g.trial());
+    MustReport(w, g, ap);
+  }
+  EXPECT_EQ(scheduler_->Status().proposed(), 3);
+  const v1::LeaseReply promoted = MustLease(w);
+  EXPECT_EQ(promoted.trial(), search[1]);
+  EXPECT_EQ(promoted.rung(), 1);
+  MustReport(w, promoted, 0.4);
+  EXPECT_EQ(NextStatus(w), v1::LeaseReply::FINISHED);
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  std::set<int64_t> observed;
+  for (const Observation& o : *observed_) observed.insert(o.trial);
+  EXPECT_EQ(observed, std::set<int64_t>(search.begin(), search.end()));
+  // Ranked apart: the store's top lists search trials only.
+  for (const v1::Trial& t : *store_->TopTrials(10)) EXPECT_NE(t.id(), c0.trial());
+  EXPECT_EQ(scheduler_->Status().best_trial(), search[1]);
+}
+
+// When the budget is spent, the top k of the highest rung and every control are trained again,
+// `seeds` times each, at the final budget, with seeds the search never used; a restart in the
+// middle makes no run twice; a larger final section later trains only what is missing.
+TEST_F(WinnersTest, TheFinalStageRetrainsTopKAndControlsWithFreshSeedsAndReusesRuns) {
+  const v1::ExperimentConfig config = RealConfig(R"(, "final": {"top_k": 2, "seeds": 2, "steps": 300})");
+  OpenRecording(config);
+  std::string w = Worker(false);
+  std::set<uint64_t> search_seeds;
+  std::map<int64_t, double> ap_of;
+  int64_t control = 0;
+  for (int i = 0; i < 4; ++i) {  // The control and three trials.
+    const v1::LeaseReply g = MustLease(w);
+    search_seeds.insert(g.seed());
+    if (g.role() == v1::TRIAL_ROLE_CONTROL) control = g.trial();
+    EXPECT_NE(g.role(), v1::TRIAL_ROLE_FINAL);
+    ap_of[g.trial()] = 0.1 * (i + 1);
+    MustReport(w, g, ap_of[g.trial()]);
+  }
+  ASSERT_NE(control, 0);
+  // Finalists: the two best search trials (0.4, 0.3), then the control.
+  std::vector<int64_t> best;
+  for (const auto& [id, ap] : ap_of) {
+    if (id != control) best.push_back(id);
+  }
+  std::sort(best.begin(), best.end(), [&](int64_t a, int64_t b) { return ap_of[a] > ap_of[b]; });
+  best.resize(2);
+  std::map<int64_t, std::set<int32_t>> runs;  // Subject -> seed indices.
+  std::set<uint64_t> final_seeds;
+  std::set<int64_t> final_runs;
+  auto take_final = [&](bool report) {
+    const v1::LeaseReply g = MustLease(w);
+    EXPECT_EQ(g.role(), v1::TRIAL_ROLE_FINAL);
+    EXPECT_EQ(g.steps(), 300);
+    EXPECT_EQ(g.previous_steps(), 0);
+    EXPECT_EQ(search_seeds.count(g.seed()), 0u) << "a seed of the search";
+    EXPECT_TRUE(final_seeds.insert(g.seed()).second) << "a seed used twice";
+    const v1::Trial t = *scheduler_->GetTrial(g.trial());
+    EXPECT_TRUE(runs[t.final_of()].insert(t.final_seed()).second);
+    final_runs.insert(t.id());
+    if (report) MustReport(w, g, 0.5);
+    return g;
+  };
+  for (int i = 0; i < 3; ++i) take_final(true);
+  const v1::LeaseReply outstanding = take_final(false);
+  // The controller restarts in the middle of the final stage.
+  scheduler_.reset();
+  OpenRecording(config);
+  MustReport(w, outstanding, 0.5);
+  w = Worker(false);
+  for (int i = 0; i < 2; ++i) take_final(true);
+  EXPECT_EQ(NextStatus(w), v1::LeaseReply::FINISHED);
+  const std::map<int64_t, std::set<int32_t>> expected = {
+      {best[0], {0, 1}}, {best[1], {0, 1}}, {control, {0, 1}}};
+  EXPECT_EQ(runs, expected);
+  const std::optional<v1::FinalStage> stage = *store_->GetFinalStage();
+  ASSERT_TRUE(stage.has_value());
+  EXPECT_EQ(std::vector<int64_t>(stage->finalists().begin(), stage->finalists().end()), best);
+  EXPECT_EQ(std::vector<int64_t>(stage->controls().begin(), stage->controls().end()), std::vector<int64_t>{control});
+  EXPECT_EQ(stage->note(), "");
+  ASSERT_TRUE(scheduler_->RunPolicy().ok());
+  EXPECT_EQ(observed_->size(), 3u);  // The search trials only.
+  for (const Observation& o : *observed_) EXPECT_TRUE(final_runs.count(o.trial) == 0 && o.trial != control);
+  EXPECT_EQ(scheduler_->Status().proposed(), 3);
+
+  // Again with a third seed and a larger top_k than there are trials: only the missing runs.
+  scheduler_.reset();
+  v1::ExperimentConfig larger = config;
+  larger.mutable_final()->set_top_k(5);
+  larger.mutable_final()->set_seeds(3);
+  OpenRecording(larger);
+  EXPECT_EQ(scheduler_->Status().state(), v1::EXPERIMENT_RUNNING);
+  w = Worker(false);
+  for (int i = 0; i < 6; ++i) take_final(true);  // Seed 2 of the three subjects, seeds 0-2 of the third trial.
+  EXPECT_EQ(NextStatus(w), v1::LeaseReply::FINISHED);
+  EXPECT_EQ(runs.size(), 4u);
+  for (const auto& [subject, seeds] : runs) EXPECT_EQ(seeds, (std::set<int32_t>{0, 1, 2})) << subject;
+  EXPECT_NE(store_->GetFinalStage()->value().note().find("top_k 5 asked; 3 trials reached the highest rung"),
+            std::string::npos)
+      << store_->GetFinalStage()->value().note();
+  // The same section once more: nothing to run, still finished.
+  scheduler_.reset();
+  OpenRecording(larger);
+  EXPECT_EQ(scheduler_->Status().state(), v1::EXPERIMENT_FINISHED);
+}
+
+TEST(ExperimentConfig, ControlsAndTheFinalSectionAreCheckedAtStart) {
+  auto error = [](const std::string& text) {
+    return std::string(ParseExperimentConfig(text, "x.json").status().message());
+  };
+  EXPECT_EQ(error(R"({"name": "n", "controls": ["spinenet-49", "nope"]})").find("x.json: controls[1]: \"nope\""), 0u)
+      << error(R"({"name": "n", "controls": ["nope"]})");
+  EXPECT_EQ(error(R"({"name": "n", "controls": ["spinenet-49", "spinenet-49"]})"),
+            "x.json: controls[1]: \"spinenet-49\" repeats controls[0]");
+  EXPECT_EQ(error(R"({"name": "n", "controls": [3]})"), "x.json: controls[0]: must be a non-empty string, got 3");
+  const std::string over = error(R"({"name": "n", "controls": ["spinenet-49"], "objective": {"max_macs": 1000}})");
+  EXPECT_EQ(over.find("x.json: controls[0]: \"spinenet-49\" has "), 0u) << over;
+  EXPECT_NE(over.find("over objective.max_macs 1000"), std::string::npos) << over;
+  const std::string params = error(R"({"name": "n", "controls": ["spinenet-49"], "objective": {"max_params": 10}})");
+  EXPECT_NE(params.find("over objective.max_params 10"), std::string::npos) << params;
+  EXPECT_EQ(error(R"({"name": "n", "final": {"top_k": 2}, "simulation": {}})").find("x.json: final: a simulated"), 0u);
+  EXPECT_EQ(error(R"({"name": "n", "final": {"top_k": 2, "seeds": 1}})"), "x.json: final.seeds: must be in [2, 100], got 1");
+  // Defaults: no final stage; given top_k, the steps are the highest rung's.
+  const absl::StatusOr<v1::ExperimentConfig> c =
+      ParseExperimentConfig(R"({"name": "n", "rungs": {"steps": [10, 40]}, "final": {"top_k": 2}})", "x.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->final().seeds(), 3);
+  EXPECT_EQ(c->final().steps(), 40);
+  EXPECT_EQ(ParseExperimentConfig(R"({"name": "n"})", "x.json")->final().top_k(), 0);
 }
 
 TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {

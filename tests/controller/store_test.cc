@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "proto/kinds.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -475,6 +476,41 @@ TEST_P(StoreContractTest, TopTrialsBestFirstTiesByLowerId) {
   EXPECT_THAT(Ids(top), ElementsAre(1));
 }
 
+// Controls and final runs are kept like any trial but never ranked with the search's; the final
+// stage's record is replaced whole.
+TEST_P(StoreContractTest, RolesAreRankedApartAndTheFinalStageIsReplaced) {
+  ASSERT_OK(CreateExperiment());
+  v1::Trial control = MakeTrial(1, v1::DONE, 0.9);
+  control.set_role(v1::TRIAL_ROLE_CONTROL);
+  v1::Trial final_run = MakeTrial(3, v1::DONE, 0.8);
+  final_run.set_role(v1::TRIAL_ROLE_FINAL);
+  v1::Trial search = MakeTrial(4, v1::DONE, 0.5);
+  search.set_role(v1::TRIAL_ROLE_SEARCH);
+  ASSERT_OK(PutTrials({control, MakeTrial(2, v1::DONE, 0.3), final_run, search}));
+  ASSERT_OK_AND_ASSIGN(const auto top, store_->TopTrials(10));
+  EXPECT_THAT(Ids(top), ElementsAre(4, 2));
+  ASSERT_OK_AND_ASSIGN(const auto listed, store_->ListTrials(0, 10));
+  EXPECT_THAT(Ids(listed), ElementsAre(1, 2, 3, 4));
+  ASSERT_OK_AND_ASSIGN(const std::optional<v1::FinalStage> none, store_->GetFinalStage());
+  EXPECT_FALSE(none.has_value());
+  v1::FinalStage stage;
+  stage.mutable_config()->set_top_k(2);
+  stage.add_finalists(4);
+  stage.add_controls(1);
+  Mutation m;
+  m.final_stage = stage;
+  ASSERT_OK(Apply(m));
+  stage.set_note("extended");
+  m.final_stage = stage;
+  ASSERT_OK(Apply(m));
+  ASSERT_OK_AND_ASSIGN(const std::optional<v1::FinalStage> read, store_->GetFinalStage());
+  ASSERT_TRUE(read.has_value());
+  ExpectSameMessage(*read, stage);
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
+  ASSERT_TRUE(snapshot.final_stage.has_value());
+  ExpectSameMessage(*snapshot.final_stage, stage);
+}
+
 TEST_P(StoreContractTest, ListTrialsPagesById) {
   ASSERT_OK(CreateExperiment());
   ASSERT_OK(PutTrials({MakeTrial(5), MakeTrial(1)}));
@@ -803,6 +839,68 @@ TEST_F(SqliteStoreTest, SecondWriterWaitsForTheLockWhenAsked) {
   const absl::StatusOr<std::unique_ptr<Store>> second = OpenSqliteStore(path_, wait);
   release.join();
   ASSERT_OK(second.status());
+}
+
+// A database of schema version 1 (before trial roles and the final stage): readers ask for a
+// migration, the controller's open migrates it in place, its trials read as search trials, and
+// it then takes a final stage and controls like a new one.
+TEST_F(SqliteStoreTest, AVersionOneDatabaseMigratesAndGetsTheFinalStage) {
+  RunSql(path_, R"sql(
+CREATE TABLE experiment (id INTEGER PRIMARY KEY CHECK (id = 1), config BLOB NOT NULL, state TEXT NOT NULL,
+  created_at REAL NOT NULL);
+CREATE TABLE trials (id INTEGER PRIMARY KEY, state INTEGER NOT NULL, hash TEXT NOT NULL, best_ap REAL,
+  record BLOB NOT NULL);
+CREATE INDEX trials_by_state ON trials (state);
+CREATE INDEX trials_by_hash ON trials (hash);
+CREATE INDEX trials_by_ap ON trials (best_ap DESC, id);
+CREATE TABLE metrics (trial INTEGER NOT NULL, rung INTEGER NOT NULL, step INTEGER NOT NULL, loss REAL, ap REAL, at REAL);
+CREATE INDEX metrics_by_trial ON metrics (trial);
+CREATE TABLE workers (id TEXT PRIMARY KEY, host TEXT NOT NULL, device TEXT NOT NULL, memory_mb INTEGER NOT NULL,
+  simulated INTEGER NOT NULL, registered_at REAL, last_seen REAL, trials_done INTEGER NOT NULL);
+CREATE TABLE policy (id INTEGER PRIMARY KEY CHECK (id = 1), algorithm TEXT NOT NULL, observed INTEGER NOT NULL,
+  state BLOB NOT NULL);
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL, kind TEXT NOT NULL, trial INTEGER NOT NULL,
+  detail TEXT NOT NULL);
+PRAGMA application_id = 1448236098;  -- "VRTB"
+PRAGMA user_version = 1;
+)sql");
+  // The old rows, written as the version-1 store wrote them (records in hex).
+  const v1::ExperimentConfig config = Config("old");
+  const v1::Trial old = MakeTrial(1, v1::DONE, 0.4);
+  auto hex = [](const std::string& bytes) {
+    std::string out;
+    for (unsigned char c : bytes) out += absl::StrFormat("%02x", c);
+    return out;
+  };
+  RunSql(path_, absl::StrFormat("INSERT INTO experiment VALUES (1, x'%s', 'finished', 0); "
+                                "INSERT INTO trials VALUES (1, %d, '%s', 0.4, x'%s');",
+                                hex(config.SerializeAsString()), v1::DONE, old.hash(), hex(old.SerializeAsString())));
+  const absl::Status reader = OpenSqliteStore(path_, ReadOnly()).status();
+  EXPECT_EQ(reader.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(reader.message()), HasSubstr("schema version 1 is older"));
+  {
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+    ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+    ASSERT_EQ(snapshot.trials.size(), 1u);
+    EXPECT_EQ(RoleOf(snapshot.trials[0]), v1::TRIAL_ROLE_SEARCH);
+    EXPECT_EQ(snapshot.experiment_state, v1::EXPERIMENT_FINISHED);
+    EXPECT_FALSE(snapshot.final_stage.has_value());
+    Mutation m;
+    m.final_stage.emplace().add_finalists(1);
+    v1::Trial run = MakeTrial(2, v1::PENDING);
+    run.set_role(v1::TRIAL_ROLE_FINAL);
+    run.set_final_of(1);
+    m.trials.push_back(run);
+    ASSERT_OK(store->Apply(m));
+  }
+  ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_, ReadOnly()));
+  ASSERT_OK_AND_ASSIGN(const std::optional<v1::FinalStage> stage, store->GetFinalStage());
+  ASSERT_TRUE(stage.has_value());
+  EXPECT_THAT(stage->finalists(), ElementsAre(1));
+  ASSERT_OK_AND_ASSIGN(const auto top, store->TopTrials(10));
+  EXPECT_THAT(Ids(top), ElementsAre(1));
+  ASSERT_OK_AND_ASSIGN(const v1::Trial read, store->GetTrial(2));
+  EXPECT_EQ(read.final_of(), 1);
 }
 
 TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {

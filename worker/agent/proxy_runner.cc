@@ -66,7 +66,19 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   o.steps = experiment.rungs().steps(experiment.rungs().steps_size() - 1);
   o.rung_end = lease.steps();
   const v1::Schedule schedule = ScheduleOf(proxy);
-  if (schedule == v1::SCHEDULE_WSD || schedule == v1::SCHEDULE_EMA) {
+  if (lease.role() == v1::TRIAL_ROLE_FINAL) {
+    // A final run is a run of its own, annealed to its end: under wsd a warm-up, the constant lr
+    // and the cool-down at the end; under every other schedule one cosine over its steps.
+    o.steps = lease.steps();
+    if (schedule == v1::SCHEDULE_WSD) {
+      o.schedule = ScheduleKind::kWsd;
+      o.reading = Reading::kCooldown;
+      o.cooldown_fraction = proxy.cooldown_fraction() > 0 ? proxy.cooldown_fraction() : o.cooldown_fraction;
+      o.rung_end = lease.steps();
+    } else {
+      o.rung_end = 0;
+    }
+  } else if (schedule == v1::SCHEDULE_WSD || schedule == v1::SCHEDULE_EMA) {
     // One constant-lr run; each rung reads it without changing it, and a promotion continues it.
     o.schedule = ScheduleKind::kWsd;
     o.reading = schedule == v1::SCHEDULE_WSD ? Reading::kCooldown : Reading::kEma;
@@ -82,7 +94,9 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   }
   o.warmup_steps = DefaultWarmupSteps(o.steps);
   o.eval_every = proxy.eval_every();
-  o.seed = experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
+  // The lease's seed (a final run's is fresh); an older controller sends none, and the rule it
+  // used is this one (controller/final_stage.h: TrainingSeed).
+  o.seed = lease.seed() != 0 ? lease.seed() : experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
   o.threads = options_.threads > 0 ? options_.threads : std::max(1, proxy.threads());
   o.loader_threads = options_.loader_threads;
   o.device = options_.device;
