@@ -100,6 +100,11 @@ class Trial:
     parent: int
     results: list  # [RungResult], in the order reported.
     spec: dict = dataclasses.field(repr=False)  # As spec.json: json.dump it for `vertebra ... --arch`.
+    role: str = "search"  # search, control (a reference trained beside the search), final (a validation run)
+    seed: int = 0  # The training seed it was leased with.
+    control: str = ""  # A control's entry in the experiment's "controls" (also on its final runs).
+    final_of: int = 0  # A final run: the trial it trains again.
+    final_seed: int = 0  # A final run: which of the final stage's seeds it is (0, 1, ...).
 
     @property
     def top_result(self):
@@ -193,7 +198,8 @@ def _trial(t):
     results = [RungResult(r.rung, r.lease, r.steps, list(r.ap.stats), r.reward, r.worker, r.simulated, r.continued,
                           r.cooldown_steps, r.train_seconds, r.images_per_s) for r in t.results]
     return Trial(t.id, _word(t, "state"), t.hash, t.rung, t.params, t.macs, t.reward,
-                 t.attempts, t.failure, t.reused_from, t.parent, results, _spec(t.spec))
+                 t.attempts, t.failure, t.reused_from, t.parent, results, _spec(t.spec),
+                 _word(t, "role") or "search", t.seed, t.control, t.final_of, t.final_seed)
 
 
 def rank_trials(trials):

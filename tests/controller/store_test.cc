@@ -696,7 +696,8 @@ TEST_F(SqliteStoreTest, VersionOneGainsTheWorkersSecretHashes) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE workers DROP COLUMN secret_hash; PRAGMA user_version = 1", nullptr, nullptr,
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE workers DROP COLUMN secret_hash; ALTER TABLE trials DROP COLUMN role; "
+                         "ALTER TABLE experiment DROP COLUMN final_stage; PRAGMA user_version = 1", nullptr, nullptr,
                          nullptr),
             SQLITE_OK);
   sqlite3_close(db);
