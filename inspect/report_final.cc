@@ -70,7 +70,7 @@ void AppendFinal(const Data& data, std::string* out) {
       if (!s.aps.empty()) {
         const double y = chart.y()(Mean(s.aps));
         chart.Raw(absl::StrFormat("<path d=\"M%.1f %.1fH%.1f\" stroke=\"%s\" stroke-width=\"2\"/>",
-                                  chart.x()(i - kMeanHalfWidth), y, chart.x()(i + kMeanHalfWidth), y, colour));
+                                  chart.x()(i - kMeanHalfWidth), y, chart.x()(i + kMeanHalfWidth), colour));
       }
     }
     chart.Legend(Chart::Mark::kDot, kFinalistColour, "finalist");
