@@ -9,11 +9,11 @@
 #include "bench/report_bench.h"
 #include "bench/search_bench.h"
 #include "cli/commands.h"
+#include "proto/kinds.h"
 #if VERTEBRA_WITH_TORCH
 #include "bench/train_bench.h"
 #include "cli/spec_source.h"
 #include "search_spaces/family.h"
-#include "proto/kinds.h"
 #include "search_spaces/proxy.h"
 #endif
 

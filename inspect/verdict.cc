@@ -29,8 +29,8 @@ FinalSubject SubjectOf(const v1::Trial& t) {
   return s;
 }
 
-std::string Num(double x, const char* format = "%.3f") {
-  return std::isfinite(x) ? absl::StrFormat(format, x) : std::string("-");
+std::string Num(double x, int digits = 3) {
+  return std::isfinite(x) ? absl::StrFormat("%.*f", digits, x) : std::string("-");
 }
 
 std::string Describe(const FinalSubject& s) {
@@ -44,8 +44,8 @@ std::string Outcome(const Verdict& v, const FinalComparison& c, bool name_contro
   const FinalSubject& k = v.controls[c.control];
   const std::string them = name_control ? k.name : "it";
   if (!c.decided) return absl::StrFormat("%s vs %s: not decided yet (fewer than two seeds each)", f.name, them);
-  const std::string how = absl::StrFormat("%s pooled SDs, Welch p = %s", Num(c.pooled_sds, "%.1f"),
-                                          Num(c.welch.p_greater, "%.4f"));
+  const std::string how = absl::StrFormat("%s pooled SDs, Welch p = %s", Num(c.pooled_sds, 1),
+                                          Num(c.welch.p_greater, 4));
   return c.beats ? absl::StrFormat("%s beats %s (by %s)", f.name, them, how)
                  : absl::StrFormat("%s is not distinguishable from %s (%s)", f.name, them, how);
 }

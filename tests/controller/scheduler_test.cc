@@ -840,7 +840,9 @@ TEST_F(WinnersTest, ControlsRunEveryRungOutsideThePolicyAndTheBudget) {
   for (const Observation& o : *observed_) observed.insert(o.trial);
   EXPECT_EQ(observed, std::set<int64_t>(search.begin(), search.end()));
   // Ranked apart: the store's top lists search trials only.
-  for (const v1::Trial& t : *store_->TopTrials(10)) EXPECT_NE(t.id(), c0.trial());
+  const absl::StatusOr<std::vector<v1::Trial>> top = store_->TopTrials(10);  // Held: a range-for over *temporary dangles.
+  ASSERT_TRUE(top.ok()) << top.status();
+  for (const v1::Trial& t : *top) EXPECT_NE(t.id(), c0.trial());
   EXPECT_EQ(scheduler_->Status().best_trial(), search[1]);
 }
 

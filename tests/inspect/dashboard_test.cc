@@ -47,7 +47,7 @@ class DashboardTest : public ::testing::Test {
           ctl::ParseExperimentConfig(R"({"name": "dash", "budget": {"trials": 10}})", "test.json");
       ASSERT_TRUE(config.ok()) << config.status();
       m.create_experiment = *config;
-      m.experiment_state = "running";
+      m.experiment_state = v1::EXPERIMENT_RUNNING;
     }
     for (int id = static_cast<int>(snap->trials.size()) + 1; id <= n; ++id) {
       v1::Trial t;
