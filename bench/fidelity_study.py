@@ -38,8 +38,10 @@ import sys
 import threading
 import time
 
-FIELDS = ["dataset", "data", "arch", "kind", "seed", "scheme", "budget", "ap", "ap50", "macs", "params", "scheme_steps",
-          "job", "job_steps", "job_wall_s", "job_cpu_s"]
+FIELDS = ["dataset", "data", "lr", "arch", "kind", "seed", "scheme", "budget", "ap", "ap50", "macs", "params",
+          "scheme_steps", "job", "job_steps", "job_wall_s", "job_cpu_s"]
+# The trainer's AdamW peak learning rate when --lr is not given (rows written before the lr column).
+DEFAULT_LR = 2e-3
 DATASETS = {"shapes": "synthetic", "fashion": "fashion-mnist"}
 # Architectures whose third seed pins the seed noise (with the first random one).
 NOISE_ARCHS = ("spinenet-49", "scale-decreased-49", "random-01")
@@ -98,12 +100,29 @@ def read_metrics(folder):
     return evals, steps + cooldown
 
 
+def migrate(csv_path):
+    """Give a CSV written before the lr column that column (the trainer's default lr then)."""
+    with open(csv_path) as f:
+        reader = csv.DictReader(f)
+        if "lr" in (reader.fieldnames or []):
+            return
+        rows = list(reader)
+    tmp = csv_path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(r, lr=DEFAULT_LR))
+    os.replace(tmp, csv_path)
+
+
 class Study:
     def __init__(self, args):
         self.args = args
         self.lock = threading.Lock()
         self.done = set()
         if os.path.exists(args.csv):
+            migrate(args.csv)
             with open(args.csv) as f:
                 for row in csv.DictReader(f):
                     self.done.add(row["job"])
@@ -155,21 +174,23 @@ class Study:
             return None, "not started: past --deadline-minutes"
         rung, top = a.rung, a.rung * a.factor
         data = a.data.get(dataset, DATASETS[dataset])
-        # The data spec is part of the job: a retuned data set starts its rows afresh.
+        # The data spec is part of the job: a retuned data set starts its rows afresh; so is a learning
+        # rate other than the trainer's default.
         tag = hashlib.sha1(data.encode()).hexdigest()[:6]
-        job = f"{dataset}-{tag}/r{rung}x{a.factor}/{name}/seed{seed}/{job_kind}"
+        recipe = "" if a.lr == DEFAULT_LR else f"/lr{a.lr:g}"
+        job = f"{dataset}-{tag}{recipe}/r{rung}x{a.factor}/{name}/seed{seed}/{job_kind}"
         if job in self.done:
             return job, "done before"
         if job_kind == "wsd":
-            extra = ["--steps", str(top), "--schedule", "wsd", "--readings", str(rung), "--ema", str(a.ema),
+            extra = ["--lr", f"{a.lr:g}", "--steps", str(top), "--schedule", "wsd", "--readings", str(rung), "--ema", str(a.ema),
                      "--read-all", "--cooldown-fraction", str(a.cooldown_fraction), "--warmup", str(a.warmup)]
         elif job_kind == "cosine":
-            extra = ["--steps", str(rung), "--schedule", "cosine", "--warmup", str(a.warmup)]
+            extra = ["--lr", f"{a.lr:g}", "--steps", str(rung), "--schedule", "cosine", "--warmup", str(a.warmup)]
         else:  # today
-            extra = ["--steps", str(top), "--schedule", "cosine", "--eval-every", str(rung), "--warmup", str(a.warmup)]
+            extra = ["--lr", f"{a.lr:g}", "--steps", str(top), "--schedule", "cosine", "--eval-every", str(rung), "--warmup", str(a.warmup)]
         folder, result, timing = self.train(job, arch, data, seed, extra)
         evals, job_steps = read_metrics(folder)
-        base = {"dataset": dataset, "data": data, "arch": name, "kind": kind, "seed": seed, "macs": result["macs"],
+        base = {"dataset": dataset, "data": data, "lr": a.lr, "arch": name, "kind": kind, "seed": seed, "macs": result["macs"],
                 "params": result["parameters"], "job": job, "job_steps": job_steps,
                 "job_wall_s": round(timing["wall_s"], 1),
                 "job_cpu_s": round(timing["cpu_s"], 1)}
@@ -218,7 +239,7 @@ def run(args):
         order += [(1, a) for a in archs if a[0] not in NOISE_ARCHS]
         order += [(seed, a) for seed in range(2, args.seeds + 1) for a in archs if a[0] not in NOISE_ARCHS]
         for seed, (name, arch, kind) in order:
-            for job_kind in ("wsd", "cosine"):
+            for job_kind in args.job_kinds:
                 jobs.append((dataset, name, arch, kind, seed, job_kind))
     if args.today:
         for dataset in args.datasets:
@@ -246,6 +267,7 @@ def load(csv_path):
             r[k] = int(r[k])
         for k in ("ap", "ap50", "job_wall_s", "job_cpu_s"):
             r[k] = float(r[k])
+        r["lr"] = float(r.get("lr") or DEFAULT_LR)
     return rows
 
 
@@ -345,7 +367,7 @@ def svg_plot(results, path):
 
 
 def report(args):
-    rows = load(args.csv)
+    rows = [r for r in load(args.csv) if math.isclose(r["lr"], args.lr)]
     rung, top = args.rung, args.rung * args.factor
     results = []
     for dataset in sorted({r["dataset"] for r in rows}):
@@ -353,6 +375,7 @@ def report(args):
             f = figures(rows, dataset, scheme, rung, top)
             if f:
                 results.append(f)
+    print(f"Rows at lr {args.lr:g}, first rung {rung} steps, reference {top} steps.\n")
     print(f"| data | scheme | archs | spread / seed SD | Kendall tau, all [90% CI] | tau, learners [90% CI] "
           f"| steps | CPU min |")
     print("|---|---|---|---|---|---|---|---|")
@@ -387,6 +410,10 @@ def main():
                    help="the first rung's steps (450: where SpineNet-49 clearly learns on the shapes set)")
     p.add_argument("--factor", type=int, default=4, help="the reference budget is this many first rungs")
     p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help="AdamW peak learning rate (also selects the rows "
+                   "--report reads)")
+    p.add_argument("--job-kinds", default="wsd,cosine",
+                   help="comma-separated: wsd (constant, ema and wsd readings and the reference), cosine")
     p.add_argument("--ema", type=float, default=0.99)
     p.add_argument("--cooldown-fraction", type=float, default=0.15)
     p.add_argument("--size", type=int, default=128)
@@ -403,6 +430,12 @@ def main():
     args = p.parse_args()
     args.vertebra = os.path.abspath(args.vertebra)
     args.datasets = [d for d in args.datasets.split(",") if d]
+    args.job_kinds = [k for k in args.job_kinds.split(",") if k]
+    for k in args.job_kinds:
+        if k not in ("wsd", "cosine"):
+            p.error(f"--job-kinds: unknown kind {k!r} (known: wsd, cosine)")
+    if "wsd" not in args.job_kinds and not args.report:
+        p.error("--job-kinds: wsd is needed (its cool-down at the last reading is the reference)")
     for d in args.datasets:
         if d not in DATASETS:
             p.error(f"--datasets: unknown data set {d!r} (known: {', '.join(DATASETS)})")
