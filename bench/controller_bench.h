@@ -6,6 +6,11 @@
 //   * the latency of Lease (a worker asking for the next proposal) with H trials of history,
 //     in-process, and how long restoring that history takes at start-up.
 //
+// As a load test (--sample-seconds), the throughput measurement also records a time series:
+// the process's resident memory, cycles/s, p99 latency and failed calls per interval, so a long
+// run shows whether memory stays flat after warm-up. Failed calls are counted, not fatal: the
+// worker waits 100 ms and goes on.
+//
 // bench/controller_peer.py measures Optuna's ask/tell on SQLite in the same shapes; the
 // bench/compare_controller.sh script runs both side by side. Not thread-safe: it runs its own
 // threads and server.
@@ -26,6 +31,8 @@ struct ControllerBenchOptions {
   double seconds = 5;                          // Measured per worker count, after a warm-up second.
   int lease_samples = 300;                     // Leases timed per history size.
   std::string dir;                             // Where the databases go; empty: the temp folder.
+  double sample_seconds = 0;                   // > 0: a time series with this interval (load test).
+  double work_seconds = 0;                     // Each simulated worker holds a lease this long.
   bool json = false;                           // One JSON object instead of a line per measurement.
 };
 

@@ -100,10 +100,18 @@ void RegisterController(CLI::App& parent) {
       "Lease + report cycles/s and latency with W simulated workers over loopback, and Lease latency "
       "with H trials of history (SQLite, synchronous=FULL)");
   cmd->add_option("--workers", f->workers, "Concurrent workers")->capture_default_str();
-  cmd->add_option("--history", f->history, "Trials of history")->capture_default_str();
+  cmd->add_option("--history", f->history, "Trials of history (0: none)")->capture_default_str();
   cmd->add_option("--seconds", f->seconds, "Measured seconds per worker count")->capture_default_str();
   cmd->add_option("--lease-samples", f->lease_samples, "Leases timed per history size")->capture_default_str();
   cmd->add_option("--dir", f->dir, "Where the databases go (default: the temp folder)");
+  cmd->add_option("--sample-seconds", f->sample_seconds,
+                  "Load test: also a time series of resident memory, cycles/s, p99 and failed calls at this "
+                  "interval")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--work-seconds", f->work_seconds,
+                  "Each simulated worker holds its lease this long before reporting (0: at once)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_flag("--json", f->json, "Print JSON");
   cmd->callback([f] { RunBenchmark(bench::RunControllerBench, *f); });
 }
