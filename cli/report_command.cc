@@ -55,20 +55,53 @@ void OnSignal(int) {
 struct DashboardFlags {
   inspect::DashboardOptions options;
   std::string token_file, port_file;
+  bool no_auth = false;
 };
 
+// The dashboard's token, by the controller's rule: --token-file, else $VERTEBRA_TOKEN, else the
+// search's DB.token (made 0600 when missing, so a controller started later shares it); none with
+// --no-auth, on loopback only. `where` says which, for the start-up line.
+std::string DashboardToken(const DashboardFlags& f, std::string* where) {
+  if (f.no_auth) {
+    if (!f.token_file.empty()) Fail(absl::InvalidArgumentError("--no-auth and --token-file: choose one"));
+    if (!IsLoopback(f.options.listen)) {
+      Fail(absl::InvalidArgumentError(absl::StrFormat(
+          "--no-auth: only on loopback (--listen %s reaches beyond this machine; give the search's token)",
+          f.options.listen)));
+    }
+    *where = "none (--no-auth): anyone on this machine can read the search";
+    return "";
+  }
+  if (!f.token_file.empty() || std::getenv("VERTEBRA_TOKEN") != nullptr) {
+    absl::StatusOr<std::string> token = ReadToken(f.token_file);
+    if (!token.ok()) Fail(token.status());
+    if (token->empty()) Fail(absl::InvalidArgumentError("VERTEBRA_TOKEN: empty (unset it, or use --no-auth)"));
+    *where = f.token_file.empty() ? "$VERTEBRA_TOKEN" : f.token_file;
+    return *token;
+  }
+  const std::string path = f.options.db + ".token";
+  absl::StatusOr<std::string> token = ReadOrCreateToken(path);
+  if (!token.ok()) {
+    Fail(absl::InvalidArgumentError(absl::StrFormat(
+        "--db %s: its token: %s (give --token-file, or --no-auth on loopback)", f.options.db, token.status().message())));
+  }
+  *where = path;
+  return *token;
+}
+
 void RunDashboard(const DashboardFlags& f) {
-  absl::StatusOr<std::string> token = ReadToken(f.token_file);
-  if (!token.ok()) Fail(token.status());
+  std::string token_origin;
+  const std::string token = DashboardToken(f, &token_origin);
   inspect::DashboardOptions options = f.options;
-  options.token = *token;
+  options.token = token;
   absl::StatusOr<std::unique_ptr<inspect::DashboardServer>> server = inspect::DashboardServer::Start(options);
   if (!server.ok()) Fail(server.status());
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   const bool https = !options.tls_cert.empty();
   std::cout << absl::StrFormat("dashboard of %s on %s://%s:%d/%s (read-only; Ctrl-C stops)\n", options.db,
                                https ? "https" : "http", host, (*server)->port(),
-                               options.token.empty() ? "" : "?token=...")
+                               options.token.empty() ? "" : "?token=TOKEN")
+            << "token: " << token_origin << "\n"
             << std::flush;
   // Whoever asked for the port waits for this file: failing to write it is an error, not a hang.
   if (absl::Status s = WritePortFile(f.port_file, (*server)->port()); !s.ok()) {
@@ -108,12 +141,11 @@ void RegisterReportCommand(CLI::App& app) {
       "Serve a search live in the browser: the report, regenerated from the database at most every --refresh "
       "seconds and reloading itself, a list of the trials and a page per trial (read-only)");
   dash->add_option("--db", d->options.db, "SQLite database of the experiment (it may not exist yet)")->required();
-  dash->add_option("--listen", d->options.listen, "HOST:PORT (port 0: any free port); beyond loopback a token is "
-                                                  "required")
-      ->capture_default_str();
+  dash->add_option("--listen", d->options.listen, "HOST:PORT (port 0: any free port)")->capture_default_str();
   dash->add_option("--token-file", d->token_file,
-                   "Bearer token the browser must present, as ?token= once (default: $VERTEBRA_TOKEN); required "
-                   "beyond loopback");
+                   "Bearer token the browser must present, as ?token= once (default: $VERTEBRA_TOKEN, else the "
+                   "search's DB.token as the controller makes it, made 0600 here when missing), on loopback too");
+  dash->add_flag("--no-auth", d->no_auth, "No token, on loopback only: anyone on this machine can read the search");
   dash->add_option("--tls-cert", d->options.tls_cert, "PEM certificate chain: serve HTTPS");
   dash->add_option("--tls-key", d->options.tls_key, "PEM private key of --tls-cert");
   dash->add_option("--refresh", d->options.refresh_seconds, "Seconds between regenerations and browser reloads")

@@ -59,7 +59,7 @@ done_count() {
 # Two dashboards, started together: on loopback, and beyond it with a token (checked at the end).
 echo "dashboard-test-token" >token
 echo "dashboard-test-search-token" >ctl_token
-"$vertebra" dashboard --db search.db --listen 127.0.0.1:0 --port-file dport --refresh 1 >dashboard.log 2>&1 &
+"$vertebra" dashboard --db search.db --listen 127.0.0.1:0 --port-file dport --refresh 1 --no-auth >dashboard.log 2>&1 &
 dash_pid=$!
 "$vertebra" dashboard --db search.db --listen 0.0.0.0:0 --port-file fport --token-file token >far.log 2>&1 &
 far_pid=$!
@@ -107,9 +107,20 @@ fetch "$url/" >/dev/null
 fetch "$url/trial/2" >/dev/null
 check "the dashboard left the database as it was" test "$(sha256sum search.db)" = "$sum"
 
-# Beyond loopback it needs the token, as the controller does.
-run 2 dashboard --db search.db --listen 0.0.0.0:0
-check "beyond loopback without a token is refused" grep -q "a bearer token is required beyond loopback" err
+# Loopback is not trust: without flags the dashboard takes the search's DB.token, as the controller
+# does (made 0600 here, as it is missing: this search's controller was given --token-file).
+"$vertebra" dashboard --db search.db --listen 127.0.0.1:0 --port-file lport >own.log 2>&1 &
+own_pid=$!
+check "a dashboard without flags is up" wait_for "[ -s lport ]" 20
+check "it says where its token is" grep -q "token: search.db.token" own.log
+check "it made the search's token file, mode 0600" test "$(stat -c %a search.db.token)" = 600
+own="http://127.0.0.1:$(cat lport)"
+check "on loopback, no token: 401" test "$(fetch "$own/")" = 401
+check "on loopback, the search's token: the report" test "$(fetch "$own/?token=$(cat search.db.token)")" = 200
+kill "$own_pid" 2>/dev/null
+wait "$own_pid" 2>/dev/null
+run 2 dashboard --db search.db --listen 0.0.0.0:0 --no-auth
+check "--no-auth beyond loopback is refused" grep -q -- "--no-auth: only on loopback" err
 check "the refusal is one line" test "$(wc -l <err)" -eq 1
 check "the dashboard beyond loopback is up" wait_for "[ -s fport ]" 20
 far="http://127.0.0.1:$(cat fport)"
