@@ -182,7 +182,9 @@ class Study:
         if job in self.done:
             return job, "done before"
         if job_kind == "wsd":
-            extra = ["--lr", f"{a.lr:g}", "--steps", str(top), "--schedule", "wsd", "--readings", str(rung), "--ema", str(a.ema),
+            readings = sorted({rung} | {r for r in a.extra_readings if rung < r < top})
+            extra = ["--lr", f"{a.lr:g}", "--steps", str(top), "--schedule", "wsd", "--readings"] + [str(r) for r in readings] + [
+                     "--ema", str(a.ema),
                      "--read-all", "--cooldown-fraction", str(a.cooldown_fraction), "--warmup", str(a.warmup)]
         elif job_kind == "cosine":
             extra = ["--lr", f"{a.lr:g}", "--steps", str(rung), "--schedule", "cosine", "--warmup", str(a.warmup)]
@@ -368,14 +370,14 @@ def svg_plot(results, path):
 
 def report(args):
     rows = [r for r in load(args.csv) if math.isclose(r["lr"], args.lr)]
-    rung, top = args.rung, args.rung * args.factor
+    rung, top = args.at or args.rung, args.rung * args.factor
     results = []
     for dataset in sorted({r["dataset"] for r in rows}):
         for scheme in ("wsd", "ema", "constant", "cosine_per_rung", "cosine"):
             f = figures(rows, dataset, scheme, rung, top)
             if f:
                 results.append(f)
-    print(f"Rows at lr {args.lr:g}, first rung {rung} steps, reference {top} steps.\n")
+    print(f"Rows at lr {args.lr:g}, readings at {rung} steps against the reference at {top} steps.\n")
     print(f"| data | scheme | archs | spread / seed SD | Kendall tau, all [90% CI] | tau, learners [90% CI] "
           f"| steps | CPU min |")
     print("|---|---|---|---|---|---|---|---|")
@@ -412,6 +414,11 @@ def main():
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help="AdamW peak learning rate (also selects the rows "
                    "--report reads)")
+    p.add_argument("--extra-readings", type=int, nargs="*", default=[900], metavar="STEPS",
+                   help="more readings of each wsd job between the first rung and the reference (rows at these "
+                        "budgets; a job resumed past one lacks it)")
+    p.add_argument("--at", type=int, help="--report: the figures of the readings at this budget instead of the "
+                   "first rung's (e.g. an --extra-readings budget)")
     p.add_argument("--job-kinds", default="wsd,cosine",
                    help="comma-separated: wsd (constant, ema and wsd readings and the reference), cosine")
     p.add_argument("--ema", type=float, default=0.99)
