@@ -231,24 +231,35 @@ absl::Status Scheduler::RefuseInvalid(const std::string& worker_id, int64_t tria
 }
 
 absl::Status Scheduler::Authenticate(const char* call, const std::string& worker_id, const std::string& secret,
-                                     int64_t trial) {
+                                     int64_t trial, const Peer& peer) {
   const std::string who = TruncateText(worker_id, kMaxWorkerIdChars);
   const auto w = workers_.find(worker_id);
   if (w == workers_.end()) return absl::NotFoundError(absl::StrFormat("unknown worker '%s': register first", who));
   // A secret longer than any we hand out is wrong without hashing it.
   const bool right = secret.size() <= kMaxSecretChars && !w->second.secret_hash.empty() &&
                      ConstantTimeEquals(SecretHash(secret), w->second.secret_hash);
-  if (right) return absl::OkStatus();
-  const std::string reason =
-      secret.empty() ? absl::StrFormat("%s as worker '%s' without its secret", call, who)
-                     : absl::StrFormat("%s as worker '%s' with a secret that is not its own", call, who);
+  // Under mTLS a worker is bound to the certificate it registered with.
+  const std::string& bound = w->second.certificate_subject;
+  const bool same_certificate = bound.empty() || ConstantTimeEquals(peer.certificate_subject, bound);
+  if (right && same_certificate) return absl::OkStatus();
+  std::string reason;
+  if (!right) {
+    reason = secret.empty() ? absl::StrFormat("%s as worker '%s' without its secret", call, who)
+                            : absl::StrFormat("%s as worker '%s' with a secret that is not its own", call, who);
+  } else {
+    reason = absl::StrFormat("%s as worker '%s' with %s, not the certificate it registered with (%s)", call, who,
+                             peer.certificate_subject.empty()
+                                 ? std::string("no client certificate")
+                                 : "client certificate " + TruncateText(peer.certificate_subject, kMaxHostChars),
+                             TruncateText(bound, kMaxHostChars));
+  }
   Mutation m;
   m.events.push_back(MakeEvent("identity_refused", trial, reason));
   RETURN_IF_ERROR(Commit(m));
-  return secret.empty() ? absl::UnauthenticatedError(reason) : absl::PermissionDeniedError(reason);
+  return right || !secret.empty() ? absl::PermissionDeniedError(reason) : absl::UnauthenticatedError(reason);
 }
 
-absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest& req) {
+absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest& req, const Peer& peer) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckRegisterRequest(req); !s.ok()) return RefuseInvalid("", 0, s);
   if (req.simulated() != config_.simulated()) {
@@ -264,6 +275,7 @@ absl::StatusOr<v1::RegisterReply> Scheduler::Register(const v1::RegisterRequest&
   w.device = req.device();
   w.memory_mb = req.memory_mb();
   w.simulated = req.simulated();
+  w.certificate_subject = TruncateText(peer.certificate_subject, kMaxHostChars);
   w.registered_at = w.last_seen = clock_->Now();
   Mutation m;
   m.workers.push_back(w);
@@ -413,10 +425,10 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
   return n;
 }
 
-absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
+absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req, const Peer& peer) {
   const std::string& worker = req.worker_id();
   absl::ReleasableMutexLock lock(&mu_);
-  RETURN_IF_ERROR(Authenticate("lease", worker, req.worker_secret(), 0));
+  RETURN_IF_ERROR(Authenticate("lease", worker, req.worker_secret(), 0, peer));
   auto w = workers_.find(worker);
   {
     Mutation expiry;
@@ -507,10 +519,10 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req) {
   return reply;
 }
 
-absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatRequest& req) {
+absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatRequest& req, const Peer& peer) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckHeartbeatRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
-  RETURN_IF_ERROR(Authenticate("heartbeat", req.worker_id(), req.worker_secret(), req.trial()));
+  RETURN_IF_ERROR(Authenticate("heartbeat", req.worker_id(), req.worker_secret(), req.trial(), peer));
   auto w = workers_.find(req.worker_id());
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
@@ -560,10 +572,10 @@ double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
   return reward;
 }
 
-absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) {
+absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, const Peer& peer) {
   absl::ReleasableMutexLock lock(&mu_);
   if (absl::Status s = CheckReportRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
-  RETURN_IF_ERROR(Authenticate("report", req.worker_id(), req.worker_secret(), req.trial()));
+  RETURN_IF_ERROR(Authenticate("report", req.worker_id(), req.worker_secret(), req.trial(), peer));
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
   const v1::Trial& t = it->second;
@@ -672,11 +684,11 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req) 
   return v1::ReportReply();
 }
 
-absl::Status Scheduler::Release(const v1::ReleaseRequest& req) {
+absl::Status Scheduler::Release(const v1::ReleaseRequest& req, const Peer& peer) {
   const std::string& worker = req.worker_id();
   const int64_t trial = req.trial(), lease = req.lease();
   absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(Authenticate("release", worker, req.worker_secret(), trial));
+  RETURN_IF_ERROR(Authenticate("release", worker, req.worker_secret(), trial, peer));
   auto it = trials_.find(trial);
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", trial));
   const v1::Trial& t = it->second;

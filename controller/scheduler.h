@@ -90,6 +90,13 @@ struct SchedulerOptions {
   std::function<std::unique_ptr<Policy>(const search_spaces::SearchSpace&)> policy_factory;
 };
 
+// Who is calling, as the transport knows it (the gRPC service fills it in; in-process callers
+// pass nothing).
+struct Peer {
+  // The TLS client certificate's subject under mTLS ("CN=..."); empty without one.
+  std::string certificate_subject;
+};
+
 class Scheduler {
  public:
   // Opens the experiment in `store`: creates it from `config` on an empty store, or resumes the
@@ -109,26 +116,33 @@ class Scheduler {
   // secret's SHA-256, so a restarted controller knows its live workers); Lease, Heartbeat, Report
   // and Release must carry that worker's secret. NotFound for an unknown worker; a call without
   // the secret is Unauthenticated, one with another secret PermissionDenied, and both are recorded
-  // as an event "identity_refused" and change nothing else.
+  // as an event "identity_refused" and change nothing else. Under mTLS the service passes the
+  // client certificate's subject as `peer`: a worker that registered with one is bound to it, and
+  // a call under its identity with another certificate (or none) is PermissionDenied and
+  // recorded the same way, even with the right secret.
   //
   // Register: a new worker id with its secret and what to train. FailedPrecondition when a
   // simulated worker joins a real experiment or the other way round.
-  absl::StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request, const Peer& peer = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
   // GRANTED (the trial, its spec at the proxy's scaling, the rung's steps and the one below's,
   // the deadline), WAIT (retry_after_seconds) or FINISHED (reason). NotFound for an unknown worker.
-  absl::StatusOr<v1::LeaseReply> Lease(const v1::LeaseRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::LeaseReply> Lease(const v1::LeaseRequest& request, const Peer& peer = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Renews the lease and records the progress (step 0 without an AP renews only). stop says
   // whether the experiment still runs. FailedPrecondition (with the reason) when the worker no
   // longer holds the lease; NotFound for an unknown worker or trial.
-  absl::StatusOr<v1::HeartbeatReply> Heartbeat(const v1::HeartbeatRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::HeartbeatReply> Heartbeat(const v1::HeartbeatRequest& request, const Peer& peer = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A result (the 12 COCO numbers, else InvalidArgument) or a failure: a retryable one puts the
   // trial back like an expired lease while attempts remain, others fail it. duplicate: already
   // taken under this lease. FailedPrecondition for a stale lease or a simulated result in a real
   // experiment (or the other way round); NotFound for an unknown trial.
-  absl::StatusOr<v1::ReportReply> Report(const v1::ReportRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::ReportReply> Report(const v1::ReportRequest& request, const Peer& peer = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Gives a lease back (the worker is shutting down): the trial is pending again, no attempt
   // counted. FailedPrecondition when the lease is not the worker's.
-  absl::Status Release(const v1::ReleaseRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Release(const v1::ReleaseRequest& request, const Peer& peer = {}) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Expires overdue leases; returns how many. The service calls it periodically; Lease and
   // Heartbeat also call it.
@@ -169,10 +183,10 @@ class Scheduler {
   // is stored and the trial's lease stays as it was.
   absl::Status RefuseInvalid(const std::string& worker_id, int64_t trial, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether `secret` is the one Register gave `worker_id` (see the identity contract above);
-  // `call` and `trial` name the refused call in its event.
-  absl::Status Authenticate(const char* call, const std::string& worker_id, const std::string& secret, int64_t trial)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `secret` is the one Register gave `worker_id` and `peer` its certificate (see the
+  // identity contract above); `call` and `trial` name the refused call in its event.
+  absl::Status Authenticate(const char* call, const std::string& worker_id, const std::string& secret, int64_t trial,
+                            const Peer& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Event MakeEvent(const std::string& kind, int64_t trial, const std::string& detail) const;
   absl::StatusOr<int> ExpireLocked(Mutation& mutation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The experiment's controls as new PENDING trials of role TRIAL_ROLE_CONTROL, into `m` (a new

@@ -57,6 +57,18 @@ class ScopedBindLogFilter {
 };
 
 // A worker call must name its worker.
+// The caller as TLS knows it: the subject of its client certificate under mTLS, else nothing.
+Peer PeerOf(const grpc::ServerContext& context) {
+  Peer peer;
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return peer;
+  for (const grpc::string_ref& subject : auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME)) {
+    peer.certificate_subject.assign(subject.data(), subject.size());
+    break;
+  }
+  return peer;
+}
+
 grpc::Status RequireWorker(const std::string& id) {
   if (id.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "worker_id: required");
   return grpc::Status::OK;
@@ -90,16 +102,16 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* req, v1::ReleaseReply*) override {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     if (grpc::Status s = RequireWorker(*req); !s.ok()) return s;
-    return ToGrpcStatus(scheduler_->Release(*req));
+    return ToGrpcStatus(scheduler_->Release(*req, PeerOf(*context)));
   }
 
  private:
   template <typename Request, typename Reply>
   grpc::Status Serve(const grpc::ServerContext* context, const Request& req, Reply* reply,
-                     absl::StatusOr<Reply> (Scheduler::*call)(const Request&)) {
+                     absl::StatusOr<Reply> (Scheduler::*call)(const Request&, const Peer&)) {
     if (grpc::Status s = Authorize(context, token_); !s.ok()) return s;
     if (grpc::Status s = RequireWorker(req); !s.ok()) return s;
-    absl::StatusOr<Reply> r = (scheduler_->*call)(req);
+    absl::StatusOr<Reply> r = (scheduler_->*call)(req, PeerOf(*context));
     if (!r.ok()) return ToGrpcStatus(r.status());
     *reply = *std::move(r);
     return grpc::Status::OK;

@@ -35,6 +35,9 @@ struct WorkerRecord {
   // SecretHash (common/token.h) of the secret Register returned to this worker; every later call
   // of the worker must carry that secret. Never the secret itself.
   std::string secret_hash;
+  // The subject of the TLS client certificate it registered with (mTLS), e.g. "CN=worker-3";
+  // empty without one. Every later call of the worker must come with the same subject.
+  std::string certificate_subject;
 };
 
 // Something that happened, for the event log and the report (lease, expiry, report, rejection,
@@ -137,8 +140,9 @@ std::unique_ptr<Store> NewMemoryStore();
 
 // The SQLite store's current schema version. A database written by a newer version is refused.
 // Version 2: the workers' identity (secret_hash). Version 3: trial roles (search, control,
-// final) and the experiment's final stage.
-inline constexpr int kSchemaVersion = 3;
+// final) and the experiment's final stage. Version 4: the client certificate a worker registered
+// with (certificate_subject).
+inline constexpr int kSchemaVersion = 4;
 
 struct SqliteOptions {
   // The controller opens read-write and creates the file; inspection commands open read-only

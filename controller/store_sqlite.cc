@@ -104,6 +104,10 @@ ALTER TABLE workers ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE trials ADD COLUMN role INTEGER NOT NULL DEFAULT 0;  -- v1.TrialRole.
 ALTER TABLE experiment ADD COLUMN final_stage BLOB;              -- Serialized v1.FinalStage; NULL: none.
 )sql",
+    // Version 4: under mTLS a worker is bound to the client certificate it registered with.
+    R"sql(
+ALTER TABLE workers ADD COLUMN certificate_subject TEXT NOT NULL DEFAULT '';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion, "one migration step per version");
 
@@ -119,7 +123,7 @@ constexpr const char* kSelectFinalStage = "SELECT final_stage FROM experiment WH
 constexpr const char* kInsertMetric = "INSERT INTO metrics (trial, rung, step, loss, ap, at) VALUES (?, ?, ?, ?, ?, ?)";
 constexpr const char* kUpsertWorker =
     "INSERT OR REPLACE INTO workers (id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done, "
-    "secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "secret_hash, certificate_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kReplacePolicy =
     "INSERT OR REPLACE INTO policy (id, algorithm, observed, state) VALUES (1, ?, ?, ?)";
 constexpr const char* kInsertEvent = "INSERT INTO events (at, kind, trial, detail) VALUES (?, ?, ?, ?)";
@@ -128,8 +132,8 @@ constexpr const char* kSelectExperiment = "SELECT config, state FROM experiment 
 constexpr const char* kCountTrials = "SELECT COUNT(*) FROM trials";
 constexpr const char* kSelectAllTrials = "SELECT id, record FROM trials ORDER BY id";
 constexpr const char* kSelectWorkers =
-    "SELECT id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done, secret_hash FROM workers "
-    "ORDER BY id";
+    "SELECT id, host, device, memory_mb, simulated, registered_at, last_seen, trials_done, secret_hash, "
+    "certificate_subject FROM workers ORDER BY id";
 constexpr const char* kSelectPolicy = "SELECT algorithm, observed, state FROM policy WHERE id = 1";
 constexpr const char* kLastEventId = "SELECT COALESCE(MAX(id), 0) FROM events";
 constexpr const char* kCountByState = "SELECT state, COUNT(*) FROM trials GROUP BY state";
@@ -616,6 +620,7 @@ class SqliteStore final : public Store {
         worker.last_seen = query.Real(6);
         worker.trials_done = query.Int(7);
         worker.secret_hash = query.Text(8);
+        worker.certificate_subject = query.Text(9);
       }
     }
     {
@@ -719,7 +724,8 @@ class SqliteStore final : public Store {
           .BindReal(worker.registered_at)
           .BindReal(worker.last_seen)
           .BindInt(worker.trials_done)
-          .BindText(worker.secret_hash);
+          .BindText(worker.secret_hash)
+          .BindText(worker.certificate_subject);
       RETURN_IF_ERROR(query.Run());
     }
     if (mutation.final_stage) {

@@ -182,7 +182,8 @@ TEST_F(ServiceTest, MalformedAndForeignRequestsAreAnsweredNotCrashed) {
   EXPECT_TRUE(Register(*stub, "", &reg).ok());
 }
 
-// A CA, a server certificate for "localhost" and a client certificate, made with the openssl tool.
+// A CA, a server certificate for "localhost" and two client certificates ("worker" and "other"),
+// made with the openssl tool.
 class TlsFiles {
  public:
   TlsFiles() : dir_(fs::temp_directory_path() / ("vertebra_tls_" + std::to_string(getpid()))) {
@@ -198,6 +199,9 @@ class TlsFiles {
         "-extfile san.ext 2>/dev/null"
         " && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=worker 2>/dev/null"
         " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 "
+        "2>/dev/null"
+        " && openssl req -newkey rsa:2048 -nodes -keyout other.key -out other.csr -subj /CN=other 2>/dev/null"
+        " && openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out other.pem -days 2 "
         "2>/dev/null";
     ok_ = std::system(script.c_str()) == 0;
   }
@@ -233,6 +237,51 @@ TEST_F(ServiceTest, MutualTlsAcceptsOnlyClientsWithACertificate) {
   EXPECT_FALSE(Register(*bad, "t", &reply).ok());
   auto plain = Stub();
   EXPECT_FALSE(Register(*plain, "t", &reply).ok());
+}
+
+// Under mTLS a worker is bound to the certificate it registered with: another certificate signed
+// by the same CA cannot act as it, even with its secret, and the attempt is on the record.
+TEST_F(ServiceTest, UnderMutualTlsAWorkerIsBoundToItsCertificate) {
+  TlsFiles tls;
+  if (!tls.ok()) GTEST_SKIP() << "the openssl tool could not make test certificates";
+  ServerOptions options;
+  options.tls_cert = tls.Path("server.pem");
+  options.tls_key = tls.Path("server.key");
+  options.tls_client_ca = tls.Path("ca.pem");
+  options.token = "t";
+  Serve(options);
+  auto as = [&](const std::string& name) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = tls.Read("ca.pem");
+    o.pem_cert_chain = tls.Read(name + ".pem");
+    o.pem_private_key = tls.Read(name + ".key");
+    return Stub(grpc::SslCredentials(o), "localhost");
+  };
+  auto worker = as("client");
+  auto other = as("other");
+  v1::RegisterReply reg;
+  ASSERT_TRUE(Register(*worker, "t", &reg).ok());
+  auto lease = [&](v1::WorkerService::Stub& stub) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    context.AddMetadata("authorization", "Bearer t");
+    v1::LeaseRequest req;
+    req.set_worker_id(reg.worker_id());
+    req.set_worker_secret(reg.worker_secret());
+    v1::LeaseReply reply;
+    return stub.Lease(&context, req, &reply);
+  };
+  const grpc::Status own = lease(*worker);
+  EXPECT_TRUE(own.ok()) << own.error_message();
+  const grpc::Status stolen = lease(*other);
+  EXPECT_EQ(stolen.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(stolen.error_message().find("CN=other"), std::string::npos) << stolen.error_message();
+  EXPECT_NE(stolen.error_message().find("CN=worker"), std::string::npos) << stolen.error_message();
+  absl::StatusOr<std::vector<Event>> events = store_->Events(0, 100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  int refused = 0;
+  for (const Event& e : *events) refused += e.kind == "identity_refused";
+  EXPECT_EQ(refused, 1);
 }
 
 }  // namespace

@@ -696,7 +696,8 @@ TEST_F(SqliteStoreTest, VersionOneGainsTheWorkersSecretHashes) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE workers DROP COLUMN secret_hash; ALTER TABLE trials DROP COLUMN role; "
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE workers DROP COLUMN certificate_subject; "
+                         "ALTER TABLE workers DROP COLUMN secret_hash; ALTER TABLE trials DROP COLUMN role; "
                          "ALTER TABLE experiment DROP COLUMN final_stage; PRAGMA user_version = 1", nullptr, nullptr,
                          nullptr),
             SQLITE_OK);
@@ -706,6 +707,30 @@ TEST_F(SqliteStoreTest, VersionOneGainsTheWorkersSecretHashes) {
   ASSERT_EQ(snapshot.workers.size(), 1u);
   EXPECT_EQ(snapshot.workers[0].id, "w-1");
   EXPECT_EQ(snapshot.workers[0].secret_hash, "");
+  EXPECT_EQ(snapshot.workers[0].certificate_subject, "");
+}
+
+// Version 3 (before mTLS bindings): its workers come back bound to no certificate, and a
+// worker's certificate subject is kept from then on.
+TEST_F(SqliteStoreTest, VersionThreeGainsTheWorkersCertificateSubjects) {
+  {
+    ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+    Mutation m;
+    m.create_experiment = v1::ExperimentConfig();
+    m.workers.push_back(Worker("w-1", 0));
+    ASSERT_TRUE(store->Apply(m).ok());
+  }
+  RunSql(path_, "ALTER TABLE workers DROP COLUMN certificate_subject; PRAGMA user_version = 3");
+  ASSERT_OK_AND_ASSIGN(const auto store, OpenSqliteStore(path_));
+  Mutation m;
+  WorkerRecord bound = Worker("w-2", 0);
+  bound.certificate_subject = "CN=worker-2";
+  m.workers.push_back(bound);
+  ASSERT_TRUE(store->Apply(m).ok());
+  ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store->Load());
+  ASSERT_EQ(snapshot.workers.size(), 2u);
+  EXPECT_EQ(snapshot.workers[0].certificate_subject, "");
+  EXPECT_EQ(snapshot.workers[1].certificate_subject, "CN=worker-2");
 }
 
 // A configuration stored before proxy.classes existed reads with the class count the search
