@@ -209,6 +209,15 @@ class TlsFiles {
   bool ok() const { return ok_; }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   std::string Read(const std::string& name) const { return *ReadFile(Path(name)); }
+  // A server that asks every client for a certificate this CA signed, and the search token.
+  ServerOptions MutualServerOptions(const std::string& token) const {
+    ServerOptions options;
+    options.tls_cert = Path("server.pem");
+    options.tls_key = Path("server.key");
+    options.tls_client_ca = Path("ca.pem");
+    options.token = token;
+    return options;
+  }
 
  private:
   fs::path dir_;
@@ -218,12 +227,7 @@ class TlsFiles {
 TEST_F(ServiceTest, MutualTlsAcceptsOnlyClientsWithACertificate) {
   TlsFiles tls;
   if (!tls.ok()) GTEST_SKIP() << "the openssl tool could not make test certificates";
-  ServerOptions options;
-  options.tls_cert = tls.Path("server.pem");
-  options.tls_key = tls.Path("server.key");
-  options.tls_client_ca = tls.Path("ca.pem");
-  options.token = "t";
-  Serve(options);
+  Serve(tls.MutualServerOptions("t"));
   grpc::SslCredentialsOptions with_cert;
   with_cert.pem_root_certs = tls.Read("ca.pem");
   with_cert.pem_cert_chain = tls.Read("client.pem");
@@ -244,12 +248,7 @@ TEST_F(ServiceTest, MutualTlsAcceptsOnlyClientsWithACertificate) {
 TEST_F(ServiceTest, UnderMutualTlsAWorkerIsBoundToItsCertificate) {
   TlsFiles tls;
   if (!tls.ok()) GTEST_SKIP() << "the openssl tool could not make test certificates";
-  ServerOptions options;
-  options.tls_cert = tls.Path("server.pem");
-  options.tls_key = tls.Path("server.key");
-  options.tls_client_ca = tls.Path("ca.pem");
-  options.token = "t";
-  Serve(options);
+  Serve(tls.MutualServerOptions("t"));
   auto as = [&](const std::string& name) {
     grpc::SslCredentialsOptions o;
     o.pem_root_certs = tls.Read("ca.pem");
