@@ -4,6 +4,20 @@
 // several seeds, the best architecture found (by its noiseless final AP, which no policy sees) and
 // the mean final AP of the last quarter of proposals, and writes the best-so-far curves as CSV.
 //
+// An algorithm entry is a kind with modifiers: "evolution+seeds" (seed_architectures: the
+// options' seed architectures), "reinforce+clone" (the same, and algorithm.clone_steps),
+// "evolution+guided" (search.guided_candidates), "ppo+predicted" (search.promotion "predicted");
+// they combine ("reinforce+clone+guided").
+//
+// With "random" among them, each layout also gets the comparison with random search over the
+// seeds (bootstrap over seeds, `bootstrap` resamples, a fixed generator): for each entry, the
+// mean best-so-far against trials (the best-so-far at trial t: the noiseless final AP of the trial
+// the search ranks best once t trials have reported their first rung, promotions made by then
+// included; at the last trial, when the search is over) with its pointwise 90% band; the trial
+// at which that mean first reaches random search's mean best-of-all-trials, with a 90% interval;
+// and the last quarter's mean with its standard error, and its distance from random's in
+// standard errors of the difference. `svg` draws the curves with their bands.
+//
 // `rungs` compares budgets: e.g. "500" (one low rung) against "500,2000" (successive halving)
 // with the same total number of training steps.
 //
@@ -25,9 +39,15 @@ namespace vertebra::bench {
 struct SearchBenchOptions {
   std::string config = "experiments/simulated.json";  // A simulated experiment.
   std::string objective;  // "toy" or "surrogate" (simulated.h); empty: the config's.
-  std::vector<std::string> algorithms = {"ppo", "reinforce", "evolution", "random"};
+  std::vector<std::string> algorithms = {"ppo", "reinforce", "evolution", "random"};  // KIND[+MODIFIER...]
   std::vector<std::string> rungs;  // Each entry "500" or "500,2000": a layout; none: the config's.
   int seeds = 5;                   // Seeds per algorithm and layout.
+  uint64_t first_seed = 1000;      // The seeds are first_seed, first_seed + 1, ...
+  std::vector<std::string> seed_architectures = {"spinenet-49"};  // For "+seeds" and "+clone".
+  int clone_steps = 100;           // For "+clone".
+  int guided_candidates = 8;       // For "+guided".
+  int bootstrap = 1000;            // Resamples of the seeds for the intervals.
+  std::string svg;                 // The best-so-far curves with their bands; empty: none.
   int64_t step_budget = 0;         // Total training steps per search (0: the trial budget).
   int parallel = 8;                // Leases outstanding at once.
   std::vector<double> learning_rates;  // RL policies: one row per rate (none: the config's).
@@ -36,9 +56,9 @@ struct SearchBenchOptions {
   bool json = false;               // A JSON array instead of a line per algorithm and layout.
 };
 
-// Writes a line per algorithm and layout (or a JSON array) to `out`. InvalidArgument for an
-// experiment that is not simulated; the configuration's and the scheduler's errors (an unknown
-// algorithm among them).
+// Writes a line per algorithm and layout, then the comparison with random search per layout (or
+// a JSON array) to `out`. InvalidArgument for an experiment that is not simulated or an unknown
+// modifier; the configuration's and the scheduler's errors (an unknown algorithm among them).
 absl::Status RunSearchBench(const SearchBenchOptions& options, std::ostream& out);
 
 struct UntrainedBenchOptions {

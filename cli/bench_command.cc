@@ -46,9 +46,29 @@ void RegisterSearch(CLI::App& parent) {
                   "The simulated objective: toy (a hand-written landscape) or surrogate (fitted on real proxy runs); "
                   "default: the config's")
       ->check(CLI::IsMember(KindNames<v1::SimulatedObjective>()));
-  cmd->add_option("--algorithms", f->algorithms, "ppo reinforce evolution random")->capture_default_str();
+  cmd->add_option("--algorithms", f->algorithms,
+                  "ppo reinforce evolution random, each with modifiers: +seeds (start from --seed-architectures), "
+                  "+clone (RL: also clone them, --clone-steps), +guided (--guided-candidates per proposal, the "
+                  "predictor's best leased), +predicted (promotion by the predicted top-rung AP); e.g. evolution+seeds")
+      ->capture_default_str();
   cmd->add_option("--rungs", f->rungs, "Rung layouts to compare, e.g. 500 500,2000 (default: the config's)");
   cmd->add_option("--seeds", f->seeds, "Seeds per algorithm")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--first-seed", f->first_seed, "The first seed; the others follow it")->capture_default_str();
+  cmd->add_option("--seed-architectures", f->seed_architectures,
+                  "For +seeds and +clone: family names or spec files")
+      ->capture_default_str();
+  cmd->add_option("--clone-steps", f->clone_steps, "For +clone: Adam steps of behaviour cloning")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--guided-candidates", f->guided_candidates, "For +guided: candidates per proposal")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000));
+  cmd->add_option("--bootstrap", f->bootstrap, "Bootstrap resamples of the seeds for the 90% intervals")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 1000000));
+  cmd->add_option("--svg", f->svg,
+                  "Draw the mean best-so-far curves with their 90% bands, one panel per layout (needs random among "
+                  "the algorithms)");
   cmd->add_option("--step-budget", f->step_budget, "Total training steps per search (default: the trial budget)");
   cmd->add_option("--parallel", f->parallel, "Leases outstanding at once")->capture_default_str();
   cmd->add_option("--csv", f->csv,

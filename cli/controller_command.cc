@@ -22,6 +22,7 @@
 #include "common/file_util.h"
 #include "common/token.h"
 #include "controller/config.h"
+#include "controller/predictor.h"
 #include "controller/scheduler.h"
 #include "controller/service.h"
 #include "controller/store.h"
@@ -218,6 +219,8 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   const std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
   const v1::ExperimentConfig& c = summary->config;
   const ctl::TrialCounts& n = summary->counts;
+  const std::vector<ctl::PredictorQuality> predictor = ctl::PredictorQualityOf(c, trials);
+  const int top_rung = std::max(1, c.rungs().steps_size()) - 1;
   if (as_json) {
     json j = {{"experiment", c.name()},
               {"algorithm", c.algorithm().kind()},
@@ -232,6 +235,8 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
               {"stopped", n.stopped},
               {"workers", summary->workers}};
     if (!ranked.empty()) j["best"] = inspect::TrialSummaryJson(ranked.front());
+    j["predictor"] = json::array();
+    for (const ctl::PredictorQuality& q : predictor) j["predictor"].push_back(inspect::PredictorQualityJson(q, top_rung));
     if (with_trials) {
       j["trials"] = json::array();
       for (const v1::Trial& t : trials) j["trials"].push_back(inspect::TrialSummaryJson(t));
@@ -251,6 +256,7 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
     std::cout << absl::StrFormat("best: trial %d, AP %.4f at rung %d (%d steps), %.1f M MACs, hash %s\n", t.id(),
                                  r.ap().stats(0), r.rung(), r.steps(), t.macs() / 1e6, t.hash().substr(0, 12));
   }
+  for (const ctl::PredictorQuality& q : predictor) std::cout << inspect::PredictorQualityLine(q, top_rung) << "\n";
 }
 
 void RunTop(const SearchSourceFlags& flags, int k, bool pareto, bool as_json) {

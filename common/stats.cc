@@ -107,4 +107,37 @@ WelchResult WelchTest(const std::vector<double>& a, const std::vector<double>& b
   return r;
 }
 
+double KendallTauB(const std::vector<double>& a, const std::vector<double>& b) {
+  const size_t n = a.size();
+  if (b.size() != n || n < 2) return kNaN;
+  double concordant = 0, discordant = 0, ties_a = 0, ties_b = 0;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      const double da = a[i] - a[j], db = b[i] - b[j];
+      if (da == 0) ++ties_a;
+      if (db == 0) ++ties_b;
+      if (da == 0 || db == 0) continue;
+      if ((da > 0) == (db > 0)) {
+        ++concordant;
+      } else {
+        ++discordant;
+      }
+    }
+  }
+  const double pairs = static_cast<double>(n) * static_cast<double>(n - 1) / 2;
+  const double denominator = std::sqrt((pairs - ties_a) * (pairs - ties_b));
+  return denominator > 0 ? (concordant - discordant) / denominator : kNaN;
+}
+
+double PredictionR2(const std::vector<double>& actual, const std::vector<double>& predicted) {
+  if (predicted.size() != actual.size() || actual.size() < 2) return kNaN;
+  const double mean = Mean(actual);
+  double residual = 0, total = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    residual += (actual[i] - predicted[i]) * (actual[i] - predicted[i]);
+    total += (actual[i] - mean) * (actual[i] - mean);
+  }
+  return total > 0 ? 1 - residual / total : kNaN;
+}
+
 }  // namespace vertebra

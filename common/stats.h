@@ -33,6 +33,16 @@ struct WelchResult {
   double p_greater = 1;
 };
 
+// Kendall's tau-b of the pairs (a_i, b_i): (concordant - discordant) / sqrt((n0 - ties_a) (n0 -
+// ties_b)) with n0 = n (n - 1) / 2; pairs tied in both count in both tie counts. NaN when the
+// lengths differ, with fewer than two pairs, or when either side is constant.
+double KendallTauB(const std::vector<double>& a, const std::vector<double>& b);
+
+// R^2 of predictions `predicted` of `actual`: 1 - sum (actual - predicted)^2 / sum (actual -
+// mean(actual))^2 (negative for predictions worse than the mean). NaN when the lengths differ,
+// with fewer than two values, or when `actual` is constant.
+double PredictionR2(const std::vector<double>& actual, const std::vector<double>& predicted);
+
 // Welch's t-test of `a` against `b`. Each needs at least two values, else every field but the
 // means is NaN and p_greater is 1.
 WelchResult WelchTest(const std::vector<double>& a, const std::vector<double>& b);

@@ -216,6 +216,9 @@ const std::vector<Field>& Fields() {
       Field("", "controls", "reference architectures trained at every rung beside the trials: family names "
                             "(\"spinenet-49\") or spec files")
           .TextList(),
+      Field("", "seed_architectures", "known architectures the search starts from: family names or spec files; "
+                                      "evolution's first population is them and their mutants")
+          .TextList(),
 
       Field("search_space", "intermediate_pool", "levels of the intermediate blocks (SpineNet-49's)")
           .IntegerList(2, 7, 0),
@@ -236,6 +239,9 @@ const std::vector<Field>& Fields() {
       Field("algorithm", "population", "regularized evolution's population").Integer(2, 1000000, 32),
       Field("algorithm", "tournament", "regularized evolution's tournament (<= population)").Integer(1, 1000000, 8),
       Field("algorithm", "queue", "proposals made ahead of demand").Integer(1, 10000, 4),
+      Field("algorithm", "clone_steps", "RL: Adam steps of behaviour cloning on seed_architectures before the "
+                                        "first proposal (0: none)")
+          .Integer(0, 100000, 0),
 
       Field("budget", "trials", "proposals that reach a worker").Integer(1, kMaxInt, 100),
       Field("budget", "parallel", "trials leased at once").Integer(1, 100000, 4),
@@ -283,6 +289,13 @@ const std::vector<Field>& Fields() {
       Field("simulation", "full_steps", "the budget whose AP is final (0: the top rung)").Integer(0, kMaxSteps, 0),
       Field("simulation", "objective", "the simulated landscape")
           .Word(KindNames<v1::SimulatedObjective>, KindName(v1::SIMULATED_OBJECTIVE_TOY)),
+
+      Field("search", "promotion", "how a rung's promotion quota is ranked: by the rung's AP, or by the top-rung AP "
+                                   "the predictor across rungs expects")
+          .Word(KindNames<v1::Promotion>, KindName(v1::PROMOTION_RUNG_AP)),
+      Field("search", "guided_candidates", "candidates drawn per proposal, the one the predictor ranks best "
+                                           "leased (0 or 1: off)")
+          .Integer(0, 1000, 0),
 
       Field("final", "top_k", "final validation: the best trials of the highest rung trained again (0: none)")
           .Integer(0, 1000, 0),
@@ -334,6 +347,7 @@ constexpr Section kSections[] = {
     {"objective", CheckObjective},
     {"lease", CheckLease},
     {kSimulation},
+    {"search"},
     {"final"},
 };
 
@@ -564,28 +578,48 @@ void SetDefaults(v1::ExperimentConfig& c, bool simulation) {
   }
 }
 
-// Every control must be an architecture the proxy task can build within the hard limits: the
-// same checks a proposal gets (controller/proposer.h), but refused at start naming the entry.
-absl::Status CheckControls(const v1::ExperimentConfig& c) {
+// Every control and every seed architecture must be an architecture the proxy task can build
+// within the hard limits: the same checks a proposal gets (controller/proposer.h), but refused at
+// start naming the entry. `field` is the list's key, `entries` its entries, `load` its loader.
+absl::Status CheckArchitectureList(const v1::ExperimentConfig& c, absl::string_view field,
+                                   const pb::RepeatedPtrField<std::string>& entries,
+                                   absl::StatusOr<ControlArchitecture> (*load)(const v1::ExperimentConfig&, int)) {
   const v1::ObjectiveConfig& o = c.objective();
-  for (int i = 0; i < c.controls_size(); ++i) {
-    const std::string field = absl::StrFormat("controls[%d]", i);
+  for (int i = 0; i < entries.size(); ++i) {
+    const std::string item = absl::StrFormat("%s[%d]", field, i);
     for (int k = 0; k < i; ++k) {
-      if (c.controls(k) == c.controls(i)) {
-        return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" repeats controls[%d]", field, c.controls(i), k));
+      if (entries[k] == entries[i]) {
+        return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" repeats %s[%d]", item, entries[i], field, k));
       }
     }
-    ASSIGN_OR_RETURN(const ControlArchitecture control, LoadControl(c, i));
-    if (o.max_macs() > 0 && control.macs > o.max_macs()) {
+    ASSIGN_OR_RETURN(const ControlArchitecture arch, load(c, i));
+    if (o.max_macs() > 0 && arch.macs > o.max_macs()) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" has %d multiply-adds at the proxy task, over "
                                                         "objective.max_macs %d",
-                                                        field, c.controls(i), control.macs, o.max_macs()));
+                                                        item, entries[i], arch.macs, o.max_macs()));
     }
-    if (o.max_params() > 0 && control.params > o.max_params()) {
+    if (o.max_params() > 0 && arch.params > o.max_params()) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\" has %d parameters at the proxy task, over "
                                                         "objective.max_params %d",
-                                                        field, c.controls(i), control.params, o.max_params()));
+                                                        item, entries[i], arch.params, o.max_params()));
     }
+  }
+  return absl::OkStatus();
+}
+
+// A seed architecture must also be one of the search space's: the policies start from its
+// decisions.
+absl::Status CheckSeedArchitectures(const v1::ExperimentConfig& c, const search_spaces::SearchSpace& space) {
+  RETURN_IF_ERROR(CheckArchitectureList(c, "seed_architectures", c.seed_architectures(), LoadSeedArchitecture));
+  for (int i = 0; i < c.seed_architectures_size(); ++i) {
+    ASSIGN_OR_RETURN(const ControlArchitecture arch, LoadSeedArchitecture(c, i));
+    if (absl::StatusOr<std::vector<int>> d = space.Encode(arch.spec); !d.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("seed_architectures[%d]: \"%s\" is not in the search space: %s",
+                                                        i, c.seed_architectures(i), d.status().message()));
+    }
+  }
+  if (c.algorithm().clone_steps() > 0 && c.seed_architectures_size() == 0) {
+    return absl::InvalidArgumentError("algorithm.clone_steps: behaviour cloning needs seed_architectures");
   }
   return absl::OkStatus();
 }
@@ -633,7 +667,8 @@ absl::Status Complete(v1::ExperimentConfig& c) {
   space.intermediate_parent_window = c.search_space().parent_window();
   absl::StatusOr<search_spaces::SearchSpace> built = search_spaces::SearchSpace::Create(space);
   if (!built.ok()) return absl::InvalidArgumentError(absl::StrCat("search_space: ", built.status().message()));
-  RETURN_IF_ERROR(CheckControls(c));
+  RETURN_IF_ERROR(CheckArchitectureList(c, "controls", c.controls(), LoadControl));
+  RETURN_IF_ERROR(CheckSeedArchitectures(c, *built));
   return CompleteFinal(c);
 }
 
@@ -732,21 +767,25 @@ std::string ExperimentConfigToJson(const v1::ExperimentConfig& c) {
   return j.dump(2) + "\n";
 }
 
-absl::StatusOr<ControlArchitecture> LoadControl(const v1::ExperimentConfig& config, int index) {
-  const std::string field = absl::StrFormat("controls[%d]", index);
-  if (index < 0 || index >= config.controls_size()) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: no such entry", field));
+namespace {
+
+// Entry `index` of the list `field` (`entries`), loaded and priced like a control.
+absl::StatusOr<ControlArchitecture> LoadListed(const v1::ExperimentConfig& config, absl::string_view field,
+                                               const pb::RepeatedPtrField<std::string>& entries, int index) {
+  const std::string item = absl::StrFormat("%s[%d]", field, index);
+  if (index < 0 || index >= entries.size()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: no such entry", item));
   }
-  const std::string& name = config.controls(index);
+  const std::string& name = entries[index];
   absl::StatusOr<v1::ArchSpec> spec = search_spaces::LoadArchSpec(name);
   if (!spec.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: \"%s\" is neither a reference architecture (%s) nor a valid spec file: %s", field, name,
+        "%s: \"%s\" is neither a reference architecture (%s) nor a valid spec file: %s", item, name,
         absl::StrJoin(search_spaces::ReferenceArchNames(), ", "), spec.status().message()));
   }
   absl::StatusOr<search_spaces::ResolvedProxy> proxy = search_spaces::ResolveProxy(*spec, config.proxy());
   if (!proxy.ok()) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\": %s", field, name, proxy.status().message()));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: \"%s\": %s", item, name, proxy.status().message()));
   }
   ControlArchitecture out;
   out.spec = *std::move(spec);
@@ -754,6 +793,16 @@ absl::StatusOr<ControlArchitecture> LoadControl(const v1::ExperimentConfig& conf
   out.params = proxy->cost.total_params;
   out.macs = proxy->cost.total_macs;
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ControlArchitecture> LoadControl(const v1::ExperimentConfig& config, int index) {
+  return LoadListed(config, "controls", config.controls(), index);
+}
+
+absl::StatusOr<ControlArchitecture> LoadSeedArchitecture(const v1::ExperimentConfig& config, int index) {
+  return LoadListed(config, "seed_architectures", config.seed_architectures(), index);
 }
 
 std::string ExperimentConfigReference() {

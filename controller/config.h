@@ -16,12 +16,15 @@
 //   "simulation": {"seconds": 0.05, ...},          present: the experiment is simulated
 //   "allow_repeats": false,
 //   "controls": ["spinenet-49", "scale-decreased-49", "mine.json"],
+//   "seed_architectures": ["spinenet-49", "mine.json"],
+//   "search": {"promotion": "predicted", "guided_candidates": 8},
 //   "final": {"top_k": 3, "seeds": 3, "steps": 600}     top_k 0 (the default): no final stage
 // }
 //
 // Controls are reference architectures trained beside the trials at every rung (a family name or
 // a spec file, read relative to the working directory); each must resolve at the proxy task and
-// keep the objective's hard limits. A final section is refused on a simulated experiment.
+// keep the objective's hard limits. Seed architectures are read the same way and must also be
+// architectures of the search space. A final section is refused on a simulated experiment.
 //
 // One table in config.cc lists every field with its range or words, its default and its meaning;
 // it drives the reader, the defaults and the writer, and ExperimentConfigReference() prints it.
@@ -57,6 +60,10 @@ struct ControlArchitecture {
   int64_t macs = 0;
 };
 absl::StatusOr<ControlArchitecture> LoadControl(const v1::ExperimentConfig& config, int index);
+
+// Entry `index` of ExperimentConfig.seed_architectures, loaded and priced as LoadControl does, with
+// errors naming "seed_architectures[i]". The parser also checks that each is in the search space.
+absl::StatusOr<ControlArchitecture> LoadSeedArchitecture(const v1::ExperimentConfig& config, int index);
 
 // Every field of the file, one a line: "proxy.size: integer in [32, 4096], default 128; input
 // size in pixels".

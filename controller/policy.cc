@@ -1,11 +1,13 @@
 #include "controller/policy.h"
 
+#include <cmath>
 #include <deque>
 #include <mutex>
 #include <random>
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "controller/config.h"
 #include "nlohmann/json.hpp"
 #include "proto/kinds.h"
 
@@ -57,12 +59,19 @@ class RandomPolicy : public Policy {
 
 class EvolutionPolicy : public Policy {
  public:
-  EvolutionPolicy(const ss::SearchSpace& space, int population, int tournament, uint64_t seed)
-      : space_(space), population_size_(population), tournament_(tournament), rng_(seed) {}
+  EvolutionPolicy(const ss::SearchSpace& space, int population, int tournament, uint64_t seed,
+                  std::vector<std::vector<int>> seeds)
+      : space_(space), population_size_(population), tournament_(tournament), seeds_(std::move(seeds)), rng_(seed) {}
   v1::Algorithm algorithm() const override { return v1::ALGORITHM_EVOLUTION; }
 
   absl::StatusOr<Proposal> Propose() override {
-    if (static_cast<int>(population_.size()) < population_size_) return Proposal{space_.Sample(rng_), {}, 0};
+    if (static_cast<int>(population_.size()) < population_size_) {
+      if (seeds_.empty()) return Proposal{space_.Sample(rng_), {}, 0};
+      // The first population: every seed, then mutants of seeds.
+      if (seeded_ < static_cast<int64_t>(seeds_.size())) return Proposal{seeds_[seeded_++], {}, 0};
+      std::uniform_int_distribution<size_t> pick(0, seeds_.size() - 1);
+      return Proposal{space_.Mutate(seeds_[pick(rng_)], rng_), {}, 0};
+    }
     // Tournament: the best of `tournament_` members drawn with replacement (the first on ties).
     std::uniform_int_distribution<size_t> pick(0, population_.size() - 1);
     const Member* best = nullptr;
@@ -87,6 +96,7 @@ class EvolutionPolicy : public Policy {
                 {"rng", RngState(rng_)},
                 {"population_size", population_size_},
                 {"tournament", tournament_},
+                {"seeded", seeded_},
                 {"population", members}}
         .dump();
   }
@@ -100,15 +110,18 @@ class EvolutionPolicy : public Policy {
     std::mt19937_64 rng;
     if (!SetRngState(j->value("rng", ""), rng)) return absl::InvalidArgumentError("evolution: bad RNG state");
     std::deque<Member> population;
+    int64_t seeded = 0;
     try {
       for (const json& m : (*j)["population"]) {
         population.push_back({m["trial"].get<int64_t>(), m["d"].get<std::vector<int>>(), m["r"].get<double>()});
       }
+      seeded = j->value("seeded", int64_t{0});  // Absent in checkpoints made before seeds.
     } catch (const json::exception& e) {
       return absl::InvalidArgumentError(absl::StrFormat("evolution: bad population: %s", e.what()));
     }
     rng_ = rng;
     population_ = std::move(population);
+    seeded_ = seeded;
     return absl::OkStatus();
   }
 
@@ -121,8 +134,10 @@ class EvolutionPolicy : public Policy {
   const ss::SearchSpace& space_;
   const int population_size_;
   const int tournament_;
+  const std::vector<std::vector<int>> seeds_;
   std::mt19937_64 rng_;
   std::deque<Member> population_;
+  int64_t seeded_ = 0;  // Seeds proposed as they are.
 };
 
 std::mutex& FactoryMutex() {
@@ -142,8 +157,33 @@ std::unique_ptr<Policy> NewRandomPolicy(const ss::SearchSpace& space, uint64_t s
 }
 
 std::unique_ptr<Policy> NewEvolutionPolicy(const ss::SearchSpace& space, int population, int tournament,
-                                           uint64_t seed) {
-  return std::make_unique<EvolutionPolicy>(space, population, tournament, seed);
+                                           uint64_t seed, std::vector<std::vector<int>> seeds) {
+  return std::make_unique<EvolutionPolicy>(space, population, tournament, seed, std::move(seeds));
+}
+
+absl::StatusOr<std::vector<std::vector<int>>> SeedDecisions(const ss::SearchSpace& space,
+                                                           const v1::ExperimentConfig& config) {
+  std::vector<std::vector<int>> out;
+  for (int i = 0; i < config.seed_architectures_size(); ++i) {
+    absl::StatusOr<ControlArchitecture> arch = LoadSeedArchitecture(config, i);
+    if (!arch.ok()) return arch.status();
+    absl::StatusOr<std::vector<int>> decisions = space.Encode(arch->spec);
+    if (!decisions.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("seed_architectures[%d]: \"%s\" is not in the search space: %s",
+                                                        i, config.seed_architectures(i), decisions.status().message()));
+    }
+    out.push_back(*std::move(decisions));
+  }
+  return out;
+}
+
+double ObjectiveReward(const v1::ExperimentConfig& config, double ap_at_top, int64_t macs) {
+  const v1::ObjectiveConfig& o = config.objective();
+  double reward = ap_at_top;
+  if (ObjectiveOf(o) == v1::OBJECTIVE_AP_MACS && o.target_macs() > 0 && macs > 0) {
+    reward *= std::pow(static_cast<double>(macs) / o.target_macs(), o.macs_weight());
+  }
+  return reward;
 }
 
 void SetRlPolicyFactory(RlPolicyFactory factory) {
@@ -155,7 +195,11 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const ss::SearchSpace& space,
   const v1::AlgorithmConfig& a = config.algorithm();
   const v1::Algorithm kind = AlgorithmOf(a);
   if (kind == v1::ALGORITHM_RANDOM) return NewRandomPolicy(space, config.seed());
-  if (kind == v1::ALGORITHM_EVOLUTION) return NewEvolutionPolicy(space, a.population(), a.tournament(), config.seed());
+  absl::StatusOr<std::vector<std::vector<int>>> seeds = SeedDecisions(space, config);
+  if (!seeds.ok()) return seeds.status();
+  if (kind == v1::ALGORITHM_EVOLUTION) {
+    return NewEvolutionPolicy(space, a.population(), a.tournament(), config.seed(), *std::move(seeds));
+  }
   if (IsRlAlgorithm(kind)) {
     RlPolicyFactory factory;
     {
@@ -166,7 +210,7 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const ss::SearchSpace& space,
       return absl::UnimplementedError(
           absl::StrFormat("algorithm.kind \"%s\" needs the LibTorch controller, which this build lacks", a.kind()));
     }
-    return factory(space, a, config.seed());
+    return factory(space, a, config.seed(), *seeds);
   }
   return absl::InvalidArgumentError(absl::StrFormat("algorithm.kind: unknown \"%s\"", a.kind()));
 }

@@ -45,6 +45,10 @@ struct PolicyUpdate {
   double clipped_fraction = 0;    // PPO: share of (result, decision) ratios outside the clip range.
 };
 
+// The reward of an architecture of `macs` multiply-adds (at the proxy task) with the top-scale AP
+// `ap_at_top` under config.objective: the AP itself, or with ap_macs AP x (MACs / target)^w.
+double ObjectiveReward(const v1::ExperimentConfig& config, double ap_at_top, int64_t macs);
+
 // Not thread-safe: the scheduler's proposer calls one policy from one thread at a time.
 class Policy {
  public:
@@ -73,18 +77,24 @@ std::unique_ptr<Policy> NewRandomPolicy(const search_spaces::SearchSpace& space,
 
 // Regularized (aging) evolution (Real et al. 2019): the population is the `population` most
 // recent results; a proposal mutates the best of `tournament` members drawn at random (with
-// replacement); random proposals until the population is full.
+// replacement). Until the population is full: random proposals, or, given `seeds` (decision
+// sequences of the space), each seed once and then mutants of seeds drawn at random.
 std::unique_ptr<Policy> NewEvolutionPolicy(const search_spaces::SearchSpace& space, int population, int tournament,
-                                           uint64_t seed);
+                                           uint64_t seed, std::vector<std::vector<int>> seeds = {});
 
-// Makes the policy the configuration names. The RL policies (ppo, reinforce) live in a
-// LibTorch library that registers itself through SetRlPolicyFactory; without it they are
-// Unimplemented.
-using RlPolicyFactory = std::function<absl::StatusOr<std::unique_ptr<Policy>>(const search_spaces::SearchSpace&,
-                                                                              const v1::AlgorithmConfig&, uint64_t)>;
+// Makes the policy the configuration names, started from its seed architectures
+// (SeedDecisions). The RL policies (ppo, reinforce) live in a LibTorch library that registers
+// itself through SetRlPolicyFactory; without it they are Unimplemented.
+using RlPolicyFactory = std::function<absl::StatusOr<std::unique_ptr<Policy>>(
+    const search_spaces::SearchSpace&, const v1::AlgorithmConfig&, uint64_t, const std::vector<std::vector<int>>&)>;
 void SetRlPolicyFactory(RlPolicyFactory factory);
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const search_spaces::SearchSpace& space,
                                                    const v1::ExperimentConfig& config);
+
+// The decision sequences of the configuration's seed_architectures in `space`, in order.
+// InvalidArgument naming "seed_architectures[i]" for one that does not load or is not in the space.
+absl::StatusOr<std::vector<std::vector<int>>> SeedDecisions(const search_spaces::SearchSpace& space,
+                                                           const v1::ExperimentConfig& config);
 
 // The search space the configuration describes.
 absl::StatusOr<search_spaces::SearchSpace> MakeSearchSpace(const v1::ExperimentConfig& config);

@@ -62,16 +62,47 @@ Proposal Proposer::Propose(int64_t id, std::vector<Event>* events) {
   return Proposal{space_->Sample(rng), {}, 0};
 }
 
+std::optional<double> Proposer::Score(const Proposal& p, const RidgeModel& model, std::string* hash) const {
+  absl::StatusOr<v1::ArchSpec> spec = space_->Decode(p.decisions);
+  if (!spec.ok()) return std::nullopt;
+  *hash = ss::ArchHash(*spec);
+  absl::StatusOr<ss::ResolvedProxy> proxy = ss::ResolveProxy(*spec, config_.proxy());
+  if (!proxy.ok()) return std::nullopt;
+  const v1::ObjectiveConfig& o = config_.objective();
+  const int64_t params = proxy->cost.total_params, macs = proxy->cost.total_macs;
+  if ((o.max_macs() > 0 && macs > o.max_macs()) || (o.max_params() > 0 && params > o.max_params())) {
+    return std::nullopt;
+  }
+  const ss::ArchFeatureVector f = ProxyFeatures(*proxy);
+  return ObjectiveReward(config_, model.Predict(f), macs);
+}
+
 Proposal Proposer::ProposeNew(int64_t id, const FindResultFn& find_result, const std::set<std::string>& made,
-                              std::vector<Event>* events) {
-  Proposal p = Propose(id, events);
-  if (config_.allow_repeats()) return p;
+                              const RidgeModel* candidate_model, std::vector<Event>* events) {
   auto known = [&](const std::string& hash) {
     if (hash.empty()) return std::optional<int64_t>();
     if (made.count(hash) > 0) return std::optional<int64_t>(0);
     std::optional<v1::Trial> previous = find_result(hash);
     return previous ? std::optional<int64_t>(previous->id()) : std::nullopt;
   };
+  const int guided = config_.search().guided_candidates();
+  if (candidate_model != nullptr && guided > 1) {
+    std::optional<Proposal> best;
+    double best_score = 0;
+    for (int i = 0; i < guided; ++i) {
+      Proposal p = Propose(id, events);
+      std::string hash;
+      const std::optional<double> score = Score(p, *candidate_model, &hash);
+      if (!score || (!config_.allow_repeats() && known(hash))) continue;
+      if (!best || *score > best_score) {
+        best = std::move(p);
+        best_score = *score;
+      }
+    }
+    if (best) return *std::move(best);
+  }
+  Proposal p = Propose(id, events);
+  if (config_.allow_repeats()) return p;
   std::optional<int64_t> first = known(HashOf(*space_, p.decisions));
   if (!first) return p;
   for (int tries = 1; tries <= kMaxResamples; ++tries) {
@@ -139,7 +170,8 @@ absl::StatusOr<v1::Trial> Proposer::MakeTrial(const Proposal& p, int64_t id, dou
 }
 
 absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Observation>> results, int needed,
-                                              int64_t next_id, const FindResultFn& find_result) {
+                                              int64_t next_id, const FindResultFn& find_result,
+                                              const RidgeModel* candidate_model) {
   ProposalRound round;
   int64_t observed = observed_;
   for (auto& [seq, o] : results) {
@@ -151,8 +183,9 @@ absl::StatusOr<ProposalRound> Proposer::Round(std::deque<std::pair<int64_t, Obse
   int made = 0;
   std::set<std::string> made_hashes;
   while (made < needed && round.rejected_in_a_row < kMaxRejectedInARow) {
-    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(ProposeNew(next_id, find_result, made_hashes, &round.events), next_id, now,
-                                            find_result, &round.events));
+    ASSIGN_OR_RETURN(v1::Trial t, MakeTrial(ProposeNew(next_id, find_result, made_hashes, candidate_model,
+                                                       &round.events),
+                                            next_id, now, find_result, &round.events));
     ++next_id;
     if (t.state() != v1::REJECTED) made_hashes.insert(t.hash());
     if (t.state() == v1::REJECTED) {

@@ -9,6 +9,14 @@
 // which no policy observes. Each policy update becomes a "policy_update" event. Pricing is
 // search_spaces::ResolveProxy's: what the worker builds.
 //
+// Predictor-guided proposals (search.guided_candidates K > 1, after BANANAS): each proposal is
+// the best of K candidates the policy proposes (RL samples, evolution's mutants, random draws), as
+// the predictor's model of the top-scale AP from the architecture alone ranks them
+// (RungPredictor::CandidateModel; with ap_macs, times the MACs term of the reward). Candidates
+// that repeat a known architecture or break a hard limit are passed over; when all K do, the
+// proposal is made as without guidance. The first of equals wins, so before the model has learned
+// anything the policy's own first candidate is taken.
+//
 // Not thread-safe: the scheduler serializes rounds under its policy lock. A round touches no
 // scheduler state; it asks for earlier results through a callback.
 #ifndef VERTEBRA_CONTROLLER_PROPOSER_H_
@@ -27,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "controller/clock.h"
 #include "controller/policy.h"
+#include "controller/predictor.h"
 #include "controller/store.h"
 #include "search_spaces/decisions.h"
 #include "vertebra/v1/experiment.pb.h"
@@ -67,8 +76,10 @@ class Proposer {
   // after too many in a row). InternalError when the policy proposes a sequence the search space
   // cannot decode; the pricing's error for a spec it cannot price. Nothing changes in the
   // proposer's own bookkeeping until Committed().
+  // `candidate_model` (may be null; used only with search.guided_candidates > 1) ranks candidates.
   absl::StatusOr<ProposalRound> Round(std::deque<std::pair<int64_t, Observation>> results, int needed,
-                                      int64_t next_id, const FindResultFn& find_result);
+                                      int64_t next_id, const FindResultFn& find_result,
+                                      const RidgeModel* candidate_model = nullptr);
   // The round is durable: its counters become the proposer's.
   void Committed(const ProposalRound& round);
 
@@ -80,9 +91,14 @@ class Proposer {
   // event.
   Proposal Propose(int64_t id, std::vector<Event>* events);
   // Propose(), again while the proposal repeats a known architecture (`find_result`, or a hash
-  // in `made`), at most kMaxResamples times; then a uniform sample and a "duplicate" event.
+  // in `made`), at most kMaxResamples times; then a uniform sample and a "duplicate" event. With
+  // a candidate model and guided_candidates > 1, first the best of that many candidates.
   Proposal ProposeNew(int64_t id, const FindResultFn& find_result, const std::set<std::string>& made,
-                      std::vector<Event>* events);
+                      const RidgeModel* candidate_model, std::vector<Event>* events);
+  // The candidate model's score of a proposal: its predicted top-scale AP (times the MACs term
+  // with ap_macs); nullopt when it does not decode, does not resolve or breaks a hard limit.
+  // `hash` gets its architecture's hash.
+  std::optional<double> Score(const Proposal& p, const RidgeModel& model, std::string* hash) const;
   // The policy observes; an observation it ignored or an update that failed is a "policy_error"
   // event (the search goes on).
   void Observe(const Observation& observation, std::vector<Event>* events);

@@ -200,6 +200,22 @@ class RlPolicy : public Policy {
     optimizer_ = MakeOptimizer(net_);
   }
 
+  // Behaviour cloning on `seeds` (valid sequences of the space): `steps` Adam steps on the mean
+  // negative log-likelihood of the sequences, with an optimizer of its own.
+  void Clone(const std::vector<std::vector<int>>& seeds, int steps) {
+    if (seeds.empty() || steps <= 0) return;
+    std::vector<Buffered> sequences;
+    for (const std::vector<int>& d : seeds) sequences.push_back({0, d, {}, 0});
+    const Batch batch = MakeBatch(sequences);
+    torch::optim::Adam adam(net_->parameters(), torch::optim::AdamOptions(config_.learning_rate()));
+    for (int i = 0; i < steps; ++i) {
+      const torch::Tensor loss = -Evaluate(batch).log_probs.sum(1).mean();
+      adam.zero_grad();
+      loss.backward();
+      adam.step();
+    }
+  }
+
   v1::Algorithm algorithm() const override { return kind_; }
 
   absl::StatusOr<Proposal> Propose() override {
@@ -403,10 +419,10 @@ class RlPolicy : public Policy {
   std::string Identity() const {
     return absl::StrFormat(
         "kind=%s hidden=%d lr=%.17g entropy_weight=%.17g baseline_decay=%.17g ppo_clip=%.17g ppo_epochs=%d "
-        "update_every=%d temperature=%.17g tanh_constant=%.17g options=%s",
+        "update_every=%d temperature=%.17g tanh_constant=%.17g clone_steps=%d options=%s",
         config_.kind(), config_.hidden(), config_.learning_rate(), config_.entropy_weight(), config_.baseline_decay(),
         config_.ppo_clip(), config_.ppo_epochs(), config_.update_every(), config_.temperature(),
-        config_.tanh_constant(), absl::StrJoin(num_options_, ","));
+        config_.tanh_constant(), config_.clone_steps(), absl::StrJoin(num_options_, ","));
   }
 
   // Internal when the cursor refuses an option the masks allowed (not reachable).
@@ -572,7 +588,7 @@ class RlPolicy : public Policy {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const ss::SearchSpace& space, const v1::AlgorithmConfig& config,
-                                                    uint64_t seed) {
+                                                    uint64_t seed, const std::vector<std::vector<int>>& seeds) {
   const v1::Algorithm kind = AlgorithmOf(config);
   if (!IsRlAlgorithm(kind)) {
     return absl::InvalidArgumentError(
@@ -594,8 +610,16 @@ absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const ss::SearchSpace& space
     if (config.ppo_epochs() < 1) return absl::InvalidArgumentError("algorithm.ppo_epochs: must be at least 1");
     if (!(config.ppo_clip() > 0)) return absl::InvalidArgumentError("algorithm.ppo_clip: must be positive");
   }
+  if (config.clone_steps() < 0) return absl::InvalidArgumentError("algorithm.clone_steps: must not be negative");
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    if (absl::StatusOr<std::vector<std::vector<int64_t>>> w = ReplayWeights(space, seeds[i]); !w.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("seed %d: %s", i, w.status().message()));
+    }
+  }
   try {
-    return std::unique_ptr<Policy>(std::make_unique<RlPolicy>(space, config, seed));
+    auto policy = std::make_unique<RlPolicy>(space, config, seed);
+    policy->Clone(seeds, config.clone_steps());
+    return std::unique_ptr<Policy>(std::move(policy));
   } catch (const std::exception& e) {
     return StatusFrom(e, absl::StatusCode::kInternal);
   }

@@ -22,6 +22,12 @@
 // (Observation::log_probs), so late and out-of-order results are scored correctly. Each update
 // is reported by TakeUpdates (mean reward, advantage scale, entropy, clipped fraction).
 //
+// Warm start (algorithm.clone_steps > 0, off by default): before the first proposal the controller
+// takes clone_steps Adam steps (at algorithm.learning_rate, with an optimizer of its own, dropped
+// afterwards) on the negative log-likelihood of the seed architectures' decision sequences: it
+// starts near the known architectures instead of at the uniform distribution, as far as the tanh
+// bound lets it (no option becomes more than e^(2c) times as likely as another).
+//
 // Deterministic: weights and samples come from the policy's own generator, seeded from `seed`
 // (never LibTorch's global one); Save() holds the weights, Adam's state, the baseline, the
 // result buffer and the generator state, so a restored policy proposes and learns bit for bit as
@@ -31,6 +37,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "controller/policy.h"
@@ -39,14 +46,16 @@
 
 namespace vertebra::controller {
 
-// `config.kind()` is "ppo" or "reinforce". `space` must outlive the policy. InvalidArgument for
-// another kind, or for a hidden size, learning rate, update_every, temperature, tanh_constant or
-// (PPO) ppo_epochs / ppo_clip out of range. Results whose decisions are not a valid sequence of
+// `config.kind()` is "ppo" or "reinforce". `space` must outlive the policy; `seeds` are decision
+// sequences of it to clone (with config.clone_steps > 0). InvalidArgument for another kind, for a
+// hidden size, learning rate, update_every, temperature, tanh_constant or (PPO) ppo_epochs /
+// ppo_clip out of range, or for a seed that is not a valid sequence of `space`. Results whose decisions are not a valid sequence of
 // `space`, or whose reward is not finite, are ignored (Observe returns InvalidArgument); results without
 // log-probabilities (not proposed by this policy) are scored against the policy at the time they
 // arrive.
 absl::StatusOr<std::unique_ptr<Policy>> NewRlPolicy(const search_spaces::SearchSpace& space,
-                                                    const v1::AlgorithmConfig& config, uint64_t seed);
+                                                    const v1::AlgorithmConfig& config, uint64_t seed,
+                                                    const std::vector<std::vector<int>>& seeds = {});
 
 // Makes MakePolicy build the RL policies (SetRlPolicyFactory(NewRlPolicy)). Binaries call it once
 // at start-up.

@@ -1,19 +1,11 @@
 #include "controller/rungs.h"
 
 #include <algorithm>
-#include <numeric>
 
 #include "common/pareto.h"
 #include "proto/kinds.h"
 
 namespace vertebra::controller {
-namespace {
-
-// Trials measured at both a lower rung and the top one before the lower rung's AP is mapped
-// onto the top rung's scale.
-constexpr size_t kMinPairsForFit = 5;
-
-}  // namespace
 
 const v1::RungResult* ResultAt(const v1::Trial& t, int32_t rung) {
   for (const v1::RungResult& r : t.results()) {
@@ -25,12 +17,15 @@ const v1::RungResult* ResultAt(const v1::Trial& t, int32_t rung) {
 Rungs::Rungs(const v1::ExperimentConfig& config)
     : eta_(config.rungs().eta()),
       pareto_(ObjectiveOf(config.objective()) == v1::OBJECTIVE_AP_MACS),
+      predicted_(PromotionOf(config.search()) == v1::PROMOTION_PREDICTED),
+      predictor_(std::max(1, config.rungs().steps_size()), config.proxy()),
       trials_(std::max(1, config.rungs().steps_size())),
       order_(trials_.size()) {}
 
-void Rungs::Add(int64_t trial, int32_t rung, double ap) {
-  trials_[rung].push_back(trial);
-  order_[rung].insert({-ap, trial});
+void Rungs::Add(const v1::Trial& trial, int32_t rung, double ap) {
+  trials_[rung].push_back(trial.id());
+  order_[rung].insert({-ap, trial.id()});
+  predictor_.Add(trial, rung, ap);
 }
 
 std::optional<int64_t> Rungs::FindPromotion(const std::map<int64_t, v1::Trial>& trials) const {
@@ -51,7 +46,7 @@ std::vector<int64_t> Rungs::Quota(int32_t k, const std::map<int64_t, v1::Trial>&
   std::vector<int64_t> out;
   if (quota == 0) return out;
   auto ap_of = [](const v1::RungResult* r) { return r->ap().stats_size() > 0 ? r->ap().stats(0) : 0.0; };
-  if (!pareto_) {
+  if (!pareto_ && !predicted_) {
     // By AP (the first on ties), with `extra` merged in at its place.
     std::set<std::pair<double, int64_t>>::const_iterator it = order_[k].begin();
     bool extra_placed = extra_result == nullptr;
@@ -68,10 +63,11 @@ std::vector<int64_t> Rungs::Quota(int32_t k, const std::map<int64_t, v1::Trial>&
     }
     return out;
   }
-  // By Pareto rank of AP against MACs (common/pareto.h), then AP, then id.
+  // By the score (the rung's AP, or the predicted top-rung AP), or by Pareto rank of the score
+  // against MACs (common/pareto.h); then the score, then id.
   struct Entry {
     int64_t id;
-    double ap;
+    double score;
     int rank;
   };
   std::vector<const v1::Trial*> records;
@@ -81,48 +77,20 @@ std::vector<int64_t> Rungs::Quota(int32_t k, const std::map<int64_t, v1::Trial>&
   std::vector<ApMacs> points;
   points.reserve(n);
   for (const v1::Trial* t : records) {
-    const v1::RungResult* r = t == extra ? extra_result : ResultAt(*t, k);
-    points.push_back({ap_of(r), t->macs()});
+    const double ap = ap_of(t == extra ? extra_result : ResultAt(*t, k));
+    points.push_back({predicted_ ? predictor_.TopEstimate(*t, k, ap) : ap, t->macs()});
   }
-  const std::vector<int> ranks = ParetoRanks(points);
+  const std::vector<int> ranks = pareto_ ? ParetoRanks(points) : std::vector<int>(n, 0);
   std::vector<Entry> entries;
   entries.reserve(n);
   for (size_t i = 0; i < n; ++i) entries.push_back({records[i]->id(), points[i].ap, ranks[i]});
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     if (a.rank != b.rank) return a.rank < b.rank;
-    if (a.ap != b.ap) return a.ap > b.ap;
+    if (a.score != b.score) return a.score > b.score;
     return a.id < b.id;
   });
   for (size_t i = 0; i < quota; ++i) out.push_back(entries[i].id);
   return out;
-}
-
-double Rungs::TopEstimate(int32_t rung, double ap, const std::map<int64_t, v1::Trial>& trials) const {
-  const int32_t top = static_cast<int32_t>(trials_.size()) - 1;
-  if (rung >= top) return ap;
-  std::vector<double> low, high;
-  for (int64_t id : trials_[top]) {
-    const v1::Trial& t = trials.at(id);
-    const v1::RungResult* a = ResultAt(t, rung);
-    const v1::RungResult* b = ResultAt(t, top);
-    if (a == nullptr || b == nullptr || a->ap().stats_size() == 0 || b->ap().stats_size() == 0) continue;
-    low.push_back(a->ap().stats(0));
-    high.push_back(b->ap().stats(0));
-  }
-  if (low.size() < kMinPairsForFit) return ap;
-  // The least-squares line of the top-rung AP on this rung's AP: the expected top-rung AP given
-  // this one. Selecting the pairs by their low-rung AP (promotion) does not bias it. Its slope
-  // is r x sd_high / sd_low; a negative r is taken as no relation (slope 0).
-  const double n = static_cast<double>(low.size());
-  const double mean_low = std::accumulate(low.begin(), low.end(), 0.0) / n;
-  const double mean_high = std::accumulate(high.begin(), high.end(), 0.0) / n;
-  double cov = 0, var = 0;
-  for (size_t i = 0; i < low.size(); ++i) {
-    cov += (low[i] - mean_low) * (high[i] - mean_high);
-    var += (low[i] - mean_low) * (low[i] - mean_low);
-  }
-  const double slope = var > 0 ? std::max(0.0, cov / var) : 0.0;
-  return mean_high + slope * (ap - mean_low);
 }
 
 std::vector<int64_t> Rungs::ResultsPerRung() const {

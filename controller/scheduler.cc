@@ -83,6 +83,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
   ASSIGN_OR_RETURN(Snapshot snapshot, store->Load());
   v1::ExperimentConfig effective = config;
   if (snapshot.experiment) {
+    // A record stored before search.promotion promoted by the rung's AP, which the word now spells.
+    if (snapshot.experiment->search().promotion().empty()) {
+      snapshot.experiment->mutable_search()->set_promotion(std::string(KindName(v1::PROMOTION_RUNG_AP)));
+    }
     // The final section may change between launches (a larger one extends the final stage).
     json stored = json::parse(ExperimentConfigToJson(*snapshot.experiment));
     json given = json::parse(ExperimentConfigToJson(config));
@@ -157,7 +161,7 @@ absl::Status Scheduler::Restore(const Snapshot& snapshot) {
     for (const v1::RungResult& r : t.results()) {
       next_sequence_ = std::max(next_sequence_, r.sequence() + 1);
       if (search && r.rung() >= 0 && r.rung() < rungs_.count() && t.reused_from() == 0) {
-        rungs_.Add(t.id(), r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
+        rungs_.Add(t, r.rung(), r.ap().stats_size() > 0 ? r.ap().stats(0) : 0.0);
       }
     }
     if (search && t.results_size() > 0 && t.reused_from() == 0) finished_by_hash_.emplace(t.hash(), t.id());
@@ -564,12 +568,7 @@ absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatReque
 }
 
 double Scheduler::RewardOf(const v1::Trial& t, const v1::RungResult& r) const {
-  const v1::ObjectiveConfig& o = config_.objective();
-  double reward = r.ap_at_top();
-  if (ObjectiveOf(o) == v1::OBJECTIVE_AP_MACS && o.target_macs() > 0 && t.macs() > 0) {
-    reward *= std::pow(static_cast<double>(t.macs()) / o.target_macs(), o.macs_weight());
-  }
-  return reward;
+  return ObjectiveReward(config_, r.ap_at_top(), t.macs());
 }
 
 absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, const Peer& peer) {
@@ -630,7 +629,7 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, 
     r->set_lease(req.lease());
     r->set_sequence(next_sequence_++);
     r->set_ap_at_top(RoleOf(u) == v1::TRIAL_ROLE_FINAL ? req.ap().stats(0)
-                                                       : rungs_.TopEstimate(u.rung(), req.ap().stats(0), trials_));
+                                                       : rungs_.TopEstimate(u, u.rung(), req.ap().stats(0)));
     r->set_reward(RewardOf(u, *r));
     u.set_reward(r->reward());
     u.set_state(v1::DONE);
@@ -676,7 +675,7 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, 
   if (w != workers_.end()) w->second = wr;
   for (const v1::Trial& x : m.trials) Queue(x, /*front=*/true);  // Settled trials go to the policy.
   if (!req.failed() && IsSearchTrial(u)) {
-    rungs_.Add(u.id(), u.rung(), req.ap().stats(0));
+    rungs_.Add(u, u.rung(), req.ap().stats(0));
     finished_by_hash_.emplace(u.hash(), u.id());
   }
   lock.Release();
@@ -729,9 +728,11 @@ absl::Status Scheduler::RunPolicy() {
   std::deque<std::pair<int64_t, Observation>> results;
   int needed = 0;
   int64_t next_id = 0;
+  std::optional<RidgeModel> candidate_model;
   {
     absl::MutexLock lock(&mu_);
     results.swap(to_observe_);
+    if (config_.search().guided_candidates() > 1) candidate_model = rungs_.predictor().CandidateModel();
     if (state_ == v1::EXPERIMENT_RUNNING) {
       const int64_t left = config_.budget().trials() - proposed_;
       needed = static_cast<int>(std::min<int64_t>(left, config_.algorithm().queue() - PendingSearch()));
@@ -748,7 +749,8 @@ absl::Status Scheduler::RunPolicy() {
                                       found = proposed_by_hash_.find(hash);
                                       if (found != proposed_by_hash_.end()) return trials_.at(found->second);
                                       return std::nullopt;
-                                    }));
+                                    },
+                                    candidate_model ? &*candidate_model : nullptr));
   if (round.nothing) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   Mutation m;

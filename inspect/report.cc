@@ -146,6 +146,7 @@ absl::StatusOr<std::string> RenderReport(const controller::Store& store, const R
 
   data.ranked = RankTrials(snapshot->trials);
   data.verdict = ComputeVerdict(*data.config, snapshot->trials);
+  data.predictor = controller::PredictorQualityOf(*data.config, snapshot->trials);
 
   int64_t after = 0;
   while (true) {

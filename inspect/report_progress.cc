@@ -1,6 +1,7 @@
 #include "inspect/report_sections.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -158,6 +159,28 @@ void AppendBestSoFar(const Data& data, std::string* out) {
 
 // The rewards the policy observed, in the order it observed them, and what is known of its
 // entropy.
+// How well the predictor across rungs did on held-out pairs: one row per rung below the top.
+void AppendPredictor(const Data& data, std::string* out) {
+  if (data.predictor.empty()) return;
+  absl::StrAppendFormat(
+      out,
+      "<p>A result below the top rung is put on the top rung's scale by the predictor across rungs: a ridge "
+      "regression of the top-rung AP on the rung's AP and the architecture's features, fitted on the trials "
+      "measured at both (pairs) and shrunk toward the rung's AP itself while they are few. Each pair is "
+      "predicted by the fit on the others (leave-one-out); R<sup>2</sup> and Kendall's tau of those "
+      "predictions against the measured top-rung AP say how far it can be trusted, beside the tau of the "
+      "rung's AP alone. Promotion ranks by %s.</p>\n<table><tr><th>rung</th><th>pairs</th><th>held-out "
+      "R<sup>2</sup></th><th>held-out tau</th><th>rung AP alone: tau</th><th>lambda</th></tr>\n",
+      PromotionOf(data.config->search()) == v1::PROMOTION_PREDICTED ? "the predicted top-rung AP" : "the rung's AP");
+  auto cell = [](double v) { return std::isnan(v) ? std::string("-") : absl::StrFormat("%.3f", v); };
+  for (const controller::PredictorQuality& q : data.predictor) {
+    absl::StrAppendFormat(out, "<tr><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%g</td></tr>\n",
+                          XmlEscape(data.RungName(q.rung)), q.pairs, cell(q.held_out_r2), cell(q.held_out_tau),
+                          cell(q.rung_ap_tau), q.lambda);
+  }
+  absl::StrAppend(out, "</table>\n");
+}
+
 void AppendRewards(const Data& data, std::string* out) {
   absl::StrAppend(out, "<h2 id=\"reward\">2. Controller reward</h2>\n");
   struct Observation {
@@ -222,6 +245,7 @@ void AppendRewards(const Data& data, std::string* out) {
     chart.Legend(Chart::Mark::kLine, kMeanColour, absl::StrFormat("mean of the last %d", window));
     absl::StrAppend(out, chart.Svg("reward per observation"));
   }
+  AppendPredictor(data, out);
   // Entropy: the "policy" events the controller logs with each batch of RL proposals.
   const std::string& kind = data.config->algorithm().kind();
   if (!IsRlAlgorithm(AlgorithmOf(data.config->algorithm()))) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "controller/predictor.h"
 #include "controller/store.h"
 #include "inspect/report.h"
 #include "inspect/verdict.h"
@@ -96,6 +97,8 @@ struct Data {
   std::vector<std::pair<double, double>> entropy;
   int64_t controller_starts = 0;
   std::optional<Verdict> verdict;  // The final validation (inspect/verdict.h), when there is one.
+  // The predictor across rungs the results give (controller/predictor.h), per rung below the top.
+  std::vector<controller::PredictorQuality> predictor;
 
   std::string RungColour(int rung) const {
     const int from_top = std::max(0, num_rungs - 1 - rung);
@@ -112,7 +115,8 @@ struct Data {
 // ---- Sections ------------------------------------------------------------------------------
 
 // report_progress.cc: the header (name, algorithm, state, counts, the best trial, why the search
-// stopped), the best AP so far per rung, the rewards the policy observed and its entropy.
+// stopped), the best AP so far per rung, the rewards the policy observed, the predictor across
+// rungs that put them on the top rung's scale, and the policy's entropy.
 void AppendHeader(const Data& data, const ReportOptions& options, std::string* out);
 void AppendBestSoFar(const Data& data, std::string* out);
 void AppendRewards(const Data& data, std::string* out);

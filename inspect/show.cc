@@ -166,6 +166,27 @@ ParetoFront ComputeParetoFront(const std::vector<v1::Trial>& trials) {
   return out;
 }
 
+std::string PredictorQualityLine(const controller::PredictorQuality& q, int top_rung) {
+  const std::string rung = absl::StrFormat("predictor rung %d -> %d: %d pair%s", q.rung, top_rung, q.pairs,
+                                           q.pairs == 1 ? "" : "s");
+  if (std::isnan(q.held_out_r2) && std::isnan(q.held_out_tau)) {
+    return absl::StrFormat("%s, too few to measure (the rung's AP, shifted, until there are more)", rung);
+  }
+  return absl::StrFormat("%s, held-out R^2 %.3f, Kendall tau %.3f (rung AP alone %.3f), lambda %g", rung,
+                         q.held_out_r2, q.held_out_tau, q.rung_ap_tau, q.lambda);
+}
+
+json PredictorQualityJson(const controller::PredictorQuality& q, int top_rung) {
+  auto number = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
+  return {{"rung", q.rung},
+          {"top_rung", top_rung},
+          {"pairs", q.pairs},
+          {"lambda", q.lambda},
+          {"held_out_r2", number(q.held_out_r2)},
+          {"held_out_tau", number(q.held_out_tau)},
+          {"rung_ap_tau", number(q.rung_ap_tau)}};
+}
+
 json TrialSummaryJson(const v1::Trial& t) {
   json results = json::array();
   for (const v1::RungResult& r : t.results()) {

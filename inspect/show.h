@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "controller/predictor.h"
 #include "controller/store.h"
 #include "inspect/source.h"
 #include "inspect/verdict.h"
@@ -36,6 +37,14 @@ ParetoFront ComputeParetoFront(const std::vector<v1::Trial>& trials);
 // control (its entry), final_of and final_seed (a final run's), and every rung result (rung, lease, steps, the 12 AP numbers, reward, worker, simulated, continued,
 // train_seconds, images_per_s).
 nlohmann::json TrialSummaryJson(const v1::Trial& trial);
+
+// The predictor across rungs (controller/predictor.h) that the search's results give, per rung
+// below the top, as `status` and the report show it: one line ("predictor rung 0 -> 1: 34 pairs,
+// held-out R^2 0.612, Kendall tau 0.551 (rung AP alone 0.412), lambda 3"), and one JSON object
+// with the keys rung, top_rung, pairs, lambda, held_out_r2, held_out_tau and rung_ap_tau (null
+// where there are too few pairs to measure).
+std::string PredictorQualityLine(const controller::PredictorQuality& quality, int top_rung);
+nlohmann::json PredictorQualityJson(const controller::PredictorQuality& quality, int top_rung);
 
 // Everything `show` prints about one trial.
 struct TrialDetail {

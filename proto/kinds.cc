@@ -24,6 +24,8 @@ constexpr Spelling<v1::Schedule> kSchedules[] = {{v1::SCHEDULE_WSD, "wsd"},
                                                  {v1::SCHEDULE_COSINE, "cosine"}};
 constexpr Spelling<v1::SimulatedObjective> kSimulatedObjectives[] = {{v1::SIMULATED_OBJECTIVE_TOY, "toy"},
                                                                      {v1::SIMULATED_OBJECTIVE_SURROGATE, "surrogate"}};
+constexpr Spelling<v1::Promotion> kPromotions[] = {{v1::PROMOTION_RUNG_AP, "rung_ap"},
+                                                   {v1::PROMOTION_PREDICTED, "predicted"}};
 constexpr Spelling<v1::ExperimentState> kExperimentStates[] = {
     {v1::EXPERIMENT_RUNNING, "running"}, {v1::EXPERIMENT_STOPPED, "stopped"}, {v1::EXPERIMENT_FINISHED, "finished"}};
 constexpr Spelling<v1::TrainStatus> kTrainStatuses[] = {
@@ -41,6 +43,7 @@ constexpr const auto& Rows() {
   if constexpr (std::is_same_v<Kind, v1::Objective>) return kObjectives;
   if constexpr (std::is_same_v<Kind, v1::Schedule>) return kSchedules;
   if constexpr (std::is_same_v<Kind, v1::SimulatedObjective>) return kSimulatedObjectives;
+  if constexpr (std::is_same_v<Kind, v1::Promotion>) return kPromotions;
   if constexpr (std::is_same_v<Kind, v1::ExperimentState>) return kExperimentStates;
   if constexpr (std::is_same_v<Kind, v1::TrainStatus>) return kTrainStatuses;
   if constexpr (std::is_same_v<Kind, v1::TrialState>) return kTrialStates;
@@ -85,6 +88,7 @@ VERTEBRA_KIND(v1::Algorithm)
 VERTEBRA_KIND(v1::Objective)
 VERTEBRA_KIND(v1::Schedule)
 VERTEBRA_KIND(v1::SimulatedObjective)
+VERTEBRA_KIND(v1::Promotion)
 VERTEBRA_KIND(v1::ExperimentState)
 VERTEBRA_KIND(v1::TrainStatus)
 VERTEBRA_KIND(v1::TrialState)
@@ -107,6 +111,11 @@ v1::Schedule ScheduleOf(const v1::ProxyTask& proxy) {
 v1::SimulatedObjective SimulatedObjectiveOf(const v1::SimulationConfig& simulation) {
   if (simulation.objective().empty()) return v1::SIMULATED_OBJECTIVE_TOY;
   return KindOr(simulation.objective(), v1::SIMULATED_OBJECTIVE_UNSPECIFIED);
+}
+
+v1::Promotion PromotionOf(const v1::SearchConfig& search) {
+  if (search.promotion().empty()) return v1::PROMOTION_RUNG_AP;
+  return KindOr(search.promotion(), v1::PROMOTION_UNSPECIFIED);
 }
 
 }  // namespace vertebra

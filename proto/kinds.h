@@ -24,6 +24,7 @@ absl::string_view KindName(v1::Algorithm value);
 absl::string_view KindName(v1::Objective value);
 absl::string_view KindName(v1::Schedule value);
 absl::string_view KindName(v1::SimulatedObjective value);
+absl::string_view KindName(v1::Promotion value);
 absl::string_view KindName(v1::ExperimentState value);
 absl::string_view KindName(v1::TrainStatus value);
 absl::string_view KindName(v1::TrialState value);  // "pending", "done", ...
@@ -47,6 +48,9 @@ v1::Objective ObjectiveOf(const v1::ObjectiveConfig& objective);
 v1::Schedule ScheduleOf(const v1::ProxyTask& proxy);
 // "" is SIMULATED_OBJECTIVE_TOY (the default).
 v1::SimulatedObjective SimulatedObjectiveOf(const v1::SimulationConfig& simulation);
+
+// "" is PROMOTION_RUNG_AP (the only promotion before the field).
+v1::Promotion PromotionOf(const v1::SearchConfig& search);
 
 // A trial's role; a record stored before roles existed (UNSPECIFIED) is a search trial.
 inline v1::TrialRole RoleOf(const v1::Trial& trial) {

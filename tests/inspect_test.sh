@@ -42,12 +42,19 @@ run 0 status --db search.db
 cp out status_db.txt
 check "status names the experiment" grep -q "experiment 'inspect-test' (evolution, simulated): finished" status_db.txt
 check "status has a best trial" grep -q "^best: trial" status_db.txt
+check "status shows the predictor across rungs" grep -q "^predictor rung 0 -> 1: [0-9]* pairs" status_db.txt
 run 0 status "${ctl[@]}"
 check "status --controller agrees with --db" cmp -s out status_db.txt
 run 0 status --db search.db --json --trials
 cp out status.json
 run 0 status "${ctl[@]}" --json --trials
 check "status --json --controller agrees with --db" cmp -s out status.json
+check "status --json has the predictor's fit" python3 -c "
+import json
+p = json.load(open('status.json'))['predictor']
+assert len(p) == 1 and p[0]['rung'] == 0 and p[0]['top_rung'] == 1 and p[0]['pairs'] >= 1, p
+assert set(p[0]) == {'rung', 'top_rung', 'pairs', 'lambda', 'held_out_r2', 'held_out_tau', 'rung_ap_tau'}, p
+"
 
 # top: ranked as show ranks; the same from both sources.
 run 0 top --db search.db -n 1 --json

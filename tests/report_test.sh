@@ -60,6 +60,7 @@ check "header names the experiment" grep -q "report-test" report.html
 check "header names the algorithm" grep -q "<th>algorithm</th><td>evolution</td>" report.html
 check "marked simulated" grep -q "SIMULATED" report.html
 check "drawings present" grep -q "class=\"arch\"" report.html
+check "the predictor across rungs is measured" grep -q "<th>held-out tau</th>" report.html
 check "no scripts" bash -c "! grep -qi '<script' report.html"
 check "nothing fetched" bash -c "! grep -Eq '(src|href)=\"[^#]|url\\([^#]|@import' report.html"
 links=$(grep -Eo 'https?://[^"<> )]*' report.html | grep -v '^http://www.w3.org/2000/svg$')

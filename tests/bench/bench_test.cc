@@ -47,14 +47,61 @@ TEST(SearchBench, IsDeterministicAndWritesItsCurves) {
   ASSERT_TRUE(RunSearchBench(o, second).ok());
   EXPECT_EQ(first.str(), second.str());
   const json rows = json::parse(first.str());
-  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows.size(), 4u);  // A summary per algorithm, then the comparison with random search.
   EXPECT_EQ(rows[0]["algorithm"], "random");
+  EXPECT_EQ(rows[3]["algorithm"], "evolution");
+  EXPECT_TRUE(rows[3].contains("reaches_random_best_at"));
   EXPECT_EQ(rows[0]["rungs"], "500");
   EXPECT_EQ(rows[0]["trials_mean"], 12.0);
   std::ifstream csv(o.csv);
   std::string header;
   std::getline(csv, header);
   EXPECT_EQ(header, "algorithm,rungs,seed,report,best_final_ap,proposal_final_ap");
+}
+
+TEST(SearchBench, ComparesWithRandomSearchAndDrawsTheCurves) {
+  test_util::TempDir dir("search_bench");
+  const std::string config = (dir.path() / "sim.json").string();
+  std::ofstream(config) << R"({"name": "sim", "budget": {"trials": 24}, "rungs": {"steps": [100, 400], "eta": 2},
+                               "algorithm": {"population": 6, "tournament": 2}, "simulation": {"seconds": 0}})";
+  SearchBenchOptions o;
+  o.config = config;
+  o.algorithms = {"random", "evolution+seeds", "evolution+guided+predicted"};
+  o.seeds = 3;
+  o.first_seed = 7;
+  o.parallel = 2;
+  o.bootstrap = 50;
+  o.svg = (dir.path() / "curves.svg").string();
+  o.json = true;
+  std::ostringstream out;
+  ASSERT_TRUE(RunSearchBench(o, out).ok());
+  const json rows = json::parse(out.str());
+  ASSERT_EQ(rows.size(), 6u);  // One summary per entry, then one comparison per entry.
+  EXPECT_EQ(rows[1]["algorithm"], "evolution+seeds");
+  EXPECT_EQ(rows[1]["first_seed"], 7);
+  for (size_t i = 3; i < 6; ++i) {
+    EXPECT_EQ(rows[i]["algorithm"], rows[i - 3]["algorithm"]);
+    EXPECT_EQ(rows[i]["mean_best_so_far"].size(), 24u);
+    EXPECT_GE(rows[i]["last_quarter_se"].get<double>(), 0);
+  }
+  // Random search's own mean curve reaches its mean best of all trials, at the last trial at the latest.
+  EXPECT_GT(rows[3]["reaches_random_best_at"].get<int>(), 0);
+  EXPECT_LE(rows[3]["reaches_random_best_at"].get<int>(), 24);
+  EXPECT_EQ(rows[3]["last_quarter_vs_random_se"], 0.0);
+  std::ifstream svg(o.svg);
+  std::stringstream drawn;
+  drawn << svg.rdbuf();
+  EXPECT_EQ(drawn.str().rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
+  EXPECT_NE(drawn.str().find("evolution+guided+predicted"), std::string::npos);
+  // Modifiers that do not exist or do not apply are refused, naming the entry.
+  o.algorithms = {"random", "evolution+bogus"};
+  EXPECT_EQ(RunSearchBench(o, out).message(),
+            "--algorithms: unknown modifier \"bogus\" in \"evolution+bogus\" (seeds, clone, guided, predicted)");
+  o.algorithms = {"random+seeds"};
+  EXPECT_TRUE(absl::IsInvalidArgument(RunSearchBench(o, out)));
+  o.algorithms = {"evolution"};
+  EXPECT_EQ(RunSearchBench(o, out).message(),
+            "--svg: the curves are drawn against random search: add random to --algorithms");
 }
 
 TEST(SearchBench, NeedsASimulatedExperiment) {

@@ -35,6 +35,28 @@ TEST(IncompleteBeta, Identities) {
   EXPECT_TRUE(std::isnan(RegularizedIncompleteBeta(3, 2, 1.5)));
 }
 
+// Kendall's tau-b by hand: (1, 2, 3, 4) against (1, 3, 2, 4) has 5 concordant pairs and 1
+// discordant of 6: 4/6. With a tie in b, (1, 2, 3) against (1, 1, 2): 2 concordant, 0 discordant,
+// one tie in b: 2 / sqrt(3 x 2).
+TEST(KendallTau, ByHand) {
+  EXPECT_NEAR(KendallTauB({1, 2, 3, 4}, {1, 3, 2, 4}), 4.0 / 6, 1e-15);
+  EXPECT_NEAR(KendallTauB({1, 2, 3, 4}, {4, 3, 2, 1}), -1, 1e-15);
+  EXPECT_NEAR(KendallTauB({1, 2, 3}, {1, 1, 2}), 2 / std::sqrt(6.0), 1e-15);
+  EXPECT_TRUE(std::isnan(KendallTauB({1}, {1})));
+  EXPECT_TRUE(std::isnan(KendallTauB({1, 2}, {3, 3})));
+  EXPECT_TRUE(std::isnan(KendallTauB({1, 2}, {1, 2, 3})));
+}
+
+// R^2 by hand: actual (1, 2, 3) (mean 2, total 2), predicted (1, 2, 4): 1 - 1/2; predicting the
+// mean gives 0, worse gives less.
+TEST(PredictionR2, ByHand) {
+  EXPECT_NEAR(PredictionR2({1, 2, 3}, {1, 2, 4}), 0.5, 1e-15);
+  EXPECT_NEAR(PredictionR2({1, 2, 3}, {2, 2, 2}), 0, 1e-15);
+  EXPECT_NEAR(PredictionR2({1, 2, 3}, {3, 2, 1}), -3, 1e-15);
+  EXPECT_TRUE(std::isnan(PredictionR2({1, 1}, {1, 1})));
+  EXPECT_TRUE(std::isnan(PredictionR2({1, 2}, {1})));
+}
+
 TEST(Welch, EqualVariancesByHand) {
   // Means 0.32 and 0.22, both SDs 0.02, n 3: se = 0.02 sqrt(2/3), t = 0.1 / se = 6.12372,
   // df = 4 exactly; p = 1 - F_4(t) = 0.00180112 (the df-4 closed form above).

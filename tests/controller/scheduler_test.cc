@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/list_policy.h"
 
 namespace vertebra::controller {
 namespace {
@@ -307,30 +308,13 @@ TEST_F(SchedulerTest, ProposalsOverTheLimitsNeverReachAWorker) {
 }
 
 // Proposes from a short list of architectures over and over; records what it observes.
-class RepeatingPolicy : public Policy {
- public:
-  RepeatingPolicy(const search_spaces::SearchSpace& space, std::shared_ptr<std::vector<Observation>> observed)
-      : observed_(std::move(observed)) {
-    std::mt19937_64 rng(1);
-    for (int i = 0; i < 3; ++i) list_.push_back(space.Sample(rng));
-  }
-  v1::Algorithm algorithm() const override { return v1::ALGORITHM_RANDOM; }
-  absl::StatusOr<Proposal> Propose() override { return Proposal{list_[next_++ % list_.size()], {}, 0}; }
-  absl::Status Observe(const Observation& o) override {
-    observed_->push_back(o);
-    return absl::OkStatus();
-  }
-  std::string Save() const override { return std::to_string(next_); }
-  absl::Status Restore(const std::string& s) override {
-    next_ = std::stoul(s);
-    return absl::OkStatus();
-  }
-
- private:
-  std::vector<std::vector<int>> list_;
-  size_t next_ = 0;
-  std::shared_ptr<std::vector<Observation>> observed_;
-};
+std::unique_ptr<Policy> RepeatingPolicy(const search_spaces::SearchSpace& space,
+                                        std::shared_ptr<std::vector<Observation>> observed) {
+  std::mt19937_64 rng(1);
+  std::vector<std::vector<int>> list;
+  for (int i = 0; i < 3; ++i) list.push_back(space.Sample(rng));
+  return std::make_unique<test_util::ListPolicy>(std::move(list), std::move(observed));
+}
 
 // A policy that fails every other proposal and refuses every observation.
 class FailingPolicy : public Policy {
@@ -387,7 +371,7 @@ TEST_F(SchedulerTest, ARepeatedProposalIsResampledNotReobserved) {
   config.mutable_budget()->set_trials(12);
   auto observed = std::make_shared<std::vector<Observation>>();
   OpenWith(config, [observed](const search_spaces::SearchSpace& space) {
-    return std::make_unique<RepeatingPolicy>(space, observed);
+    return RepeatingPolicy(space, observed);
   });
   const std::string w = Worker();
   std::set<std::string> trained;
@@ -554,38 +538,47 @@ TEST_F(SchedulerTest, SuccessiveHalvingPromotesTheTopOfARung) {
   EXPECT_EQ(d.rung(), 0);  // a is not in the top half.
 }
 
-TEST_F(SchedulerTest, ALowerRungIsPutOnTheTopRungsScaleByTheLeastSquaresLine) {
+TEST_F(SchedulerTest, ALowerRungIsPutOnTheTopRungsScaleByThePredictor) {
   v1::ExperimentConfig config = Config(R"(, "rungs": {"steps": [100, 400], "eta": 2})");
-  config.mutable_budget()->set_trials(30);
+  config.mutable_budget()->set_trials(80);
   Open(config);
   const std::string w = Worker();
   std::map<int64_t, double> low;  // Trial -> its AP at rung 0.
   int pairs = 0;
   int proposals = 0;
-  while (pairs < 5) {
+  // The top rung reads top = 0.5 low + 0.3, whatever the architecture.
+  while (pairs < 25) {
     const v1::LeaseReply g = MustLease(w);
     if (g.rung() == 0) {
-      const double ap = 0.1 + 0.02 * proposals++;
+      const double ap = 0.1 + 0.01 * proposals++;
       ASSERT_EQ(*Report(w, g, ap), ReportOutcome::kAccepted);
       low[g.trial()] = ap;
-      // Fewer than five trials measured at both rungs: the raw AP.
-      EXPECT_DOUBLE_EQ(scheduler_->GetTrial(g.trial())->results(0).ap_at_top(), ap);
+      const double at_top = scheduler_->GetTrial(g.trial())->results(0).ap_at_top();
+      if (pairs == 0) EXPECT_DOUBLE_EQ(at_top, ap);  // No pairs: the rung's AP itself.
+      if (pairs == 1) {
+        // One pair: the rung's AP shifted by that pair's gap.
+        const auto& [first, first_low] = *std::find_if(low.begin(), low.end(), [&](const auto& e) {
+          const v1::Trial t = *scheduler_->GetTrial(e.first);
+          return t.results_size() == 2;
+        });
+        EXPECT_NEAR(at_top, ap + (0.5 * first_low + 0.3 - first_low), 1e-9) << first;
+      }
     } else {
-      ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial()) - 0.1), ReportOutcome::kAccepted);
+      ASSERT_EQ(*Report(w, g, 0.5 * low.at(g.trial()) + 0.3), ReportOutcome::kAccepted);
       ++pairs;
     }
-    ASSERT_LT(proposals, 30);
+    ASSERT_LT(proposals, 80);
   }
-  // Five pairs on the line top = 2 low - 0.1: a new rung-0 AP of 0.3 stands for 0.5 at the top.
+  // 25 pairs on the line: a new rung-0 AP of 0.3 stands for 0.45 at the top, and that is the reward.
   v1::LeaseReply g = MustLease(w);
   while (g.rung() != 0) {
-    ASSERT_EQ(*Report(w, g, 2 * low.at(g.trial()) - 0.1), ReportOutcome::kAccepted);
+    ASSERT_EQ(*Report(w, g, 0.5 * low.at(g.trial()) + 0.3), ReportOutcome::kAccepted);
     g = MustLease(w);
   }
   ASSERT_EQ(*Report(w, g, 0.3), ReportOutcome::kAccepted);
   const v1::Trial t = *scheduler_->GetTrial(g.trial());
-  EXPECT_NEAR(t.results(0).ap_at_top(), 0.5, 1e-9);
-  EXPECT_NEAR(t.reward(), 0.5, 1e-9);
+  EXPECT_NEAR(t.results(0).ap_at_top(), 0.45, 2e-3);
+  EXPECT_DOUBLE_EQ(t.reward(), t.results(0).ap_at_top());
 }
 
 TEST_F(SchedulerTest, WithTheMacsObjectivePromotionGoesByParetoRank) {

@@ -34,6 +34,7 @@ TEST(Kinds, EveryValueHasOneWordThatReadsBack) {
   ExpectEveryValueSpelled<v1::Objective>();
   ExpectEveryValueSpelled<v1::Schedule>();
   ExpectEveryValueSpelled<v1::SimulatedObjective>();
+  ExpectEveryValueSpelled<v1::Promotion>();
   ExpectEveryValueSpelled<v1::ExperimentState>();
   ExpectEveryValueSpelled<v1::TrainStatus>();
   ExpectEveryValueSpelled<v1::TrialState>();
@@ -45,6 +46,7 @@ TEST(Kinds, TheWordsAreTheStoredOnes) {
   EXPECT_EQ(KindNames<v1::Objective>(), (Words{"ap", "ap_macs"}));
   EXPECT_EQ(KindNames<v1::Schedule>(), (Words{"wsd", "ema", "cosine_per_rung", "cosine"}));
   EXPECT_EQ(KindNames<v1::SimulatedObjective>(), (Words{"toy", "surrogate"}));
+  EXPECT_EQ(KindNames<v1::Promotion>(), (Words{"rung_ap", "predicted"}));
   EXPECT_EQ(KindNames<v1::ExperimentState>(), (Words{"running", "stopped", "finished"}));
   EXPECT_EQ(KindNames<v1::TrainStatus>(), (Words{"completed", "diverged", "stopped"}));
   EXPECT_EQ(KindNames<v1::TrialState>(), (Words{"pending", "leased", "done", "failed", "rejected", "stopped"}));
@@ -77,6 +79,10 @@ TEST(Kinds, TheConfigurationsKinds) {
   EXPECT_EQ(ScheduleOf(c.proxy()), v1::SCHEDULE_UNSPECIFIED);
   c.mutable_simulation()->set_objective("surrogate");
   EXPECT_EQ(SimulatedObjectiveOf(c.simulation()), v1::SIMULATED_OBJECTIVE_SURROGATE);
+  // A record from before search.promotion promoted by the rung's AP.
+  EXPECT_EQ(PromotionOf(c.search()), v1::PROMOTION_RUNG_AP);
+  c.mutable_search()->set_promotion("predicted");
+  EXPECT_EQ(PromotionOf(c.search()), v1::PROMOTION_PREDICTED);
 }
 
 }  // namespace
