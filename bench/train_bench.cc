@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 #include "search_spaces/family.h"
 #include "worker/data/data_spec.h"
 #include "worker/data/loader.h"
@@ -83,6 +85,8 @@ constexpr int kHeldOut = 16;
 absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
   ASSIGN_OR_RETURN(const worker::StepBenchResult r, worker::RunStepBench(o.step));
   const worker::StepBenchOptions& options = o.step;
+  if (!r.precision_notice.empty()) std::cerr << "vertebra: " << r.precision_notice << "\n";
+  const bool bf16 = r.precision == v1::PRECISION_BF16;
   if (o.json) {
     out << json{{"arch", o.arch},
                 {"size", options.size},
@@ -91,7 +95,9 @@ absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
                 {"threads", r.threads},
                 {"device", r.device},
                 {"channels_last", options.channels_last},
-                {"bf16", options.bf16},
+                {"precision", std::string(KindName(r.precision))},
+                {"precision_requested", std::string(KindName(options.precision))},
+                {"bf16", bf16},
                 {"parameters", r.parameters},
                 {"images_per_s", r.images_per_s},
                 {"ms_per_step", r.ms_per_step},
@@ -107,7 +113,7 @@ absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
       "%s at %d px, batch %d, %d threads on %s%s%s: %.1f images/s, %.1f ms/step, peak RSS %.0f MB "
       "(loss %.3f -> %.3f, %d parameters, LibTorch %s)\n",
       o.arch, options.size, options.batch, r.threads, r.device, options.channels_last ? ", channels-last" : "",
-      options.bf16 ? ", bf16" : "", r.images_per_s, r.ms_per_step, r.peak_rss_mb, r.first_loss, r.last_loss,
+      bf16 ? ", bf16" : "", r.images_per_s, r.ms_per_step, r.peak_rss_mb, r.first_loss, r.last_loss,
       r.parameters, r.torch_version);
   return absl::OkStatus();
 }

@@ -58,9 +58,9 @@ absl::Status Validate(const StepBenchOptions& o) {
 absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
   RETURN_IF_ERROR(Validate(o));
   ASSIGN_OR_RETURN(const c10::Device device, ParseDevice(o.device));
-  if (o.bf16 && !device.is_cuda()) {
-    return absl::FailedPreconditionError("bf16 autocast needs a CUDA device");
-  }
+  const bool cpu_has_bf16 = o.cpu_has_bf16 != nullptr ? o.cpu_has_bf16() : CpuHasBf16();
+  const PrecisionChoice precision = ResolvePrecision(o.precision, device.is_cuda(), cpu_has_bf16);
+  const bool bf16 = precision.precision == v1::PRECISION_BF16;
   RETURN_IF_ERROR(SetNumThreads(o.threads));
   ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(o.spec, o.size, o.size));
   return GuardTorch([&]() -> absl::StatusOr<StepBenchResult> {
@@ -92,7 +92,7 @@ absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
       sgd.zero_grad();
       DetectionLoss loss;
       {
-        CudaBf16Autocast autocast(o.bf16);
+        Bf16Autocast autocast(device, bf16);
         const DetectorOutput out = model->forward(images);
         loss = ComputeLoss(out.head, anchors, targets, loss_options);
       }
@@ -114,6 +114,8 @@ absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
     result.images_per_s = o.batch * o.steps / seconds;
     result.peak_rss_mb = PeakRssMb();
     result.parameters = CountParameters(*model);
+    result.precision = precision.precision;
+    result.precision_notice = precision.notice;
     result.device = device.str();
     result.threads = o.threads;
     result.torch_version = TorchVersion();

@@ -10,6 +10,8 @@
 #include "absl/status/statusor.h"
 #include "search_spaces/cost.h"
 #include "vertebra/v1/arch.pb.h"
+#include "vertebra/v1/kinds.pb.h"
+#include "worker/precision.h"
 
 namespace vertebra::worker {
 
@@ -23,7 +25,10 @@ struct StepBenchOptions {
   int threads = 1;
   std::string device = "cpu";     // auto, cpu, cuda, cuda:N
   bool channels_last = false;
-  bool bf16 = false;              // bf16 autocast; CUDA only.
+  // fp32, bf16 (autocast of the forward and the loss; worker/precision.h says where bf16 falls
+  // back to fp32) or auto.
+  v1::Precision precision = v1::PRECISION_FP32;
+  Bf16Probe cpu_has_bf16 = CpuHasBf16;  // Tests stand in another CPU.
   int boxes_per_image = 4;
   double learning_rate = 0.01;    // SGD, momentum 0.9.
   uint64_t seed = 0;
@@ -36,12 +41,14 @@ struct StepBenchResult {
   double first_loss = 0;
   double last_loss = 0;
   int64_t parameters = 0;
+  v1::Precision precision = v1::PRECISION_FP32;  // What the step computed in.
+  std::string precision_notice;   // Set when bf16 was asked for and the step ran in fp32.
   std::string device;
   int threads = 0;
   std::string torch_version;
 };
 
-// InvalidArgument for bad options, FailedPrecondition for CUDA or bf16 where unavailable,
+// InvalidArgument for bad options, FailedPrecondition for CUDA where unavailable,
 // ResourceExhausted for out-of-memory.
 absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& options);
 
