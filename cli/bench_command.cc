@@ -143,6 +143,11 @@ void RegisterStep(CLI::App& parent) {
           ->capture_default_str();
   cmd->add_flag("--bf16", f->bf16, "Same as --precision bf16")->excludes(precision);
   cmd->add_option("--seed", b.seed, "Seed of the weights and the random data")->capture_default_str();
+  cmd->add_option("--probe-seconds", b.probe_seconds,
+                  "Seconds of the probe of the machine's peak (a matrix product and a 3x3 convolution), per kernel "
+                  "and data type (0: none)")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
   cmd->add_flag("--json", f->options.json, "Print one JSON object");
   cmd->callback([f] {
     bench::StepBenchOptions o = f->options;
