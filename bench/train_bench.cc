@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "proto/kinds.h"
 #include "search_spaces/family.h"
 #include "worker/data/data_spec.h"
 #include "worker/data/loader.h"
@@ -83,6 +85,10 @@ constexpr int kHeldOut = 16;
 absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
   ASSIGN_OR_RETURN(const worker::StepBenchResult r, worker::RunStepBench(o.step));
   const worker::StepBenchOptions& options = o.step;
+  if (!r.precision_notice.empty()) std::cerr << "vertebra: " << r.precision_notice << "\n";
+  const bool bf16 = r.precision == v1::PRECISION_BF16;
+  // JSON numbers: 0 (not measured) as null.
+  auto measured = [](double v) { return v > 0 ? json(v) : json(nullptr); };
   if (o.json) {
     out << json{{"arch", o.arch},
                 {"size", options.size},
@@ -91,13 +97,23 @@ absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
                 {"threads", r.threads},
                 {"device", r.device},
                 {"channels_last", options.channels_last},
-                {"bf16", options.bf16},
+                {"precision", std::string(KindName(r.precision))},
+                {"precision_requested", std::string(KindName(options.precision))},
+                {"bf16", bf16},
                 {"parameters", r.parameters},
                 {"images_per_s", r.images_per_s},
                 {"ms_per_step", r.ms_per_step},
                 {"peak_rss_mb", r.peak_rss_mb},
                 {"first_loss", r.first_loss},
                 {"last_loss", r.last_loss},
+                {"macs_per_image", r.macs_per_image},
+                {"achieved_flops", r.achieved_flops},
+                {"peak_fp32_flops", measured(r.peak.fp32())},
+                {"peak_bf16_flops", measured(r.peak.bf16())},
+                {"probe",
+                 {{"fp32", {{"matmul", measured(r.peak.fp32_matmul)}, {"conv3x3", measured(r.peak.fp32_conv)}}},
+                  {"bf16", {{"matmul", measured(r.peak.bf16_matmul)}, {"conv3x3", measured(r.peak.bf16_conv)}}}}},
+                {"fraction_of_peak", measured(r.fraction_of_peak)},
                 {"torch", r.torch_version}}
                .dump()
         << "\n";
@@ -107,8 +123,17 @@ absl::Status RunStepBench(const StepBenchOptions& o, std::ostream& out) {
       "%s at %d px, batch %d, %d threads on %s%s%s: %.1f images/s, %.1f ms/step, peak RSS %.0f MB "
       "(loss %.3f -> %.3f, %d parameters, LibTorch %s)\n",
       o.arch, options.size, options.batch, r.threads, r.device, options.channels_last ? ", channels-last" : "",
-      options.bf16 ? ", bf16" : "", r.images_per_s, r.ms_per_step, r.peak_rss_mb, r.first_loss, r.last_loss,
+      bf16 ? ", bf16" : "", r.images_per_s, r.ms_per_step, r.peak_rss_mb, r.first_loss, r.last_loss,
       r.parameters, r.torch_version);
+  out << absl::StrFormat("  %.2f GFLOP/s achieved (6 x %.1f M multiply-adds per image)", r.achieved_flops / 1e9,
+                         static_cast<double>(r.macs_per_image) / 1e6);
+  if (r.fraction_of_peak > 0) {
+    out << absl::StrFormat(" = %.1f%% of the %s peak (probe: fp32 %.1f GFLOP/s", 100 * r.fraction_of_peak,
+                           bf16 ? "bf16" : "fp32", r.peak.fp32() / 1e9);
+    if (r.peak.bf16() > 0) out << absl::StrFormat(", bf16 %.1f", r.peak.bf16() / 1e9);
+    out << ")";
+  }
+  out << "\n";
   return absl::OkStatus();
 }
 

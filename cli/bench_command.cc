@@ -141,6 +141,8 @@ void RegisterStep(CLI::App& parent) {
   struct StepFlags {
     SpecSource source;
     bench::StepBenchOptions options;
+    std::string precision = "fp32";
+    bool bf16 = false;
   };
   auto f = std::make_shared<StepFlags>();
   CLI::App* cmd = parent.add_subcommand(
@@ -161,11 +163,23 @@ void RegisterStep(CLI::App& parent) {
   cmd->add_option("--threads", b.threads, "LibTorch threads")->check(CLI::Range(1, 1024))->capture_default_str();
   cmd->add_option("--device", b.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("--channels-last", b.channels_last, "Channels-last memory format");
-  cmd->add_flag("--bf16", b.bf16, "bf16 autocast (CUDA only)");
+  CLI::Option* precision =
+      cmd->add_option("--precision", f->precision,
+                      "fp32; bf16 (autocast of the forward and the loss; fp32 with a notice on a CPU without "
+                      "AVX512_BF16 or AMX); or auto (bf16 where the CPU has it)")
+          ->check(CLI::IsMember(KindNames<v1::Precision>()))
+          ->capture_default_str();
+  cmd->add_flag("--bf16", f->bf16, "Same as --precision bf16")->excludes(precision);
   cmd->add_option("--seed", b.seed, "Seed of the weights and the random data")->capture_default_str();
+  cmd->add_option("--probe-seconds", b.probe_seconds,
+                  "Seconds of the probe of the machine's peak (a matrix product and a 3x3 convolution), per kernel "
+                  "and data type (0: none)")
+      ->check(CLI::Range(0.0, 60.0))
+      ->capture_default_str();
   cmd->add_flag("--json", f->options.json, "Print one JSON object");
   cmd->callback([f] {
     bench::StepBenchOptions o = f->options;
+    o.step.precision = f->bf16 ? v1::PRECISION_BF16 : *ParseKind<v1::Precision>(f->precision);
     o.arch = f->source.name_or_path;
     o.step.spec = f->source.Load();
     RunBenchmark(bench::RunStepBench, o);

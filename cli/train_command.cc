@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/spec_source.h"
 #include "inspect/lineage.h"
+#include "proto/kinds.h"
 #include "search_spaces/family.h"
 #include "search_spaces/proxy.h"
 #include "worker/data/data_spec.h"
@@ -74,6 +75,7 @@ struct TrainFlags {
   int head_convs = 0;
   uint64_t seed = 0;
   std::string device = "cpu";
+  std::string precision = "auto";
   int threads = 1;
   int loader_threads = 2;
   std::string out;
@@ -206,6 +208,7 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
   }
   o.seed = f.seed;
   o.device = f.device;
+  o.precision = *ParseKind<v1::Precision>(f.precision);
   o.threads = f.threads;
   o.loader_threads = f.loader_threads;
   o.out_dir = f.out;
@@ -233,9 +236,10 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
     const std::string forks =
         result->cooldown_steps > 0 ? absl::StrFormat(" (+%d cool-down)", result->cooldown_steps) : "";
     std::cout << absl::StrFormat(
-        "completed %d steps%s in %s (%.1f img/s): AP %.4f  AP50 %.4f  AP75 %.4f  APs %.4f  APm %.4f  APl %.4f\n"
+        "completed %d steps%s in %s (%.1f img/s, %s): AP %.4f  AP50 %.4f  AP75 %.4f  APs %.4f  APm %.4f  APl %.4f\n"
         "wrote %s/{result.json,metrics.jsonl,checkpoint.pt,detections.json}\n",
-        result->steps_done, forks, Duration(result->train_seconds), result->images_per_s, st.ap, st.ap50, st.ap75,
+        result->steps_done, forks, Duration(result->train_seconds), result->images_per_s,
+        KindName(result->precision), st.ap, st.ap50, st.ap75,
         st.ap_small, st.ap_medium, st.ap_large, f.out);
   } else if (result->status == v1::TRAIN_STOPPED) {
     std::cout << absl::StrFormat("stopped after step %d of %d; continue with the same command and --resume\n",
@@ -338,6 +342,11 @@ void AddTrainingFlags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--head-convs", f->head_convs, "Override the head's conv count")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->seed, "Seed of initialization, data order and augmentation")->capture_default_str();
   cmd->add_option("--device", f->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
+  cmd->add_option("--precision", f->precision,
+                  "auto (bf16 on a CPU with AVX512_BF16 or AMX, else fp32), fp32, or bf16 (autocast; fp32 with a "
+                  "notice on a CPU without native bf16). result.json records what the run computed in")
+      ->capture_default_str()
+      ->check(CLI::IsMember(KindNames<v1::Precision>()));
   cmd->add_option("--threads", f->threads, "LibTorch threads")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--loader-threads", f->loader_threads, "Data loader threads")
       ->capture_default_str()

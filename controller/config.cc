@@ -265,6 +265,9 @@ const std::vector<Field>& Fields() {
       Field("proxy", "cooldown_fraction", "wsd: the cool-down's share of a rung's steps").Number(0.01, 1, 0.15),
       Field("proxy", "ema_decay", "ema: the decay of the weights' moving average").Number(0.5, 0.9999, 0.99),
       Field("proxy", "classes", "the data's object classes (3 for synthetic, else 80)").Integer(1, kMaxClasses, 0),
+      Field("proxy", "precision",
+            "what trials compute in: auto (bf16 on a CPU with AVX512_BF16 or AMX, else fp32), fp32 or bf16")
+          .Word(KindNames<v1::Precision>, KindName(v1::PRECISION_AUTO)),
 
       Field("rungs", "steps", "budget of each rung, increasing ([500])").IntegerList(1, kMaxSteps, 1).Then(CheckSteps),
       Field("rungs", "eta", "promote the top 1/eta of a rung's results").Integer(2, 1000, 3),

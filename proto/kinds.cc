@@ -22,6 +22,8 @@ constexpr Spelling<v1::Schedule> kSchedules[] = {{v1::SCHEDULE_WSD, "wsd"},
                                                  {v1::SCHEDULE_EMA, "ema"},
                                                  {v1::SCHEDULE_COSINE_PER_RUNG, "cosine_per_rung"},
                                                  {v1::SCHEDULE_COSINE, "cosine"}};
+constexpr Spelling<v1::Precision> kPrecisions[] = {
+    {v1::PRECISION_AUTO, "auto"}, {v1::PRECISION_FP32, "fp32"}, {v1::PRECISION_BF16, "bf16"}};
 constexpr Spelling<v1::SimulatedObjective> kSimulatedObjectives[] = {{v1::SIMULATED_OBJECTIVE_TOY, "toy"},
                                                                      {v1::SIMULATED_OBJECTIVE_SURROGATE, "surrogate"}};
 constexpr Spelling<v1::Promotion> kPromotions[] = {{v1::PROMOTION_RUNG_AP, "rung_ap"},
@@ -42,6 +44,7 @@ constexpr const auto& Rows() {
   if constexpr (std::is_same_v<Kind, v1::Algorithm>) return kAlgorithms;
   if constexpr (std::is_same_v<Kind, v1::Objective>) return kObjectives;
   if constexpr (std::is_same_v<Kind, v1::Schedule>) return kSchedules;
+  if constexpr (std::is_same_v<Kind, v1::Precision>) return kPrecisions;
   if constexpr (std::is_same_v<Kind, v1::SimulatedObjective>) return kSimulatedObjectives;
   if constexpr (std::is_same_v<Kind, v1::Promotion>) return kPromotions;
   if constexpr (std::is_same_v<Kind, v1::ExperimentState>) return kExperimentStates;
@@ -87,6 +90,7 @@ std::vector<std::string> KindNames() {
 VERTEBRA_KIND(v1::Algorithm)
 VERTEBRA_KIND(v1::Objective)
 VERTEBRA_KIND(v1::Schedule)
+VERTEBRA_KIND(v1::Precision)
 VERTEBRA_KIND(v1::SimulatedObjective)
 VERTEBRA_KIND(v1::Promotion)
 VERTEBRA_KIND(v1::ExperimentState)
@@ -106,6 +110,11 @@ v1::Objective ObjectiveOf(const v1::ObjectiveConfig& objective) {
 v1::Schedule ScheduleOf(const v1::ProxyTask& proxy) {
   if (proxy.schedule().empty()) return v1::SCHEDULE_COSINE;
   return KindOr(proxy.schedule(), v1::SCHEDULE_UNSPECIFIED);
+}
+
+v1::Precision PrecisionOf(const v1::ProxyTask& proxy) {
+  if (proxy.precision().empty()) return v1::PRECISION_FP32;
+  return KindOr(proxy.precision(), v1::PRECISION_UNSPECIFIED);
 }
 
 v1::SimulatedObjective SimulatedObjectiveOf(const v1::SimulationConfig& simulation) {

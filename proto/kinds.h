@@ -23,6 +23,7 @@ namespace vertebra {
 absl::string_view KindName(v1::Algorithm value);
 absl::string_view KindName(v1::Objective value);
 absl::string_view KindName(v1::Schedule value);
+absl::string_view KindName(v1::Precision value);
 absl::string_view KindName(v1::SimulatedObjective value);
 absl::string_view KindName(v1::Promotion value);
 absl::string_view KindName(v1::ExperimentState value);
@@ -46,6 +47,8 @@ v1::Algorithm AlgorithmOf(const v1::AlgorithmConfig& algorithm);
 v1::Objective ObjectiveOf(const v1::ObjectiveConfig& objective);
 // "" is SCHEDULE_COSINE (the reading before the field existed).
 v1::Schedule ScheduleOf(const v1::ProxyTask& proxy);
+// "" is PRECISION_FP32 (what a trial trained in before the field existed).
+v1::Precision PrecisionOf(const v1::ProxyTask& proxy);
 // "" is SIMULATED_OBJECTIVE_TOY (the default).
 v1::SimulatedObjective SimulatedObjectiveOf(const v1::SimulationConfig& simulation);
 

@@ -152,6 +152,16 @@ if "$vertebra" bench --help | grep -q "step"; then
   done
   run 2 bench step spinenet-49 --device tpu
   check "bad device is named" grep -q "device 'tpu'" "$tmp/err"
+  run 0 bench step spinenet-49 --filter-scale 0.25 --alpha 0.25 --endpoint-filters 64 --size 64 --batch 2 \
+    --steps 1 --warmup 0 --precision auto --probe-seconds 0.05 --json
+  check "bench step reports its FLOP/s against the probe's peak" python3 -c "import json,sys; d=json.load(open('$tmp/out')); p=d['peak_bf16_flops' if d['bf16'] else 'peak_fp32_flops']; a=d['achieved_flops']; sys.exit(not (a > 0 and p > 0 and abs(d['fraction_of_peak'] * p - a) <= 1e-9 * a and abs(a - 6 * d['macs_per_image'] * d['images_per_s']) <= 1e-9 * a))"
+  cp "$tmp/out" "$tmp/step.json"
+  run 0 arch stats spinenet-49 --filter-scale 0.25 --alpha 0.25 --endpoint-filters 64 --size 64 --head retinanet \
+    --head-width 64 --classes 3 --json
+  check "bench step's multiply-adds are the cost model's" python3 -c "import json,sys; s=json.load(open('$tmp/step.json')); a=json.load(open('$tmp/out')); sys.exit(s['macs_per_image'] != a['total_macs'])"
+  check "bench step says what it computed in" python3 -c "import json,sys; d=json.load(open('$tmp/step.json')); sys.exit(d['precision'] not in ('fp32', 'bf16') or d['precision_requested'] != 'auto')"
+  run 2 bench step spinenet-49 --precision fp16
+  check "a bad precision is named" grep -q "precision" "$tmp/err"
   run 0 data synth --out "$tmp/synth" --images 6 --size 64 --seed 3
   check "synth wrote instances.json" test -f "$tmp/synth/instances.json"
   check "synth wrote 6 images" test "$(ls "$tmp/synth/images" | wc -l)" -eq 6
@@ -187,6 +197,7 @@ sys.exit(not (len(names) == 10 and names[0] == 'T-shirt/top' and names[9] == 'An
   check "stopped run says how to resume" grep -q "resume" "$tmp/out"
   run 0 train "${tiny[@]}" --data "$synth" --steps 3 --out "$tmp/run" --resume --json
   check "resumed run completes" python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(d['status'] != 'completed' or d['resumed_from'] != 2 or len(d['ap']) != 12)"
+  check "result.json records the precision" python3 -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(d['precision'] not in ('fp32', 'bf16') or d['precision_requested'] != 'auto')"
   for f in metrics.jsonl checkpoint.pt detections.json result.json; do
     check "train wrote $f" test -f "$tmp/run/$f"
   done

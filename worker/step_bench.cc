@@ -1,9 +1,13 @@
 #include "worker/step_bench.h"
 
 #include <sys/resource.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -44,12 +48,59 @@ std::vector<ImageTargets> RandomTargets(const StepBenchOptions& o, torch::Genera
   return targets;
 }
 
+void Synchronize(c10::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+// The best FLOP/s of `run`, which does `flops` FLOPs, over about `seconds` (after one untimed
+// call, which sets the kernel up).
+template <typename Run>
+double BestFlops(c10::Device device, double flops, double seconds, Run run) {
+  torch::NoGradGuard no_grad;
+  run();
+  Synchronize(device);
+  double best = 0;
+  const Clock::time_point start = Clock::now();
+  do {
+    const Clock::time_point t0 = Clock::now();
+    run();
+    Synchronize(device);
+    const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (t > 0) best = std::max(best, flops / t);
+  } while (std::chrono::duration<double>(Clock::now() - start).count() < seconds);
+  return best;
+}
+
+// The probe's image side and kernel of the convolution (PeakFlops).
+constexpr int kProbeImage = 32;
+constexpr int kProbeKernel = 3;
+
+// {matrix product, convolution} FLOP/s in `dtype`.
+std::pair<double, double> ProbeFlops(c10::Device device, at::ScalarType dtype, int n, double seconds) {
+  const auto options = torch::TensorOptions().device(device).dtype(dtype);
+  const at::Tensor a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
+  at::Tensor c = torch::empty({n, n}, options);
+  const double matmul = BestFlops(device, 2.0 * n * n * static_cast<double>(n), seconds, [&] { at::mm_out(c, a, b); });
+  const int channels = n / 4;
+  const at::Tensor x =
+      torch::randn({1, channels, kProbeImage, kProbeImage}, options).contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor w =
+      torch::randn({channels, channels, kProbeKernel, kProbeKernel}, options).contiguous(at::MemoryFormat::ChannelsLast);
+  const double conv_flops = 2.0 * channels * channels * kProbeKernel * kProbeKernel * kProbeImage * kProbeImage;
+  const double conv = BestFlops(device, conv_flops, seconds, [&] { at::conv2d(x, w, {}, 1, 1); });
+  return {matmul, conv};
+}
+
 absl::Status Validate(const StepBenchOptions& o) {
   if (o.size < 8) return absl::InvalidArgumentError(absl::StrFormat("size: must be at least 8, got %d", o.size));
   if (o.batch < 1) return absl::InvalidArgumentError(absl::StrFormat("batch: must be at least 1, got %d", o.batch));
   if (o.steps < 1) return absl::InvalidArgumentError(absl::StrFormat("steps: must be at least 1, got %d", o.steps));
   if (o.warmup_steps < 0) return absl::InvalidArgumentError("warmup_steps: must not be negative");
   if (o.boxes_per_image < 0) return absl::InvalidArgumentError("boxes_per_image: must not be negative");
+  if (o.probe_seconds < 0) return absl::InvalidArgumentError("probe_seconds: must not be negative");
+  if (o.probe_size < 4 || o.probe_size % 4 != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("probe_size: must be a positive multiple of 4, got %d", o.probe_size));
+  }
   return absl::OkStatus();
 }
 
@@ -58,9 +109,9 @@ absl::Status Validate(const StepBenchOptions& o) {
 absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
   RETURN_IF_ERROR(Validate(o));
   ASSIGN_OR_RETURN(const c10::Device device, ParseDevice(o.device));
-  if (o.bf16 && !device.is_cuda()) {
-    return absl::FailedPreconditionError("bf16 autocast needs a CUDA device");
-  }
+  const bool cpu_has_bf16 = o.cpu_has_bf16 != nullptr ? o.cpu_has_bf16() : CpuHasBf16();
+  const PrecisionChoice precision = ResolvePrecision(o.precision, device.is_cuda(), cpu_has_bf16);
+  const bool bf16 = precision.precision == v1::PRECISION_BF16;
   RETURN_IF_ERROR(SetNumThreads(o.threads));
   ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(o.spec, o.size, o.size));
   return GuardTorch([&]() -> absl::StatusOr<StepBenchResult> {
@@ -92,7 +143,7 @@ absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
       sgd.zero_grad();
       DetectionLoss loss;
       {
-        CudaBf16Autocast autocast(o.bf16);
+        Bf16Autocast autocast(device, bf16);
         const DetectorOutput out = model->forward(images);
         loss = ComputeLoss(out.head, anchors, targets, loss_options);
       }
@@ -114,6 +165,23 @@ absl::StatusOr<StepBenchResult> RunStepBench(const StepBenchOptions& o) {
     result.images_per_s = o.batch * o.steps / seconds;
     result.peak_rss_mb = PeakRssMb();
     result.parameters = CountParameters(*model);
+    result.precision = precision.precision;
+    result.precision_notice = precision.notice;
+    result.macs_per_image = ss::CountCost(graph, o.head).total_macs;
+    // Forward: 2 FLOPs per multiply-add; backward: the gradients of the inputs and of the weights,
+    // each as much as the forward.
+    constexpr double kTrainingFlopsPerMac = 6.0;
+    result.achieved_flops = kTrainingFlopsPerMac * static_cast<double>(result.macs_per_image) * result.images_per_s;
+    if (o.probe_seconds > 0) {
+      std::tie(result.peak.fp32_matmul, result.peak.fp32_conv) =
+          ProbeFlops(device, at::kFloat, o.probe_size, o.probe_seconds);
+      if (device.is_cuda() || cpu_has_bf16) {
+        std::tie(result.peak.bf16_matmul, result.peak.bf16_conv) =
+            ProbeFlops(device, at::kBFloat16, o.probe_size, o.probe_seconds);
+      }
+      const double peak = bf16 ? result.peak.bf16() : result.peak.fp32();
+      if (peak > 0) result.fraction_of_peak = result.achieved_flops / peak;
+    }
     result.device = device.str();
     result.threads = o.threads;
     result.torch_version = TorchVersion();

@@ -60,7 +60,17 @@ class ConvBn(nn.Module):
         self.bn = nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM)
 
     def forward(self, x):
-        return self.bn(self.conv(x))
+        stride = self.conv.stride[0]
+        one_high, one_wide = x.size(2) == 1, x.size(3) == 1
+        if stride == 1 or not (one_high or one_wide):
+            return self.bn(self.conv(x))
+        # Along a side of one pixel a strided conv reads only its centre taps, as a conv of stride 1
+        # does (the same output): that side takes stride 1, because PyTorch 1.13's oneDNN returns
+        # garbage bf16 weight gradients for a strided conv whose input is one pixel wide. As
+        # ConvBnImpl::forward in worker/model/spinenet.cc.
+        y = F.conv2d(x, self.conv.weight, None, (1 if one_high else stride, 1 if one_wide else stride),
+                     self.conv.padding)
+        return self.bn(y)
 
 
 def drop_path(branch, rate, training):

@@ -23,6 +23,8 @@ TEST(ExperimentConfigTable, ErrorsOfEveryKindOfField) {
   EXPECT_EQ(Error(R"({"name": "a", "simulation": 3})"), "x.json: simulation: must be an object, got 3");
   EXPECT_EQ(Error(R"({"name": "a", "proxy": {"schedule": "linear"}})"),
             "x.json: proxy.schedule: must be one of wsd, ema, cosine_per_rung, cosine, got \"linear\"");
+  EXPECT_EQ(Error(R"({"name": "a", "proxy": {"precision": "fp16"}})"),
+            "x.json: proxy.precision: must be one of auto, fp32, bf16, got \"fp16\"");
   EXPECT_EQ(Error(R"({"name": "a", "algorithm": {"kind": "bayes"}})"),
             "x.json: algorithm.kind: must be one of ppo, reinforce, evolution, random, got \"bayes\"");
   EXPECT_EQ(Error(R"({"name": "a", "proxy": {"data": ""}})"), "x.json: proxy.data: must not be empty");

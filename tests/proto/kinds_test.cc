@@ -33,6 +33,7 @@ TEST(Kinds, EveryValueHasOneWordThatReadsBack) {
   ExpectEveryValueSpelled<v1::Algorithm>();
   ExpectEveryValueSpelled<v1::Objective>();
   ExpectEveryValueSpelled<v1::Schedule>();
+  ExpectEveryValueSpelled<v1::Precision>();
   ExpectEveryValueSpelled<v1::SimulatedObjective>();
   ExpectEveryValueSpelled<v1::Promotion>();
   ExpectEveryValueSpelled<v1::ExperimentState>();
@@ -45,6 +46,7 @@ TEST(Kinds, TheWordsAreTheStoredOnes) {
   EXPECT_EQ(KindNames<v1::Algorithm>(), (Words{"ppo", "reinforce", "evolution", "random"}));
   EXPECT_EQ(KindNames<v1::Objective>(), (Words{"ap", "ap_macs"}));
   EXPECT_EQ(KindNames<v1::Schedule>(), (Words{"wsd", "ema", "cosine_per_rung", "cosine"}));
+  EXPECT_EQ(KindNames<v1::Precision>(), (Words{"auto", "fp32", "bf16"}));
   EXPECT_EQ(KindNames<v1::SimulatedObjective>(), (Words{"toy", "surrogate"}));
   EXPECT_EQ(KindNames<v1::Promotion>(), (Words{"rung_ap", "predicted"}));
   EXPECT_EQ(KindNames<v1::ExperimentState>(), (Words{"running", "stopped", "finished"}));
@@ -70,13 +72,19 @@ TEST(Kinds, TheConfigurationsKinds) {
   EXPECT_TRUE(IsRlAlgorithm(v1::ALGORITHM_REINFORCE));
   c.mutable_objective()->set_kind("ap_macs");
   EXPECT_EQ(ObjectiveOf(c.objective()), v1::OBJECTIVE_AP_MACS);
-  // Records from before the fields: cosine, and the toy landscape.
+  // Records from before the fields: cosine, fp32 (what those trials trained in), and the toy
+  // landscape.
   EXPECT_EQ(ScheduleOf(c.proxy()), v1::SCHEDULE_COSINE);
+  EXPECT_EQ(PrecisionOf(c.proxy()), v1::PRECISION_FP32);
   EXPECT_EQ(SimulatedObjectiveOf(c.simulation()), v1::SIMULATED_OBJECTIVE_TOY);
   c.mutable_proxy()->set_schedule("ema");
   EXPECT_EQ(ScheduleOf(c.proxy()), v1::SCHEDULE_EMA);
   c.mutable_proxy()->set_schedule("linear");
   EXPECT_EQ(ScheduleOf(c.proxy()), v1::SCHEDULE_UNSPECIFIED);
+  c.mutable_proxy()->set_precision("bf16");
+  EXPECT_EQ(PrecisionOf(c.proxy()), v1::PRECISION_BF16);
+  c.mutable_proxy()->set_precision("fp16");
+  EXPECT_EQ(PrecisionOf(c.proxy()), v1::PRECISION_UNSPECIFIED);
   c.mutable_simulation()->set_objective("surrogate");
   EXPECT_EQ(SimulatedObjectiveOf(c.simulation()), v1::SIMULATED_OBJECTIVE_SURROGATE);
   // A record from before search.promotion promoted by the rung's AP.

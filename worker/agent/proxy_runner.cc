@@ -100,6 +100,7 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   o.threads = options_.threads > 0 ? options_.threads : std::max(1, proxy.threads());
   o.loader_threads = options_.loader_threads;
   o.device = options_.device;
+  o.precision = PrecisionOf(proxy);
   o.checkpoint_minutes = kCheckpointMinutes;
   const fs::path dir = fs::path(options_.work_dir) / "runs" / SafeName(experiment.experiment()) /
                        absl::StrFormat("trial-%d", lease.trial());

@@ -1,11 +1,13 @@
 #include "worker/model/spinenet.h"
 
+#include <torch/nn/functional/conv.h>
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/init.h>
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 
@@ -42,7 +44,7 @@ at::Tensor Activate(const at::Tensor& x, Activation activation) {
   return activation == Activation::kSwish ? at::silu(x) : at::relu(x);
 }
 
-ConvBnImpl::ConvBnImpl(int in, int out, int kernel, int stride, const SpineNetOptions& options) {
+ConvBnImpl::ConvBnImpl(int in, int out, int kernel, int stride, const SpineNetOptions& options) : stride_(stride) {
   conv_ = register_module(
       "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false)));
   bn_ = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out)
@@ -50,7 +52,19 @@ ConvBnImpl::ConvBnImpl(int in, int out, int kernel, int stride, const SpineNetOp
                                                          .eps(options.bn_epsilon)));
 }
 
-at::Tensor ConvBnImpl::forward(const at::Tensor& x) { return bn_->forward(conv_->forward(x)); }
+at::Tensor ConvBnImpl::forward(const at::Tensor& x) {
+  const bool one_high = x.size(2) == 1, one_wide = x.size(3) == 1;
+  if (stride_ == 1 || (!one_high && !one_wide)) return bn_->forward(conv_->forward(x));
+  // Along a side of one pixel, a strided conv (odd kernel, padding kernel / 2) reads only its
+  // centre taps, as a conv of stride 1 does: the same arithmetic and output. That side takes
+  // stride 1, because LibTorch 1.13's oneDNN returns garbage bf16 weight gradients for a strided
+  // conv whose input is one pixel wide (a level-6 map at 64 px feeding level 7).
+  const at::Tensor y = F::conv2d(x, conv_->weight,
+                                 F::Conv2dFuncOptions()
+                                     .stride(std::vector<int64_t>{one_high ? 1 : stride_, one_wide ? 1 : stride_})
+                                     .padding(conv_->options.padding()));
+  return bn_->forward(y);
+}
 
 ResidualUnitImpl::ResidualUnitImpl(v1::BlockType type, int in_channels, int inner, bool projection,
                                    double drop_rate, const SpineNetOptions& options)

@@ -45,6 +45,7 @@ class ConvBnImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
  private:
+  int stride_;
   torch::nn::Conv2d conv_{nullptr};
   torch::nn::BatchNorm2d bn_{nullptr};
 };

@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
-// The autocast API changed in LibTorch 2.4: device-type arguments replaced the CUDA-only calls.
+// The autocast API changed in LibTorch 2.4: device-type arguments replaced the per-device calls.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 #define VERTEBRA_AUTOCAST_BY_DEVICE 1
 #else
@@ -75,27 +75,37 @@ absl::Status StatusFromException(const std::exception& e) {
   return absl::InternalError(FirstLine(what));
 }
 
-CudaBf16Autocast::CudaBf16Autocast(bool enabled) : enabled_(enabled) {
+Bf16Autocast::Bf16Autocast(c10::Device device, bool enabled) : enabled_(enabled), type_(device.type()) {
   if (!enabled_) return;
 #if VERTEBRA_AUTOCAST_BY_DEVICE
-  previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  previous_ = at::autocast::is_autocast_enabled(type_);
+  at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type_, true);
 #else
-  previous_ = at::autocast::is_enabled();
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(true);
+  if (type_ == c10::kCUDA) {
+    previous_ = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    previous_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
 #endif
 }
 
-CudaBf16Autocast::~CudaBf16Autocast() {
+Bf16Autocast::~Bf16Autocast() {
   if (!enabled_) return;
 #if VERTEBRA_AUTOCAST_BY_DEVICE
-  at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+  at::autocast::set_autocast_enabled(type_, previous_);
 #else
-  at::autocast::set_enabled(previous_);
+  if (type_ == c10::kCUDA) {
+    at::autocast::set_enabled(previous_);
+  } else {
+    at::autocast::set_cpu_enabled(previous_);
+  }
 #endif
-  at::autocast::clear_cache();
+  at::autocast::clear_cache();  // The casts of this step's weights; the next step has new ones.
 }
 
 void ToChannelsLast(torch::nn::Module& module) {

@@ -51,16 +51,20 @@ auto GuardTorch(F&& f) -> decltype(f()) {
 // path). On CPU this is worth 20-50% of a proxy training step (bench/compare_step.sh).
 void ToChannelsLast(torch::nn::Module& module);
 
-// While alive, CUDA ops run under bf16 autocast (no-op when `enabled` is false). Not copyable.
-class CudaBf16Autocast {
+// While alive, the ops of this thread on `device`'s type (CPU or CUDA) run under bf16 autocast:
+// convolutions and matrix products in bf16, the parameters, and whatever a caller casts back to
+// fp32 (the losses), untouched. A no-op when `enabled` is false. Backward may run after it ends
+// (autograd recorded the casts). Not copyable.
+class Bf16Autocast {
  public:
-  explicit CudaBf16Autocast(bool enabled);
-  ~CudaBf16Autocast();
-  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
-  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+  Bf16Autocast(c10::Device device, bool enabled);
+  ~Bf16Autocast();
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
 
  private:
   bool enabled_;
+  c10::DeviceType type_;
   bool previous_ = false;
 };
 

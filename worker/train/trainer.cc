@@ -3,9 +3,10 @@
 #include <sys/stat.h>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -395,7 +396,8 @@ struct EvalOutput {
 // pixels, and scores with the COCO evaluator. Undecodable images are skipped, counted, and left
 // out of the ground truth.
 absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset& val, const eval::GroundTruth& gt,
-                                            const AnchorSet& anchors, const TrainOptions& o, c10::Device device) {
+                                            const AnchorSet& anchors, const TrainOptions& o, c10::Device device,
+                                            bool bf16) {
   torch::NoGradGuard no_grad;
   model->eval();
   EvalOutput out;
@@ -425,8 +427,12 @@ absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset
     }
     if (batch.batch == 0) continue;
     const at::Tensor images = ToTensors(batch, 0, device, o.channels_last).first;
-    const DetectorOutput output = model->forward(images);
-    const std::vector<Detections> dets = Postprocess(output.head, anchors, metas, post);
+    DetectorOutput output;
+    {
+      Bf16Autocast autocast(device, bf16);
+      output = model->forward(images);
+    }
+    const std::vector<Detections> dets = Postprocess(output.head, anchors, metas, post);  // In fp32.
     for (size_t i = 0; i < dets.size(); ++i) {
       const at::Tensor boxes = dets[i].boxes.cpu(), scores = dets[i].scores.cpu(), classes = dets[i].classes.cpu();
       const auto b = boxes.accessor<float, 2>();
@@ -548,6 +554,9 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["seed"] = o.seed;
   j["device"] = r.device;
   j["threads"] = r.threads;
+  j["precision"] = std::string(KindName(r.precision));
+  j["precision_requested"] = std::string(KindName(o.precision));
+  if (!r.precision_notice.empty()) j["precision_notice"] = r.precision_notice;
   if (r.stats) {
     j["ap"] = StatsJson(*r.stats);
     j["eval_images"] = r.eval_images;
@@ -569,6 +578,10 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
   ASSIGN_OR_RETURN(const c10::Device device, ParseDevice(o.device));
   RETURN_IF_ERROR(SetNumThreads(o.threads));
   ASSIGN_OR_RETURN(const ss::ResolvedGraph graph, ss::Resolve(o.spec, o.size, o.size));
+  const PrecisionChoice precision = ResolvePrecision(
+      o.precision, device.is_cuda(), o.cpu_has_bf16 != nullptr ? o.cpu_has_bf16() : CpuHasBf16());
+  const bool bf16 = precision.precision == v1::PRECISION_BF16;
+  if (!precision.notice.empty()) std::fprintf(stderr, "vertebra: %s\n", precision.notice.c_str());
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrFormat("out: cannot create %s: %s", o.out_dir, ec.message()));
@@ -605,6 +618,8 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     TrainResult result;
     result.device = device.str();
     result.threads = o.threads;
+    result.precision = precision.precision;
+    result.precision_notice = precision.notice;
     result.parameters = CountParameters(*model);
     result.macs = ss::CountCost(graph, head).total_macs;
     const int64_t end_step = o.rung_end > 0 ? o.rung_end : o.steps;
@@ -686,7 +701,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
 
     auto evaluate = [&](int64_t at_step, Reading reading) -> absl::Status {
       const Clock::time_point t0 = Clock::now();
-      ASSIGN_OR_RETURN(EvalOutput e, EvaluateDetector(model, val, gt, anchors, o, device));
+      ASSIGN_OR_RETURN(EvalOutput e, EvaluateDetector(model, val, gt, anchors, o, device, bf16));
       eval_seconds += Seconds(t0);
       json line = StatsJson(e.stats);
       line["event"] = "eval";
@@ -722,7 +737,11 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
           copies.push_back(im);
           copy_targets.push_back(std::move(t));
         }
-        const MaxUpChoice choice = SelectWorstCopies(model, copies, copy_targets, anchors, loss_options);
+        MaxUpChoice choice;
+        {
+          Bf16Autocast autocast(device, bf16);  // Scored as the step computes.
+          choice = SelectWorstCopies(model, copies, copy_targets, anchors, loss_options);
+        }
         const at::Tensor chosen = choice.chosen.cpu();
         std::vector<at::Tensor> rows;
         for (int i = 0; i < o.batch; ++i) {
@@ -735,8 +754,12 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       }
       SetLearningRate(*optimizer, lr);
       optimizer->zero_grad();
-      const DetectorOutput out = model->forward(images);
-      const DetectionLoss loss = ComputeLoss(out.head, anchors, targets, loss_options);
+      DetectionLoss loss;
+      {
+        Bf16Autocast autocast(device, bf16);
+        const DetectorOutput out = model->forward(images);
+        loss = ComputeLoss(out.head, anchors, targets, loss_options);  // Reduced in fp32.
+      }
       *loss_value = loss.total.item<double>();
       if (!std::isfinite(*loss_value)) return std::optional<StepOutcome>();
       loss.total.backward();

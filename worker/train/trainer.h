@@ -11,7 +11,8 @@
 //   cooldown.pt      during a cool-down fork only: the fork's state, so a stopped run resumes
 //                    into the cool-down; checkpoint.pt keeps the state before the fork.
 //   detections.json  the held-out detections in COCO results format.
-//   result.json      status, the 12 AP numbers, steps, times, images/s, parameters and MACs.
+//   result.json      status, the 12 AP numbers, steps, times, images/s, parameters, MACs and the
+//                    precision the run computed in.
 //
 // The header is torch-free so that the CLI and the worker agent include it cheaply.
 #ifndef VERTEBRA_WORKER_TRAIN_TRAINER_H_
@@ -31,6 +32,7 @@
 #include "vertebra/v1/kinds.pb.h"
 #include "worker/data/augment.h"
 #include "worker/data/dataset.h"
+#include "worker/precision.h"
 
 namespace vertebra::worker {
 
@@ -109,6 +111,12 @@ struct TrainOptions {
   int loader_threads = 2;
   std::string device = "cpu";       // "cpu", "cuda", "cuda:N" or "auto".
   bool channels_last = true;
+  // What training and evaluation compute in (worker/precision.h): bf16 autocasts the forward
+  // passes and the loss; the parameters, the loss's reductions, the gradients and the optimizer's
+  // state stay fp32. Not part of the run's identity, as the device is not: a run resumed on
+  // another machine may compute in another precision (result.json records this process's).
+  v1::Precision precision = v1::PRECISION_FP32;
+  Bf16Probe cpu_has_bf16 = CpuHasBf16;  // Tests stand in a CPU without bf16.
 
   std::string out_dir;              // Created if missing.
   // Also write the trained weights as out_dir/model.safetensors when the run completes (every
@@ -164,6 +172,8 @@ struct TrainResult {
   int64_t eval_images = 0;
   std::string device;
   int threads = 0;
+  v1::Precision precision = v1::PRECISION_FP32;  // What this process computed in.
+  std::string precision_notice;  // Set when bf16 was asked for and the run computed in fp32.
 };
 
 // Trains on `train`, evaluates on `val`, and writes the run folder. Bad options and files are

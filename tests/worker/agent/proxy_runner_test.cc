@@ -1,12 +1,15 @@
 #include "worker/agent/proxy_runner.h"
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <unistd.h>
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "search_spaces/family.h"
 #include "tests/testing/proxy_model.h"
+#include "worker/precision.h"
 
 namespace vertebra::worker {
 namespace {
@@ -104,6 +107,27 @@ TEST_F(ProxyRunnerTest, AnUnknownScheduleFailsTheTrialForGood) {
       runner.Run(Experiment("linear"), Lease(0), [](int64_t, double, std::optional<double>) { return true; });
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);  // Not Unavailable: not retried.
   EXPECT_NE(out.status().message().find("proxy.schedule"), std::string::npos) << out.status();
+}
+
+// The experiment's proxy.precision reaches the trainer; a record from before the field trains in
+// fp32, as it did then.
+TEST_F(ProxyRunnerTest, TrialsComputeInTheExperimentsPrecision) {
+  ProxyRunnerOptions o;
+  o.work_dir = dir_.string();
+  o.loader_threads = 1;
+  ProxyRunner runner(o);
+  auto progress = [](int64_t, double, std::optional<double>) { return true; };
+  for (const std::string precision : {"bf16", ""}) {
+    v1::RegisterReply e = Experiment("cosine_per_rung");
+    e.set_experiment("runner-precision-" + std::string(precision.empty() ? "unset" : precision));
+    e.mutable_proxy()->set_precision(precision);
+    ASSERT_TRUE(runner.Run(e, Lease(0), progress).ok()) << precision;
+    std::ifstream in(dir_ / "runs" / e.experiment() / "trial-1" / "result.json");
+    const nlohmann::json result = nlohmann::json::parse(in);
+    const bool bf16 = precision == "bf16" && CpuHasBf16();
+    EXPECT_EQ(result["precision_requested"], precision.empty() ? "fp32" : precision);
+    EXPECT_EQ(result["precision"], bf16 ? "bf16" : "fp32") << precision;
+  }
 }
 
 }  // namespace

@@ -5,12 +5,14 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "search_spaces/family.h"
 #include "search_spaces/resolve.h"
 #include "tests/testing/proxy_model.h"
 #include "worker/model/retinanet.h"
+#include "worker/model/torch_util.h"
 
 namespace vertebra::worker {
 namespace {
@@ -94,6 +96,40 @@ TEST(SpineNetTest, SwishAndChannelsLastGiveTheSameShapes) {
   const DetectorOutput cl = model->forward(x.contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(torch::allclose(plain.head.class_logits, cl.head.class_logits, 1e-4, 1e-4));
   EXPECT_TRUE(torch::allclose(plain.head.box_deltas, cl.head.box_deltas, 1e-4, 1e-4));
+}
+
+// A strided conv of a one-pixel map (a level-6 map at 64 px feeding level 7): under bf16
+// autocast its weight gradient is bf16's rounding away from fp32's, not LibTorch 1.13's
+// garbage, and in fp32 it gives what the strided conv gives.
+TEST(SpineNetTest, StridedConvOfAOnePixelMapHasSoundBf16Gradients) {
+  torch::manual_seed(0);
+  SpineNetOptions options;
+  ConvBn unit(16, 16, 3, 2, options);
+  torch::nn::Conv2d reference(torch::nn::Conv2dOptions(16, 16, 3).stride(2).padding(1).bias(false));
+  reference->weight.set_data(unit->named_parameters()["conv.weight"].detach().clone());
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{4, 16, 1, 1}, {4, 16, 4, 1}, {4, 16, 1, 4}}) {
+    const at::Tensor x = torch::randn(shape).requires_grad_();  // As inside the network.
+    {
+      torch::NoGradGuard no_grad;
+      unit->eval();
+      const at::Tensor strided = unit->named_children()["bn"]->as<torch::nn::BatchNorm2d>()->forward(reference->forward(x));
+      EXPECT_TRUE(torch::allclose(unit->forward(x), strided, 1e-6, 1e-6)) << "input " << shape;
+      unit->train();
+    }
+    // A loss that BN does not cancel (the gradient of a plain sum through BN is zero).
+    const at::Tensor weights = torch::randn({shape[0], 16, (shape[2] + 1) / 2, (shape[3] + 1) / 2});
+    std::vector<at::Tensor> grads;
+    for (const bool bf16 : {false, true}) {
+      unit->zero_grad();
+      {
+        Bf16Autocast autocast(c10::Device(c10::kCPU), bf16);
+        (unit->forward(x).to(torch::kFloat32) * weights).sum().backward();
+      }
+      grads.push_back(unit->named_parameters()["conv.weight"].grad().clone());
+    }
+    const double error = (grads[0] - grads[1]).abs().max().item<double>();
+    EXPECT_LT(error, 0.05 * grads[0].abs().max().item<double>()) << "input " << shape;
+  }
 }
 
 }  // namespace

@@ -84,6 +84,35 @@ class TrainTest : public ::testing::Test {
     return json::parse(in);
   }
 
+  // Trains `o` (6 steps) in one go as run "full", and stopped after step 3 and resumed as run
+  // "split"; expects the same loss curve and AP, bit for bit.
+  void ExpectAResumedRunRepeatsTheUninterruptedOne(TrainOptions o) const {
+    o.out_dir = (dir_ / "full").string();
+    absl::StatusOr<TrainResult> full = Train(*train_, *val_, o);
+    ASSERT_TRUE(full.ok()) << full.status();
+    ASSERT_EQ(full->status, v1::TRAIN_COMPLETED) << TrainResultJson(*full, o);
+
+    o.out_dir = (dir_ / "split").string();
+    o.stop_after = 3;
+    absl::StatusOr<TrainResult> stopped = Train(*train_, *val_, o);
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
+    EXPECT_EQ(stopped->status, v1::TRAIN_STOPPED);
+    EXPECT_EQ(stopped->steps_done, 3);
+
+    o.stop_after = 0;
+    o.resume = true;
+    absl::StatusOr<TrainResult> resumed = Train(*train_, *val_, o);
+    ASSERT_TRUE(resumed.ok()) << resumed.status();
+    EXPECT_EQ(resumed->resumed_from, 3);
+    EXPECT_EQ(resumed->status, v1::TRAIN_COMPLETED);
+
+    const std::vector<double> a = Losses("full"), b = Losses("split");
+    ASSERT_EQ(a.size(), 6u);
+    ASSERT_EQ(b.size(), 6u);
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+    EXPECT_EQ(Result("full")["ap"], Result("split")["ap"]);
+  }
+
   fs::path dir_;
   std::unique_ptr<data::SyntheticDataset> train_, val_;
 };
@@ -119,33 +148,56 @@ TEST_F(TrainTest, WritesTheRunFolderAndTheLossFalls) {
 }
 
 TEST_F(TrainTest, ResumedRunRepeatsTheUninterruptedLossCurveExactly) {
-  TrainOptions full = Options("full");
-  full.stochastic_depth = 0.2;  // The RNG state must travel with the checkpoint too.
-  full.maxup = 2;
-  ASSERT_TRUE(Train(*train_, *val_, full).ok());
+  TrainOptions o = Options("full");
+  o.stochastic_depth = 0.2;  // The RNG state must travel with the checkpoint too.
+  o.maxup = 2;
+  ExpectAResumedRunRepeatsTheUninterruptedOne(o);
+}
 
-  TrainOptions first = Options("split");
-  first.stochastic_depth = 0.2;
-  first.maxup = 2;
-  first.stop_after = 3;
-  absl::StatusOr<TrainResult> stopped = Train(*train_, *val_, first);
-  ASSERT_TRUE(stopped.ok()) << stopped.status();
-  EXPECT_EQ(stopped->status, v1::TRAIN_STOPPED);
-  EXPECT_EQ(stopped->steps_done, 3);
+// Stand-ins for the CPU's bf16 probe. bf16 autocast runs on any CPU (emulated where it is not
+// native), so the bf16 tests run everywhere.
+bool CpuWithBf16() { return true; }
+bool CpuWithoutBf16() { return false; }
 
-  TrainOptions second = first;
-  second.stop_after = 0;
-  second.resume = true;
-  absl::StatusOr<TrainResult> resumed = Train(*train_, *val_, second);
-  ASSERT_TRUE(resumed.ok()) << resumed.status();
-  EXPECT_EQ(resumed->resumed_from, 3);
-  EXPECT_EQ(resumed->status, v1::TRAIN_COMPLETED);
+TEST_F(TrainTest, Bf16RunsRecordTheirPrecisionAndResumeBitForBit) {
+  TrainOptions o = Options("full");
+  o.precision = v1::PRECISION_AUTO;
+  o.cpu_has_bf16 = CpuWithBf16;
+  o.maxup = 2;  // The scoring pass runs under autocast too.
+  ExpectAResumedRunRepeatsTheUninterruptedOne(o);
+  EXPECT_EQ(Result("full")["precision"], "bf16");
+  EXPECT_EQ(Result("full")["precision_requested"], "auto");
+  EXPECT_EQ(Result("split")["precision"], "bf16");
 
-  const std::vector<double> a = Losses("full"), b = Losses("split");
-  ASSERT_EQ(a.size(), 6u);
-  ASSERT_EQ(b.size(), 6u);
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
-  EXPECT_EQ(Result("full")["ap"], Result("split")["ap"]);
+  TrainOptions fp32 = o;
+  fp32.out_dir = (dir_ / "fp32").string();
+  fp32.precision = v1::PRECISION_FP32;
+  ASSERT_TRUE(Train(*train_, *val_, fp32).ok());
+  EXPECT_EQ(Result("fp32")["precision"], "fp32");
+  // bf16 really ran: its rounding moves the very first loss away from fp32's (a little).
+  const double first_bf16 = Losses("full")[0], first_fp32 = Losses("fp32")[0];
+  EXPECT_NE(first_bf16, first_fp32);
+  EXPECT_NEAR(first_bf16, first_fp32, 0.05 * first_fp32);
+}
+
+TEST_F(TrainTest, Bf16OnACpuWithoutItIsFp32WithANotice) {
+  TrainOptions fp32 = Options("fp32");
+  fp32.precision = v1::PRECISION_FP32;
+  ASSERT_TRUE(Train(*train_, *val_, fp32).ok());
+  TrainOptions asked = Options("asked");
+  asked.precision = v1::PRECISION_BF16;
+  asked.cpu_has_bf16 = CpuWithoutBf16;
+  absl::StatusOr<TrainResult> r = Train(*train_, *val_, asked);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->precision, v1::PRECISION_FP32);
+  EXPECT_NE(r->precision_notice.find("no native bf16"), std::string::npos) << r->precision_notice;
+  const json result = Result("asked");
+  EXPECT_EQ(result["precision"], "fp32");
+  EXPECT_EQ(result["precision_requested"], "bf16");
+  EXPECT_EQ(result["precision_notice"], r->precision_notice);
+  // The fallback is plain fp32 training, bit for bit.
+  EXPECT_EQ(Losses("asked"), Losses("fp32"));
+  EXPECT_EQ(result["ap"], Result("fp32")["ap"]);
 }
 
 // Every line of a run's metrics.jsonl without its timings: what must repeat bit for bit.
