@@ -196,12 +196,12 @@ ss::ArchFeatureVector RungPredictor::FeaturesOf(const v1::Trial& trial) const {
 
 void RungPredictor::Add(const v1::Trial& trial, int32_t rung, double ap) {
   if (rung < 0 || rung >= rungs_) return;
-  auto [it, added] = records_.try_emplace(trial.id());
-  Record& r = it->second;
-  if (added) {
-    r.features = FeaturesOf(trial);
+  if (records_.count(trial.id()) == 0) {
+    const ss::ArchFeatureVector features = FeaturesOf(trial);  // Before the record exists: it would answer.
+    records_[trial.id()].features = features;
     feature_cache_.erase(trial.id());
   }
+  Record& r = records_.at(trial.id());
   const bool highest = r.ap.empty() || rung >= r.ap.rbegin()->first;
   r.ap[rung] = ap;
   if (highest) {
