@@ -172,7 +172,7 @@ void RunWorker(const WorkerFlags& f) {
   std::signal(SIGTERM, OnSignal);
   std::unique_ptr<worker::TrialRunner> runner;
   if (f.simulate) {
-    runner = std::make_unique<worker::SimulatedRunner>(f.sim_seconds);
+    runner = std::make_unique<worker::SimulatedRunner>(f.sim_seconds, f.work_dir);
   } else {
 #if VERTEBRA_WITH_TORCH
     worker::ProxyRunnerOptions options;
@@ -204,6 +204,9 @@ std::string TopHeader() {
                          "params (M)", "hash");
 }
 
+// Trials named on status's line of repeated steps; --json lists them all.
+constexpr size_t kRepeatedTrialsShown = 5;
+
 std::vector<v1::Trial> TrialsOrFail(const inspect::SearchSource& source) {
   absl::StatusOr<std::vector<v1::Trial>> trials = source.Trials();
   if (!trials.ok()) Fail(trials.status());
@@ -218,6 +221,7 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   const std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
   const v1::ExperimentConfig& c = summary->config;
   const ctl::TrialCounts& n = summary->counts;
+  const inspect::StepCounts steps = inspect::CountTrainedSteps(trials);
   if (as_json) {
     json j = {{"experiment", c.name()},
               {"algorithm", c.algorithm().kind()},
@@ -231,6 +235,9 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
               {"rejected", n.rejected},
               {"stopped", n.stopped},
               {"workers", summary->workers}};
+    json repeated = json::array();
+    for (const auto& [trial, n_steps] : steps.repeated_by_trial) repeated.push_back({{"trial", trial}, {"steps", n_steps}});
+    j["steps"] = {{"trained", steps.trained}, {"repeated", steps.repeated}, {"repeated_by_trial", repeated}};
     if (!ranked.empty()) j["best"] = inspect::TrialSummaryJson(ranked.front());
     if (with_trials) {
       j["trials"] = json::array();
@@ -245,6 +252,7 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
       "trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n", n.done, n.leased,
       n.pending, n.failed, n.rejected, n.stopped, c.budget().trials());
   std::cout << absl::StrFormat("workers: %d registered\n", summary->workers);
+  std::cout << "steps: " << inspect::StepCountsText(steps, kRepeatedTrialsShown) << "\n";
   if (!ranked.empty()) {
     const v1::Trial& t = ranked.front();
     const v1::RungResult& r = *inspect::TopResult(t);

@@ -39,6 +39,9 @@ class Rungs {
   // promotion quota that is still at rung k and DONE there. `trials` holds every trial recorded
   // with Add, by id.
   std::optional<int64_t> FindPromotion(const std::map<int64_t, v1::Trial>& trials) const;
+  // Every trial FindPromotion could return, in the order it prefers them: from the highest rung
+  // down, each rung's quota best first.
+  std::vector<int64_t> Promotions(const std::map<int64_t, v1::Trial>& trials) const;
 
   // The expected top-rung AP given `ap` at `rung`: the least-squares line of the top-rung AP on
   // the rung's AP over the trials measured at both, once there are enough of them; `ap` itself

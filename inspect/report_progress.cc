@@ -14,6 +14,12 @@
 #include "proto/kinds.h"
 
 namespace vertebra::inspect::report_internal {
+namespace {
+
+// Trials the header names with their repeated steps (the most first).
+constexpr size_t kRepeatedTrialsNamed = 10;
+
+}  // namespace
 
 void AppendHeader(const Data& data, const ReportOptions& options, std::string* out) {
   const v1::ExperimentConfig& c = *data.config;
@@ -66,6 +72,7 @@ void AppendHeader(const Data& data, const ReportOptions& options, std::string* o
   row("proxy task", XmlEscape(absl::StrFormat("%s, %d px, scaling '%s', batch %d", c.proxy().data(), c.proxy().size(),
                                               c.proxy().scaling(), c.proxy().batch())));
   row("workers", absl::StrFormat("%d registered", snap.workers.size()));
+  row("steps", XmlEscape(StepCountsText(CountTrainedSteps(snap.trials), kRepeatedTrialsNamed)));
   row("time",
       first > 0 ? absl::StrFormat("%s to %s (%s)", UtcTime(first), UtcTime(last), Duration(last - first)) : "-");
   row("controller", absl::StrFormat("started %d time(s)", data.controller_starts));

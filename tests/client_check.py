@@ -36,6 +36,9 @@ def main():
                     "rejected", "stopped", "workers"):
             check(f"status.{key}", getattr(s, key) == status_json[key], f"{getattr(s, key)!r} != {status_json[key]!r}")
         check("status.best_trial is the CLI's best", s.best_trial == status_json["best"]["id"])
+        check("status steps are the CLI's", (s.trained_steps, s.repeated_steps) ==
+              (status_json["steps"]["trained"], status_json["steps"]["repeated"]),
+              f"{(s.trained_steps, s.repeated_steps)} vs {status_json['steps']}")
         check("status.config names the experiment", s.config.get("name") == status_json["experiment"])
 
         trials = c.trials()

@@ -83,6 +83,7 @@ class RungResult:
     cooldown_steps: int
     train_seconds: float
     images_per_s: float
+    start_step: int = 0  # The step this rung's training began at (0: from scratch).
 
 
 @dataclasses.dataclass
@@ -105,6 +106,8 @@ class Trial:
     control: str = ""  # A control's entry in the experiment's "controls" (also on its final runs).
     final_of: int = 0  # A final run: the trial it trains again.
     final_seed: int = 0  # A final run: which of the final stage's seeds it is (0, 1, ...).
+    trained_steps: int = 0  # Steps its leases trained, lost ones too.
+    repeated_steps: int = 0  # Of those, the steps an earlier lease had trained already.
 
     @property
     def top_result(self):
@@ -156,6 +159,8 @@ class Status:
     best_ap: float
     best_rung: int
     config: dict = dataclasses.field(repr=False)  # The experiment's configuration, defaults filled in.
+    trained_steps: int = 0  # Steps every trial's leases trained, lost ones too.
+    repeated_steps: int = 0  # Of those, the steps an earlier lease of the same trial had trained already.
 
 
 @dataclasses.dataclass
@@ -196,10 +201,11 @@ def _spec(spec):
 
 def _trial(t):
     results = [RungResult(r.rung, r.lease, r.steps, list(r.ap.stats), r.reward, r.worker, r.simulated, r.continued,
-                          r.cooldown_steps, r.train_seconds, r.images_per_s) for r in t.results]
+                          r.cooldown_steps, r.train_seconds, r.images_per_s, r.start_step) for r in t.results]
     return Trial(t.id, _word(t, "state"), t.hash, t.rung, t.params, t.macs, t.reward,
                  t.attempts, t.failure, t.reused_from, t.parent, results, _spec(t.spec),
-                 _word(t, "role") or "search", t.seed, t.control, t.final_of, t.final_seed)
+                 _word(t, "role") or "search", t.seed, t.control, t.final_of, t.final_seed,
+                 t.trained_steps, t.repeated_steps)
 
 
 def rank_trials(trials):
@@ -316,7 +322,8 @@ class Client:
         r = self._call("status", self._stub.GetStatus, service_pb2.StatusRequest())
         return Status(r.config.name, _word(r.config.algorithm, "kind"), _word(r, "state"), r.config.simulated, r.config.budget.trials,
                       r.pending, r.leased, r.done, r.failed, r.rejected, r.stopped, r.workers, r.proposed,
-                      r.best_trial, r.best_ap, r.best_rung, _message_dict(r.config))
+                      r.best_trial, r.best_ap, r.best_rung, _message_dict(r.config),
+                      trained_steps=r.trained_steps, repeated_steps=r.repeated_steps)
 
     def trials(self):
         """Every trial, by id ([Trial])."""
