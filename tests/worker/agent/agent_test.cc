@@ -29,11 +29,12 @@ class AgentTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("vertebra_agent_" + std::to_string(getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
+    // 0.1 s a trial at rung 0: long enough for heartbeats every 0.01 s to carry its progress.
     absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
         R"({"name": "agent", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 5},
             "rungs": {"steps": [100, 300], "eta": 2},
             "lease": {"lease_seconds": 30, "heartbeat_seconds": 0.01},
-            "simulation": {"seconds": 0.05, "noise": 0.01}})",
+            "simulation": {"seconds": 0.3, "noise": 0.01}})",
         "agent.json");
     ASSERT_TRUE(config.ok()) << config.status();
     StartController(*config);
