@@ -204,6 +204,12 @@ std::string TopHeader() {
                          "params (M)", "hash");
 }
 
+// Counts by state, as status --json prints them.
+json CountsJson(const ctl::TrialCounts& n) {
+  return {{"pending", n.pending}, {"leased", n.leased},     {"done", n.done},
+          {"failed", n.failed},   {"rejected", n.rejected}, {"stopped", n.stopped}};
+}
+
 // Trials named on status's line of repeated steps; --json lists them all.
 constexpr size_t kRepeatedTrialsShown = 5;
 
@@ -220,7 +226,11 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   const std::vector<v1::Trial> trials = TrialsOrFail(*source);
   const std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
   const v1::ExperimentConfig& c = summary->config;
-  const ctl::TrialCounts& n = summary->counts;
+  // The search's own trials; controls and final runs are counted apart.
+  const ctl::TrialCounts& n = summary->counts.search;
+  const ctl::TrialCounts& controls = summary->counts.controls;
+  const ctl::TrialCounts& finals = summary->counts.final_runs;
+  const int64_t final_runs = inspect::FinalRunsExpected(c, summary->counts);
   const inspect::StepCounts steps = inspect::CountTrainedSteps(trials);
   if (as_json) {
     json j = {{"experiment", c.name()},
@@ -234,7 +244,10 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
               {"failed", n.failed},
               {"rejected", n.rejected},
               {"stopped", n.stopped},
+              {"controls", CountsJson(controls)},
+              {"final", CountsJson(finals)},
               {"workers", summary->workers}};
+    j["final"]["expected"] = final_runs;
     json repeated = json::array();
     for (const auto& [trial, n_steps] : steps.repeated_by_trial) repeated.push_back({{"trial", trial}, {"steps", n_steps}});
     j["steps"] = {{"trained", steps.trained}, {"repeated", steps.repeated}, {"repeated_by_trial", repeated}};
@@ -251,6 +264,18 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   std::cout << absl::StrFormat(
       "trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n", n.done, n.leased,
       n.pending, n.failed, n.rejected, n.stopped, c.budget().trials());
+  if (controls.total() > 0) {
+    std::cout << absl::StrFormat("controls: %d of %d done, %d leased, %d pending, %d failed, %d stopped\n",
+                                 controls.done, controls.total(), controls.leased, controls.pending, controls.failed,
+                                 controls.stopped);
+  }
+  if (finals.total() > 0) {
+    std::cout << absl::StrFormat("final runs: %d of %d done, %d leased, %d pending, %d failed, %d stopped\n",
+                                 finals.done, finals.total(), finals.leased, finals.pending, finals.failed,
+                                 finals.stopped);
+  } else if (final_runs > 0) {
+    std::cout << absl::StrFormat("final runs: none yet; up to %d when the search's budget is spent\n", final_runs);
+  }
   std::cout << absl::StrFormat("workers: %d registered\n", summary->workers);
   std::cout << "steps: " << inspect::StepCountsText(steps, kRepeatedTrialsShown) << "\n";
   if (!ranked.empty()) {

@@ -67,6 +67,17 @@ void CountSteps(v1::Trial& t, int64_t start, int64_t end) {
   t.set_reached_step(std::max(t.reached_step(), end));
 }
 
+// Sets the counts by state of a message that has them (StatusReply, StateCounts).
+template <typename Message>
+void SetCounts(const TrialCounts& c, Message* m) {
+  m->set_pending(c.pending);
+  m->set_leased(c.leased);
+  m->set_done(c.done);
+  m->set_failed(c.failed);
+  m->set_rejected(c.rejected);
+  m->set_stopped(c.stopped);
+}
+
 // Whether every rung trains a run of its own ("cosine_per_rung"), so that a promotion continues
 // nothing.
 bool EachRungIsARun(const v1::ExperimentConfig& c) {
@@ -917,9 +928,9 @@ v1::StatusReply Scheduler::Status() const {
   s.set_proposed(proposed_);
   s.set_workers(static_cast<int64_t>(workers_.size()));
   for (int64_t n : rungs_.ResultsPerRung()) s.add_rung_results(n);
-  TrialCounts counts;
+  RoleCounts roles;
   for (const auto& [id, t] : trials_) {
-    counts.Add(t.state());
+    roles.Add(t.role(), t.state());
     s.set_repeated_steps(s.repeated_steps() + t.repeated_steps());
     s.set_trained_steps(s.trained_steps() + t.trained_steps());
     if (IsSearchTrial(t) && t.results_size() > 0 && t.reused_from() == 0) {
@@ -933,12 +944,9 @@ v1::StatusReply Scheduler::Status() const {
       }
     }
   }
-  s.set_pending(counts.pending);
-  s.set_leased(counts.leased);
-  s.set_done(counts.done);
-  s.set_failed(counts.failed);
-  s.set_rejected(counts.rejected);
-  s.set_stopped(counts.stopped);
+  SetCounts(roles.All(), &s);
+  SetCounts(roles.controls, s.mutable_controls());
+  SetCounts(roles.final_runs, s.mutable_final_runs());
   return s;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "controller/final_stage.h"
 #include "proto/kinds.h"
 
 namespace vertebra::inspect {
@@ -49,6 +50,11 @@ absl::StatusOr<v1::Trial> FindTrial(const controller::Store& store, const std::s
     return absl::InvalidArgumentError(absl::StrFormat("trial \"%s\": expected \"best\" or a trial id (1, 2, ...)", which));
   }
   return store.GetTrial(id);
+}
+
+int64_t FinalRunsExpected(const v1::ExperimentConfig& config, const controller::RoleCounts& counts) {
+  const int64_t made = counts.final_runs.total();
+  return made > 0 ? made : controller::MostFinalRuns(config);
 }
 
 StepCounts CountTrainedSteps(const std::vector<v1::Trial>& trials) {

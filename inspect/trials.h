@@ -31,6 +31,10 @@ absl::StatusOr<v1::Trial> FindTrial(const controller::Store& store, const std::s
 // Every trial of the store, by id.
 absl::StatusOr<std::vector<v1::Trial>> AllTrials(const controller::Store& store);
 
+// The final validation's runs a search has, once its final stage began, else the most its final
+// section asks for (controller/final_stage.h MostFinalRuns; 0 without one).
+int64_t FinalRunsExpected(const v1::ExperimentConfig& config, const controller::RoleCounts& counts);
+
 // The steps the trials trained (Trial.trained_steps) and of those the steps trained more than once
 // (Trial.repeated_steps: a promotion retrained from step 0, a lease lost after its last
 // checkpoint), with the trials that repeated any, most first (ties: lower id first).

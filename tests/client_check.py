@@ -35,6 +35,9 @@ def main():
         for key in ("experiment", "algorithm", "state", "simulated", "budget", "pending", "leased", "done", "failed",
                     "rejected", "stopped", "workers"):
             check(f"status.{key}", getattr(s, key) == status_json[key], f"{getattr(s, key)!r} != {status_json[key]!r}")
+        for role in ("controls", "final"):
+            want = {k: v for k, v in status_json[role].items() if k != "expected"}
+            check(f"status.{role}", getattr(s, role) == want, f"{getattr(s, role)} != {want}")
         check("status.best_trial is the CLI's best", s.best_trial == status_json["best"]["id"])
         check("status steps are the CLI's", (s.trained_steps, s.repeated_steps) ==
               (status_json["steps"]["trained"], status_json["steps"]["repeated"]),

@@ -37,6 +37,8 @@ PAGE_SIZE = 1000
 # The controller sends trial lists of up to 64 MiB.
 MAX_RECEIVE_BYTES = 64 << 20
 DEFAULT_TIMEOUT_SECONDS = 10.0  # As the CLI's --controller commands.
+# The trial states a status counts, in the order of Status's fields.
+_STATES = ("pending", "leased", "done", "failed", "rejected", "stopped")
 
 
 def _import_stubs():
@@ -142,6 +144,8 @@ class MetricPoint:
 
 @dataclasses.dataclass
 class Status:
+    """As `vertebra status --json`: pending ... stopped count the search's own trials (what the
+    budget counts); the controls and the final validation's runs are counted apart."""
     experiment: str
     algorithm: str
     state: str  # running, stopped, finished
@@ -161,6 +165,8 @@ class Status:
     config: dict = dataclasses.field(repr=False)  # The experiment's configuration, defaults filled in.
     trained_steps: int = 0  # Steps every trial's leases trained, lost ones too.
     repeated_steps: int = 0  # Of those, the steps an earlier lease of the same trial had trained already.
+    controls: dict = dataclasses.field(default_factory=dict)  # The controls by state: {"pending": n, ...}.
+    final: dict = dataclasses.field(default_factory=dict)  # The final runs by state, likewise.
 
 
 @dataclasses.dataclass
@@ -320,10 +326,13 @@ class Client:
     def status(self):
         """The experiment's state and counts (Status)."""
         r = self._call("status", self._stub.GetStatus, service_pb2.StatusRequest())
-        return Status(r.config.name, _word(r.config.algorithm, "kind"), _word(r, "state"), r.config.simulated, r.config.budget.trials,
-                      r.pending, r.leased, r.done, r.failed, r.rejected, r.stopped, r.workers, r.proposed,
+        # The reply counts every role together, and the controls and the final runs apart.
+        controls, final = ({s: getattr(m, s) for s in _STATES} for m in (r.controls, r.final_runs))
+        search = {s: getattr(r, s) - controls[s] - final[s] for s in _STATES}
+        return Status(r.config.name, _word(r.config.algorithm, "kind"), _word(r, "state"), r.config.simulated,
+                      r.config.budget.trials, *(search[s] for s in _STATES), r.workers, r.proposed,
                       r.best_trial, r.best_ap, r.best_rung, _message_dict(r.config),
-                      trained_steps=r.trained_steps, repeated_steps=r.repeated_steps)
+                      trained_steps=r.trained_steps, repeated_steps=r.repeated_steps, controls=controls, final=final)
 
     def trials(self):
         """Every trial, by id ([Trial])."""

@@ -636,7 +636,7 @@ TEST_F(SchedulerTest, StopTellsWorkersThroughTheirHeartbeat) {
   ASSERT_TRUE(hb.ok());
   EXPECT_TRUE(hb->stop());
   EXPECT_EQ(scheduler_->Lease(Ask(w))->status(), v1::LeaseReply::FINISHED);
-  EXPECT_EQ(store_->Counts()->stopped, 1);  // The other queued proposal.
+  EXPECT_EQ(store_->Counts()->search.stopped, 1);  // The other queued proposal.
 }
 
 TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWould) {
@@ -1039,6 +1039,9 @@ TEST_F(WinnersTest, ControlsRunEveryRungOutsideThePolicyAndTheBudget) {
     MustReport(w, g, ap);
   }
   EXPECT_EQ(scheduler_->Status().proposed(), 3);
+  EXPECT_EQ(scheduler_->Status().controls().done(), 1);
+  EXPECT_EQ(scheduler_->Status().final_runs().done(), 0);
+  EXPECT_EQ(scheduler_->Status().done(), 4);  // Every role's.
   const v1::LeaseReply promoted = MustLease(w);
   EXPECT_EQ(promoted.trial(), search[1]);
   EXPECT_EQ(promoted.rung(), 1);
