@@ -311,10 +311,10 @@ void RunTop(const SearchSourceFlags& flags, int k, bool pareto, bool as_json) {
   if (!summary.ok()) Fail(summary.status());
   const std::optional<inspect::Verdict> verdict = inspect::ComputeVerdict(summary->config, trials);
   if (as_json) {
-    json j = json::array();
-    for (const v1::Trial& t : ranked) j.push_back(inspect::TrialSummaryJson(t));
-    // With a final validation: {"final": the verdict, "trials": [...]}.
-    if (verdict) j = json{{"final", inspect::VerdictJson(*verdict)}, {"trials", std::move(j)}};
+    // One shape whatever the search has: {"trials": [...], "final": the verdict, or null}.
+    json list = json::array();
+    for (const v1::Trial& t : ranked) list.push_back(inspect::TrialSummaryJson(t));
+    const json j = {{"trials", std::move(list)}, {"final", verdict ? inspect::VerdictJson(*verdict) : json(nullptr)}};
     std::cout << j.dump() << "\n";
     return;
   }
@@ -393,8 +393,8 @@ void RegisterSearchCommands(CLI::App& app) {
                 "The Pareto front of AP against MACs among the trials at the highest rung reached (all of it: -n "
                 "does not apply)");
   top->add_flag("--json", *top_json,
-                "Print JSON: an array of trials, or {\"final\": the final validation's verdict, \"trials\": [...]} "
-                "when the search has one");
+                "Print one JSON object: {\"trials\": [...], \"final\": the final validation's verdict, or null "
+                "when the search has none}; with --pareto {\"rung\", \"candidates\", \"trials\"}");
   top->callback([top_source, k, pareto, top_json] { RunTop(*top_source, *k, *pareto, *top_json); });
 }
 

@@ -8,8 +8,8 @@
         curve = c.curve(c.top(1)[0].id)             # [MetricPoint(rung, step, loss, ap, at)]
         front = c.pareto()                          # ParetoFront(rung, candidates, trials)
 
-Answers are plain Python objects (dataclasses, lists, dicts): a Trial's fields are those of
-`vertebra top --json`, plus its spec as a dict. top() and pareto() rank exactly as `vertebra
+Answers are plain Python objects (dataclasses, lists, dicts): a Trial's fields are those of a
+trial in `vertebra top --json`'s "trials", plus its spec as a dict. top() and pareto() rank exactly as `vertebra
 top` and `vertebra top --pareto` do (inspect/trials.cc, inspect/show.cc, common/pareto.cc).
 
 Connecting is as for the CLI (inspect/source.cc): a bearer token from `token`, `token_file`
@@ -127,7 +127,7 @@ class Trial:
         return r.ap[0] if r else None
 
     def summary(self):
-        """The trial as `vertebra top --json` prints it (a dict, without the spec)."""
+        """The trial as `vertebra top --json` lists it in "trials" (a dict, without the spec)."""
         d = dataclasses.asdict(self)
         del d["spec"]
         return d
