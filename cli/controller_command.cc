@@ -173,7 +173,7 @@ void RunWorker(const WorkerFlags& f) {
   std::signal(SIGTERM, OnSignal);
   std::unique_ptr<worker::TrialRunner> runner;
   if (f.simulate) {
-    runner = std::make_unique<worker::SimulatedRunner>(f.sim_seconds);
+    runner = std::make_unique<worker::SimulatedRunner>(f.sim_seconds, f.work_dir);
   } else {
 #if VERTEBRA_WITH_TORCH
     worker::ProxyRunnerOptions options;
@@ -205,6 +205,15 @@ std::string TopHeader() {
                          "params (M)", "hash");
 }
 
+// Counts by state, as status --json prints them.
+json CountsJson(const ctl::TrialCounts& n) {
+  return {{"pending", n.pending}, {"leased", n.leased},     {"done", n.done},
+          {"failed", n.failed},   {"rejected", n.rejected}, {"stopped", n.stopped}};
+}
+
+// Trials named on status's line of repeated steps; --json lists them all.
+constexpr size_t kRepeatedTrialsShown = 5;
+
 std::vector<v1::Trial> TrialsOrFail(const inspect::SearchSource& source) {
   absl::StatusOr<std::vector<v1::Trial>> trials = source.Trials();
   if (!trials.ok()) Fail(trials.status());
@@ -218,7 +227,12 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   const std::vector<v1::Trial> trials = TrialsOrFail(*source);
   const std::vector<v1::Trial> ranked = inspect::RankTrials(trials);
   const v1::ExperimentConfig& c = summary->config;
-  const ctl::TrialCounts& n = summary->counts;
+  // The search's own trials; controls and final runs are counted apart.
+  const ctl::TrialCounts& n = summary->counts.search;
+  const ctl::TrialCounts& controls = summary->counts.controls;
+  const ctl::TrialCounts& finals = summary->counts.final_runs;
+  const int64_t final_runs = inspect::FinalRunsExpected(c, summary->counts);
+  const inspect::StepCounts steps = inspect::CountTrainedSteps(trials);
   const std::vector<ctl::PredictorQuality> predictor = ctl::PredictorQualityOf(c, trials);
   const int top_rung = std::max(1, c.rungs().steps_size()) - 1;
   if (as_json) {
@@ -233,7 +247,13 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
               {"failed", n.failed},
               {"rejected", n.rejected},
               {"stopped", n.stopped},
+              {"controls", CountsJson(controls)},
+              {"final", CountsJson(finals)},
               {"workers", summary->workers}};
+    j["final"]["expected"] = final_runs;
+    json repeated = json::array();
+    for (const auto& [trial, n_steps] : steps.repeated_by_trial) repeated.push_back({{"trial", trial}, {"steps", n_steps}});
+    j["steps"] = {{"trained", steps.trained}, {"repeated", steps.repeated}, {"repeated_by_trial", repeated}};
     if (!ranked.empty()) j["best"] = inspect::TrialSummaryJson(ranked.front());
     j["predictor"] = json::array();
     for (const ctl::PredictorQuality& q : predictor) j["predictor"].push_back(inspect::PredictorQualityJson(q, top_rung));
@@ -249,7 +269,20 @@ void RunStatus(const SearchSourceFlags& flags, bool as_json, bool with_trials) {
   std::cout << absl::StrFormat(
       "trials: %d done, %d leased, %d pending, %d failed, %d rejected, %d stopped (budget %d)\n", n.done, n.leased,
       n.pending, n.failed, n.rejected, n.stopped, c.budget().trials());
+  if (controls.total() > 0) {
+    std::cout << absl::StrFormat("controls: %d of %d done, %d leased, %d pending, %d failed, %d stopped\n",
+                                 controls.done, controls.total(), controls.leased, controls.pending, controls.failed,
+                                 controls.stopped);
+  }
+  if (finals.total() > 0) {
+    std::cout << absl::StrFormat("final runs: %d of %d done, %d leased, %d pending, %d failed, %d stopped\n",
+                                 finals.done, finals.total(), finals.leased, finals.pending, finals.failed,
+                                 finals.stopped);
+  } else if (final_runs > 0) {
+    std::cout << absl::StrFormat("final runs: none yet; up to %d when the search's budget is spent\n", final_runs);
+  }
   std::cout << absl::StrFormat("workers: %d registered\n", summary->workers);
+  std::cout << "steps: " << inspect::StepCountsText(steps, kRepeatedTrialsShown) << "\n";
   if (!ranked.empty()) {
     const v1::Trial& t = ranked.front();
     const v1::RungResult& r = *inspect::TopResult(t);
@@ -284,10 +317,10 @@ void RunTop(const SearchSourceFlags& flags, int k, bool pareto, bool as_json) {
   if (!summary.ok()) Fail(summary.status());
   const std::optional<inspect::Verdict> verdict = inspect::ComputeVerdict(summary->config, trials);
   if (as_json) {
-    json j = json::array();
-    for (const v1::Trial& t : ranked) j.push_back(inspect::TrialSummaryJson(t));
-    // With a final validation: {"final": the verdict, "trials": [...]}.
-    if (verdict) j = json{{"final", inspect::VerdictJson(*verdict)}, {"trials", std::move(j)}};
+    // One shape whatever the search has: {"trials": [...], "final": the verdict, or null}.
+    json list = json::array();
+    for (const v1::Trial& t : ranked) list.push_back(inspect::TrialSummaryJson(t));
+    const json j = {{"trials", std::move(list)}, {"final", verdict ? inspect::VerdictJson(*verdict) : json(nullptr)}};
     std::cout << j.dump() << "\n";
     return;
   }
@@ -366,8 +399,8 @@ void RegisterSearchCommands(CLI::App& app) {
                 "The Pareto front of AP against MACs among the trials at the highest rung reached (all of it: -n "
                 "does not apply)");
   top->add_flag("--json", *top_json,
-                "Print JSON: an array of trials, or {\"final\": the final validation's verdict, \"trials\": [...]} "
-                "when the search has one");
+                "Print one JSON object: {\"trials\": [...], \"final\": the final validation's verdict, or null "
+                "when the search has none}; with --pareto {\"rung\", \"candidates\", \"trials\"}");
   top->callback([top_source, k, pareto, top_json] { RunTop(*top_source, *k, *pareto, *top_json); });
 }
 

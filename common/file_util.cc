@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -19,10 +20,21 @@ absl::Status ErrnoError(const std::string& what, const std::string& path) {
   return absl::UnavailableError(absl::StrFormat("%s: %s: %s", path, what, std::strerror(errno)));
 }
 
+// This host's name as a file name's part ("host" when it has none): with the process id it names a
+// temporary file no other writer of the same path uses, also among hosts that share the folder
+// (their process ids may be equal).
+std::string HostName() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "host";
+  std::string out;
+  for (const char* c = name; *c != '\0'; ++c) out += (std::isalnum(static_cast<unsigned char>(*c)) || *c == '-') ? *c : '_';
+  return out;
+}
+
 }  // namespace
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string tmp = absl::StrFormat("%s.tmp.%d", path, getpid());
+  const std::string tmp = absl::StrFormat("%s.tmp.%s.%d", path, HostName(), getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create", tmp);
   size_t written = 0;

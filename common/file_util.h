@@ -9,7 +9,8 @@
 
 namespace vertebra {
 
-// Writes `contents` to a temporary file beside `path`, flushes it to disk, then renames it over
+// Writes `contents` to a temporary file beside `path` (named for this host and process, so that
+// writers on hosts sharing the folder never share one), flushes it to disk, then renames it over
 // `path`: readers see the old file or the new one, never a torn one. Errors name the path.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 

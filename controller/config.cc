@@ -163,6 +163,10 @@ constexpr int32_t kDefaultUpdateEvery = 8;
 constexpr int64_t kDefaultSteps = 500;
 // Object classes of a detection head: far beyond any dataset (LVIS has 1,203).
 constexpr int64_t kMaxClasses = 100000;
+// lease.promotion_wait_seconds when the file leaves it out: ten minutes. The scheduler caps the wait
+// at the held steps' own training time (past it, retraining at once would have caught up), so a
+// short rung waits less; the ten minutes bound it for long ones.
+constexpr double kDefaultPromotionWait = 600;
 // The section whose presence makes the experiment simulated; its defaults apply only then.
 constexpr absl::string_view kSimulation = "simulation";
 
@@ -284,6 +288,10 @@ const std::vector<Field>& Fields() {
       Field("lease", "lease_seconds", "how long a lease lasts without a heartbeat").Number(0.01, 1e7, 900),
       Field("lease", "heartbeat_seconds", "at most half of lease_seconds").Number(0.001, 1e7, 15),
       Field("lease", "max_attempts", "leases a trial may get before it fails").Integer(1, 1000, 3),
+      Field("lease", "promotion_wait_seconds",
+            "how long a trial whose state a live worker holds waits for that worker before another one retrains it "
+            "(at most as long as training the held steps took)")
+          .Number(0, 1e7, kDefaultPromotionWait),
 
       Field("simulation", "seconds", "wall time per simulated trial of full_steps").Number(0, 1e6, 0.05),
       Field("simulation", "noise", "seed noise of the simulated AP").Number(0, 1, 0.01),

@@ -44,6 +44,11 @@ std::vector<int64_t> RankAtHighestRung(const std::map<int64_t, v1::Trial>& trial
   return out;
 }
 
+int64_t MostFinalRuns(const v1::ExperimentConfig& c) {
+  if (c.final().top_k() <= 0) return 0;
+  return static_cast<int64_t>(c.final().top_k() + c.controls_size()) * c.final().seeds();
+}
+
 FinalPlan PlanFinalStage(const v1::ExperimentConfig& config, const std::map<int64_t, v1::Trial>& trials,
                          int64_t next_id, double now) {
   FinalPlan plan;

@@ -35,6 +35,10 @@ struct FinalPlan {
   int64_t next_id = 0;          // The first id after them.
 };
 
+// The most final runs config.final() asks for: (top_k + controls) x seeds, as many as there are
+// when top_k trials reach the highest rung; 0 without a final section.
+int64_t MostFinalRuns(const v1::ExperimentConfig& config);
+
 // What config.final() asks for, given every trial of the experiment (by id): the finalists (the
 // first top_k of RankAtHighestRung, fewer when fewer exist, which the note says), every control
 // trial, and the runs none of `trials` already is. An empty plan (no runs, no finalists) when

@@ -29,14 +29,21 @@ void Rungs::Add(const v1::Trial& trial, int32_t rung, double ap) {
 }
 
 std::optional<int64_t> Rungs::FindPromotion(const std::map<int64_t, v1::Trial>& trials) const {
+  const std::vector<int64_t> all = Promotions(trials);
+  if (all.empty()) return std::nullopt;
+  return all.front();
+}
+
+std::vector<int64_t> Rungs::Promotions(const std::map<int64_t, v1::Trial>& trials) const {
+  std::vector<int64_t> out;
   for (int k = static_cast<int>(trials_.size()) - 2; k >= 0; --k) {
-    // The best trial of the quota still at rung k and finished there: not yet promoted.
+    // The trials of the quota still at rung k and finished there: not yet promoted.
     for (int64_t id : Quota(k, trials)) {
       const v1::Trial& t = trials.at(id);
-      if (t.rung() == k && t.state() == v1::DONE) return t.id();
+      if (t.rung() == k && t.state() == v1::DONE) out.push_back(t.id());
     }
   }
-  return std::nullopt;
+  return out;
 }
 
 std::vector<int64_t> Rungs::Quota(int32_t k, const std::map<int64_t, v1::Trial>& trials, const v1::Trial* extra) const {

@@ -43,6 +43,9 @@ class Rungs {
   // promotion quota that is still at rung k and DONE there. `trials` holds every trial recorded
   // with Add, by id.
   std::optional<int64_t> FindPromotion(const std::map<int64_t, v1::Trial>& trials) const;
+  // Every trial FindPromotion could return, in the order it prefers them: from the highest rung
+  // down, each rung's quota best first.
+  std::vector<int64_t> Promotions(const std::map<int64_t, v1::Trial>& trials) const;
 
   // The expected top-rung AP of `trial` given `ap` at `rung` (RungPredictor::TopEstimate): `ap`
   // itself at the top rung.

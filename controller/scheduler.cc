@@ -58,6 +58,38 @@ std::string FirstDifference(const json& a, const json& b, const std::string& pat
   return a == b ? "" : (path.empty() ? "(root)" : path);
 }
 
+// Adds a lease of `t` that trained its current run from step `start` to `end` to the trial's
+// counts: every step trained, and those an earlier lease had reached already.
+void CountSteps(v1::Trial& t, int64_t start, int64_t end) {
+  if (end <= start) return;
+  t.set_trained_steps(t.trained_steps() + (end - start));
+  t.set_repeated_steps(t.repeated_steps() + std::max<int64_t>(0, std::min(end, t.reached_step()) - start));
+  t.set_reached_step(std::max(t.reached_step(), end));
+}
+
+// Sets the counts by state of a message that has them (StatusReply, StateCounts).
+template <typename Message>
+void SetCounts(const TrialCounts& c, Message* m) {
+  m->set_pending(c.pending);
+  m->set_leased(c.leased);
+  m->set_done(c.done);
+  m->set_failed(c.failed);
+  m->set_rejected(c.rejected);
+  m->set_stopped(c.stopped);
+}
+
+// Whether every rung trains a run of its own ("cosine_per_rung"), so that a promotion continues
+// nothing.
+bool EachRungIsARun(const v1::ExperimentConfig& c) {
+  return ScheduleOf(c.proxy()) == v1::SCHEDULE_COSINE_PER_RUNG;
+}
+
+// A lease just granted: nothing heard of its training yet.
+void StartLease(v1::Trial& t) {
+  t.set_lease_start_step(-1);
+  t.set_lease_step(0);
+}
+
 }  // namespace
 
 Scheduler::Scheduler(Store* store, const v1::ExperimentConfig& config, Clock* clock, SchedulerOptions options,
@@ -87,11 +119,15 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
     if (snapshot.experiment->search().promotion().empty()) {
       snapshot.experiment->mutable_search()->set_promotion(std::string(KindName(v1::PROMOTION_RUNG_AP)));
     }
-    // The final section may change between launches (a larger one extends the final stage).
+    // The final section may change between launches (a larger one extends the final stage), and
+    // so may how long a trial waits for the worker that holds its state (it changes who trains
+    // what, not what is trained).
     json stored = json::parse(ExperimentConfigToJson(*snapshot.experiment));
     json given = json::parse(ExperimentConfigToJson(config));
-    stored.erase("final");
-    given.erase("final");
+    for (json* j : {&stored, &given}) {
+      j->erase("final");
+      (*j)["lease"].erase("promotion_wait_seconds");
+    }
     const std::string difference = FirstDifference(stored, given, "");
     if (!difference.empty()) {
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -101,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Open(Store* store, const v
     }
     effective = *snapshot.experiment;
     *effective.mutable_final() = config.final();
+    effective.mutable_lease()->set_promotion_wait_seconds(config.lease().promotion_wait_seconds());
   }
   ASSIGN_OR_RETURN(search_spaces::SearchSpace made_space, MakeSearchSpace(effective));
   auto space = std::make_unique<const search_spaces::SearchSpace>(std::move(made_space));
@@ -371,6 +408,8 @@ absl::StatusOr<int> Scheduler::ExpireLocked(Mutation& m) {
     const v1::Trial& t = trials_.at(id);
     if (t.lease_deadline() >= now) continue;
     v1::Trial u = t;
+    CountLostLease(u);
+    holdings_.erase(u.worker());  // Gone, as far as anyone can tell, until it is heard again.
     if (u.attempts() >= config_.lease().max_attempts()) {
       u.set_state(v1::FAILED);
       u.set_failure(absl::StrFormat("lease expired %d times (last worker %s)", u.attempts(), u.worker()));
@@ -420,6 +459,81 @@ void Scheduler::Queue(const v1::Trial& t, bool front) {
   }
 }
 
+void Scheduler::Heard(const std::string& worker, const google::protobuf::RepeatedField<int64_t>* held) {
+  Holding& h = holdings_[worker];
+  h.heard_at = clock_->Now();
+  if (held != nullptr) h.trials = std::set<int64_t>(held->begin(), held->end());
+}
+
+std::vector<std::string> Scheduler::Holders(int64_t trial, const std::string& except, double now) const {
+  std::vector<std::string> out;
+  for (const auto& [worker, h] : holdings_) {
+    const bool live = now - h.heard_at <= config_.lease().lease_seconds();
+    if (worker != except && live && h.trials.count(trial) > 0) out.push_back(worker);
+  }
+  return out;
+}
+
+double Scheduler::HolderWait(const v1::Trial& t) const {
+  double wait = config_.lease().promotion_wait_seconds();
+  // At most as long as training the held steps took, at the pace of the trial's last rung.
+  if (t.results_size() > 0) {
+    const v1::RungResult& last = t.results(t.results_size() - 1);
+    const int64_t trained = last.steps() - last.start_step();
+    if (trained > 0 && last.train_seconds() > 0) {
+      wait = std::min(wait, last.train_seconds() / static_cast<double>(trained) * static_cast<double>(t.reached_step()));
+    }
+  }
+  return wait;
+}
+
+void Scheduler::NextRung(v1::Trial& t) const {
+  t.set_rung(t.rung() + 1);
+  t.set_attempts(0);
+  // A rung of its own run: nothing of it is trained yet, and the lower rung's state is no start.
+  if (EachRungIsARun(config_)) t.set_reached_step(0);
+}
+
+void Scheduler::CountLostLease(v1::Trial& t) {
+  // A worker that did not say where it began is taken to have continued from the furthest step.
+  const int64_t start = t.lease_start_step() >= 0 ? t.lease_start_step() : std::min(t.reached_step(), t.lease_step());
+  CountSteps(t, start, t.lease_step());
+  StartLease(t);
+}
+
+std::optional<Scheduler::Choice> Scheduler::Choose(const std::string& worker, double now) {
+  std::vector<Choice> candidates;
+  for (int64_t id : rungs_.Promotions(trials_)) candidates.push_back({id, /*promotion=*/true, ""});
+  for (int64_t id : pending_) candidates.push_back({id, /*promotion=*/false, ""});
+  // Whether the candidate's run has progress that some worker may hold: a promotion continues the
+  // run unless it starts one of its own (NextRung).
+  auto resumable = [&](const Choice& c) {
+    return !(c.promotion && EachRungIsARun(config_)) && trials_.at(c.trial).reached_step() > 0;
+  };
+  const auto own = holdings_.find(worker);
+  if (own != holdings_.end()) {
+    for (Choice& c : candidates) {
+      if (own->second.trials.count(c.trial) > 0 && resumable(c)) {
+        c.note = "continues from the state this worker holds";
+        return c;
+      }
+    }
+  }
+  for (Choice& c : candidates) {
+    if (!resumable(c)) return c;
+    const std::vector<std::string> holders = Holders(c.trial, worker, now);
+    if (holders.empty()) return c;
+    const double since = held_back_since_.emplace(c.trial, now).first->second;
+    const double wait = HolderWait(trials_.at(c.trial));
+    if (now - since >= wait) {
+      c.note = absl::StrFormat("retrains the held steps: %s, which holds the trial's state, did not take it within %.0f s",
+                               holders.front(), wait);
+      return c;
+    }
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<int> Scheduler::ExpireLeases() {
   absl::MutexLock lock(&mu_);
   Mutation m;
@@ -432,7 +546,9 @@ absl::StatusOr<int> Scheduler::ExpireLeases() {
 absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req, const Peer& peer) {
   const std::string& worker = req.worker_id();
   absl::ReleasableMutexLock lock(&mu_);
+  if (absl::Status s = CheckLeaseRequest(req); !s.ok()) return RefuseInvalid(worker, 0, s);
   RETURN_IF_ERROR(Authenticate("lease", worker, req.worker_secret(), 0, peer));
+  Heard(worker, &req.held_trials());
   auto w = workers_.find(worker);
   {
     Mutation expiry;
@@ -460,18 +576,17 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req, con
     return reply;
   }
   v1::Trial t;
-  const std::optional<int64_t> promotion = rungs_.FindPromotion(trials_);
-  if (promotion) {
-    t = trials_.at(*promotion);
-    t.set_rung(t.rung() + 1);
-    t.set_attempts(0);
-    m.events.push_back(MakeEvent("promoted", t.id(), absl::StrFormat("to rung %d (%d steps)", t.rung(),
-                                                                      config_.rungs().steps(t.rung()))));
-  } else if (!pending_.empty()) {
-    t = trials_.at(pending_.front());
-  } else if (Finished() && PlanFinalRuns(m)) {
-    // The search is over and the final validation begins (or goes on with runs a restart made).
-    t = trials_.at(pending_.front());
+  std::optional<Choice> choice = Choose(worker, now);
+  // The search is over and the final validation begins (or goes on with runs a restart made).
+  if (!choice && Finished() && PlanFinalRuns(m)) choice = Choose(worker, now);
+  if (choice) {
+    t = trials_.at(choice->trial);
+    held_back_since_.erase(t.id());
+    if (choice->promotion) {
+      NextRung(t);
+      m.events.push_back(MakeEvent("promoted", t.id(), absl::StrFormat("to rung %d (%d steps)", t.rung(),
+                                                                        config_.rungs().steps(t.rung()))));
+    }
   } else {
     if (Finished()) {
       state_ = v1::EXPERIMENT_FINISHED;
@@ -495,9 +610,11 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req, con
   t.set_lease(next_lease_);
   t.set_leased_at(now);
   t.set_lease_deadline(now + config_.lease().lease_seconds());
+  StartLease(t);
   m.trials.push_back(t);
-  m.events.push_back(MakeEvent("leased", t.id(), absl::StrFormat("lease %d to %s at rung %d, attempt %d", t.lease(),
-                                                                  worker, t.rung(), t.attempts())));
+  m.events.push_back(MakeEvent("leased", t.id(),
+                               absl::StrFormat("lease %d to %s at rung %d, attempt %d%s", t.lease(), worker, t.rung(),
+                                               t.attempts(), choice->note.empty() ? "" : "; " + choice->note)));
   WorkerRecord wr = w->second;
   wr.last_seen = now;
   m.workers.push_back(wr);
@@ -527,6 +644,7 @@ absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatReque
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckHeartbeatRequest(req); !s.ok()) return RefuseInvalid(req.worker_id(), req.trial(), s);
   RETURN_IF_ERROR(Authenticate("heartbeat", req.worker_id(), req.worker_secret(), req.trial(), peer));
+  Heard(req.worker_id(), &req.held_trials());
   auto w = workers_.find(req.worker_id());
   auto it = trials_.find(req.trial());
   if (it == trials_.end()) return absl::NotFoundError(absl::StrFormat("no trial %d", req.trial()));
@@ -541,6 +659,9 @@ absl::StatusOr<v1::HeartbeatReply> Scheduler::Heartbeat(const v1::HeartbeatReque
   Mutation m;
   v1::Trial u = t;
   u.set_lease_deadline(now + config_.lease().lease_seconds());
+  // How far this lease got: what an expiry or a release counts as trained.
+  if (req.has_start_step()) u.set_lease_start_step(req.start_step());
+  u.set_lease_step(std::max(u.lease_step(), req.step()));
   m.trials.push_back(u);
   if (req.step() > 0 || req.has_ap()) {  // Step 0 without an AP only renews the lease.
     v1::MetricPoint& p = m.metrics.emplace_back();
@@ -599,10 +720,12 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, 
         absl::StrFormat("a result needs the %d COCO numbers, got %d", kCocoStats, req.ap().stats_size()));
   }
   const double now = clock_->Now();
+  Heard(req.worker_id(), nullptr);
   Mutation m;
   v1::Trial u = t;
   u.set_reported_lease(req.lease());
   if (req.failed()) {
+    CountLostLease(u);
     if (req.retryable() && u.attempts() < config_.lease().max_attempts()) {
       u.set_state(v1::PENDING);
       m.events.push_back(MakeEvent("retry", u.id(), req.failure()));
@@ -615,9 +738,19 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, 
     }
     m.trials.push_back(u);
   } else {
+    // Where the lease began: the worker says it; an older one only says whether it continued
+    // from the rung below.
+    int64_t start = req.start_step();
+    if (!req.has_start_step() && req.continued() && RoleOf(u) != v1::TRIAL_ROLE_FINAL && u.rung() > 0) {
+      start = config_.rungs().steps(u.rung() - 1);
+    }
+    CountSteps(u, start, StepsOf(u));
+    StartLease(u);
+    if (req.state_kept()) holdings_[req.worker_id()].trials.insert(u.id());
     v1::RungResult* r = u.add_results();
     r->set_rung(u.rung());
     r->set_steps(StepsOf(u));
+    r->set_start_step(start);
     *r->mutable_ap() = req.ap();
     r->set_train_seconds(req.train_seconds());
     r->set_images_per_s(req.images_per_s());
@@ -639,8 +772,7 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, 
     if (!IsSearchTrial(u)) {
       // Controls run every rung, without competition; neither they nor final runs are observed.
       if (RoleOf(u) == v1::TRIAL_ROLE_CONTROL && u.rung() < rungs_.count() - 1) {
-        u.set_rung(u.rung() + 1);
-        u.set_attempts(0);
+        NextRung(u);
         u.set_state(v1::PENDING);
         m.events.push_back(MakeEvent("promoted", u.id(), absl::StrFormat("control %s to rung %d (%d steps)", u.control(),
                                                                           u.rung(), config_.rungs().steps(u.rung()))));
@@ -698,6 +830,8 @@ absl::Status Scheduler::Release(const v1::ReleaseRequest& req, const Peer& peer)
   v1::Trial u = t;
   u.set_state(v1::PENDING);
   u.set_attempts(std::max(0, u.attempts() - 1));  // A release is not the trial's fault.
+  CountLostLease(u);
+  holdings_.erase(worker);  // It is shutting down.
   Mutation m;
   m.trials.push_back(u);
   m.events.push_back(MakeEvent("released", trial, absl::StrFormat("lease %d by %s", lease, worker)));
@@ -808,9 +942,11 @@ v1::StatusReply Scheduler::Status() const {
   s.set_proposed(proposed_);
   s.set_workers(static_cast<int64_t>(workers_.size()));
   for (int64_t n : rungs_.ResultsPerRung()) s.add_rung_results(n);
-  TrialCounts counts;
+  RoleCounts roles;
   for (const auto& [id, t] : trials_) {
-    counts.Add(t.state());
+    roles.Add(t.role(), t.state());
+    s.set_repeated_steps(s.repeated_steps() + t.repeated_steps());
+    s.set_trained_steps(s.trained_steps() + t.trained_steps());
     if (IsSearchTrial(t) && t.results_size() > 0 && t.reused_from() == 0) {
       const v1::RungResult& r = t.results(t.results_size() - 1);
       const double ap = r.ap().stats_size() > 0 ? r.ap().stats(0) : 0;
@@ -822,12 +958,9 @@ v1::StatusReply Scheduler::Status() const {
       }
     }
   }
-  s.set_pending(counts.pending);
-  s.set_leased(counts.leased);
-  s.set_done(counts.done);
-  s.set_failed(counts.failed);
-  s.set_rejected(counts.rejected);
-  s.set_stopped(counts.stopped);
+  SetCounts(roles.All(), &s);
+  SetCounts(roles.controls, s.mutable_controls());
+  SetCounts(roles.final_runs, s.mutable_final_runs());
   return s;
 }
 

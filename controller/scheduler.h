@@ -50,6 +50,25 @@
 // made (final_stage.h) and leased like trials; the experiment finishes when they are accounted
 // for too. A final run trains StepsOf() steps from scratch and is never promoted or observed.
 //
+// Held state: a worker says which trials' training state (a checkpoint) it holds with every lease
+// request and heartbeat (held_trials), and a report says whether it kept the state of the trial
+// it trained. A trial whose current run has progress (Trial.reached_step > 0: a promotion, a
+// lease lost or given back mid-run) goes to a live worker that holds its state: first the trials
+// the asking worker holds, then the others in the usual order (promotions from the highest rung,
+// then the pending queue). Another worker may take it only when no live worker holds it (a worker
+// is live while heard from within a lease length; one whose lease expired or that gave its lease
+// back is gone until heard again), or once it has waited lease.promotion_wait_seconds, counted
+// from the first time another worker was kept from it and capped at the time the held steps took
+// to train (past that, a worker that retrained them at once would have caught up). Until then the
+// other worker gets other work, or WAIT. With a work folder all workers share, every worker holds
+// every state and any of them continues it. What workers hold is kept in memory only: after a
+// restart they say it again with their next call.
+//
+// Repeated steps: each lease that ends (a result, a failure, an expiry, a release) adds the steps
+// it trained, from where it began (the worker says it) to where it ended (the rung's steps, or its
+// last heartbeat), to Trial.trained_steps, and the part of them an earlier lease of the same run
+// had reached to Trial.repeated_steps.
+//
 // Thread-safe. Two mutexes: `policy_mu_` serializes policy rounds (RunPolicy) and guards the
 // proposer; `mu_` guards the trial records, the queues and the counters, and is held only for
 // short, non-blocking work (never across a policy step). Order: policy_mu_ before mu_.
@@ -126,10 +145,12 @@ class Scheduler {
   absl::StatusOr<v1::RegisterReply> Register(const v1::RegisterRequest& request, const Peer& peer = {})
       ABSL_LOCKS_EXCLUDED(mu_);
   // GRANTED (the trial, its spec at the proxy's scaling, the rung's steps and the one below's,
-  // the deadline), WAIT (retry_after_seconds) or FINISHED (reason). NotFound for an unknown worker.
+  // the deadline), WAIT (retry_after_seconds) or FINISHED (reason); which trial follows the
+  // held-state rule above, from the request's held_trials. NotFound for an unknown worker.
   absl::StatusOr<v1::LeaseReply> Lease(const v1::LeaseRequest& request, const Peer& peer = {})
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Renews the lease and records the progress (step 0 without an AP renews only). stop says
+  // Renews the lease and records the progress (step 0 without an AP renews only), where the
+  // lease's training began and the trial states the worker holds. stop says
   // whether the experiment still runs. FailedPrecondition (with the reason) when the worker no
   // longer holds the lease; NotFound for an unknown worker or trial.
   absl::StatusOr<v1::HeartbeatReply> Heartbeat(const v1::HeartbeatRequest& request, const Peer& peer = {})
@@ -217,6 +238,30 @@ class Scheduler {
   // one goes to the policy's queue.
   void Queue(const v1::Trial& trial, bool front) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // What to lease: a trial id, whether it is a promotion, and a note on its held state for the
+  // lease's event.
+  struct Choice {
+    int64_t trial = 0;
+    bool promotion = false;
+    std::string note;
+  };
+  // The trial to lease to `worker` now under the held-state rule above, or nullopt when every
+  // candidate waits for its holder or there is none.
+  std::optional<Choice> Choose(const std::string& worker, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records that `worker` was heard from now and, when `held` is given, the trial states it holds.
+  void Heard(const std::string& worker, const google::protobuf::RepeatedField<int64_t>* held)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The live workers other than `except` that hold `trial`'s state.
+  std::vector<std::string> Holders(int64_t trial, const std::string& except, double now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How long `trial` (at the rung it would be leased at) waits for a worker that holds its state.
+  double HolderWait(const v1::Trial& trial) const;
+  // Moves `trial` to its next rung (a promotion): attempts from 0, and a new run under
+  // "cosine_per_rung" (nothing reached yet).
+  void NextRung(v1::Trial& trial) const;
+  // Adds what the trial's lost lease trained, as its heartbeats told, to its step counts.
+  static void CountLostLease(v1::Trial& trial);
+
   Store* const store_;
   const v1::ExperimentConfig config_;
   Clock* const clock_;
@@ -250,6 +295,14 @@ class Scheduler {
   int64_t next_worker_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t proposed_ ABSL_GUARDED_BY(mu_) = 0;  // Non-rejected trials created.
   std::string policy_state_ ABSL_GUARDED_BY(mu_);
+  // Per worker: the trial states it said it holds, and when it was last heard from.
+  struct Holding {
+    std::set<int64_t> trials;
+    double heard_at = 0;
+  };
+  std::map<std::string, Holding> holdings_ ABSL_GUARDED_BY(mu_);
+  // Trials a worker was kept from because another holds their state: when that first happened.
+  std::map<int64_t, double> held_back_since_ ABSL_GUARDED_BY(mu_);
   std::thread policy_thread_;  // Started in Open, joined in the destructor.
 };
 

@@ -25,4 +25,28 @@ void TrialCounts::Add(int state, int64_t n) {
   }
 }
 
+void TrialCounts::Add(const TrialCounts& o) {
+  pending += o.pending;
+  leased += o.leased;
+  done += o.done;
+  failed += o.failed;
+  rejected += o.rejected;
+  stopped += o.stopped;
+}
+
+void RoleCounts::Add(int role, int state, int64_t n) {
+  switch (role) {
+    case v1::TRIAL_ROLE_CONTROL: controls.Add(state, n); break;
+    case v1::TRIAL_ROLE_FINAL: final_runs.Add(state, n); break;
+    default: search.Add(state, n); break;  // TRIAL_ROLE_UNSPECIFIED: stored before roles, a search trial.
+  }
+}
+
+TrialCounts RoleCounts::All() const {
+  TrialCounts all = search;
+  all.Add(controls);
+  all.Add(final_runs);
+  return all;
+}
+
 }  // namespace vertebra::controller

@@ -101,6 +101,18 @@ struct TrialCounts {
   int64_t total() const { return pending + leased + done + failed + rejected + stopped; }
   // Adds n trials in `state` (unknown states count nowhere).
   void Add(int state, int64_t n = 1);
+  // Adds every count of `other`.
+  void Add(const TrialCounts& other);
+};
+
+// Trial counts by role (v1::TrialRole): the search's own trials (also records stored before roles,
+// as proto/kinds.h RoleOf reads them), the controls, and the final validation's runs.
+struct RoleCounts {
+  TrialCounts search, controls, final_runs;
+  // Adds n trials of `role` in `state`.
+  void Add(int role, int state, int64_t n = 1);
+  // Every role's together.
+  TrialCounts All() const;
 };
 
 class Store {
@@ -115,7 +127,7 @@ class Store {
   virtual absl::StatusOr<Snapshot> Load() const = 0;
 
   // Read-side queries for the inspection commands (they need not load everything).
-  virtual absl::StatusOr<TrialCounts> Counts() const = 0;
+  virtual absl::StatusOr<RoleCounts> Counts() const = 0;
   // NotFound naming the id.
   virtual absl::StatusOr<v1::Trial> GetTrial(int64_t id) const = 0;
   // Trials by id, `limit` from `offset`.

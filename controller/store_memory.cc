@@ -78,12 +78,10 @@ class MemoryStore final : public Store {
     return snapshot;
   }
 
-  absl::StatusOr<TrialCounts> Counts() const override {
+  absl::StatusOr<RoleCounts> Counts() const override {
     absl::MutexLock lock(&mu_);
-    TrialCounts counts;
-    for (const auto& [id, trial] : trials_) {
-      counts.Add(trial.state());
-    }
+    RoleCounts counts;
+    for (const auto& [id, trial] : trials_) counts.Add(trial.role(), trial.state());
     return counts;
   }
 

@@ -136,7 +136,7 @@ constexpr const char* kSelectWorkers =
     "certificate_subject FROM workers ORDER BY id";
 constexpr const char* kSelectPolicy = "SELECT algorithm, observed, state FROM policy WHERE id = 1";
 constexpr const char* kLastEventId = "SELECT COALESCE(MAX(id), 0) FROM events";
-constexpr const char* kCountByState = "SELECT state, COUNT(*) FROM trials GROUP BY state";
+constexpr const char* kCountByState = "SELECT role, state, COUNT(*) FROM trials GROUP BY role, state";
 constexpr const char* kSelectTrial = "SELECT id, record FROM trials WHERE id = ?";
 constexpr const char* kListTrials = "SELECT id, record FROM trials ORDER BY id LIMIT ? OFFSET ?";
 constexpr const char* kTopTrials =
@@ -445,15 +445,14 @@ class SqliteStore final : public Store {
     return InReadTransaction<Snapshot>([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return LoadLocked(); });
   }
 
-  absl::StatusOr<TrialCounts> Counts() const override {
+  absl::StatusOr<RoleCounts> Counts() const override {
     absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(Query query, Prepare(kCountByState));
-    TrialCounts counts;
+    RoleCounts counts;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, query.Step());
       if (!row) break;
-      const int64_t n = query.Int(1);
-      counts.Add(static_cast<int>(query.Int(0)), n);
+      counts.Add(static_cast<int>(query.Int(0)), static_cast<int>(query.Int(1)), query.Int(2));
     }
     return counts;
   }

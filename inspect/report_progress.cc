@@ -15,15 +15,21 @@
 #include "proto/kinds.h"
 
 namespace vertebra::inspect::report_internal {
+namespace {
+
+// Trials the header names with their repeated steps (the most first).
+constexpr size_t kRepeatedTrialsNamed = 10;
+
+}  // namespace
 
 void AppendHeader(const Data& data, const ReportOptions& options, std::string* out) {
   const v1::ExperimentConfig& c = *data.config;
   const Snapshot& snap = *data.snapshot;
-  controller::TrialCounts counts;
+  controller::RoleCounts roles;
   double first = 0, last = 0;
   int64_t reused = 0;
   for (const v1::Trial& t : snap.trials) {
-    counts.Add(t.state());
+    roles.Add(t.role(), t.state());
     if (t.reused_from() != 0) ++reused;
     if (t.created_at() > 0 && (first == 0 || t.created_at() < first)) first = t.created_at();
     last = std::max({last, t.finished_at(), t.leased_at()});
@@ -48,10 +54,20 @@ void AppendHeader(const Data& data, const ReportOptions& options, std::string* o
   }
   row("state", state);
   row("results", data.simulated ? "<b>simulated</b>" : "real (trained by workers)");
+  const controller::TrialCounts& counts = roles.search;
   row("trials", absl::StrFormat("%d in all (budget %d): %d done, %d leased, %d pending, %d failed, %d rejected, "
                                 "%d stopped; %d reused an earlier result of the same architecture",
                                 counts.total(), c.budget().trials(), counts.done, counts.leased, counts.pending,
                                 counts.failed, counts.rejected, counts.stopped, reused));
+  // Controls and the final validation's runs, apart from the search's budget.
+  auto role_row = [&row](const std::string& name, const controller::TrialCounts& n, int64_t of) {
+    row(name, absl::StrFormat("%d of %d done, %d leased, %d pending, %d failed, %d stopped", n.done, of, n.leased,
+                              n.pending, n.failed, n.stopped));
+  };
+  if (roles.controls.total() > 0) role_row("controls", roles.controls, roles.controls.total());
+  if (const int64_t final_runs = FinalRunsExpected(c, roles); final_runs > 0) {
+    role_row("final runs", roles.final_runs, final_runs);
+  }
   std::vector<std::string> rungs;
   for (int k = 0; k < c.rungs().steps_size(); ++k) rungs.push_back(absl::StrCat(c.rungs().steps(k)));
   row("rungs", absl::StrFormat("steps [%s], eta %d; %d rung results reported", absl::StrJoin(rungs, ", "),
@@ -67,6 +83,7 @@ void AppendHeader(const Data& data, const ReportOptions& options, std::string* o
   row("proxy task", XmlEscape(absl::StrFormat("%s, %d px, scaling '%s', batch %d", c.proxy().data(), c.proxy().size(),
                                               c.proxy().scaling(), c.proxy().batch())));
   row("workers", absl::StrFormat("%d registered", snap.workers.size()));
+  row("steps", XmlEscape(StepCountsText(CountTrainedSteps(snap.trials), kRepeatedTrialsNamed)));
   row("time",
       first > 0 ? absl::StrFormat("%s to %s (%s)", UtcTime(first), UtcTime(last), Duration(last - first)) : "-");
   row("controller", absl::StrFormat("started %d time(s)", data.controller_starts));

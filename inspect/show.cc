@@ -62,7 +62,9 @@ json ApJson(const v1::CocoStats& ap) {
 
 // How a rung's result came about, in words.
 std::string HowTrained(const v1::RungResult& r) {
-  std::string how = r.continued() ? "continued from the checkpoint of the rung below" : "trained from scratch";
+  std::string how = !r.continued()        ? "trained from scratch"
+                    : r.start_step() > 0 ? absl::StrFormat("continued from the checkpoint at step %d", r.start_step())
+                                         : "continued from the checkpoint of the rung below";
   if (r.cooldown_steps() > 0) how += absl::StrFormat(", read after a cool-down of %d steps", r.cooldown_steps());
   if (r.simulated()) how += ", simulated";
   return how;
@@ -200,6 +202,7 @@ json TrialSummaryJson(const v1::Trial& t) {
                        {"worker", r.worker()},
                        {"simulated", r.simulated()},
                        {"continued", r.continued()},
+                       {"start_step", r.start_step()},
                        {"cooldown_steps", r.cooldown_steps()},
                        {"train_seconds", r.train_seconds()},
                        {"images_per_s", r.images_per_s()}});
@@ -212,7 +215,8 @@ json TrialSummaryJson(const v1::Trial& t) {
           {"failure", t.failure()}, {"reused_from", t.reused_from()},
           {"parent", t.parent()},   {"results", results},
           {"seed", t.seed()},       {"control", t.control()},
-          {"final_of", t.final_of()}, {"final_seed", t.final_seed()}};
+          {"final_of", t.final_of()}, {"final_seed", t.final_seed()},
+          {"trained_steps", t.trained_steps()}, {"repeated_steps", t.repeated_steps()}};
 }
 
 absl::StatusOr<TrialDetail> LoadTrialDetail(const SearchSource& source, const std::string& which) {
@@ -349,6 +353,7 @@ absl::StatusOr<std::string> ShowText(const TrialDetail& d) {
   }
   absl::StrAppendFormat(&out, "attempts at rung %d: %d (at most %d)\n", t.rung(), t.attempts(),
                         c.lease().max_attempts());
+  absl::StrAppendFormat(&out, "steps trained: %d, %d of them more than once\n", t.trained_steps(), t.repeated_steps());
   absl::StrAppendFormat(&out, "failure: %s\n", t.failure().empty() ? "none" : t.failure());
   if (d.verdict) {
     const std::vector<std::string> lines = VerdictLinesFor(*d.verdict, t.id());
@@ -375,6 +380,7 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
                        {"worker", r.worker()},
                        {"lease", r.lease()},
                        {"continued", r.continued()},
+                       {"start_step", r.start_step()},
                        {"cooldown_steps", r.cooldown_steps()},
                        {"simulated", r.simulated()},
                        {"reported_at", r.reported_at()}});
@@ -423,6 +429,7 @@ absl::StatusOr<json> ShowJson(const TrialDetail& d) {
         {"reused_from", t.reused_from()},
         {"attempts", t.attempts()},
         {"failure", t.failure()}}},
+      {"steps", {{"trained", t.trained_steps()}, {"repeated", t.repeated_steps()}}},
       {"role", std::string(KindName(RoleOf(t)))},
       {"seed", t.seed()},
   };

@@ -22,6 +22,30 @@ namespace ctl = ::vertebra::controller;
 // reply limit (a trial record is a few KiB).
 constexpr int64_t kPageSize = 1000;
 
+// Counts by state from a message that has them (StatusReply, StateCounts).
+template <typename Message>
+ctl::TrialCounts CountsOf(const Message& m) {
+  ctl::TrialCounts c;
+  c.pending = m.pending();
+  c.leased = m.leased();
+  c.done = m.done();
+  c.failed = m.failed();
+  c.rejected = m.rejected();
+  c.stopped = m.stopped();
+  return c;
+}
+
+// `a` less `b`, state by state.
+ctl::TrialCounts Minus(ctl::TrialCounts a, const ctl::TrialCounts& b) {
+  a.pending -= b.pending;
+  a.leased -= b.leased;
+  a.done -= b.done;
+  a.failed -= b.failed;
+  a.rejected -= b.rejected;
+  a.stopped -= b.stopped;
+  return a;
+}
+
 class DatabaseSource final : public SearchSource {
  public:
   DatabaseSource(std::string path, std::unique_ptr<ctl::Store> store)
@@ -33,7 +57,7 @@ class DatabaseSource final : public SearchSource {
     SearchSummary s;
     s.config = *snap.experiment;
     s.state = snap.experiment_state;
-    for (const v1::Trial& t : snap.trials) s.counts.Add(t.state());
+    for (const v1::Trial& t : snap.trials) s.counts.Add(t.role(), t.state());
     s.workers = static_cast<int64_t>(snap.workers.size());
     return s;
   }
@@ -65,12 +89,10 @@ class ControllerSource final : public SearchSource {
     SearchSummary s;
     s.config = reply.config();
     s.state = reply.state();
-    s.counts.pending = reply.pending();
-    s.counts.leased = reply.leased();
-    s.counts.done = reply.done();
-    s.counts.failed = reply.failed();
-    s.counts.rejected = reply.rejected();
-    s.counts.stopped = reply.stopped();
+    // The reply counts every role together, and the controls and the final runs apart.
+    s.counts.controls = CountsOf(reply.controls());
+    s.counts.final_runs = CountsOf(reply.final_runs());
+    s.counts.search = Minus(Minus(CountsOf(reply), s.counts.controls), s.counts.final_runs);
     s.workers = reply.workers();
     return s;
   }

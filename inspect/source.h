@@ -22,7 +22,7 @@ namespace vertebra::inspect {
 struct SearchSummary {
   v1::ExperimentConfig config;  // As stored, defaults filled in.
   v1::ExperimentState state = v1::EXPERIMENT_STATE_UNSPECIFIED;
-  controller::TrialCounts counts;
+  controller::RoleCounts counts;  // By role: the search's trials, the controls, the final runs.
   int64_t workers = 0;  // Workers that ever registered.
 };
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "controller/final_stage.h"
 #include "proto/kinds.h"
 
 namespace vertebra::inspect {
@@ -49,6 +50,38 @@ absl::StatusOr<v1::Trial> FindTrial(const controller::Store& store, const std::s
     return absl::InvalidArgumentError(absl::StrFormat("trial \"%s\": expected \"best\" or a trial id (1, 2, ...)", which));
   }
   return store.GetTrial(id);
+}
+
+int64_t FinalRunsExpected(const v1::ExperimentConfig& config, const controller::RoleCounts& counts) {
+  const int64_t made = counts.final_runs.total();
+  return made > 0 ? made : controller::MostFinalRuns(config);
+}
+
+StepCounts CountTrainedSteps(const std::vector<v1::Trial>& trials) {
+  StepCounts c;
+  for (const v1::Trial& t : trials) {
+    c.trained += t.trained_steps();
+    c.repeated += t.repeated_steps();
+    if (t.repeated_steps() > 0) c.repeated_by_trial.push_back({t.id(), t.repeated_steps()});
+  }
+  std::stable_sort(c.repeated_by_trial.begin(), c.repeated_by_trial.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  return c;
+}
+
+std::string StepCountsText(const StepCounts& c, size_t max_trials) {
+  if (c.trained == 0) return "none recorded";  // Nothing trained yet, or a database older than the counts.
+  if (c.repeated == 0) return absl::StrFormat("%d trained, none more than once", c.trained);
+  std::string out = absl::StrFormat("%d trained, %d of them more than once (%.1f%%):", c.trained, c.repeated,
+                                    c.trained > 0 ? 100.0 * c.repeated / c.trained : 0.0);
+  for (size_t i = 0; i < c.repeated_by_trial.size() && i < max_trials; ++i) {
+    absl::StrAppendFormat(&out, "%s trial %d %d", i == 0 ? "" : ",", c.repeated_by_trial[i].first,
+                          c.repeated_by_trial[i].second);
+  }
+  if (c.repeated_by_trial.size() > max_trials) {
+    absl::StrAppendFormat(&out, " and %d more", c.repeated_by_trial.size() - max_trials);
+  }
+  return out;
 }
 
 }  // namespace vertebra::inspect

@@ -4,8 +4,10 @@
 #ifndef VERTEBRA_INSPECT_TRIALS_H_
 #define VERTEBRA_INSPECT_TRIALS_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -28,6 +30,25 @@ absl::StatusOr<v1::Trial> FindTrial(const controller::Store& store, const std::s
 
 // Every trial of the store, by id.
 absl::StatusOr<std::vector<v1::Trial>> AllTrials(const controller::Store& store);
+
+// The final validation's runs a search has, once its final stage began, else the most its final
+// section asks for (controller/final_stage.h MostFinalRuns; 0 without one).
+int64_t FinalRunsExpected(const v1::ExperimentConfig& config, const controller::RoleCounts& counts);
+
+// The steps the trials trained (Trial.trained_steps) and of those the steps trained more than once
+// (Trial.repeated_steps: a promotion retrained from step 0, a lease lost after its last
+// checkpoint), with the trials that repeated any, most first (ties: lower id first).
+struct StepCounts {
+  int64_t trained = 0;
+  int64_t repeated = 0;
+  std::vector<std::pair<int64_t, int64_t>> repeated_by_trial;  // (trial, steps).
+};
+StepCounts CountTrainedSteps(const std::vector<v1::Trial>& trials);
+
+// "9200 trained, 400 of them more than once (4.3%): trial 6 400, trial 2 100", naming at most
+// `max_trials` trials ("and 3 more"); "9200 trained, none more than once"; "none recorded" when
+// nothing was trained (or the records are older than the counts).
+std::string StepCountsText(const StepCounts& counts, size_t max_trials);
 
 }  // namespace vertebra::inspect
 

@@ -29,7 +29,28 @@ absl::Status Ids(const std::string& worker_id, int64_t trial, int64_t lease) {
   return absl::OkStatus();
 }
 
+absl::Status Step(const std::string& field, int64_t step) {
+  if (step >= 0 && step <= kMaxStep) return absl::OkStatus();
+  return Bad(field, absl::StrFormat("must be in [0, %d], got %d", kMaxStep, step));
+}
+
+// The held trials: at most kMaxHeldTrials ids, each positive.
+absl::Status HeldTrials(const google::protobuf::RepeatedField<int64_t>& held) {
+  if (held.size() > static_cast<int>(kMaxHeldTrials)) {
+    return Bad("held_trials", absl::StrFormat("%d trials is more than the limit of %d", held.size(), kMaxHeldTrials));
+  }
+  for (int i = 0; i < held.size(); ++i) {
+    if (held[i] < 1) return Bad(absl::StrFormat("held_trials[%d]", i), absl::StrFormat("must be positive, got %d", held[i]));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckLeaseRequest(const v1::LeaseRequest& r) {
+  RETURN_IF_ERROR(Length("worker_id", r.worker_id(), kMaxWorkerIdChars));
+  return HeldTrials(r.held_trials());
+}
 
 absl::Status CheckRegisterRequest(const v1::RegisterRequest& r) {
   RETURN_IF_ERROR(Length("host", r.host(), kMaxHostChars));
@@ -42,12 +63,11 @@ absl::Status CheckRegisterRequest(const v1::RegisterRequest& r) {
 
 absl::Status CheckHeartbeatRequest(const v1::HeartbeatRequest& r) {
   RETURN_IF_ERROR(Ids(r.worker_id(), r.trial(), r.lease()));
-  if (r.step() < 0 || r.step() > kMaxStep) {
-    return Bad("step", absl::StrFormat("must be in [0, %d], got %d", kMaxStep, r.step()));
-  }
+  RETURN_IF_ERROR(Step("step", r.step()));
   RETURN_IF_ERROR(Range("loss", r.loss(), 0, kMaxLoss));
   if (r.has_ap()) RETURN_IF_ERROR(Range("ap", r.ap(), 0, 1));
-  return absl::OkStatus();
+  RETURN_IF_ERROR(Step("start_step", r.start_step()));
+  return HeldTrials(r.held_trials());
 }
 
 absl::Status CheckReportRequest(const v1::ReportRequest& r) {
@@ -63,10 +83,8 @@ absl::Status CheckReportRequest(const v1::ReportRequest& r) {
   }
   RETURN_IF_ERROR(Range("train_seconds", r.train_seconds(), 0, kMaxSeconds));
   RETURN_IF_ERROR(Range("images_per_s", r.images_per_s(), 0, kMaxImagesPerS));
-  if (r.cooldown_steps() < 0 || r.cooldown_steps() > kMaxStep) {
-    return Bad("cooldown_steps", absl::StrFormat("must be in [0, %d], got %d", kMaxStep, r.cooldown_steps()));
-  }
-  return absl::OkStatus();
+  RETURN_IF_ERROR(Step("cooldown_steps", r.cooldown_steps()));
+  return Step("start_step", r.start_step());
 }
 
 std::string TruncateText(const std::string& text, size_t max_chars) {

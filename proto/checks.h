@@ -25,19 +25,25 @@ inline constexpr int64_t kMaxMemoryMb = int64_t{1} << 30;  // 1 EiB.
 inline constexpr double kMaxLoss = 1e6;
 inline constexpr double kMaxSeconds = 1e8;        // Three years of training.
 inline constexpr double kMaxImagesPerS = 1e7;
+// Trial states one worker may say it holds: a search of this many trials is far beyond any run,
+// and the ids stay well within the message limit.
+inline constexpr size_t kMaxHeldTrials = 100000;
+
+// Lease: the worker id within its length; held_trials at most kMaxHeldTrials, each positive.
+absl::Status CheckLeaseRequest(const v1::LeaseRequest& r);
 
 // Register: host, device within their lengths; memory_mb in [0, kMaxMemoryMb].
 absl::Status CheckRegisterRequest(const v1::RegisterRequest& r);
 
-// Heartbeat: the ids; step in [0, kMaxStep]; loss finite in [0, kMaxLoss]; ap (when has_ap) in
-// [0, 1].
+// Heartbeat: the ids; step and start_step in [0, kMaxStep]; loss finite in [0, kMaxLoss]; ap
+// (when has_ap) in [0, 1]; held_trials as Lease's.
 absl::Status CheckHeartbeatRequest(const v1::HeartbeatRequest& r);
 
 // Report: the ids; failure within kMaxFailureChars; the COCO numbers absent or exactly 12
 // (pycocotools' stats), AP (stats[0]) in [0, 1] and the other eleven in [0, 1] or exactly -1
 // (pycocotools' "no ground truth in this area"), required unless the report is a failure;
-// train_seconds in [0, kMaxSeconds]; images_per_s in [0, kMaxImagesPerS]; cooldown_steps in
-// [0, kMaxStep]. NaN and infinities never pass.
+// train_seconds in [0, kMaxSeconds]; images_per_s in [0, kMaxImagesPerS]; cooldown_steps and
+// start_step in [0, kMaxStep]. NaN and infinities never pass.
 absl::Status CheckReportRequest(const v1::ReportRequest& r);
 
 // `text` cut to at most `max_chars` bytes at a UTF-8 character boundary, with " [...]" at the end

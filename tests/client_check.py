@@ -3,7 +3,7 @@
 
 Usage: client_check.py HOST:PORT TOKEN_FILE WRONG_TOKEN_FILE FOLDER
 FOLDER holds what the CLI printed for the same search: status.json (`status --json --trials`),
-top.json (`top -n 100000 --json`), pareto.json (`top --pareto --json`) and show.json (`show ID
+top.json (`top -n 100000 --json`: {"trials": [...], "final": ...}), pareto.json (`top --pareto --json`) and show.json (`show ID
 --json` of top's first). Prints one line per failed check and exits 1 when any failed.
 """
 
@@ -28,14 +28,23 @@ def main():
         with open(os.path.join(folder, name)) as f:
             return json.load(f)
 
-    status_json, top_json, pareto_json, show_json = (cli(n) for n in ("status.json", "top.json", "pareto.json",
-                                                                       "show.json"))
+    status_json, top_all, pareto_json, show_json = (cli(n) for n in ("status.json", "top.json", "pareto.json",
+                                                                      "show.json"))
+    check("top --json is an object of trials and the final stage", sorted(top_all) == ["final", "trials"],
+          f"{sorted(top_all)}")
+    top_json = top_all["trials"]
     with Client(address, token_file=token_file) as c:
         s = c.status()
         for key in ("experiment", "algorithm", "state", "simulated", "budget", "pending", "leased", "done", "failed",
                     "rejected", "stopped", "workers"):
             check(f"status.{key}", getattr(s, key) == status_json[key], f"{getattr(s, key)!r} != {status_json[key]!r}")
+        for role in ("controls", "final"):
+            want = {k: v for k, v in status_json[role].items() if k != "expected"}
+            check(f"status.{role}", getattr(s, role) == want, f"{getattr(s, role)} != {want}")
         check("status.best_trial is the CLI's best", s.best_trial == status_json["best"]["id"])
+        check("status steps are the CLI's", (s.trained_steps, s.repeated_steps) ==
+              (status_json["steps"]["trained"], status_json["steps"]["repeated"]),
+              f"{(s.trained_steps, s.repeated_steps)} vs {status_json['steps']}")
         check("status.config names the experiment", s.config.get("name") == status_json["experiment"])
 
         trials = c.trials()

@@ -58,7 +58,8 @@ assert set(p[0]) == {'rung', 'top_rung', 'pairs', 'lambda', 'held_out_r2', 'held
 
 # top: ranked as show ranks; the same from both sources.
 run 0 top --db search.db -n 1 --json
-best_top=$(python3 -c "import json; print(json.load(open('out'))[0]['id'])")
+best_top=$(python3 -c "import json; print(json.load(open('out'))['trials'][0]['id'])")
+check "top --json has no verdict without a final stage" python3 -c "import json, sys; sys.exit(json.load(open('out'))['final'] is not None)"
 run 0 top --db search.db -n 5
 cp out top_db.txt
 run 0 top "${ctl[@]}" -n 5

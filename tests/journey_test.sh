@@ -12,6 +12,9 @@ trap 'pkill -KILL -f "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 json_field() {  # json_field FILE EXPRESSION: evaluates a Python expression on the JSON in FILE as j.
   python3 -c "import json, sys; j = json.load(open(sys.argv[1])); print($2)" "$1"
 }
+top_field() {  # top_field FILE EXPRESSION: as json_field, on the trials of `top --json` as j.
+  python3 -c "import json, sys; j = json.load(open(sys.argv[1]))['trials']; print($2)" "$1"
+}
 
 cat > "$tmp/tiny.json" <<'EOF'
 {
@@ -50,10 +53,10 @@ check "it lists the top architectures" grep -q "Top architectures" "$tmp/launch2
 "$vertebra" status --db "$run/search.db" --json > "$tmp/status.json"
 check "every trial is accounted for" test "$(json_field "$tmp/status.json" "j['state'] + ' ' + str(j['done'] + j['failed'])")" = "finished 5"
 "$vertebra" top --db "$run/search.db" --json -n 10 > "$tmp/top.json"
-check "results are real, not simulated" test "$(json_field "$tmp/top.json" "all(not r['simulated'] for t in j for r in t['results'])")" = True
-check "a trial was promoted to 36 steps" test "$(json_field "$tmp/top.json" "max(r['steps'] for t in j for r in t['results'])")" = 36
+check "results are real, not simulated" test "$(top_field "$tmp/top.json" "all(not r['simulated'] for t in j for r in t['results'])")" = True
+check "a trial was promoted to 36 steps" test "$(top_field "$tmp/top.json" "max(r['steps'] for t in j for r in t['results'])")" = 36
 # proxy.schedule "wsd" (the default): every rung is read after a cool-down of 15% of its steps.
-cooldowns=$(json_field "$tmp/top.json" "sorted({(r['steps'], r['cooldown_steps']) for t in j for r in t['results']})")
+cooldowns=$(top_field "$tmp/top.json" "sorted({(r['steps'], r['cooldown_steps']) for t in j for r in t['results']})")
 check "every rung reports its cool-down (got $cooldowns)" test "$cooldowns" = "[(12, 2), (36, 5)]"
 check "the best trial has a training curve from its heartbeats" \
   grep -Eq "^rung [01]: [1-9][0-9]* points" <("$vertebra" show best --db "$run/search.db")
@@ -69,7 +72,7 @@ check "it says the search is finished" grep -q "is finished" "$tmp/launch3.out"
 check "and changes nothing" test "$(md5sum < "$tmp/top2.json")" = "$before"
 
 # 4. Re-training the best trial at another scaling, with its lineage and weights.
-best=$(json_field "$tmp/top.json" "j[0]['id']")
+best=$(top_field "$tmp/top.json" "j[0]['id']")
 "$vertebra" retrain --db "$run/search.db" --trial best --model 49s --size 64 --batch 2 --steps 3 --threads 1 \
   --data synthetic --val synthetic:seed=9 --quiet --out "$tmp/retrain" > "$tmp/retrain.out" 2>&1
 rc=$?
@@ -78,8 +81,8 @@ check "lineage names the best trial" test "$(json_field "$tmp/retrain/lineage.js
 check "lineage keeps the experiment" test "$(json_field "$tmp/retrain/lineage.json" "j['configuration']['name']")" = tiny
 check "the weights are written as safetensors" test -s "$tmp/retrain/model.safetensors"
 check "the spec is the trial's" test "$(json_field "$tmp/retrain/lineage.json" "j['hash']")" = \
-  "$(json_field "$tmp/top.json" "j[0]['hash']")"
-other=$(json_field "$tmp/top.json" "j[1]['id']")
+  "$(top_field "$tmp/top.json" "j[0]['hash']")"
+other=$(top_field "$tmp/top.json" "j[1]['id']")
 "$vertebra" retrain --db "$run/search.db" --trial "$other" --steps 3 --out "$tmp/retrain" --resume > "$tmp/out" 2>&1
 rc=$?
 check "resuming with another trial is refused (rc $rc)" test "$rc" -eq 2

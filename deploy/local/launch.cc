@@ -133,11 +133,11 @@ absl::StatusOr<bool> LocalSearch::ReportIfFinished() {
       return false;
     }
   }
-  absl::StatusOr<ctl::TrialCounts> c = store->Counts();
+  absl::StatusOr<ctl::RoleCounts> c = store->Counts();
   std::cout << absl::StrFormat(
       "The search in %s is finished (%d trials done, %d failed): nothing to run. "
       "Use another --db to start a new one.\n",
-      paths_.db, c.ok() ? c->done : 0, c.ok() ? c->failed : 0);
+      paths_.db, c.ok() ? c->search.done : 0, c.ok() ? c->search.failed : 0);
   store.reset();
   PrintResults(!fs::exists(paths_.report));
   if (fs::exists(paths_.report)) std::cout << "report: " << paths_.report << "\n";
@@ -218,13 +218,16 @@ std::optional<int> LocalSearch::Supervise() {
     RestartFailedWorkers(display.live());
     const double elapsed = Elapsed();
     if (finished_at_start < 0 && reader_.store() != nullptr) {
-      absl::StatusOr<ctl::TrialCounts> c = reader_.store()->Counts();
-      if (c.ok()) finished_at_start = c->done + c->failed;
+      absl::StatusOr<ctl::RoleCounts> c = reader_.store()->Counts();
+      if (c.ok()) {
+        const ctl::TrialCounts all = c->All();  // Every role's: the rate counts them all.
+        finished_at_start = all.done + all.failed;
+      }
     }
     if (display.Due()) {
       display.Show(absl::StrCat(
           "[", FormatDuration(elapsed), "] ",
-          ProgressLine(reader_.store(), config_.budget().trials(), elapsed, std::max<int64_t>(0, finished_at_start))));
+          ProgressLine(reader_.store(), config_, elapsed, std::max<int64_t>(0, finished_at_start))));
     }
   }
   display.EndLine();
@@ -295,7 +298,7 @@ absl::Status LocalSearch::Run() {
         absl::StrFormat("the controller exited with status %d: see %s", *controller_status, controller_->log()));
   }
   std::cout << absl::StrFormat("[%s] %s\n", FormatDuration(Elapsed()),
-                               ProgressLine(reader_.store(), config_.budget().trials(), 0, 0));
+                               ProgressLine(reader_.store(), config_, 0, 0));
   PrintResults(true);
   return absl::OkStatus();
 }

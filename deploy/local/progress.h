@@ -1,6 +1,7 @@
 // The one line of progress `vertebra launch` shows while a search runs, read from the database
-// the controller writes: trials done, running, failed and rejected; the best AP so far with its
-// rung; trials per hour and the time left. Thread-compatible.
+// the controller writes: the search's trials done (of its budget), running, failed and rejected;
+// the controls and the final validation's runs done (of how many there are, or will be); the best
+// AP so far with its rung; trials per hour and the time left. Thread-compatible.
 #ifndef VERTEBRA_DEPLOY_LOCAL_PROGRESS_H_
 #define VERTEBRA_DEPLOY_LOCAL_PROGRESS_H_
 
@@ -11,16 +12,20 @@
 #include <string>
 
 #include "controller/store.h"
+#include "vertebra/v1/experiment.pb.h"
 
 namespace vertebra::deploy {
 
 // "42s", "3m07s", "2h05m": seconds, whole, at least 0.
 std::string FormatDuration(double seconds);
 
-// The line for `store` (nullptr while the controller has not created it): counts against the
-// trial `budget`, the best trial, and the rate of trials finished in `elapsed` seconds since
-// `finished_at_start` trials were done or failed (0 or less `elapsed`: no rate).
-std::string ProgressLine(const controller::Store* store, int64_t budget, double elapsed, int64_t finished_at_start);
+// The line for `store` (nullptr while the controller has not created it) of the search `config`
+// describes: the search's trials against budget.trials, the controls and the final runs, each
+// counted apart; the best trial; and the rate of trials of every role finished in `elapsed`
+// seconds since `finished_at_start` of them were done or failed (0 or less `elapsed`: no rate),
+// with the time the ones left take at that rate.
+std::string ProgressLine(const controller::Store* store, const v1::ExperimentConfig& config, double elapsed,
+                         int64_t finished_at_start);
 
 // The controller's database, opened read-only once it exists and then kept open.
 class DatabaseReader {

@@ -8,8 +8,8 @@
         curve = c.curve(c.top(1)[0].id)             # [MetricPoint(rung, step, loss, ap, at)]
         front = c.pareto()                          # ParetoFront(rung, candidates, trials)
 
-Answers are plain Python objects (dataclasses, lists, dicts): a Trial's fields are those of
-`vertebra top --json`, plus its spec as a dict. top() and pareto() rank exactly as `vertebra
+Answers are plain Python objects (dataclasses, lists, dicts): a Trial's fields are those of a
+trial in `vertebra top --json`'s "trials", plus its spec as a dict. top() and pareto() rank exactly as `vertebra
 top` and `vertebra top --pareto` do (inspect/trials.cc, inspect/show.cc, common/pareto.cc).
 
 Connecting is as for the CLI (inspect/source.cc): a bearer token from `token`, `token_file`
@@ -37,6 +37,8 @@ PAGE_SIZE = 1000
 # The controller sends trial lists of up to 64 MiB.
 MAX_RECEIVE_BYTES = 64 << 20
 DEFAULT_TIMEOUT_SECONDS = 10.0  # As the CLI's --controller commands.
+# The trial states a status counts, in the order of Status's fields.
+_STATES = ("pending", "leased", "done", "failed", "rejected", "stopped")
 
 
 def _import_stubs():
@@ -83,6 +85,7 @@ class RungResult:
     cooldown_steps: int
     train_seconds: float
     images_per_s: float
+    start_step: int = 0  # The step this rung's training began at (0: from scratch).
 
 
 @dataclasses.dataclass
@@ -105,6 +108,8 @@ class Trial:
     control: str = ""  # A control's entry in the experiment's "controls" (also on its final runs).
     final_of: int = 0  # A final run: the trial it trains again.
     final_seed: int = 0  # A final run: which of the final stage's seeds it is (0, 1, ...).
+    trained_steps: int = 0  # Steps its leases trained, lost ones too.
+    repeated_steps: int = 0  # Of those, the steps an earlier lease had trained already.
 
     @property
     def top_result(self):
@@ -122,7 +127,7 @@ class Trial:
         return r.ap[0] if r else None
 
     def summary(self):
-        """The trial as `vertebra top --json` prints it (a dict, without the spec)."""
+        """The trial as `vertebra top --json` lists it in "trials" (a dict, without the spec)."""
         d = dataclasses.asdict(self)
         del d["spec"]
         return d
@@ -139,6 +144,8 @@ class MetricPoint:
 
 @dataclasses.dataclass
 class Status:
+    """As `vertebra status --json`: pending ... stopped count the search's own trials (what the
+    budget counts); the controls and the final validation's runs are counted apart."""
     experiment: str
     algorithm: str
     state: str  # running, stopped, finished
@@ -156,6 +163,10 @@ class Status:
     best_ap: float
     best_rung: int
     config: dict = dataclasses.field(repr=False)  # The experiment's configuration, defaults filled in.
+    trained_steps: int = 0  # Steps every trial's leases trained, lost ones too.
+    repeated_steps: int = 0  # Of those, the steps an earlier lease of the same trial had trained already.
+    controls: dict = dataclasses.field(default_factory=dict)  # The controls by state: {"pending": n, ...}.
+    final: dict = dataclasses.field(default_factory=dict)  # The final runs by state, likewise.
 
 
 @dataclasses.dataclass
@@ -196,10 +207,11 @@ def _spec(spec):
 
 def _trial(t):
     results = [RungResult(r.rung, r.lease, r.steps, list(r.ap.stats), r.reward, r.worker, r.simulated, r.continued,
-                          r.cooldown_steps, r.train_seconds, r.images_per_s) for r in t.results]
+                          r.cooldown_steps, r.train_seconds, r.images_per_s, r.start_step) for r in t.results]
     return Trial(t.id, _word(t, "state"), t.hash, t.rung, t.params, t.macs, t.reward,
                  t.attempts, t.failure, t.reused_from, t.parent, results, _spec(t.spec),
-                 _word(t, "role") or "search", t.seed, t.control, t.final_of, t.final_seed)
+                 _word(t, "role") or "search", t.seed, t.control, t.final_of, t.final_seed,
+                 t.trained_steps, t.repeated_steps)
 
 
 def rank_trials(trials):
@@ -314,9 +326,13 @@ class Client:
     def status(self):
         """The experiment's state and counts (Status)."""
         r = self._call("status", self._stub.GetStatus, service_pb2.StatusRequest())
-        return Status(r.config.name, _word(r.config.algorithm, "kind"), _word(r, "state"), r.config.simulated, r.config.budget.trials,
-                      r.pending, r.leased, r.done, r.failed, r.rejected, r.stopped, r.workers, r.proposed,
-                      r.best_trial, r.best_ap, r.best_rung, _message_dict(r.config))
+        # The reply counts every role together, and the controls and the final runs apart.
+        controls, final = ({s: getattr(m, s) for s in _STATES} for m in (r.controls, r.final_runs))
+        search = {s: getattr(r, s) - controls[s] - final[s] for s in _STATES}
+        return Status(r.config.name, _word(r.config.algorithm, "kind"), _word(r, "state"), r.config.simulated,
+                      r.config.budget.trials, *(search[s] for s in _STATES), r.workers, r.proposed,
+                      r.best_trial, r.best_ap, r.best_rung, _message_dict(r.config),
+                      trained_steps=r.trained_steps, repeated_steps=r.repeated_steps, controls=controls, final=final)
 
     def trials(self):
         """Every trial, by id ([Trial])."""

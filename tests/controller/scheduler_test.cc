@@ -104,12 +104,19 @@ class SchedulerTest : public ::testing::Test {
     return r.value_or(v1::LeaseReply());
   }
 
-  v1::ReportRequest Result(const std::string& worker, const v1::LeaseReply& g, double ap) {
-    v1::ReportRequest r;
+  // A request of `worker` (with its secret) about lease `g`.
+  template <typename Request>
+  Request About(const std::string& worker, const v1::LeaseReply& g) {
+    Request r;
     r.set_worker_id(worker);
     r.set_worker_secret(secrets_[worker]);
     r.set_trial(g.trial());
     r.set_lease(g.lease());
+    return r;
+  }
+
+  v1::ReportRequest Result(const std::string& worker, const v1::LeaseReply& g, double ap) {
+    v1::ReportRequest r = About<v1::ReportRequest>(worker, g);
     *r.mutable_ap() = Ap(ap);
     r.set_simulated(true);
     return r;
@@ -136,12 +143,7 @@ class SchedulerTest : public ::testing::Test {
   }
 
   absl::Status Release(const std::string& worker, const v1::LeaseReply& g) {
-    v1::ReleaseRequest r;
-    r.set_worker_id(worker);
-    r.set_worker_secret(secrets_[worker]);
-    r.set_trial(g.trial());
-    r.set_lease(g.lease());
-    return scheduler_->Release(r);
+    return scheduler_->Release(About<v1::ReleaseRequest>(worker, g));
   }
 
   std::unique_ptr<Store> store_ = NewMemoryStore();
@@ -627,7 +629,7 @@ TEST_F(SchedulerTest, StopTellsWorkersThroughTheirHeartbeat) {
   ASSERT_TRUE(hb.ok());
   EXPECT_TRUE(hb->stop());
   EXPECT_EQ(scheduler_->Lease(Ask(w))->status(), v1::LeaseReply::FINISHED);
-  EXPECT_EQ(store_->Counts()->stopped, 1);  // The other queued proposal.
+  EXPECT_EQ(store_->Counts()->search.stopped, 1);  // The other queued proposal.
 }
 
 TEST_F(SchedulerTest, ARestartResumesLeasesAndProposesWhatTheUninterruptedRunWould) {
@@ -754,6 +756,213 @@ TEST_F(SchedulerTest, AnotherConfigurationOnTheSameDatabaseIsRefused) {
   const absl::Status s = Scheduler::Open(store_.get(), other, &clock_, options).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("budget.trials"), std::string::npos) << s;
+  // How long a promotion waits for its holder may change: it changes who trains, not what.
+  v1::ExperimentConfig waits = Config();
+  waits.mutable_lease()->set_promotion_wait_seconds(5);
+  absl::StatusOr<std::unique_ptr<Scheduler>> reopened = Scheduler::Open(store_.get(), waits, &clock_, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->config().lease().promotion_wait_seconds(), 5);
+}
+
+// Two rungs of 100 and 400 steps, halving (eta 2), four trials, and a promotion waits up to 300 s
+// for the worker that holds the trial's state.
+class HeldStateTest : public SchedulerTest {
+ protected:
+  void SetUp() override {
+    v1::ExperimentConfig config = Config(
+        R"(, "rungs": {"steps": [100, 400], "eta": 2},
+             "lease": {"lease_seconds": 60, "heartbeat_seconds": 10, "max_attempts": 2,
+                       "promotion_wait_seconds": 300})");
+    config.mutable_budget()->set_trials(4);
+    Open(config);
+    a_ = Worker();
+    b_ = Worker();
+  }
+
+  // A lease request of `worker` that says it holds `held`.
+  absl::StatusOr<v1::LeaseReply> LeaseHolding(const std::string& worker, const std::vector<int64_t>& held) {
+    EXPECT_TRUE(scheduler_->RunPolicy().ok());
+    v1::LeaseRequest r = Ask(worker);
+    r.mutable_held_trials()->Add(held.begin(), held.end());
+    return scheduler_->Lease(r);
+  }
+  v1::LeaseReply MustLeaseHolding(const std::string& worker, const std::vector<int64_t>& held) {
+    absl::StatusOr<v1::LeaseReply> r = LeaseHolding(worker, held);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status(), v1::LeaseReply::GRANTED) << r->reason();
+    return r.value_or(v1::LeaseReply());
+  }
+  // A result that trained from `start` in `seconds`, the worker keeping the state below the top.
+  void MustReport(const std::string& worker, const v1::LeaseReply& g, double ap, int64_t start, double seconds) {
+    v1::ReportRequest r = Result(worker, g, ap);
+    r.set_start_step(start);
+    r.set_continued(start > 0);
+    r.set_train_seconds(seconds);
+    r.set_state_kept(g.rung() == 0);
+    absl::StatusOr<v1::ReportReply> reply = scheduler_->Report(r);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+  }
+  // A heartbeat of `worker` on lease `g` that says it holds `held`.
+  void Beat(const std::string& worker, const v1::LeaseReply& g, int64_t start, int64_t step,
+            const std::vector<int64_t>& held) {
+    v1::HeartbeatRequest r = About<v1::HeartbeatRequest>(worker, g);
+    r.set_start_step(start);
+    r.set_step(step);
+    r.set_loss(1);
+    r.mutable_held_trials()->Add(held.begin(), held.end());
+    ASSERT_TRUE(scheduler_->Heartbeat(r).ok());
+  }
+  // The leased event of `trial`'s last lease.
+  std::string LeasedEvent(int64_t trial) {
+    std::string detail;
+    const absl::StatusOr<std::vector<Event>> events = store_->Events(0, 1000);
+    for (const Event& e : *events) {
+      if (e.kind == "leased" && e.trial == trial) detail = e.detail;
+    }
+    return detail;
+  }
+
+  // b trains trial `best_` (AP 0.5 at rung 0 in 200 s, keeping its state) and then trial `busy_`;
+  // a trains a worse one, so that `best_` is due for promotion while b is busy; a then takes the
+  // budget's last trial and finds nothing else to do.
+  void PromotionWhileItsHolderIsBusy() {
+    const v1::LeaseReply low = MustLeaseHolding(a_, {});
+    const v1::LeaseReply best = MustLeaseHolding(b_, {});
+    best_ = best.trial();
+    MustReport(b_, best, 0.5, 0, 200);
+    busy_lease_ = MustLeaseHolding(b_, {best_});
+    ASSERT_EQ(busy_lease_.rung(), 0);  // One result: no promotion yet.
+    MustReport(a_, low, 0.2, 0, 200);
+    // best_ is due now, and b holds its state: a gets the budget's last trial instead.
+    const v1::LeaseReply last = MustLeaseHolding(a_, {low.trial()});
+    EXPECT_NE(last.trial(), best_);
+    EXPECT_EQ(last.rung(), 0);
+    MustReport(a_, last, 0.1, 0, 200);
+    absl::StatusOr<v1::LeaseReply> idle = LeaseHolding(a_, {low.trial(), last.trial()});
+    ASSERT_TRUE(idle.ok());
+    EXPECT_EQ(idle->status(), v1::LeaseReply::WAIT);
+  }
+
+  std::string a_, b_;
+  int64_t best_ = 0;
+  v1::LeaseReply busy_lease_;
+};
+
+// A promotion goes to the worker that holds the trial's state, and continues it: no step twice.
+TEST_F(HeldStateTest, TheWorkerThatHoldsTheStateGetsThePromotion) {
+  const v1::LeaseReply first = MustLeaseHolding(a_, {});
+  const v1::LeaseReply second = MustLeaseHolding(b_, {});
+  MustReport(a_, first, 0.2, 0, 50);
+  MustReport(b_, second, 0.5, 0, 50);  // second is due for promotion; b kept its state.
+  // a asks first: it gets a new trial, not b's promotion.
+  const v1::LeaseReply other = MustLeaseHolding(a_, {first.trial()});
+  EXPECT_NE(other.trial(), second.trial());
+  EXPECT_EQ(other.rung(), 0);
+  const v1::LeaseReply promoted = MustLeaseHolding(b_, {second.trial()});
+  EXPECT_EQ(promoted.trial(), second.trial());
+  EXPECT_EQ(promoted.rung(), 1);
+  EXPECT_NE(LeasedEvent(second.trial()).find("continues from the state this worker holds"), std::string::npos)
+      << LeasedEvent(second.trial());
+  MustReport(b_, promoted, 0.6, 100, 150);
+  const v1::Trial t = *scheduler_->GetTrial(second.trial());
+  EXPECT_EQ(t.trained_steps(), 400);
+  EXPECT_EQ(t.repeated_steps(), 0);
+  EXPECT_EQ(t.results(1).start_step(), 100);
+  EXPECT_EQ(scheduler_->Status().repeated_steps(), 0);
+}
+
+// While its holder is busy, a promotion waits; after the wait (here capped at the 200 s the held
+// 100 steps took, under the configured 300 s) another worker retrains it, and the repeated steps
+// are counted.
+TEST_F(HeldStateTest, AnotherWorkerRetrainsThePromotionAfterTheWait) {
+  PromotionWhileItsHolderIsBusy();
+  clock_.Advance(50);
+  Beat(b_, busy_lease_, 0, 40, {best_});
+  clock_.Advance(50);
+  Beat(b_, busy_lease_, 0, 80, {best_});
+  absl::StatusOr<v1::LeaseReply> still = LeaseHolding(a_, {});
+  ASSERT_TRUE(still.ok());
+  EXPECT_EQ(still->status(), v1::LeaseReply::WAIT);  // 100 s of the 200.
+  clock_.Advance(50);
+  Beat(b_, busy_lease_, 0, 90, {best_});
+  clock_.Advance(51);
+  Beat(b_, busy_lease_, 0, 95, {best_});
+  const v1::LeaseReply retrain = MustLeaseHolding(a_, {});
+  EXPECT_EQ(retrain.trial(), best_);
+  EXPECT_EQ(retrain.rung(), 1);
+  EXPECT_NE(LeasedEvent(best_).find(absl::StrFormat("retrains the held steps: %s", b_)), std::string::npos)
+      << LeasedEvent(best_);
+  MustReport(a_, retrain, 0.6, 0, 800);
+  const v1::Trial t = *scheduler_->GetTrial(best_);
+  EXPECT_EQ(t.trained_steps(), 500);
+  EXPECT_EQ(t.repeated_steps(), 100);
+  EXPECT_EQ(scheduler_->Status().repeated_steps(), 100);
+}
+
+// A holder that stops being heard from (its lease expires with it) or that gives its lease back
+// is gone: the promotion goes to another worker at once.
+TEST_F(HeldStateTest, APromotionWhoseHolderIsGoneGoesAtOnce) {
+  PromotionWhileItsHolderIsBusy();
+  clock_.Advance(61);  // b silent for longer than a lease.
+  const v1::LeaseReply retrain = MustLeaseHolding(a_, {});
+  EXPECT_EQ(retrain.trial(), best_);
+  EXPECT_EQ(retrain.rung(), 1);
+}
+
+TEST_F(HeldStateTest, APromotionWhoseHolderGaveItsLeaseBackGoesAtOnce) {
+  PromotionWhileItsHolderIsBusy();
+  ASSERT_TRUE(Release(b_, busy_lease_).ok());  // b is shutting down.
+  const v1::LeaseReply retrain = MustLeaseHolding(a_, {});
+  EXPECT_EQ(retrain.trial(), best_);
+  EXPECT_EQ(retrain.rung(), 1);
+}
+
+// Workers that share their work folder all hold every state: whoever asks continues it.
+TEST_F(HeldStateTest, WithASharedWorkFolderAnyWorkerContinuesAndNothingRepeats) {
+  const v1::LeaseReply first = MustLeaseHolding(a_, {});
+  const v1::LeaseReply second = MustLeaseHolding(b_, {});
+  MustReport(a_, first, 0.5, 0, 50);
+  MustReport(b_, second, 0.2, 0, 50);
+  // a's state of the due promotion is in the shared folder: b finds it there and gets it at once.
+  const v1::LeaseReply promoted = MustLeaseHolding(b_, {first.trial(), second.trial()});
+  EXPECT_EQ(promoted.trial(), first.trial());
+  EXPECT_EQ(promoted.rung(), 1);
+  MustReport(b_, promoted, 0.6, 100, 150);
+  EXPECT_EQ(scheduler_->GetTrial(first.trial())->repeated_steps(), 0);
+  EXPECT_EQ(scheduler_->Status().trained_steps(), 500);
+  EXPECT_EQ(scheduler_->Status().repeated_steps(), 0);
+}
+
+// A lease lost mid-rung counts what its heartbeats said it trained; the next lease repeats what it
+// trains again of that. An older worker that says only `continued` began at the rung below.
+TEST_F(HeldStateTest, RepeatedStepsCountWhatALostLeaseHadTrained) {
+  const v1::LeaseReply lost = MustLeaseHolding(a_, {});
+  Beat(a_, lost, 0, 60, {});
+  clock_.Advance(61);
+  ASSERT_EQ(*scheduler_->ExpireLeases(), 1);
+  v1::Trial t = *scheduler_->GetTrial(lost.trial());
+  EXPECT_EQ(t.trained_steps(), 60);
+  EXPECT_EQ(t.reached_step(), 60);
+  // b continues from a checkpoint at step 40: 20 steps again.
+  const v1::LeaseReply again = MustLeaseHolding(b_, {});
+  ASSERT_EQ(again.trial(), lost.trial());
+  MustReport(b_, again, 0.4, 40, 60);
+  t = *scheduler_->GetTrial(lost.trial());
+  EXPECT_EQ(t.trained_steps(), 60 + 60);
+  EXPECT_EQ(t.repeated_steps(), 20);
+  // An older worker's report without start_step: continued means from the rung below.
+  const v1::LeaseReply other = MustLeaseHolding(b_, {});
+  MustReport(b_, other, 0.1, 0, 60);
+  const v1::LeaseReply promoted = MustLeaseHolding(b_, {});
+  ASSERT_EQ(promoted.trial(), lost.trial());
+  v1::ReportRequest old = Result(b_, promoted, 0.5);
+  old.set_continued(true);
+  ASSERT_TRUE(scheduler_->Report(old).ok());
+  t = *scheduler_->GetTrial(lost.trial());
+  EXPECT_EQ(t.results(1).start_step(), 100);
+  EXPECT_EQ(t.trained_steps(), 120 + 300);
+  EXPECT_EQ(t.repeated_steps(), 20);
+  EXPECT_EQ(scheduler_->Status().repeated_steps(), 20);
 }
 
 // A real (not simulated) experiment: the final stage needs one. `extra` as Config's.
@@ -823,6 +1032,9 @@ TEST_F(WinnersTest, ControlsRunEveryRungOutsideThePolicyAndTheBudget) {
     MustReport(w, g, ap);
   }
   EXPECT_EQ(scheduler_->Status().proposed(), 3);
+  EXPECT_EQ(scheduler_->Status().controls().done(), 1);
+  EXPECT_EQ(scheduler_->Status().final_runs().done(), 0);
+  EXPECT_EQ(scheduler_->Status().done(), 4);  // Every role's.
   const v1::LeaseReply promoted = MustLease(w);
   EXPECT_EQ(promoted.trial(), search[1]);
   EXPECT_EQ(promoted.rung(), 1);

@@ -295,7 +295,8 @@ TEST_P(StoreContractTest, EmptyStoreLoadsNothing) {
   EXPECT_FALSE(snapshot.policy.has_value());
   EXPECT_EQ(snapshot.last_event_id, 0);
 
-  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store_->Counts());
+  ASSERT_OK_AND_ASSIGN(const RoleCounts roles, store_->Counts());
+  const TrialCounts& counts = roles.search;
   EXPECT_EQ(counts.total(), 0);
   ASSERT_OK_AND_ASSIGN(const auto top, store_->TopTrials(5));
   EXPECT_THAT(top, IsEmpty());
@@ -394,7 +395,8 @@ TEST_P(StoreContractTest, TrialIsUpdatedInPlace) {
   ASSERT_OK_AND_ASSIGN(const Snapshot snapshot, store_->Load());
   ASSERT_THAT(Ids(snapshot.trials), ElementsAre(3, 4));
   ExpectSameMessage(snapshot.trials[0], done);
-  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store_->Counts());
+  ASSERT_OK_AND_ASSIGN(const RoleCounts roles, store_->Counts());
+  const TrialCounts& counts = roles.search;
   EXPECT_EQ(counts.pending, 1);
   EXPECT_EQ(counts.done, 1);
   EXPECT_EQ(counts.total(), 2);
@@ -442,7 +444,8 @@ TEST_P(StoreContractTest, CountsByState) {
       PutTrials({MakeTrial(1, v1::PENDING), MakeTrial(2, v1::PENDING), MakeTrial(3, v1::LEASED), MakeTrial(4, v1::DONE),
                  MakeTrial(5, v1::DONE), MakeTrial(6, v1::DONE), MakeTrial(7, v1::FAILED), MakeTrial(8, v1::REJECTED),
                  MakeTrial(9, v1::STOPPED), MakeTrial(10, v1::TRIAL_STATE_UNSPECIFIED)}));
-  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store_->Counts());
+  ASSERT_OK_AND_ASSIGN(const RoleCounts roles, store_->Counts());
+  const TrialCounts& counts = roles.search;
   EXPECT_EQ(counts.pending, 2);
   EXPECT_EQ(counts.leased, 1);
   EXPECT_EQ(counts.done, 3);
@@ -450,6 +453,28 @@ TEST_P(StoreContractTest, CountsByState) {
   EXPECT_EQ(counts.rejected, 1);
   EXPECT_EQ(counts.stopped, 1);
   EXPECT_EQ(counts.total(), 9);  // The unspecified one counts nowhere.
+  EXPECT_EQ(roles.All().total(), 9);
+}
+
+TEST_P(StoreContractTest, CountsByRole) {
+  ASSERT_OK(CreateExperiment());
+  std::vector<v1::Trial> trials = {MakeTrial(1, v1::DONE), MakeTrial(2, v1::PENDING), MakeTrial(3, v1::DONE),
+                                   MakeTrial(4, v1::LEASED), MakeTrial(5, v1::DONE), MakeTrial(6, v1::PENDING)};
+  trials[1].set_role(v1::TRIAL_ROLE_SEARCH);  // Trial 1 is unspecified: stored before roles, a search trial.
+  trials[2].set_role(v1::TRIAL_ROLE_CONTROL);
+  trials[3].set_role(v1::TRIAL_ROLE_CONTROL);
+  trials[4].set_role(v1::TRIAL_ROLE_FINAL);
+  trials[5].set_role(v1::TRIAL_ROLE_FINAL);
+  ASSERT_OK(PutTrials(trials));
+  ASSERT_OK_AND_ASSIGN(const RoleCounts roles, store_->Counts());
+  EXPECT_EQ(roles.search.done, 1);
+  EXPECT_EQ(roles.search.pending, 1);
+  EXPECT_EQ(roles.controls.done, 1);
+  EXPECT_EQ(roles.controls.leased, 1);
+  EXPECT_EQ(roles.final_runs.done, 1);
+  EXPECT_EQ(roles.final_runs.pending, 1);
+  EXPECT_EQ(roles.All().done, 3);
+  EXPECT_EQ(roles.All().total(), 6);
 }
 
 TEST_P(StoreContractTest, TopTrialsBestFirstTiesByLowerId) {
@@ -810,7 +835,8 @@ TEST_F(SqliteStoreTest, ReaderSeesALiveWriterAndCannotWrite) {
   ASSERT_OK(writer->Apply(more));
   ASSERT_OK_AND_ASSIGN(const Snapshot after, reader->Load());
   EXPECT_THAT(Ids(after.trials), ElementsAre(1, 2));
-  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, reader->Counts());
+  ASSERT_OK_AND_ASSIGN(const RoleCounts roles, reader->Counts());
+  const TrialCounts& counts = roles.search;
   EXPECT_EQ(counts.pending, 1);
   EXPECT_EQ(counts.done, 1);
 
@@ -1063,7 +1089,8 @@ TEST_F(SqliteStoreTest, LoadsManyTrials) {
   ASSERT_EQ(snapshot.trials.size(), static_cast<size_t>(kTrials));
   for (int i = 0; i < kTrials; ++i) ASSERT_EQ(snapshot.trials[i].id(), i + 1);
   ExpectSameMessage(snapshot.trials.back(), mutation.trials.back());
-  ASSERT_OK_AND_ASSIGN(const TrialCounts counts, store->Counts());
+  ASSERT_OK_AND_ASSIGN(const RoleCounts roles, store->Counts());
+  const TrialCounts& counts = roles.search;
   EXPECT_EQ(counts.done, kTrials / 2);
   EXPECT_EQ(counts.pending, kTrials / 2);
 }

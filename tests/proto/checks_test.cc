@@ -77,6 +77,23 @@ TEST(CheckHeartbeatRequest, RefusesNumbersOutOfRange) {
   h.set_has_ap(true);
   h.set_ap(1.5);
   EXPECT_FALSE(CheckHeartbeatRequest(h).ok());
+  h.set_ap(0.5);
+  h.set_start_step(-1);
+  EXPECT_EQ(CheckHeartbeatRequest(h).message(), "start_step: must be in [0, 1099511627776], got -1");
+  h.set_start_step(4);
+  h.add_held_trials(3);
+  EXPECT_TRUE(CheckHeartbeatRequest(h).ok());
+  h.add_held_trials(0);
+  EXPECT_EQ(CheckHeartbeatRequest(h).message(), "held_trials[1]: must be positive, got 0");
+}
+
+TEST(CheckLeaseRequest, CapsTheHeldTrials) {
+  v1::LeaseRequest r;
+  r.set_worker_id("w1");
+  for (size_t i = 1; i <= kMaxHeldTrials; ++i) r.add_held_trials(static_cast<int64_t>(i));
+  EXPECT_TRUE(CheckLeaseRequest(r).ok());
+  r.add_held_trials(1);
+  EXPECT_EQ(CheckLeaseRequest(r).message(), "held_trials: 100001 trials is more than the limit of 100000");
 }
 
 TEST(CheckRegisterRequest, CapsFreeText) {

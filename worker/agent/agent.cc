@@ -49,6 +49,8 @@ class Agent {
       v1::LeaseRequest req;
       req.set_worker_id(worker_id_);
       req.set_worker_secret(experiment_.worker_secret());
+      held_ = runner_.HeldTrials(experiment_);  // Looked up once per lease; heartbeats repeat it.
+      req.mutable_held_trials()->Add(held_.begin(), held_.end());
       v1::LeaseReply lease;
       grpc::Status s = Call([&](grpc::ClientContext* c) { return worker_->Lease(c, req, &lease); });
       if (!s.ok()) {
@@ -221,14 +223,11 @@ class Agent {
     // each one is sent; plain points only update what the next heartbeat says.
     const double interval = std::max(0.01, lease.heartbeat_seconds());
     const double beat_timeout = std::clamp(2 * interval, 0.2, std::max(0.2, o_.call_timeout_seconds));
-    struct Point {
-      int64_t step = 0;
-      double loss = 0;
-      std::optional<double> ap;
-    };
+    using Point = TrialProgress;
     std::mutex mu;
     std::condition_variable wake;
     Point latest;
+    std::optional<int64_t> start_step;  // Known from the first progress on.
     std::deque<Point> with_ap;
     bool trained = false;
     std::atomic<bool> lost{false}, told_to_stop{false};
@@ -243,12 +242,15 @@ class Agent {
         if (trained && (with_ap.empty() || unreachable)) break;
         Point point = with_ap.empty() ? latest : with_ap.front();
         if (!point.ap && point.step == sent_step) point = {};  // No new progress: renew the lease only.
+        const std::optional<int64_t> start = start_step;
         lock.unlock();
         v1::HeartbeatRequest req;
         req.set_worker_id(worker_id_);
         req.set_worker_secret(experiment_.worker_secret());
         req.set_trial(lease.trial());
         req.set_lease(lease.lease());
+        req.mutable_held_trials()->Add(held_.begin(), held_.end());
+        if (start) req.set_start_step(*start);
         req.set_step(point.step);
         req.set_loss(point.loss);
         if (point.ap) {
@@ -286,12 +288,13 @@ class Agent {
         }
       }
     });
-    ProgressFn progress = [&](int64_t step, double loss, std::optional<double> ap) {
+    ProgressFn progress = [&](const TrialProgress& p) {
       if (Stopping() || lost || told_to_stop) return false;
       std::lock_guard<std::mutex> lock(mu);
-      latest = {step, loss, std::nullopt};
-      if (ap) {
-        with_ap.push_back({step, loss, ap});
+      start_step = p.start_step;
+      latest = {p.start_step, p.step, p.loss, std::nullopt};
+      if (p.ap) {
+        with_ap.push_back(p);
         wake.notify_one();
       }
       return true;
@@ -354,6 +357,7 @@ class Agent {
   std::unique_ptr<v1::WorkerService::Stub> worker_;
   v1::RegisterReply experiment_;
   std::string worker_id_;
+  std::vector<int64_t> held_;  // What the runner held at the last lease request.
   AgentSummary summary_;
   mutable std::mutex log_mu_;
 };

@@ -2,8 +2,9 @@
 //
 //   register (retrying with back-off while the controller is unreachable)
 //   send any reports spooled by an earlier run
-//   loop: lease -> run the trial, heartbeating with progress -> spool the report to disk ->
-//         send it until acknowledged (or refused as stale) -> delete the spool file
+//   loop: lease (saying which trials' state it holds) -> run the trial, heartbeating with
+//         progress -> spool the report to disk -> send it until acknowledged (or refused as
+//         stale) -> delete the spool file
 //
 // A stop request (SIGTERM, Ctrl-C) ends the running trial, gives its lease back and exits; a
 // heartbeat reply that says stop ends the trial without a report. The trial itself is run by a
@@ -16,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -23,15 +25,23 @@
 
 namespace vertebra::worker {
 
-// Progress from a running trial; returns false when the trial must stop now.
-using ProgressFn = std::function<bool(int64_t step, double loss, std::optional<double> ap)>;
+// Progress from a running trial.
+struct TrialProgress {
+  int64_t start_step = 0;    // Where this lease's training began: 0, or the step of the state it continued.
+  int64_t step = 0;          // Steps of the trial's run done.
+  double loss = 0;
+  std::optional<double> ap;  // Set right after a held-out evaluation.
+};
+// Called with a running trial's progress; returns false when the trial must stop now.
+using ProgressFn = std::function<bool(const TrialProgress& progress)>;
 
 // Runs the trials of leases. Thread-compatible: the agent runs one trial at a time.
 class TrialRunner {
  public:
   virtual ~TrialRunner() = default;
   // Runs `lease` of `experiment`. OK: the result to report (ap, train_seconds, images_per_s,
-  // continued, cooldown_steps, simulated; the agent adds the worker, trial and lease). An error
+  // continued, start_step, state_kept, cooldown_steps, simulated; the agent adds the worker,
+  // trial and lease). An error
   // is reported as the trial's failure, its message the reason:
   //   Cancelled    stopped because `progress` said so: nothing is reported;
   //   Unavailable  a failure another attempt may not have (a full disk): the trial is retried;
@@ -39,6 +49,10 @@ class TrialRunner {
   //                FailedPrecondition for a diverged loss, ResourceExhausted for out of memory).
   virtual absl::StatusOr<v1::ReportRequest> Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
                                                 const ProgressFn& progress) = 0;
+  // The trials of `experiment` whose training state this runner finds (run_folder.h) and a lease
+  // would continue from; the agent tells the controller with its lease requests and heartbeats.
+  // None unless a runner keeps state.
+  virtual std::vector<int64_t> HeldTrials(const v1::RegisterReply& experiment) const { return {}; }
 };
 
 struct AgentOptions {

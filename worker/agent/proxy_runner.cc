@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "proto/kinds.h"
 #include "search_spaces/proxy.h"
+#include "worker/agent/run_folder.h"
 #include "worker/data/data_spec.h"
 #include "worker/train/trainer.h"
 
@@ -22,13 +22,8 @@ namespace fs = std::filesystem;
 
 // A killed worker loses at most this much of a trial's training.
 constexpr double kCheckpointMinutes = 2;
-
-// A file-name-safe form of the experiment's name.
-std::string SafeName(const std::string& name) {
-  std::string out;
-  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
-  return out.empty() ? "experiment" : out;
-}
+// The state a lease continues from, in the trial's run folder (worker/train/trainer.h).
+constexpr char kCheckpointFile[] = "checkpoint.pt";
 
 }  // namespace
 
@@ -102,16 +97,15 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   o.device = options_.device;
   o.precision = PrecisionOf(proxy);
   o.checkpoint_minutes = kCheckpointMinutes;
-  const fs::path dir = fs::path(options_.work_dir) / "runs" / SafeName(experiment.experiment()) /
-                       absl::StrFormat("trial-%d", lease.trial());
+  const fs::path dir = RunFolder(options_.work_dir, experiment.experiment(), lease.trial());
   o.out_dir = dir.string();
-  o.resume = fs::exists(dir / "checkpoint.pt");
+  o.resume = fs::exists(dir / kCheckpointFile);
   std::atomic<bool> stop{false};
   o.stop = &stop;
   double last_loss = 0;  // An evaluation's progress carries no loss: send the last step's.
   auto on_progress = [&](const Progress& p) {
     if (!p.ap) last_loss = p.loss;
-    if (!progress(p.step, p.ap ? last_loss : p.loss, p.ap)) stop.store(true);
+    if (!progress({p.resumed_from, p.step, p.ap ? last_loss : p.loss, p.ap})) stop.store(true);
   };
 
   absl::StatusOr<TrainResult> result = Train(*data_->splits.train, *data_->splits.val, o, on_progress);
@@ -142,15 +136,21 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   out.set_train_seconds(result->train_seconds);
   out.set_images_per_s(result->images_per_s);
   out.set_continued(result->resumed_from > 0);
+  out.set_start_step(result->resumed_from);
   // The length of the fork that read this rung, however many of its steps this process ran (a
   // run resumed inside its cool-down ran only the rest).
   out.set_cooldown_steps(o.reading == Reading::kCooldown ? CooldownSteps(o, lease.steps()) : 0);
   if (lease.steps() >= o.steps) {
     // The top rung: nothing will continue this run.
     std::error_code ec;
-    fs::remove(dir / "checkpoint.pt", ec);
+    fs::remove(dir / kCheckpointFile, ec);
   }
+  out.set_state_kept(fs::exists(dir / kCheckpointFile));
   return out;
+}
+
+std::vector<int64_t> ProxyRunner::HeldTrials(const v1::RegisterReply& experiment) const {
+  return worker::HeldTrials(options_.work_dir, experiment.experiment(), kCheckpointFile);
 }
 
 }  // namespace vertebra::worker

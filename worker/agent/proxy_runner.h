@@ -6,10 +6,12 @@
 // constant-lr run, read through a cool-down fork (or the weight average) that leaves the run as
 // it was; under "cosine" a point on one cosine schedule over the top rung's steps, read
 // mid-schedule; under "cosine_per_rung" a run of its own. A promotion continues the run from its
-// checkpoint when this worker has it (the report says `continued`) and trains from step 0
-// otherwise, which costs the lower rungs' steps again; the seed is the experiment's and the
-// trial's, so the retrained run is the same run. A run folder loses its checkpoint when its trial
-// has reached the top rung.
+// checkpoint when this worker finds it in its work folder (the report says `continued` and the
+// step it began at), which is always so when the workers share that folder, and trains from step
+// 0 otherwise, which costs the lower rungs' steps again; the seed is the experiment's and the
+// trial's, so the retrained run is the same run. The trials whose checkpoint the work folder holds
+// are what HeldTrials tells the controller, which prefers to lease them to this worker. A run
+// folder loses its checkpoint when its trial has reached the top rung.
 //
 // Failures: an architecture that does not fit in memory (ResourceExhausted) or whose training
 // diverges is a failure of that trial, not retried; a bad proxy task (missing dataset) fails
@@ -19,6 +21,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "worker/agent/agent.h"
 
@@ -40,6 +43,8 @@ class ProxyRunner : public TrialRunner {
   // ResourceExhausted (naming the device) for out of memory, Unavailable for the rest.
   absl::StatusOr<v1::ReportRequest> Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
                                         const ProgressFn& progress) override;
+  // The trials whose run folder holds a checkpoint.
+  std::vector<int64_t> HeldTrials(const v1::RegisterReply& experiment) const override;
 
  private:
   struct Data;

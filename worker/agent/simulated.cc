@@ -3,12 +3,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 
+#include "absl/strings/str_format.h"
+#include "common/file_util.h"
 #include "proto/kinds.h"
 #include "search_spaces/arch_spec.h"
+#include "worker/agent/run_folder.h"
 #include "worker/agent/surrogate.h"
 
 namespace vertebra::worker {
@@ -20,6 +26,19 @@ constexpr int kStemLevel = 2;
 
 uint64_t HashPrefix(const std::string& hex, size_t offset) {
   return std::stoull(hex.substr(offset, 12), nullptr, 16);
+}
+
+// The simulated run's state in its run folder: "RUN_LENGTH STEP".
+constexpr char kStateFile[] = "state";
+
+// The step the run of `length` steps in `folder` reached, 0 when there is no state of that run.
+int64_t StateStep(const std::filesystem::path& folder, int64_t length) {
+  absl::StatusOr<std::string> text = ReadFile((folder / kStateFile).string());
+  if (!text.ok()) return 0;
+  std::istringstream in(*text);
+  int64_t run_length = 0, step = 0;
+  if (!(in >> run_length >> step) || run_length != length || step < 0) return 0;
+  return step;
 }
 
 }  // namespace
@@ -79,18 +98,26 @@ absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t ste
 absl::StatusOr<v1::ReportRequest> SimulatedRunner::Run(const v1::RegisterReply& experiment,
                                                        const v1::LeaseReply& lease, const ProgressFn& progress) {
   const auto& rungs = experiment.rungs().steps();
-  const int64_t top = experiment.simulation().full_steps() > 0
-                          ? experiment.simulation().full_steps()
-                          : (rungs.empty() ? lease.steps() : *std::max_element(rungs.begin(), rungs.end()));
+  const int64_t highest = rungs.empty() ? lease.steps() : *std::max_element(rungs.begin(), rungs.end());
+  const int64_t top = experiment.simulation().full_steps() > 0 ? experiment.simulation().full_steps() : highest;
+  // The run this lease trains: one over the rungs, or the lease's own (a final run, a rung under
+  // "cosine_per_rung").
+  const bool own_run = lease.role() == v1::TRIAL_ROLE_FINAL ||
+                       ScheduleOf(experiment.proxy()) == v1::SCHEDULE_COSINE_PER_RUNG;
+  const int64_t run_length = own_run ? lease.steps() : highest;
+  const std::filesystem::path folder = RunFolder(work_dir_, experiment.experiment(), lease.trial());
+  int64_t first = !work_dir_.empty() ? StateStep(folder, run_length) : own_run ? 0 : lease.previous_steps();
+  first = std::min(first, lease.steps());
   const double seconds = (seconds_override_ >= 0 ? seconds_override_ : experiment.simulation().seconds()) *
-                         static_cast<double>(lease.steps()) / static_cast<double>(std::max<int64_t>(1, top));
+                         static_cast<double>(lease.steps() - first) / static_cast<double>(std::max<int64_t>(1, top));
   const auto start = std::chrono::steady_clock::now();
-  const int slices = std::max<int64_t>(1, std::min<int64_t>(lease.steps(), static_cast<int64_t>(seconds / 0.02) + 1));
+  const int64_t span = std::max<int64_t>(1, lease.steps() - first);
+  const int slices = std::max<int64_t>(1, std::min<int64_t>(span, static_cast<int64_t>(seconds / 0.02) + 1));
   for (int i = 1; i <= slices; ++i) {
     const auto until = start + std::chrono::duration<double>(seconds * i / slices);
     std::this_thread::sleep_until(until);
-    const int64_t step = lease.steps() * i / slices;
-    if (!progress(step, 1.1 * std::exp(-3.0 * step / static_cast<double>(top)), std::nullopt)) {
+    const int64_t step = first + (lease.steps() - first) * i / slices;
+    if (!progress({first, step, 1.1 * std::exp(-3.0 * step / static_cast<double>(top)), std::nullopt})) {
       return absl::CancelledError("stopped");
     }
   }
@@ -101,8 +128,26 @@ absl::StatusOr<v1::ReportRequest> SimulatedRunner::Run(const v1::RegisterReply& 
   out.set_simulated(true);
   out.mutable_ap()->mutable_stats()->Add(score->stats.begin(), score->stats.end());
   out.set_train_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  out.set_continued(lease.rung() > 0);  // The simulation "continues" from the lower rung.
+  out.set_continued(first > 0);
+  out.set_start_step(first);
+  if (!work_dir_.empty()) {
+    std::error_code ec;
+    if (lease.steps() >= run_length) {
+      std::filesystem::remove(folder / kStateFile, ec);  // Nothing will continue this run.
+    } else {
+      std::filesystem::create_directories(folder, ec);
+      const absl::Status kept =
+          WriteFileAtomically((folder / kStateFile).string(), absl::StrFormat("%d %d\n", run_length, lease.steps()));
+      if (!kept.ok()) return absl::UnavailableError(kept.message());
+      out.set_state_kept(true);
+    }
+  }
   return out;
+}
+
+std::vector<int64_t> SimulatedRunner::HeldTrials(const v1::RegisterReply& experiment) const {
+  if (work_dir_.empty()) return {};
+  return worker::HeldTrials(work_dir_, experiment.experiment(), kStateFile);
 }
 
 }  // namespace vertebra::worker

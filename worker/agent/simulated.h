@@ -28,6 +28,9 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "vertebra/v1/arch.pb.h"
@@ -49,18 +52,26 @@ absl::StatusOr<SimulatedScore> SimulatedAp(const v1::ArchSpec& spec, int64_t ste
 // The other eleven COCO numbers of a simulated AP (AP50 = min(1, 1.6 AP), ...).
 std::array<double, 12> DerivedCocoStats(double ap);
 
-// Runs a lease by waiting `seconds x steps / full_steps` (in slices, reporting progress on a
-// falling loss curve) and returning SimulatedAp (full_steps: simulation.full_steps, else the
-// highest rung). `seconds_override` >= 0 replaces the
-// experiment's simulation.seconds.
+// Runs a lease by waiting `seconds x (steps - start) / full_steps` (in slices, reporting progress
+// on a falling loss curve) and returning SimulatedAp (full_steps: simulation.full_steps, else the
+// highest rung). `seconds_override` >= 0 replaces the experiment's simulation.seconds.
+//
+// With a work folder it keeps state as the real trainer does (run_folder.h): a file "state" in the
+// trial's run folder holds the run's length and the step a lease ended at, so that a promotion
+// continues from it (start: that step) where the folder is found, and trains from step 0
+// elsewhere; it goes at the top rung. Under "cosine_per_rung" every rung is a run of its own.
+// Without a work folder it keeps nothing and every lease "continues" from the rung below.
 class SimulatedRunner : public TrialRunner {
  public:
-  explicit SimulatedRunner(double seconds_override = -1) : seconds_override_(seconds_override) {}
+  explicit SimulatedRunner(double seconds_override = -1, std::string work_dir = "")
+      : seconds_override_(seconds_override), work_dir_(std::move(work_dir)) {}
   absl::StatusOr<v1::ReportRequest> Run(const v1::RegisterReply& experiment, const v1::LeaseReply& lease,
                                         const ProgressFn& progress) override;
+  std::vector<int64_t> HeldTrials(const v1::RegisterReply& experiment) const override;
 
  private:
   double seconds_override_;
+  std::string work_dir_;
 };
 
 }  // namespace vertebra::worker

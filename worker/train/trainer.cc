@@ -714,6 +714,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
         Progress p;
         p.step = at_step;
         p.steps = o.steps;
+        p.resumed_from = result.resumed_from;
         p.ap = e.stats.ap;
         on_progress(p);
       }
@@ -815,6 +816,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
           Progress p;
           p.step = at;
           p.steps = o.steps;
+          p.resumed_from = result.resumed_from;
           p.loss = s->loss;
           p.cooldown_step = k + 1;
           p.cooldown_steps = length;
@@ -880,6 +882,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
         Progress p;
         p.step = step;
         p.steps = o.steps;
+        p.resumed_from = result.resumed_from;
         p.loss = s->loss;
         p.images_per_s = recent_images_per_s;
         p.elapsed_s = elapsed;

@@ -152,6 +152,7 @@ struct Progress {
   std::optional<double> ap;  // Set right after an evaluation of the run's reading.
   int64_t cooldown_step = 0;   // In a cool-down fork: its steps done (step stays the reading's).
   int64_t cooldown_steps = 0;  // In a cool-down fork: its length.
+  int64_t resumed_from = 0;    // The step this process continued the run from (0: a fresh run).
 };
 
 struct TrainResult {

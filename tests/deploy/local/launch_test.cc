@@ -75,10 +75,11 @@ TEST(FormatDuration, SecondsMinutesHours) {
 }
 
 TEST(ProgressLine, CountsTheBestTrialAndTheRate) {
-  EXPECT_EQ(ProgressLine(nullptr, 16, 10, 0), "waiting for the controller");
-  std::unique_ptr<ctl::Store> store = ctl::NewMemoryStore();
-  absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(R"({"name": "a"})", "a.json");
+  absl::StatusOr<v1::ExperimentConfig> config =
+      ctl::ParseExperimentConfig(R"({"name": "a", "budget": {"trials": 16}})", "a.json");
   ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(ProgressLine(nullptr, *config, 10, 0), "waiting for the controller");
+  std::unique_ptr<ctl::Store> store = ctl::NewMemoryStore();
   ctl::Mutation m;
   m.create_experiment = *config;
   m.experiment_state = v1::EXPERIMENT_RUNNING;
@@ -94,14 +95,49 @@ TEST(ProgressLine, CountsTheBestTrialAndTheRate) {
     m.trials.push_back(t);
   }
   ASSERT_TRUE(store->Apply(m).ok());
-  EXPECT_EQ(ProgressLine(store.get(), 16, 0, 0),
+  EXPECT_EQ(ProgressLine(store.get(), *config, 0, 0),
             "trials 2/16 done, 1 running, 0 failed, 0 rejected | best AP 0.2000 (trial 2, rung 0, 200 steps)");
   // Two trials in an hour: 14 left take seven hours.
-  EXPECT_EQ(ProgressLine(store.get(), 16, 3600, 0),
+  EXPECT_EQ(ProgressLine(store.get(), *config, 3600, 0),
             "trials 2/16 done, 1 running, 0 failed, 0 rejected | best AP 0.2000 (trial 2, rung 0, 200 steps) | "
             "2.0 trials/h | about 7h00m left");
   // Trials done before this launch do not count towards the rate.
-  EXPECT_EQ(ProgressLine(store.get(), 16, 3600, 2).find("trials/h"), std::string::npos);
+  EXPECT_EQ(ProgressLine(store.get(), *config, 3600, 2).find("trials/h"), std::string::npos);
+}
+
+// Controls and final runs are counted apart from the search's budget: the final runs against as
+// many as the final section asks for until its stage begins, then against those it made.
+TEST(ProgressLine, CountsControlsAndFinalRunsApart) {
+  absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
+      R"({"name": "a", "budget": {"trials": 3}, "controls": ["spinenet-49"], "final": {"top_k": 2, "seeds": 2}})",
+      "a.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::unique_ptr<ctl::Store> store = ctl::NewMemoryStore();
+  ctl::Mutation m;
+  m.create_experiment = *config;
+  m.experiment_state = v1::EXPERIMENT_RUNNING;
+  auto trial = [&m](int64_t id, v1::TrialRole role, v1::TrialState state) {
+    v1::Trial& t = m.trials.emplace_back();
+    t.set_id(id);
+    t.set_role(role);
+    t.set_state(state);
+  };
+  trial(1, v1::TRIAL_ROLE_CONTROL, v1::LEASED);
+  trial(2, v1::TRIAL_ROLE_SEARCH, v1::DONE);
+  trial(3, v1::TRIAL_ROLE_SEARCH, v1::DONE);
+  ASSERT_TRUE(store->Apply(m).ok());
+  // (2 + 1) x 2 final runs to come; three finished in an hour, 1 + 1 + 6 left.
+  EXPECT_EQ(ProgressLine(store.get(), *config, 3600, 0),
+            "trials 2/3 done, 0 running, 0 failed, 0 rejected | controls 0/1 done, 1 running | final 0/6 done | "
+            "2.0 trials/h | about 4h00m left");
+  // The final stage began with one finalist: two runs of it and two of the control.
+  m = {};
+  trial(1, v1::TRIAL_ROLE_CONTROL, v1::DONE);
+  trial(3, v1::TRIAL_ROLE_SEARCH, v1::DONE);
+  for (int64_t id = 4; id <= 7; ++id) trial(id, v1::TRIAL_ROLE_FINAL, id == 4 ? v1::DONE : id == 5 ? v1::LEASED : v1::PENDING);
+  ASSERT_TRUE(store->Apply(m).ok());
+  EXPECT_EQ(ProgressLine(store.get(), *config, 0, 0),
+            "trials 2/3 done, 0 running, 0 failed, 0 rejected | controls 1/1 done | final 1/4 done, 1 running");
 }
 
 TEST(ProgressDisplay, RewritesALiveLineAndWritesLinesToALog) {

@@ -7,12 +7,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/file_util.h"
 #include "controller/config.h"
 #include "controller/scheduler.h"
 #include "controller/service.h"
 #include "gtest/gtest.h"
+#include "worker/agent/run_folder.h"
 #include "worker/agent/simulated.h"
 
 namespace vertebra::worker {
@@ -27,14 +29,22 @@ class AgentTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("vertebra_agent_" + std::to_string(getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
+    // 0.1 s a trial at rung 0: long enough for heartbeats every 0.01 s to carry its progress.
     absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
         R"({"name": "agent", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 5},
             "rungs": {"steps": [100, 300], "eta": 2},
             "lease": {"lease_seconds": 30, "heartbeat_seconds": 0.01},
-            "simulation": {"seconds": 0.05, "noise": 0.01}})",
+            "simulation": {"seconds": 0.3, "noise": 0.01}})",
         "agent.json");
     ASSERT_TRUE(config.ok()) << config.status();
-    scheduler_ = *ctl::Scheduler::Open(store_.get(), *config, ctl::RealClock());
+    StartController(*config);
+  }
+  // A controller for `config` over a new store, in place of the one running.
+  void StartController(const v1::ExperimentConfig& config) {
+    server_.reset();
+    scheduler_.reset();
+    store_ = ctl::NewMemoryStore();
+    scheduler_ = *ctl::Scheduler::Open(store_.get(), config, ctl::RealClock());
     ctl::ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.token = "tok";
@@ -186,6 +196,56 @@ TEST_F(AgentTest, AControllerRestartMidTrialKeepsTheLease) {
   EXPECT_EQ(t.results(0).lease(), 1);
   const std::vector<ctl::Event> events = *store_->Events(0, 1000);
   for (const ctl::Event& e : events) EXPECT_NE(e.kind, "expired") << e.detail;
+}
+
+
+// The trials whose run folder holds the state file, whatever else the experiment's folder holds.
+TEST_F(AgentTest, HeldTrialsAreTheRunFoldersWithState) {
+  EXPECT_TRUE(HeldTrials(dir_.string(), "a b", "state").empty());  // No folder yet.
+  for (int64_t trial : {3, 12, 7}) {
+    fs::create_directories(RunFolder(dir_.string(), "a b", trial));
+    if (trial != 7) ASSERT_TRUE(WriteFileAtomically((RunFolder(dir_.string(), "a b", trial) / "state").string(), "x").ok());
+  }
+  EXPECT_EQ(RunFolder(dir_.string(), "a b", 3), dir_ / "runs" / "a_b" / "trial-3");
+  fs::create_directories(dir_ / "runs" / "a_b" / "trial-x");
+  fs::create_directories(dir_ / "runs" / "a_b" / "notes");
+  EXPECT_EQ(HeldTrials(dir_.string(), "a b", "state"), (std::vector<int64_t>{3, 12}));
+  EXPECT_TRUE(HeldTrials(dir_.string(), "other", "state").empty());
+}
+
+// Two workers that share their work folder: every promotion continues the state the rung below
+// left there, whichever worker trained it, even with no wait for the holder; no step is trained
+// twice.
+TEST_F(AgentTest, WorkersSharingAWorkFolderRepeatNoStep) {
+  absl::StatusOr<v1::ExperimentConfig> config = ctl::ParseExperimentConfig(
+      R"({"name": "shared", "algorithm": {"kind": "random", "queue": 2}, "budget": {"trials": 8},
+          "rungs": {"steps": [100, 300], "eta": 2},
+          "lease": {"lease_seconds": 30, "heartbeat_seconds": 0.01, "promotion_wait_seconds": 0},
+          "simulation": {"seconds": 0.3, "noise": 0.01}})",
+      "shared.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  StartController(*config);
+  const AgentOptions o = Options();
+  SimulatedRunner first(-1, o.work_dir), second(-1, o.work_dir);
+  absl::StatusOr<AgentSummary> one, two;
+  std::thread a([&] { one = RunAgent(o, first); });
+  std::thread b([&] { two = RunAgent(o, second); });
+  a.join();
+  b.join();
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(two.ok()) << two.status();
+  const v1::StatusReply status = scheduler_->Status();
+  ASSERT_EQ(std::vector<int64_t>(status.rung_results().begin(), status.rung_results().end()),
+            (std::vector<int64_t>{8, 4}));
+  EXPECT_EQ(status.trained_steps(), 8 * 100 + 4 * 200);
+  EXPECT_EQ(status.repeated_steps(), 0);
+  for (int64_t id = 1; id <= 8; ++id) {
+    const v1::Trial t = *scheduler_->GetTrial(id);
+    if (t.results_size() < 2) continue;
+    EXPECT_TRUE(t.results(1).continued()) << id;
+    EXPECT_EQ(t.results(1).start_step(), 100) << id;
+  }
+  EXPECT_EQ(HeldTrials(o.work_dir, "shared", "state").size(), 4u);  // The trials not promoted.
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include "gtest/gtest.h"
@@ -66,7 +67,7 @@ class ProxyRunnerTest : public ::testing::Test {
     o.loader_threads = 1;
     ProxyRunner runner(o);
     const v1::RegisterReply e = Experiment(schedule);
-    auto progress = [](int64_t, double, std::optional<double>) { return true; };
+    auto progress = [](const TrialProgress&) { return true; };
     absl::StatusOr<v1::ReportRequest> low = runner.Run(e, Lease(0), progress);
     EXPECT_TRUE(low.ok()) << schedule << ": " << low.status();
     absl::StatusOr<v1::ReportRequest> high = runner.Run(e, Lease(1), progress);
@@ -99,12 +100,39 @@ TEST_F(ProxyRunnerTest, CosinePerRungTrainsEveryRungAnew) {
   EXPECT_FALSE(high.continued());
 }
 
+// Two workers sharing a work folder: the one that did not train rung 0 finds its checkpoint,
+// says it holds it, and continues it from step 4; at the top rung the checkpoint goes.
+TEST_F(ProxyRunnerTest, AWorkerSharingTheWorkFolderContinuesAnothersRun) {
+  ProxyRunnerOptions o;
+  o.work_dir = dir_.string();
+  o.loader_threads = 1;
+  ProxyRunner first(o), second(o);
+  const v1::RegisterReply e = Experiment("wsd");
+  int64_t started = -1;
+  auto progress = [&](const TrialProgress& p) {
+    started = p.start_step;
+    return true;
+  };
+  const absl::StatusOr<v1::ReportRequest> low = first.Run(e, Lease(0), progress);
+  ASSERT_TRUE(low.ok()) << low.status();
+  EXPECT_TRUE(low->state_kept());
+  EXPECT_EQ(started, 0);
+  EXPECT_EQ(second.HeldTrials(e), std::vector<int64_t>{1});
+  const absl::StatusOr<v1::ReportRequest> high = second.Run(e, Lease(1), progress);
+  ASSERT_TRUE(high.ok()) << high.status();
+  EXPECT_TRUE(high->continued());
+  EXPECT_EQ(high->start_step(), 4);
+  EXPECT_EQ(started, 4);
+  EXPECT_FALSE(high->state_kept());
+  EXPECT_TRUE(first.HeldTrials(e).empty());
+}
+
 TEST_F(ProxyRunnerTest, AnUnknownScheduleFailsTheTrialForGood) {
   ProxyRunnerOptions o;
   o.work_dir = dir_.string();
   ProxyRunner runner(o);
   const absl::StatusOr<v1::ReportRequest> out =
-      runner.Run(Experiment("linear"), Lease(0), [](int64_t, double, std::optional<double>) { return true; });
+      runner.Run(Experiment("linear"), Lease(0), [](const TrialProgress&) { return true; });
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);  // Not Unavailable: not retried.
   EXPECT_NE(out.status().message().find("proxy.schedule"), std::string::npos) << out.status();
 }
