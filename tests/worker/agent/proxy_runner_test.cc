@@ -144,7 +144,7 @@ TEST_F(ProxyRunnerTest, TrialsComputeInTheExperimentsPrecision) {
   o.work_dir = dir_.string();
   o.loader_threads = 1;
   ProxyRunner runner(o);
-  auto progress = [](int64_t, double, std::optional<double>) { return true; };
+  auto progress = [](const TrialProgress&) { return true; };
   for (const std::string precision : {"bf16", ""}) {
     v1::RegisterReply e = Experiment("cosine_per_rung");
     e.set_experiment("runner-precision-" + std::string(precision.empty() ? "unset" : precision));
