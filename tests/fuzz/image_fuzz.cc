@@ -13,14 +13,15 @@
 
 namespace {
 
-constexpr int64_t kFuzzMaxPixels = int64_t{4} * 1000 * 1000;
+constexpr uint64_t kFuzzMaxPixels = uint64_t{4} * 1000 * 1000;
 
-// The size a JPEG or PNG header declares, as width * height; 0 when there is none to read.
-int64_t DeclaredPixels(const uint8_t* data, size_t size) {
+// The size a JPEG or PNG header declares, as width * height (two 32-bit sides: no overflow in 64
+// unsigned bits); 0 when there is none to read.
+uint64_t DeclaredPixels(const uint8_t* data, size_t size) {
   constexpr uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (size >= 24 && std::memcmp(data, kPng, 8) == 0) {  // IHDR: width and height, big-endian.
     auto be32 = [&](size_t at) {
-      return (int64_t{data[at]} << 24) | (int64_t{data[at + 1]} << 16) | (int64_t{data[at + 2]} << 8) | data[at + 3];
+      return (uint64_t{data[at]} << 24) | (uint64_t{data[at + 1]} << 16) | (uint64_t{data[at + 2]} << 8) | data[at + 3];
     };
     return be32(16) * be32(20);
   }
@@ -30,7 +31,7 @@ int64_t DeclaredPixels(const uint8_t* data, size_t size) {
   const bool ok = tjDecompressHeader3(handle, data, static_cast<unsigned long>(size), &width, &height, &subsampling,
                                       &colorspace) == 0;
   tjDestroy(handle);
-  return ok ? int64_t{width} * height : 0;
+  return ok && width > 0 && height > 0 ? uint64_t(width) * uint64_t(height) : 0;
 }
 
 }  // namespace
