@@ -501,26 +501,26 @@ void Scheduler::CountLostLease(v1::Trial& t) {
   StartLease(t);
 }
 
+bool Scheduler::Resumable(const Choice& c) const {
+  // A promotion continues the run unless it starts one of its own (NextRung).
+  return !(c.promotion && EachRungIsARun(config_)) && trials_.at(c.trial).reached_step() > 0;
+}
+
 std::optional<Scheduler::Choice> Scheduler::Choose(const std::string& worker, double now) {
   std::vector<Choice> candidates;
   for (int64_t id : rungs_.Promotions(trials_)) candidates.push_back({id, /*promotion=*/true, ""});
   for (int64_t id : pending_) candidates.push_back({id, /*promotion=*/false, ""});
-  // Whether the candidate's run has progress that some worker may hold: a promotion continues the
-  // run unless it starts one of its own (NextRung).
-  auto resumable = [&](const Choice& c) {
-    return !(c.promotion && EachRungIsARun(config_)) && trials_.at(c.trial).reached_step() > 0;
-  };
   const auto own = holdings_.find(worker);
   if (own != holdings_.end()) {
     for (Choice& c : candidates) {
-      if (own->second.trials.count(c.trial) > 0 && resumable(c)) {
+      if (own->second.trials.count(c.trial) > 0 && Resumable(c)) {
         c.note = "continues from the state this worker holds";
         return c;
       }
     }
   }
   for (Choice& c : candidates) {
-    if (!resumable(c)) return c;
+    if (!Resumable(c)) return c;
     const std::vector<std::string> holders = Holders(c.trial, worker, now);
     if (holders.empty()) return c;
     const double since = held_back_since_.emplace(c.trial, now).first->second;

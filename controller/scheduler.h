@@ -245,6 +245,8 @@ class Scheduler {
     bool promotion = false;
     std::string note;
   };
+  // Whether the candidate's run has progress that some worker may hold.
+  bool Resumable(const Choice& choice) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The trial to lease to `worker` now under the held-state rule above, or nullopt when every
   // candidate waits for its holder or there is none.
   std::optional<Choice> Choose(const std::string& worker, double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

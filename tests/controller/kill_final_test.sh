@@ -71,6 +71,19 @@ controls = [t for t in trials if t["role"] == "control"]
 assert len(controls) == 1 and controls[0]["state"] == "done"
 print("kill final: %d final runs, each once" % len(finals))
 PY
+# Each role counted apart: the search's 3 trials against its budget, the control, the 9 final runs.
+python3 - status.json <<'PY' || failures=$((failures + 1))
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert (j["done"], j["budget"]) == (3, 3), (j["done"], j["budget"])
+assert j["controls"]["done"] == 1, j["controls"]
+assert (j["final"]["done"], j["final"]["expected"]) == (9, 9), j["final"]
+PY
+"$vertebra" status --db search.db >status.txt
+check "status counts the search's trials, the control and the final runs apart" \
+  grep -q "^trials: 3 done, 0 leased" status.txt
+check "status says the control's count" grep -q "^controls: 1 of 1 done" status.txt
+check "status says the final runs' count" grep -q "^final runs: 9 of 9 done" status.txt
 "$vertebra" top --db search.db --json >top.json
 check "top --json has the verdict of 2 finalists against 1 control" python3 -c '
 import json, sys
