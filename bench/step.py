@@ -221,7 +221,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (as torch.device)")
-    ap.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward and loss (CUDA only)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="bf16 autocast of the forward and the loss (as `vertebra bench step --bf16`, CPU or CUDA)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--vertebra", default=os.path.join(REPO_ROOT, "build", "vertebra"),
@@ -241,8 +242,6 @@ def main():
     cpp_parameters = int(stats["built_params"])
 
     device = torch.device(args.device)
-    if args.bf16 and device.type != "cuda":
-        sys.exit("step.py: --bf16 needs a CUDA device")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator()
@@ -268,8 +267,8 @@ def main():
 
     def step():
         sgd.zero_grad()  # 1.13: zeroes the gradients (set_to_none=False), like LibTorch's.
-        # As CudaBf16Autocast in worker/step_bench.cc: the forward and the loss under autocast.
-        with torch.autocast("cuda", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
+        # As Bf16Autocast in worker/step_bench.cc: the forward and the loss under autocast.
+        with torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext():
             _, (class_logits, box_deltas) = model(images)
             loss = compute_loss(class_logits, box_deltas, anchors, targets)
         loss.backward()
@@ -296,6 +295,7 @@ def main():
         "threads": torch.get_num_threads(),
         "device": str(device),
         "channels_last": args.channels_last,
+        "precision": "bf16" if args.bf16 else "fp32",
         "bf16": args.bf16,
         "parameters": parameters,
         "images_per_s": args.batch * args.steps / seconds,
