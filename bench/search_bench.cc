@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <string>
@@ -21,6 +22,7 @@
 #include "common/text_util.h"
 #include "controller/config.h"
 #include "controller/policy.h"
+#include "controller/predictor.h"
 #include "controller/scheduler.h"
 #include "inspect/chart.h"
 #include "nlohmann/json.hpp"
@@ -55,6 +57,8 @@ struct RunResult {
   std::vector<double> by_trial;
   int64_t trials = 0;
   int64_t steps = 0;
+  // The predictor across rungs as the search left it (rung 0 against the top; none with one rung).
+  std::optional<ctl::PredictorQuality> predictor;
 };
 
 // One simulated search: `parallel` leases outstanding, reported oldest first.
@@ -132,6 +136,14 @@ absl::StatusOr<RunResult> RunOne(v1::ExperimentConfig config, uint64_t seed, int
   }
   out.trials = static_cast<int64_t>(proposal_finals.size());
   out.best_final = best_trial ? final_of[best_trial] : 0;
+  std::vector<v1::Trial> records;
+  for (int64_t id = 1;; ++id) {
+    absl::StatusOr<v1::Trial> t = s.GetTrial(id);
+    if (!t.ok()) break;
+    records.push_back(*std::move(t));
+  }
+  const std::vector<ctl::PredictorQuality> quality = ctl::PredictorQualityOf(config, records);
+  if (!quality.empty()) out.predictor = quality[0];
   const size_t q = proposal_finals.size() / 4;
   if (q > 0) {
     out.last_quarter_final =
@@ -304,7 +316,7 @@ std::string CurvesSvg(const std::vector<std::vector<Runs>>& runs, const std::vec
   const size_t panels = runs.size();
   const size_t entries = runs.empty() ? 0 : runs[0].size();
   const double width = kLeft + panels * (kPanelWidth + kGap);
-  const double height = kTop + kPanelHeight + 50 + kLegendRow * ((entries + 1) / 2 + 1);
+  const double height = kTop + kPanelHeight + 50 + kLegendRow * ((entries + 2) / 3 + 1);
   double lo = 1, hi = 0;
   size_t length = 1;
   for (const std::vector<Comparison>& layout : compared) {
@@ -373,18 +385,19 @@ std::string CurvesSvg(const std::vector<std::vector<Runs>>& runs, const std::vec
   }
   const double legend_y = kTop + kPanelHeight + 58;
   for (size_t e = 0; e < entries; ++e) {
-    const double lx = kLeft + (e % 2) * 320, ly = legend_y + kLegendRow * (e / 2);
+    const double lx = kLeft + (e % 3) * 300, ly = legend_y + kLegendRow * (e / 3);
     absl::StrAppendFormat(&svg,
-                          "<path d=\"M%.1f %.1fh18\" stroke=\"%s\" stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">%s "
-                          "(band: 90%% bootstrap over seeds)</text>\n",
+                          "<path d=\"M%.1f %.1fh18\" stroke=\"%s\" stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">%s"
+                          "</text>\n",
                           lx, ly, kCurveColours[e % (sizeof kCurveColours / sizeof kCurveColours[0])], lx + 24, ly + 4,
                           XmlEscape(runs[0][e].algorithm));
   }
   absl::StrAppendFormat(&svg,
                         "<path d=\"M%.1f %.1fh18\" stroke=\"#333\" stroke-dasharray=\"5 4\"/><text x=\"%.1f\" "
-                        "y=\"%.1f\">random search's mean best of all its trials</text>\n</svg>\n",
-                        kLeft, legend_y + kLegendRow * ((entries + 1) / 2), kLeft + 24,
-                        legend_y + kLegendRow * ((entries + 1) / 2) + 4);
+                        "y=\"%.1f\">random search's mean best of all its trials; shaded: each mean's 90%% bootstrap "
+                        "band over the seeds</text>\n</svg>\n",
+                        kLeft, legend_y + kLegendRow * ((entries + 2) / 3), kLeft + 24,
+                        legend_y + kLegendRow * ((entries + 2) / 3) + 4);
   return svg;
 }
 
@@ -440,13 +453,16 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
       v1::ExperimentConfig config = base;
       config.mutable_algorithm()->set_kind(variant.kind);
       config.mutable_algorithm()->set_learning_rate(learning_rate);
+      // Each modifier on or off whatever the configuration says, so that an entry means the same
+      // under any defaults.
+      config.clear_seed_architectures();
       if (variant.seeds) {
-        config.clear_seed_architectures();
         for (const std::string& a : f.seed_architectures) config.add_seed_architectures(a);
       }
-      if (variant.clone) config.mutable_algorithm()->set_clone_steps(f.clone_steps);
-      if (variant.guided) config.mutable_search()->set_guided_candidates(f.guided_candidates);
-      if (variant.predicted) config.mutable_search()->set_promotion(std::string(KindName(v1::PROMOTION_PREDICTED)));
+      config.mutable_algorithm()->set_clone_steps(variant.clone ? f.clone_steps : 0);
+      config.mutable_search()->set_guided_candidates(variant.guided ? f.guided_candidates : 0);
+      config.mutable_search()->set_promotion(
+          std::string(KindName(variant.predicted ? v1::PROMOTION_PREDICTED : v1::PROMOTION_RUNG_AP)));
       const std::string algorithm =
           f.learning_rates.empty() || !IsRlAlgorithm(AlgorithmOf(config.algorithm()))
               ? variant.name
@@ -459,7 +475,7 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
       // the same "final" budget: the largest rung of any layout compared.
       if (f.step_budget > 0) config.mutable_budget()->set_trials(1000000);
       config.mutable_simulation()->set_full_steps(full_steps);
-      std::vector<double> best, last;
+      std::vector<double> best, last, tau, rung_tau, r2;
       std::vector<int64_t> trials;
       Runs& r_all = layout_runs.emplace_back();
       r_all.algorithm = algorithm;
@@ -470,6 +486,11 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
         last.push_back(r.last_quarter_final);
         trials.push_back(r.trials);
         r_all.by_trial.push_back(r.by_trial);
+        if (r.predictor && !std::isnan(r.predictor->held_out_tau)) {
+          tau.push_back(r.predictor->held_out_tau);
+          rung_tau.push_back(r.predictor->rung_ap_tau);
+          r2.push_back(r.predictor->held_out_r2);
+        }
         if (csv.is_open()) {
           for (size_t i = 0; i < r.best_so_far.size(); ++i) {
             // A report of a promoted trial leaves the proposal column empty.
@@ -496,11 +517,19 @@ absl::Status RunSearchBench(const SearchBenchOptions& f, std::ostream& out) {
                       {"last_quarter_mean", Mean(last)},
                       {"last_quarter_sd", Sd(last)},
                       {"trials_mean", Mean(std::vector<double>(trials.begin(), trials.end()))}});
+      if (!tau.empty()) {
+        rows.back()["predictor_held_out_tau_mean"] = Mean(tau);
+        rows.back()["predictor_rung_ap_tau_mean"] = Mean(rung_tau);
+        rows.back()["predictor_held_out_r2_mean"] = Mean(r2);
+      }
       if (!f.json) {
         out << absl::StrFormat(
-            "%-16s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)\n",
+            "%-16s rungs %-10s best found %.4f +- %.4f   last quarter %.4f +- %.4f   (%.0f trials, %d seeds)%s\n",
             algorithm, layout, Mean(best), Sd(best), Mean(last), Sd(last),
-            Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds);
+            Mean(std::vector<double>(trials.begin(), trials.end())), f.seeds,
+            tau.empty() ? ""
+                        : absl::StrFormat("   predictor rung 0: held-out tau %.3f (rung AP alone %.3f), R^2 %.3f",
+                                          Mean(tau), Mean(rung_tau), Mean(r2)));
       }
     }
   }

@@ -3,11 +3,15 @@
 // twin, and the simulated trainer's SimulatedAp as the "training". It reports, per algorithm over
 // several seeds, the best architecture found (by its noiseless final AP, which no policy sees) and
 // the mean final AP of the last quarter of proposals, and writes the best-so-far curves as CSV.
+// With more than one rung it also gives the predictor across rungs as each search left it
+// (controller/predictor.h, rung 0 against the top; means over the seeds): Kendall's tau and R^2
+// of its held-out predictions, and the tau of the rung's AP alone.
 //
 // An algorithm entry is a kind with modifiers: "evolution+seeds" (seed_architectures: the
 // options' seed architectures), "reinforce+clone" (the same, and algorithm.clone_steps),
 // "evolution+guided" (search.guided_candidates), "ppo+predicted" (search.promotion "predicted");
-// they combine ("reinforce+clone+guided").
+// they combine ("reinforce+clone+guided"). Without its modifier an entry has none of these,
+// whatever the configuration says.
 //
 // With "random" among them, each layout also gets the comparison with random search over the
 // seeds (bootstrap over seeds, `bootstrap` resamples, a fixed generator): for each entry, the

@@ -15,8 +15,10 @@
 // asks for work, the scheduler first looks for a promotion (rungs.h); the promoted trial is
 // leased at rung k + 1 for s(k+1) steps. Only then does a new trial start.
 //
-// Reward: a rung-k AP is put on the top rung's scale (Rungs::TopEstimate), then the objective
-// applies (ap_macs: AP x (MACs / target)^w). A proposal that breaks a hard limit is rejected
+// Reward: a rung-k AP is put on the top rung's scale by the predictor across rungs
+// (Rungs::TopEstimate, predictor.h: the rung's AP and the architecture), then the objective
+// applies (ap_macs: AP x (MACs / target)^w). With search.guided_candidates, each round hands the
+// proposer the predictor's model of the architecture alone as the results stand. A proposal that breaks a hard limit is rejected
 // before any worker sees it and the policy observes objective.penalty.
 //
 // Observing once: the policy observes each trained trial exactly once, when it settles, i.e. when
