@@ -313,10 +313,12 @@ constexpr const char* kCurveColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467
 std::string CurvesSvg(const std::vector<std::vector<Runs>>& runs, const std::vector<std::vector<Comparison>>& compared,
                       const std::vector<double>& random_best, const std::string& title) {
   constexpr double kPanelWidth = 520, kPanelHeight = 330, kLeft = 62, kTop = 48, kGap = 40, kLegendRow = 18;
+  // Three legend entries to a row, each column wide enough for "evolution+guided+predicted".
+  constexpr double kLegendColumn = 170;
   const size_t panels = runs.size();
   const size_t entries = runs.empty() ? 0 : runs[0].size();
   const double width = kLeft + panels * (kPanelWidth + kGap);
-  const double height = kTop + kPanelHeight + 50 + kLegendRow * ((entries + 2) / 3 + 1);
+  const double height = kTop + kPanelHeight + 50 + kLegendRow * ((entries + 2) / 3 + 2);
   double lo = 1, hi = 0;
   size_t length = 1;
   for (const std::vector<Comparison>& layout : compared) {
@@ -385,19 +387,19 @@ std::string CurvesSvg(const std::vector<std::vector<Runs>>& runs, const std::vec
   }
   const double legend_y = kTop + kPanelHeight + 58;
   for (size_t e = 0; e < entries; ++e) {
-    const double lx = kLeft + (e % 3) * 300, ly = legend_y + kLegendRow * (e / 3);
+    const double lx = kLeft + (e % 3) * kLegendColumn, ly = legend_y + kLegendRow * (e / 3);
     absl::StrAppendFormat(&svg,
                           "<path d=\"M%.1f %.1fh18\" stroke=\"%s\" stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">%s"
                           "</text>\n",
                           lx, ly, kCurveColours[e % (sizeof kCurveColours / sizeof kCurveColours[0])], lx + 24, ly + 4,
                           XmlEscape(runs[0][e].algorithm));
   }
+  const double note_y = legend_y + kLegendRow * ((entries + 2) / 3);
   absl::StrAppendFormat(&svg,
                         "<path d=\"M%.1f %.1fh18\" stroke=\"#333\" stroke-dasharray=\"5 4\"/><text x=\"%.1f\" "
-                        "y=\"%.1f\">random search's mean best of all its trials; shaded: each mean's 90%% bootstrap "
-                        "band over the seeds</text>\n</svg>\n",
-                        kLeft, legend_y + kLegendRow * ((entries + 2) / 3), kLeft + 24,
-                        legend_y + kLegendRow * ((entries + 2) / 3) + 4);
+                        "y=\"%.1f\">random search's mean best of all its trials</text>\n<text x=\"%.1f\" "
+                        "y=\"%.1f\">shaded: each mean's 90%% bootstrap band over the seeds</text>\n</svg>\n",
+                        kLeft, note_y, kLeft + 24, note_y + 4, kLeft, note_y + kLegendRow + 4);
   return svg;
 }
 

@@ -3,7 +3,8 @@
 # the fidelity study): every policy side by side, 300 trials per search, under one rung (1,800
 # steps) and under successive halving (450 then 1,800), 50 seeds each.
 #
-#   tune    seeds 1-50: the RL learning rate (PPO and REINFORCE at 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
+#   tune    seeds 1-50: the RL learning rate (PPO and REINFORCE at 1e-3, 3e-3, 1e-2, 3e-2, 0.1), and
+#           evolution with and without priors and predictor-guided proposals, against random
 #   report  seeds 1001-1050, at the defaults: PPO, evolution with and without priors,
 #           predictor-guided proposals and random search; REINFORCE at its tuned rate
 #
@@ -52,6 +53,7 @@ tune() {
 tune-ppo --first-seed 1 --rungs 450,1800 --algorithms ppo random --learning-rates 0.001 0.003 0.01
 tune-reinforce --first-seed 1 --rungs 450,1800 --algorithms reinforce random --learning-rates 0.001 0.003 0.01
 tune-fast --first-seed 1 --rungs 450,1800 --algorithms ppo reinforce random --learning-rates 0.03 0.1
+tune-policies --first-seed 1 --rungs 450,1800 1800 --algorithms evolution evolution+seeds evolution+guided random
 PARTS
 }
 

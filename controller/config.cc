@@ -228,7 +228,7 @@ const std::vector<Field>& Fields() {
           .IntegerList(2, 7, 0),
       Field("search_space", "parent_window", "how far back a block may take its parents (5)").Integer(2, 64, 0),
 
-      Field("algorithm", "kind", "the search policy").Word(KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_PPO)),
+      Field("algorithm", "kind", "the search policy").Word(KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_EVOLUTION)),
       Field("algorithm", "learning_rate", "Adam, on the LSTM controller").Number(1e-8, 10, 0.003),
       Field("algorithm", "hidden", "LSTM width").Integer(4, 4096, 64),
       Field("algorithm", "entropy_weight", "entropy bonus").Number(0, 10, 0.01),
@@ -306,7 +306,7 @@ const std::vector<Field>& Fields() {
           .Word(KindNames<v1::Promotion>, KindName(v1::PROMOTION_RUNG_AP)),
       Field("search", "guided_candidates", "candidates drawn per proposal, the one the predictor ranks best "
                                            "leased (0 or 1: off)")
-          .Integer(0, 1000, 0),
+          .Integer(0, 1000, 8),
 
       Field("final", "top_k", "final validation: the best trials of the highest rung trained again (0: none)")
           .Integer(0, 1000, 0),

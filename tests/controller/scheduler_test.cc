@@ -287,6 +287,7 @@ TEST_F(SchedulerTest, ProposalsOverTheLimitsNeverReachAWorker) {
   v1::ExperimentConfig config = Config(R"(, "objective": {"max_macs": 201000000, "penalty": -1})");
   config.mutable_budget()->set_trials(20);
   config.mutable_algorithm()->set_queue(20);
+  config.mutable_search()->set_guided_candidates(0);  // Guided proposals pass over-limit candidates by.
   Open(config);
   ASSERT_TRUE(scheduler_->RunPolicy().ok());
   int rejected = 0, pending = 0;
@@ -1211,7 +1212,7 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
             3);
   absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a"})", "x.json");
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->algorithm().kind(), "ppo");
+  EXPECT_EQ(c->algorithm().kind(), "evolution");
   EXPECT_EQ(c->rungs().steps_size(), 1);
   absl::StatusOr<v1::ExperimentConfig> again = ParseExperimentConfig(ExperimentConfigToJson(*c), "y.json");
   ASSERT_TRUE(again.ok()) << again.status();
