@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -50,6 +51,15 @@ const char* ScheduleName(ScheduleKind kind) {
 }
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Runs `io` (a checkpoint's write or read), adds its seconds to *seconds and returns its result.
+template <typename Io>
+auto Timed(double* seconds, const Io& io) {
+  const Clock::time_point start = Clock::now();
+  auto result = io();
+  *seconds += Seconds(start);
+  return result;
+}
 
 absl::Status ValidateTrainOptions(const TrainOptions& o) {
   auto bad = [](const std::string& m) { return absl::InvalidArgumentError(m); };
@@ -398,7 +408,13 @@ struct EvalOutput {
 absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset& val, const eval::GroundTruth& gt,
                                             const AnchorSet& anchors, const TrainOptions& o, c10::Device device,
                                             bool bf16) {
-  torch::NoGradGuard no_grad;
+  std::optional<c10::InferenceMode> inference;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (o.eval_no_grad_only) {
+    no_grad.emplace();
+  } else {
+    inference.emplace();
+  }
   model->eval();
   EvalOutput out;
   const PostprocessOptions post;
@@ -543,6 +559,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["final_loss"] = std::isfinite(r.final_loss) ? json(r.final_loss) : json(nullptr);
   j["train_seconds"] = r.train_seconds;
   j["eval_seconds"] = r.eval_seconds;
+  j["checkpoint_seconds"] = r.checkpoint_seconds;
   j["wall_seconds"] = r.wall_seconds;
   j["images_per_s"] = r.images_per_s;
   j["skipped_images"] = r.skipped_images;
@@ -623,6 +640,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     result.parameters = CountParameters(*model);
     result.macs = ss::CountCost(graph, head).total_macs;
     const int64_t end_step = o.rung_end > 0 ? o.rung_end : o.steps;
+    double checkpoint_seconds = 0;  // Writing and reading checkpoints.
     auto is_reading_point = [&](int64_t at) {
       return at == end_step || std::binary_search(o.readings.begin(), o.readings.end(), at);
     };
@@ -631,22 +649,25 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     // The unfinished reading at the resumed step: -1 none, else the cool-down steps already done.
     int64_t pending_reading = -1;
     if (o.resume) {
-      ASSIGN_OR_RETURN(const Checkpoint checkpoint,
-                       LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()));
+      ASSIGN_OR_RETURN(const Checkpoint checkpoint, Timed(&checkpoint_seconds, [&] {
+                         return LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get());
+                       }));
       step = checkpoint.step;
       result.resumed_from = step;
       // A reading at the end is always redone: its weights are not kept.
       if (is_reading_point(step) && (step == end_step || !HasReading(metrics_path, step, o.reading))) {
         pending_reading = 0;
         if (o.reading == Reading::kCooldown && fs::exists(cooldown_path)) {
-          absl::StatusOr<Checkpoint> fork =
-              LoadCheckpoint(cooldown_path, model, *optimizer, identity, device, /*average=*/nullptr);
+          absl::StatusOr<Checkpoint> fork = Timed(&checkpoint_seconds, [&] {
+            return LoadCheckpoint(cooldown_path, model, *optimizer, identity, device, /*average=*/nullptr);
+          });
           if (fork.ok() && fork->step == step && fork->cooldown_step < CooldownSteps(o, step)) {
             pending_reading = fork->cooldown_step;
           } else {
             // Another reading's fork, or unreadable: the pre-fork state is the truth.
-            RETURN_IF_ERROR(
-                LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()).status());
+            RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+                              return LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get());
+                            }).status());
           }
         }
       }
@@ -693,6 +714,11 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     const Clock::time_point train_start = Clock::now();
     Clock::time_point last_checkpoint = Clock::now();
     double eval_seconds = 0;
+    const double checkpoint_seconds_before = checkpoint_seconds;
+    // Seconds of training since train_start: evaluation and checkpoint I/O excluded.
+    auto training_seconds = [&] {
+      return Seconds(train_start) - eval_seconds - (checkpoint_seconds - checkpoint_seconds_before);
+    };
     double recent_images_per_s = 0;
     const int64_t start_step = step;
     const int64_t last_step = o.stop_after > 0 ? std::min(end_step, o.stop_after) : end_step;
@@ -707,7 +733,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       line["event"] = "eval";
       line["step"] = at_step;
       line["reading"] = ReadingName(reading);
-      line["elapsed_s"] = Seconds(train_start) - eval_seconds;
+      line["elapsed_s"] = training_seconds();
       metrics << line.dump() << "\n" << std::flush;
       if (reading != o.reading) return absl::OkStatus();
       if (on_progress) {
@@ -810,7 +836,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
         json line = step_line(at, *s, lr);
         line["event"] = "cooldown";
         line["cooldown_step"] = k + 1;
-        line["elapsed_s"] = Seconds(train_start) - eval_seconds;
+        line["elapsed_s"] = training_seconds();
         metrics << line.dump() << "\n" << std::flush;
         if (on_progress) {
           Progress p;
@@ -820,7 +846,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
           p.loss = s->loss;
           p.cooldown_step = k + 1;
           p.cooldown_steps = length;
-          p.elapsed_s = Seconds(train_start) - eval_seconds;
+          p.elapsed_s = training_seconds();
           on_progress(p);
         }
         const bool stopping = o.stop != nullptr && o.stop->load();
@@ -828,7 +854,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
             (o.checkpoint_every > 0 && (k + 1) % o.checkpoint_every == 0) ||
             (o.checkpoint_minutes > 0 && Seconds(last_fork_checkpoint) >= 60 * o.checkpoint_minutes);
         if ((periodic || stopping) && k + 1 < length) {
-          RETURN_IF_ERROR(SaveCheckpoint(cooldown_path, model, *optimizer, at, identity, device, nullptr, k + 1));
+          RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+            return SaveCheckpoint(cooldown_path, model, *optimizer, at, identity, device, nullptr, k + 1);
+          }));
           last_fork_checkpoint = Clock::now();
         }
         if (stopping && k + 1 < length) return ReadOutcome::kStopped;
@@ -837,7 +865,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       RETURN_IF_ERROR(evaluate(at, Reading::kCooldown));
       if (at != end_step) {
         // Back to the state before the fork.
-        RETURN_IF_ERROR(LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()).status());
+        RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+                          return LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get());
+                        }).status());
         if (o.channels_last) ToChannelsLast(*model);
         model->train();
       }
@@ -873,7 +903,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       const double step_seconds = Seconds(step_start);
       const double images_per_s = o.batch / step_seconds;
       recent_images_per_s = step == start_step + 1 ? images_per_s : 0.9 * recent_images_per_s + 0.1 * images_per_s;
-      const double elapsed = Seconds(train_start) - eval_seconds;
+      const double elapsed = training_seconds();
       json line = step_line(step, *s, lr);
       line["images_per_s"] = images_per_s;
       line["elapsed_s"] = elapsed;
@@ -896,7 +926,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       if (o.eval_every > 0 && step % o.eval_every == 0 && !reading_here) RETURN_IF_ERROR(evaluate(step, Reading::kWeights));
       // A cool-down fork returns to this checkpoint.
       if (periodic || stopping || step == last_step || (reading_here && o.reading == Reading::kCooldown)) {
-        RETURN_IF_ERROR(SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device, average.get()));
+        RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+          return SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device, average.get());
+        }));
         last_checkpoint = Clock::now();
       }
       if (stopping) {
@@ -910,7 +942,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     }
     result.steps_done = step;
     if (result.status == v1::TRAIN_COMPLETED && (step < end_step || !final_eval)) result.status = v1::TRAIN_STOPPED;
-    result.train_seconds = Seconds(train_start) - eval_seconds;
+    result.train_seconds = training_seconds();
     const int64_t trained = step - start_step + result.cooldown_steps;
     result.images_per_s = result.train_seconds > 0 ? trained * o.batch / result.train_seconds : 0;
     result.skipped_images = loader->skipped() + skipped_by_forks;
@@ -929,6 +961,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       }
     }
     result.eval_seconds = eval_seconds;
+    result.checkpoint_seconds = checkpoint_seconds;
     result.wall_seconds = Seconds(wall_start);
     RETURN_IF_ERROR(WriteFileAtomically((fs::path(o.out_dir) / "result.json").string(), TrainResultJson(result, o)));
     return result;
