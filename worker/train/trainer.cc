@@ -400,6 +400,7 @@ struct EvalOutput {
   std::vector<eval::Detection> detections;
   int64_t images = 0;
   int64_t skipped = 0;
+  double scoring_seconds = 0;  // Of the COCO evaluator, after the detections were made.
 };
 
 // Letterboxes every held-out image to the input size, detects, maps boxes back to the original
@@ -478,7 +479,9 @@ absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset
                                      [&](const eval::Annotation& a) { return skipped_ids.count(a.image_id) > 0; }),
                       annotations.end());
   }
+  const Clock::time_point scoring_start = Clock::now();
   out.stats = eval::Evaluate(scored, out.detections);
+  out.scoring_seconds = Seconds(scoring_start);
   return out;
 }
 
@@ -559,6 +562,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["final_loss"] = std::isfinite(r.final_loss) ? json(r.final_loss) : json(nullptr);
   j["train_seconds"] = r.train_seconds;
   j["eval_seconds"] = r.eval_seconds;
+  j["eval_scoring_seconds"] = r.eval_scoring_seconds;
   j["checkpoint_seconds"] = r.checkpoint_seconds;
   j["wall_seconds"] = r.wall_seconds;
   j["images_per_s"] = r.images_per_s;
@@ -577,6 +581,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   if (r.stats) {
     j["ap"] = StatsJson(*r.stats);
     j["eval_images"] = r.eval_images;
+    j["eval_detections"] = r.eval_detections;
   } else {
     j["ap"] = nullptr;
   }
@@ -729,6 +734,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       const Clock::time_point t0 = Clock::now();
       ASSIGN_OR_RETURN(EvalOutput e, EvaluateDetector(model, val, gt, anchors, o, device, bf16));
       eval_seconds += Seconds(t0);
+      result.eval_scoring_seconds += e.scoring_seconds;
       json line = StatsJson(e.stats);
       line["event"] = "eval";
       line["step"] = at_step;
@@ -950,6 +956,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     if (result.status == v1::TRAIN_COMPLETED) {
       result.stats = final_eval->stats;
       result.eval_images = final_eval->images;
+      result.eval_detections = static_cast<int64_t>(final_eval->detections.size());
       result.skipped_images += final_eval->skipped;
       RETURN_IF_ERROR(
           WriteFileAtomically((fs::path(o.out_dir) / "detections.json").string(), DetectionsJson(final_eval->detections)));

@@ -168,6 +168,7 @@ struct TrainResult {
   double final_loss = 0;
   double train_seconds = 0;        // This process's training time, evaluation and checkpoint I/O excluded.
   double eval_seconds = 0;         // Held-out evaluations (every reading, eval_every's curve too).
+  double eval_scoring_seconds = 0;  // Of eval_seconds: the COCO evaluator's, after detection.
   double checkpoint_seconds = 0;   // Writing and reading checkpoint.pt and cooldown.pt.
   double wall_seconds = 0;         // This process, from start to result.json.
   double images_per_s = 0;         // Training images (MaxUp: distinct images) per second.
@@ -176,6 +177,7 @@ struct TrainResult {
   int64_t macs = 0;                // Detector multiply-adds at `size`.
   std::optional<eval::CocoStats> stats;  // Held-out AP (status "completed").
   int64_t eval_images = 0;
+  int64_t eval_detections = 0;     // Detections the result's evaluation scored (at most 100 an image).
   std::string device;
   int threads = 0;
   v1::Precision precision = v1::PRECISION_FP32;  // What this process computed in.
