@@ -87,7 +87,7 @@ absl::StatusOr<double> LoaderImagesPerSecond(const TrainBenchOptions& f, const w
 
 // Images held out of the data for the (unused) evaluation.
 constexpr int kHeldOut = 16;
-// What evaluation ran with before InferenceMode: the baseline of `bench eval`.
+// The evaluation batch evaluation ran with before it had a setting: the baseline of `bench eval`.
 constexpr int kFormerEvalBatch = 32;
 
 }  // namespace
@@ -198,7 +198,7 @@ absl::Status RunEvalBench(const TrainBenchOptions& f, std::ostream& out) {
     return trained.status();
   }
   struct Variant {
-    bool no_grad_only;
+    bool former;
     int eval_batch;
     std::vector<double> seconds, scoring;
     double ap = 0;
@@ -210,7 +210,7 @@ absl::Status RunEvalBench(const TrainBenchOptions& f, std::ostream& out) {
   absl::Status status;
   for (int round = 0; round < f.rounds && status.ok(); ++round) {
     for (Variant& v : variants) {
-      o.eval_no_grad_only = v.no_grad_only;
+      o.former_evaluation = v.former;
       o.eval_batch = v.eval_batch;
       absl::StatusOr<worker::TrainResult> r = worker::Train(*data.train, *data.val, o);
       if (!r.ok() || !r->stats) {
@@ -235,7 +235,7 @@ absl::Status RunEvalBench(const TrainBenchOptions& f, std::ostream& out) {
   }
   for (const Variant& v : variants) {
     const double seconds = Median(v.seconds);
-    const char* mode = v.no_grad_only ? "no_grad" : "inference_mode";
+    const char* mode = v.former ? "former" : "current";
     const double scoring = Median(v.scoring);
     rows.push_back({{"mode", mode},
                     {"eval_batch", v.eval_batch},

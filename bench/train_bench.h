@@ -2,9 +2,9 @@
 //   `vertebra bench step`    full proxy training steps on random data (worker/step_bench.h);
 //   `vertebra bench loader`  the data loader alone against the training step;
 //   `vertebra bench maxup`   MaxUp's cost against plain training;
-//   `vertebra bench eval`    the held-out evaluation of one checkpoint, as it ran before
-//                            (NoGradGuard, 32 images per pass) against InferenceMode at each
-//                            evaluation batch size.
+//   `vertebra bench eval`    the held-out evaluation of one checkpoint as it ran before
+//                            (NoGradGuard, NMS over every candidate, 32 images per pass) against
+//                            the current one at each evaluation batch size.
 // The last three measure their rivals side by side in one process, alternating in rounds, and
 // report medians and ratios: the machines they run on are shared and noisy. Not thread-safe:
 // they train with the LibTorch threads they are given.
@@ -58,8 +58,8 @@ absl::Status RunLoaderBench(const TrainBenchOptions& options, std::ostream& out)
 absl::Status RunMaxUpBench(const TrainBenchOptions& options, std::ostream& out);
 
 // Trains `steps` steps into a temporary folder, then evaluates that checkpoint on the held-out
-// images in alternating rounds: under NoGradGuard at 32 images per pass (evaluation as it was),
-// and under InferenceMode at each evaluation batch size. Median seconds per evaluation, the ratio
+// images in alternating rounds: as evaluation was (worker::TrainOptions::former_evaluation) at 32
+// images per pass, and as it is at each evaluation batch size. Median seconds per evaluation, the ratio
 // of the first to each, and whether every variant gave the same AP. The trainer's errors.
 absl::Status RunEvalBench(const TrainBenchOptions& options, std::ostream& out);
 

@@ -264,8 +264,9 @@ void RegisterTrainBenchmarks(CLI::App& parent) {
   auto eval = std::make_shared<TrainBenchFlags>();
   CLI::App* e = parent.add_subcommand(
       "eval",
-      "The held-out evaluation of one checkpoint: as it was (NoGradGuard, 32 images per pass) against InferenceMode "
-      "at each evaluation batch size, interleaved");
+      "The held-out evaluation of one checkpoint: as it was (NoGradGuard, NMS over every candidate, 32 images per "
+      "pass) against the current one (InferenceMode, NMS stopping at 100 detections) at each evaluation batch size, "
+      "interleaved");
   AddTrainBenchFlags(e, *eval);
   e->add_option("--eval-batch", eval->options.values, "Evaluation batch sizes to measure (default 8 32 64)")
       ->check(CLI::Range(1, 4096));

@@ -411,14 +411,15 @@ absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset
                                             bool bf16) {
   std::optional<c10::InferenceMode> inference;
   std::optional<torch::NoGradGuard> no_grad;
-  if (o.eval_no_grad_only) {
+  if (o.former_evaluation) {
     no_grad.emplace();
   } else {
     inference.emplace();
   }
   model->eval();
   EvalOutput out;
-  const PostprocessOptions post;
+  PostprocessOptions post;
+  post.nms_every_candidate = o.former_evaluation;
   std::set<int64_t> skipped_ids;
   for (int start = 0; start < val.size(); start += o.eval_batch) {
     const int end = std::min(val.size(), start + o.eval_batch);

@@ -130,10 +130,11 @@ struct TrainOptions {
   double checkpoint_minutes = 10;   // Also checkpoint when this long has passed since the last.
   int64_t eval_every = 0;           // Evaluate every N steps as well as at the end (0: end only).
   int eval_batch = 32;              // Held-out images per forward pass; the AP does not depend on it.
-  // Evaluation runs under torch::InferenceMode: no autograd records and no version counters on
-  // any tensor it makes. true: under NoGradGuard alone, as it once did; `vertebra bench eval`
-  // times the two side by side.
-  bool eval_no_grad_only = false;
+  // Evaluation runs under torch::InferenceMode (no autograd records and no version counters on
+  // any tensor it makes), and its NMS stops at the 100 detections an image keeps. true: evaluate
+  // as it once did, under NoGradGuard alone and deciding every candidate in NMS (the same AP);
+  // `vertebra bench eval` times the two side by side.
+  bool former_evaluation = false;
   // Stop after this step (the run's schedule still spans `steps`): a test's interrupted run.
   int64_t stop_after = 0;
   // Train to this step of the schedule that spans `steps`, then checkpoint and evaluate: a rung
