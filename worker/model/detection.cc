@@ -194,19 +194,32 @@ at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_thr
   const at::Tensor order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const at::Tensor sorted = boxes.index_select(0, order);
   const int64_t n = sorted.size(0);
+  std::vector<uint8_t> removed(n, 0);
+  std::vector<int64_t> keep;
+  if (max_keep > 0) {
+    // At most max_keep rows are needed, each kept box's: computed one by one, a removed box's
+    // never (a weak detector's thousands of overlapping candidates keep few).
+    for (int64_t i = 0; i < n && static_cast<int64_t>(keep.size()) < max_keep; ++i) {
+      if (removed[i]) continue;
+      keep.push_back(i);
+      if (i + 1 == n || static_cast<int64_t>(keep.size()) == max_keep) break;
+      const at::Tensor row =
+          (BoxIou(sorted.slice(0, i, i + 1), sorted.slice(0, i + 1)) > iou_threshold).to(torch::kCPU).contiguous();
+      const bool* later = row.data_ptr<bool>();
+      for (int64_t j = i + 1; j < n; ++j) removed[j] |= static_cast<uint8_t>(later[j - i - 1]);
+    }
+    return order.index_select(0, torch::tensor(keep, torch::kInt64).to(boxes.device()));
+  }
   // Row i of a block: box j (j > i in score order) overlaps box i too much. In blocks of rows:
   // BoxIou's [rows, n, 2] temporaries for all n rows at once would take ~0.6 GB at n = 5000.
   const at::Tensor columns = torch::arange(n, sorted.options().dtype(torch::kInt64));
-  std::vector<uint8_t> removed(n, 0);
-  std::vector<int64_t> keep;
-  auto full = [&] { return max_keep > 0 && static_cast<int64_t>(keep.size()) >= max_keep; };
-  for (int64_t begin = 0; begin < n && !full(); begin += kNmsRowChunk) {
+  for (int64_t begin = 0; begin < n; begin += kNmsRowChunk) {
     const int64_t end = std::min(n, begin + kNmsRowChunk);
     const at::Tensor rows = torch::arange(begin, end, columns.options()).unsqueeze(1);
     const at::Tensor block =
         ((BoxIou(sorted.slice(0, begin, end), sorted) > iou_threshold) & (columns > rows)).to(torch::kCPU).contiguous();
     const bool* matrix = block.data_ptr<bool>();
-    for (int64_t i = begin; i < end && !full(); ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       if (removed[i]) continue;
       keep.push_back(i);
       const bool* row = matrix + (i - begin) * n;

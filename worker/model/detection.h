@@ -96,8 +96,9 @@ at::Tensor SigmoidFocalLoss(const at::Tensor& logits, const at::Tensor& targets,
 
 // Greedy NMS: indices of the kept boxes, highest score first. IoU is computed in blocks of rows
 // of the matrix, in score order; the greedy pass reads each kept box's row. max_keep > 0: stop
-// once that many are kept (the first max_keep of the full answer, exactly; a weak detector's
-// thousands of candidates then cost a few blocks instead of the whole matrix).
+// once that many are kept, computing only the kept boxes' rows: the first max_keep of the full
+// answer, exactly, and a weak detector's thousands of overlapping candidates cost at most
+// max_keep rows instead of the whole matrix.
 at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t max_keep = 0);
 
 // Class-wise NMS: boxes of different classes never suppress each other. max_keep as Nms's.

@@ -177,6 +177,12 @@ TEST(NmsTest, StoppingAtMaxKeepGivesTheFirstBoxesOfTheFullAnswer) {
       EXPECT_TRUE(torch::equal(some, all.slice(0, 0, max_keep))) << "seed " << seed << " max_keep " << max_keep;
     }
     EXPECT_TRUE(torch::equal(Nms(boxes, scores, 0.5, 100000), all)) << seed;
+    // Crowded candidates, as a weak detector's: fewer than max_keep survive.
+    const at::Tensor near = torch::rand({n, 2}) * 40;
+    const at::Tensor crowded = torch::cat({near, near + torch::rand({n, 2}) * 60 + 20}, 1);
+    const at::Tensor crowded_all = Nms(crowded, scores, 0.5);
+    ASSERT_LT(crowded_all.numel(), 100) << seed;
+    EXPECT_TRUE(torch::equal(Nms(crowded, scores, 0.5, 100), crowded_all)) << seed;
   }
 }
 
