@@ -114,11 +114,13 @@ absl::StatusOr<SearchThroughput> MeasureSearchThroughput(const ctl::Store& store
   const double t0 = out.first_lease, t1 = out.last_report;
 
   std::map<std::string, WorkerThroughput> workers;
+  std::map<std::string, double> registered_at;
   for (const ctl::WorkerRecord& w : snapshot.workers) {
     WorkerThroughput& row = workers[w.id];
     row.id = w.id;
     row.host = w.host;
     row.device = w.device;
+    registered_at[w.id] = w.registered_at;
   }
   std::map<std::string, std::vector<std::pair<double, double>>> busy;
   std::map<std::string, double> first_lease;
@@ -165,9 +167,8 @@ absl::StatusOr<SearchThroughput> MeasureSearchThroughput(const ctl::Store& store
 
   double busy_seconds = 0, present_seconds = 0;
   for (auto& [id, row] : workers) {
-    auto registered = std::find_if(snapshot.workers.begin(), snapshot.workers.end(),
-                                   [&](const ctl::WorkerRecord& w) { return w.id == id; });
-    double from = registered != snapshot.workers.end() ? registered->registered_at : t1;
+    auto registered = registered_at.find(id);
+    double from = registered != registered_at.end() ? registered->second : t1;
     if (auto f = first_lease.find(id); f != first_lease.end()) from = std::min(from, f->second);
     from = std::clamp(from, t0, t1);
     row.busy_seconds = Covered(busy[id]);
