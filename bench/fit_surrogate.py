@@ -14,8 +14,9 @@ each with the figure it came from:
                 best one's (they hardly learn), and the largest AP such a run reached;
   top           a ridge regression of the learners' mean reference AP on the standardized
                 features (the penalty picked by leave-one-out error), its leave-one-out R^2, and
-                `hash_sd`: the between-architecture SD the features leave unexplained beyond seed
-                noise, capped at the seed SD (the part no policy can learn);
+                `hash_sd`: the between-architecture SD the features leave unexplained out of sample
+                (leave-one-out) beyond seed noise, capped at the seed SD (the part no policy can
+                learn);
   ratio         the first-rung AP over the reference AP of the learners (log mean and log SD,
                 the seed part removed): how much of its final AP an architecture shows early;
   seed          the seed noise as a coefficient of variation at the first rung and at the
@@ -185,7 +186,10 @@ def main():
     model = ridge(x, y, lam)
     total_var = statistics.pvariance(y)
     loo_r2 = 1 - scores[lam] / len(y) / total_var if total_var > 0 else 0.0
-    residual_var = statistics.pvariance([yi - predict(model, xi) for xi, yi in zip(x, y)])
+    # Out of sample: with a handful of learners and ten features the in-sample residual is near
+    # zero however little the features explain, so the unlearnable part comes from the
+    # leave-one-out errors.
+    residual_var = scores[lam] / len(y)
     seed_var_of_mean = (cv_top * statistics.mean(y)) ** 2 / mean_seeds
     hash_sd = min(math.sqrt(max(0.0, residual_var - seed_var_of_mean)), cv_top * statistics.mean(y))
     fitted = [predict(model, xi) for xi in x]
@@ -213,7 +217,7 @@ def main():
                 "fit_kendall_tau": tau, "hash_sd": hash_sd, "learner_mean": statistics.mean(y),
                 "learner_sd": math.sqrt(total_var), "best": best, "macs_correlation": macs_corr,
                 "why": f"ridge on {len(learners)} learners' mean reference AP, penalty by leave-one-out; "
-                       f"hash_sd = unexplained SD beyond seed noise, capped at the seed SD"},
+                       f"hash_sd = SD left unexplained out of sample (leave-one-out) beyond seed noise, capped at the seed SD"},
         "ratio": {"log_mean": statistics.mean(logs), "log_sd": ratio_sd,
                   "why": f"log(first-rung AP / reference AP) over {len(learners)} learners, seed part removed"},
         "seed": {"cv_rung": cv_rung, "cv_top": cv_top, "correlation": corr, "why": seed_why},

@@ -228,7 +228,7 @@ const std::vector<Field>& Fields() {
           .IntegerList(2, 7, 0),
       Field("search_space", "parent_window", "how far back a block may take its parents (5)").Integer(2, 64, 0),
 
-      Field("algorithm", "kind", "the search policy").Word(KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_REINFORCE)),
+      Field("algorithm", "kind", "the search policy").Word(KindNames<v1::Algorithm>, KindName(v1::ALGORITHM_PPO)),
       Field("algorithm", "learning_rate", "Adam, on the LSTM controller").Number(1e-8, 10, 0.003),
       Field("algorithm", "hidden", "LSTM width").Integer(4, 4096, 64),
       Field("algorithm", "entropy_weight", "entropy bonus").Number(0, 10, 0.01),

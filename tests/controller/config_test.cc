@@ -89,7 +89,7 @@ TEST(ExperimentConfigTable, TheReferenceListsRangesDefaultsAndMeanings) {
   const std::string reference = ExperimentConfigReference();
   EXPECT_NE(reference.find("proxy.size: integer in [32, 4096], default 128; input size in pixels\n"), std::string::npos)
       << reference;
-  EXPECT_NE(reference.find("algorithm.kind: one of ppo, reinforce, evolution, random, default \"reinforce\"; "),
+  EXPECT_NE(reference.find("algorithm.kind: one of ppo, reinforce, evolution, random, default \"ppo\"; "),
             std::string::npos)
       << reference;
   EXPECT_NE(reference.find("name: string, default \"\"; required"), std::string::npos) << reference;

@@ -1211,7 +1211,7 @@ TEST(ExperimentConfig, ErrorsNameTheFieldAndDefaultsRoundTrip) {
             3);
   absl::StatusOr<v1::ExperimentConfig> c = ParseExperimentConfig(R"({"name": "a"})", "x.json");
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->algorithm().kind(), "reinforce");
+  EXPECT_EQ(c->algorithm().kind(), "ppo");
   EXPECT_EQ(c->rungs().steps_size(), 1);
   absl::StatusOr<v1::ExperimentConfig> again = ParseExperimentConfig(ExperimentConfigToJson(*c), "y.json");
   ASSERT_TRUE(again.ok()) << again.status();

@@ -4,23 +4,25 @@
 #include <ATen/core/Dict.h>
 #include <ATen/core/ivalue.h>
 #include <c10/core/GradMode.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/nn/module.h>
 
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <sstream>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/model/pickle_check.h"
 #include "worker/model/torch_util.h"
 
 // safetensors stores little-endian data, and this file copies tensor memory as it is.
@@ -37,8 +39,8 @@ constexpr size_t kHeaderLengthBytes = sizeof(uint64_t);
 constexpr size_t kDataAlignment = 8;
 // The reserved header key for free-form string metadata.
 constexpr char kMetadataKey[] = "__metadata__";
-// How a pickle names collections.OrderedDict (module and class, newline-terminated); torch.save
-// stores its pickle uncompressed, so the name is visible in the file.
+// How a pickle's GLOBAL opcode names collections.OrderedDict (module and class, each
+// newline-terminated).
 constexpr char kOrderedDictGlobal[] = "collections\nOrderedDict\n";
 
 struct DtypeName {
@@ -241,12 +243,26 @@ absl::StatusOr<TensorMap> LoadTorchArchive(const std::string& path) {
   ASSIGN_OR_RETURN(const std::string contents, ReadFile(path));
   return Guarded(path, [&]() -> absl::StatusOr<TensorMap> {
     c10::IValue value;
+    std::string pickle;  // The archive's data.pkl.
     try {
+      // The unpickler trusts the lengths a pickle declares (pickle_check.h): its opcodes are
+      // walked first.
+      std::istringstream in(contents);
+      caffe2::serialize::PyTorchStreamReader reader(&in);
+      const auto [record, size] = reader.getRecord("data.pkl");
+      pickle.assign(static_cast<const char*>(record.get()), size);
+      if (const absl::Status checked = CheckPickle(pickle); !checked.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: not a torch archive (a torch.save file): data.pkl: %s", path, checked.message()));
+      }
       value = torch::jit::pickle_load(std::vector<char>(contents.begin(), contents.end()));
     } catch (const std::exception& e) {
       // LibTorch's unpickler cannot fill a collections.OrderedDict, which is what Python's
-      // state_dict() returns; the pickle names the class as a GLOBAL opcode's argument.
-      if (absl::StrContains(contents, kOrderedDictGlobal)) {
+      // state_dict() returns: the pickle's first object is then that class, named by a GLOBAL
+      // opcode right after PROTO. (Every tensor's pickle names the class too, for its empty
+      // backward hooks, so a match further in says nothing.)
+      if (pickle.size() > 2 && pickle[0] == '\x80' && pickle.compare(2, 1, "c") == 0 &&
+          pickle.compare(3, std::strlen(kOrderedDictGlobal), kOrderedDictGlobal) == 0) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s: holds a Python OrderedDict (an unconverted state_dict()?), which LibTorch cannot read; "
             "save dict(state_dict) instead",

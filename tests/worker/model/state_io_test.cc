@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "search_spaces/family.h"
 #include "search_spaces/resolve.h"
+#include "worker/model/pickle_check.h"
 #include "worker/model/retinanet.h"
 
 namespace vertebra::worker {
@@ -30,6 +31,8 @@ namespace {
 
 namespace ss = search_spaces;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::string_view_literals;
 using ::vertebra::test_util::ProxyHead;
 using ::vertebra::test_util::ProxyScaling;
 
@@ -377,6 +380,64 @@ TEST(StateIoTest, LoadTorchArchiveRejectsWhatIsNotADictOfTensors) {
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("steps"));
   std::remove(path.c_str());
+}
+
+// A pickle that declares a string longer than the file made LibTorch's unpickler allocate what
+// it declared (1.5 GB for a 1,000-byte file) before it failed; it is refused from its opcodes.
+TEST(StateIoTest, LoadTorchArchiveRefusesLengthsBeyondTheFile) {
+  const std::string path = TempPath("long_string.pt");
+  c10::Dict<std::string, at::Tensor> state;
+  state.insert("abcdefgh", torch::zeros({2}));
+  const std::vector<char> saved = torch::pickle_save(c10::IValue(state));
+  std::string bytes(saved.begin(), saved.end());
+  // The key as BINUNICODE: 'X', a 4-byte little-endian length, the characters.
+  const size_t key = bytes.find(std::string("X\x08\x00\x00\x00", 5) + "abcdefgh");
+  ASSERT_NE(key, std::string::npos);
+  bytes.replace(key + 1, 4, "\x08\x00\x5a\x5a"sv);  // 0x5a5a0008 bytes
+  ASSERT_TRUE(WriteFileAtomically(path, bytes).ok());
+  const absl::StatusOr<TensorMap> loaded = LoadTorchArchive(path);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("data.pkl: byte "));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("BINUNICODE declares 1515847688 bytes"));
+
+  // Whole opcodes, a class the unpickler does not know: its own error, not the advice for a
+  // Python OrderedDict (every tensor's pickle names that class for its backward hooks).
+  bytes.assign(saved.begin(), saved.end());
+  const size_t rebuild = bytes.find("_rebuild_tensor_v2");
+  ASSERT_NE(rebuild, std::string::npos);
+  bytes[rebuild + std::strlen("_rebuild_tensor_v")] = '9';
+  ASSERT_TRUE(WriteFileAtomically(path, bytes).ok());
+  const absl::Status unknown = LoadTorchArchive(path).status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(unknown.message()), HasSubstr("not a torch archive"));
+  EXPECT_THAT(std::string(unknown.message()), Not(HasSubstr("OrderedDict")));
+  std::remove(path.c_str());
+}
+
+TEST(PickleCheckTest, WalksWhatPicklersWriteAndNamesWhatIsWrong) {
+  // What torch's pickler writes passes, tensors and all.
+  c10::Dict<std::string, at::Tensor> state;
+  state.insert("w", torch::ones({2, 3}));
+  state.insert("b", torch::zeros({3}, torch::kBFloat16));
+  const std::vector<char> saved = torch::pickle_save(c10::IValue(state));
+  const std::string path = TempPath("walk.pt");
+  ASSERT_TRUE(WriteFileAtomically(path, std::string(saved.begin(), saved.end())).ok());
+  EXPECT_TRUE(LoadTorchArchive(path).ok());
+  std::remove(path.c_str());
+  // protocol 2, {}, memo 0, GET 0, a text GLOBAL, STOP.
+  EXPECT_TRUE(CheckPickle("\x80\x02}q\x00h\x00" "ccollections\nOrderedDict\n."sv).ok());
+
+  auto message = [](std::string_view pickle) { return std::string(CheckPickle(pickle).message()); };
+  EXPECT_EQ(message("\x80\x02X\xff\xff\xff\x7f" "ab."sv), "byte 2: BINUNICODE declares 2147483647 bytes, 7 remain");
+  EXPECT_EQ(message("\x80\x02\x8e\x00\x00\x00\x00\x00\x00\x00\x01."sv),
+            "byte 2: BINBYTES8 declares 72057594037927936 bytes, 9 remain");
+  EXPECT_EQ(message("\x80\x02}j\x05\x00\x00\x00."sv), "byte 3: LONG_BINGET names memo entry 5; 0 are stored");
+  EXPECT_EQ(message("\x80\x02}r\xff\xff\xff\xff."sv),
+            "byte 3: LONG_BINPUT names memo entry 4294967295; 0 are stored");
+  EXPECT_EQ(message("\x80\x02\xff."sv), "byte 2: 0xff is not a pickle opcode");
+  EXPECT_EQ(message("\x80\x02}"sv), "byte 3: the pickle ends without STOP");
+  EXPECT_EQ(message("\x80\x02" "ccollections"sv), "byte 2: GLOBAL has no end of line");
+  EXPECT_EQ(message("\x80"sv), "byte 0: PROTO declares 1 bytes, 0 remain");
 }
 
 TEST(StateIoTest, MissingFilesAreNotFound) {
