@@ -181,8 +181,7 @@ absl::StatusOr<Generated> Generate(ctl::Store& store, const ReportBenchOptions& 
     t.set_lease(++lease);
     t.set_leased_at(now);
     t.set_attempts(1);
-    event(now, "leased", t.id(),
-          absl::StrFormat("lease %d to %s at rung %d, attempt 1", lease, worker_ids[w], job.rung));
+    event(now, "leased", t.id(), ctl::LeasedEventDetail(lease, worker_ids[w], job.rung, 1));
     if (uniform(rng) < kExpiredShare) {
       event(now + seconds / 2, "expired", t.id(), absl::StrFormat("lease %d of %s", lease, worker_ids[w]));
     }

@@ -37,23 +37,31 @@ double Median(std::vector<double> v) {
 
 // Training images per second over `steps` steps of the real training loop (the loader included),
 // stopped before evaluation.
-absl::StatusOr<double> TrainImagesPerSecond(const TrainBenchOptions& f, const wd::DataSplits& data, int maxup) {
+// The benchmark's architecture, input, batch and threads, run in a fresh folder named `name` in
+// the temporary directory, without time-driven checkpoints.
+worker::TrainOptions BenchTrainOptions(const TrainBenchOptions& f, const std::string& name) {
   worker::TrainOptions o;
   o.spec = f.spec;
   o.head = f.head;
   o.size = f.size;
   o.batch = f.batch;
+  o.threads = f.threads;
+  o.checkpoint_minutes = 0;
+  const fs::path dir = fs::temp_directory_path() / absl::StrFormat("%s_%d", name, getpid());
+  fs::remove_all(dir);
+  o.out_dir = dir.string();
+  return o;
+}
+
+absl::StatusOr<double> TrainImagesPerSecond(const TrainBenchOptions& f, const wd::DataSplits& data, int maxup) {
+  worker::TrainOptions o = BenchTrainOptions(f, "vertebra_bench");
   o.steps = 10 * f.steps;  // The schedule is irrelevant: the run stops after `steps`.
   o.stop_after = f.steps;
   o.warmup_steps = 0;
   o.maxup = maxup;
   o.augment.min_scale = 0.75;
   o.augment.max_scale = 1.33;
-  o.threads = f.threads;
-  o.checkpoint_minutes = 0;
-  const fs::path dir = fs::temp_directory_path() / absl::StrFormat("vertebra_bench_%d", getpid());
-  fs::remove_all(dir);
-  o.out_dir = dir.string();
+  const fs::path dir = o.out_dir;
   absl::StatusOr<worker::TrainResult> r = worker::Train(*data.train, *data.val, o);
   fs::remove_all(dir);
   if (!r.ok()) return r.status();
@@ -79,6 +87,8 @@ absl::StatusOr<double> LoaderImagesPerSecond(const TrainBenchOptions& f, const w
 
 // Images held out of the data for the (unused) evaluation.
 constexpr int kHeldOut = 16;
+// The evaluation batch evaluation ran with before it had a setting: the baseline of `bench eval`.
+constexpr int kFormerEvalBatch = 32;
 
 }  // namespace
 
@@ -171,6 +181,86 @@ absl::Status RunLoaderBench(const TrainBenchOptions& f, std::ostream& out) {
                 {"loader", rows}}
                .dump()
         << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunEvalBench(const TrainBenchOptions& f, std::ostream& out) {
+  ASSIGN_OR_RETURN(const wd::DataSplits data, wd::OpenDataSplits(f.data, "", f.held_out, 0));
+  worker::TrainOptions o = BenchTrainOptions(f, "vertebra_bench_eval");
+  o.steps = f.steps;
+  o.warmup_steps = worker::DefaultWarmupSteps(f.steps);
+  const fs::path dir = o.out_dir;
+  // The checkpoint every variant evaluates: a resumed run at its end only reads it again.
+  absl::StatusOr<worker::TrainResult> trained = worker::Train(*data.train, *data.val, o);
+  if (!trained.ok()) {
+    fs::remove_all(dir);
+    return trained.status();
+  }
+  struct Variant {
+    bool former;
+    int eval_batch;
+    std::vector<double> seconds, scoring;
+    double ap = 0;
+    int64_t detections = 0;
+  };
+  std::vector<Variant> variants = {{true, kFormerEvalBatch, {}}};
+  for (int b : f.values.empty() ? std::vector<int>{8, 32, 64} : f.values) variants.push_back({false, b, {}});
+  o.resume = true;
+  absl::Status status;
+  for (int round = 0; round < f.rounds && status.ok(); ++round) {
+    for (Variant& v : variants) {
+      o.former_evaluation = v.former;
+      o.eval_batch = v.eval_batch;
+      absl::StatusOr<worker::TrainResult> r = worker::Train(*data.train, *data.val, o);
+      if (!r.ok() || !r->stats) {
+        status = r.ok() ? absl::InternalError("the evaluation gave no AP") : r.status();
+        break;
+      }
+      v.seconds.push_back(r->eval_seconds);
+      v.scoring.push_back(r->eval_scoring_seconds);
+      v.ap = r->stats->ap;
+      v.detections = r->eval_detections;
+    }
+  }
+  fs::remove_all(dir);
+  RETURN_IF_ERROR(status);
+  const double before = Median(variants.front().seconds);
+  bool same_ap = true;
+  for (const Variant& v : variants) same_ap = same_ap && v.ap == variants.front().ap;
+  json rows = json::array();
+  if (!f.json) {
+    out << absl::StrFormat("%s at %d px after %d steps, %d held-out images, %d threads; medians of %d rounds\n", f.arch,
+                           f.size, f.steps, f.held_out, f.threads, f.rounds);
+  }
+  for (const Variant& v : variants) {
+    const double seconds = Median(v.seconds);
+    const char* mode = v.former ? "former" : "current";
+    const double scoring = Median(v.scoring);
+    rows.push_back({{"mode", mode},
+                    {"eval_batch", v.eval_batch},
+                    {"seconds", seconds},
+                    {"scoring_seconds", scoring},
+                    {"images_per_s", f.held_out / seconds},
+                    {"speedup", before / seconds},
+                    {"ap", v.ap},
+                    {"detections", v.detections}});
+    if (!f.json) {
+      out << absl::StrFormat(
+          "  %-14s eval_batch %3d: %.3f s per evaluation (COCO scoring %.3f s of it), %.1f images/s, %.2f x the "
+          "former\n",
+          mode, v.eval_batch, seconds, scoring, f.held_out / seconds, before / seconds);
+    }
+  }
+  if (f.json) {
+    out << json{{"arch", f.arch},     {"size", f.size},     {"steps", f.steps},     {"held_out", f.held_out},
+                {"threads", f.threads}, {"rounds", f.rounds}, {"same_ap", same_ap}, {"variants", rows}}
+               .dump()
+        << "\n";
+  } else {
+    out << absl::StrFormat("  %s; %d detections scored\n",
+                           same_ap ? "every variant gave the same AP" : "the variants' APs differ",
+                           variants.front().detections);
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 #include "bench/controller_bench.h"
 #include "bench/report_bench.h"
 #include "bench/search_bench.h"
+#include "bench/throughput_bench.h"
 #include "cli/commands.h"
 #include "proto/kinds.h"
 #if VERTEBRA_WITH_TORCH
@@ -136,6 +137,17 @@ void RegisterController(CLI::App& parent) {
   cmd->callback([f] { RunBenchmark(bench::RunControllerBench, *f); });
 }
 
+void RegisterSearchThroughput(CLI::App& parent) {
+  auto f = std::make_shared<bench::SearchThroughputOptions>();
+  CLI::App* cmd = parent.add_subcommand(
+      "search-throughput",
+      "Where a search's worker time went, from its database (read-only): rung results per hour, each worker's "
+      "busy fraction, and the split into training, evaluation, checkpoint I/O, repeated steps and idle");
+  cmd->add_option("--db", f->db, "The search's database (a running search's too)")->required();
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+  cmd->callback([f] { RunBenchmark(bench::RunSearchThroughput, *f); });
+}
+
 #if VERTEBRA_WITH_TORCH
 void RegisterStep(CLI::App& parent) {
   struct StepFlags {
@@ -248,6 +260,20 @@ void RegisterTrainBenchmarks(CLI::App& parent) {
   m->add_option("--maxup", maxup->options.values, "Copies to measure (default 1 2 4; 1 is always included)")
       ->check(CLI::Range(1, 64));
   m->callback([maxup] { RunBenchmark(bench::RunMaxUpBench, LoadedTrainBenchOptions(*maxup)); });
+
+  auto eval = std::make_shared<TrainBenchFlags>();
+  CLI::App* e = parent.add_subcommand(
+      "eval",
+      "The held-out evaluation of one checkpoint: as it was (NoGradGuard, NMS over every candidate, 32 images per "
+      "pass) against the current one (InferenceMode, NMS stopping at 100 detections) at each evaluation batch size, "
+      "interleaved");
+  AddTrainBenchFlags(e, *eval);
+  e->add_option("--eval-batch", eval->options.values, "Evaluation batch sizes to measure (default 8 32 64)")
+      ->check(CLI::Range(1, 4096));
+  e->add_option("--held-out", eval->options.held_out, "Held-out images evaluated")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  e->callback([eval] { RunBenchmark(bench::RunEvalBench, LoadedTrainBenchOptions(*eval)); });
 }
 #endif
 
@@ -261,6 +287,7 @@ void RegisterBenchCommand(CLI::App& app) {
   RegisterUntrained(*cmd);
   RegisterReport(*cmd);
   RegisterController(*cmd);
+  RegisterSearchThroughput(*cmd);
 #if VERTEBRA_WITH_TORCH
   RegisterStep(*cmd);
   RegisterTrainBenchmarks(*cmd);

@@ -263,6 +263,8 @@ const std::vector<Field>& Fields() {
       Field("proxy", "maxup", "augmented copies per image (MaxUp)").Integer(1, 64, 1),
       Field("proxy", "threads", "training threads per worker").Integer(1, 1024, 1),
       Field("proxy", "eval_every", "held-out AP every N steps (0: at the end only)").Integer(0, kMaxSteps, 0),
+      Field("proxy", "eval_batch", "held-out images per forward pass of an evaluation (the AP is the same)")
+          .Integer(1, 4096, 32),
       Field("proxy", "anchor_scale", "anchor base size / stride (0: the scaling's)").Number(0, 64, 0),
       Field("proxy", "schedule", "how a rung reads a trial's run")
           .Word(KindNames<v1::Schedule>, KindName(v1::SCHEDULE_WSD)),

@@ -612,9 +612,8 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req, con
   t.set_lease_deadline(now + config_.lease().lease_seconds());
   StartLease(t);
   m.trials.push_back(t);
-  m.events.push_back(MakeEvent("leased", t.id(),
-                               absl::StrFormat("lease %d to %s at rung %d, attempt %d%s", t.lease(), worker, t.rung(),
-                                               t.attempts(), choice->note.empty() ? "" : "; " + choice->note)));
+  m.events.push_back(
+      MakeEvent("leased", t.id(), LeasedEventDetail(t.lease(), worker, t.rung(), t.attempts(), choice->note)));
   WorkerRecord wr = w->second;
   wr.last_seen = now;
   m.workers.push_back(wr);
@@ -753,6 +752,8 @@ absl::StatusOr<v1::ReportReply> Scheduler::Report(const v1::ReportRequest& req, 
     r->set_start_step(start);
     *r->mutable_ap() = req.ap();
     r->set_train_seconds(req.train_seconds());
+    r->set_eval_seconds(req.eval_seconds());
+    r->set_checkpoint_seconds(req.checkpoint_seconds());
     r->set_images_per_s(req.images_per_s());
     r->set_worker(req.worker_id());
     r->set_simulated(req.simulated());

@@ -1,6 +1,31 @@
 #include "controller/store.h"
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
 namespace vertebra::controller {
+
+std::string LeasedEventDetail(int64_t lease, const std::string& worker, int rung, int attempt,
+                              const std::string& note) {
+  return absl::StrFormat("lease %d to %s at rung %d, attempt %d%s", lease, worker, rung, attempt,
+                         note.empty() ? "" : "; " + note);
+}
+
+std::optional<LeasedEvent> ParseLeasedEventDetail(const std::string& detail) {
+  absl::string_view rest = detail;
+  if (!absl::ConsumePrefix(&rest, "lease ")) return std::nullopt;
+  LeasedEvent e;
+  const size_t to = rest.find(" to ");
+  const size_t at = rest.find(" at rung ");
+  if (to == absl::string_view::npos || at == absl::string_view::npos || at <= to + 4) return std::nullopt;
+  if (!absl::SimpleAtoi(rest.substr(0, to), &e.lease)) return std::nullopt;
+  e.worker = std::string(rest.substr(to + 4, at - to - 4));
+  rest.remove_prefix(at + 9);
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find(',')), &e.rung)) return std::nullopt;
+  return e;
+}
 
 std::optional<double> BestAp(const v1::Trial& trial) {
   const v1::RungResult* best = nullptr;

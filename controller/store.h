@@ -60,6 +60,20 @@ inline Event NewEvent(double at, const std::string& kind, int64_t trial, const s
   return e;
 }
 
+// A "leased" event's detail, as the scheduler writes it and throughput tools read it back:
+// "lease LEASE to WORKER at rung RUNG, attempt ATTEMPT" and "; NOTE" when `note` is not empty.
+std::string LeasedEventDetail(int64_t lease, const std::string& worker, int rung, int attempt,
+                              const std::string& note = "");
+
+struct LeasedEvent {
+  int64_t lease = 0;
+  std::string worker;
+  int rung = 0;
+};
+
+// A "leased" event's detail read back; nullopt for a detail of another shape.
+std::optional<LeasedEvent> ParseLeasedEventDetail(const std::string& detail);
+
 // The policy's whole state (weights, optimizer, baseline, RNG, queue of unconsumed proposals)
 // as an opaque blob of the policy's own format.
 struct PolicyCheckpoint {

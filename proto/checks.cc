@@ -82,6 +82,8 @@ absl::Status CheckReportRequest(const v1::ReportRequest& r) {
     RETURN_IF_ERROR(Range(absl::StrFormat("ap.stats[%d]", i), x, 0, 1));
   }
   RETURN_IF_ERROR(Range("train_seconds", r.train_seconds(), 0, kMaxSeconds));
+  RETURN_IF_ERROR(Range("eval_seconds", r.eval_seconds(), 0, kMaxSeconds));
+  RETURN_IF_ERROR(Range("checkpoint_seconds", r.checkpoint_seconds(), 0, kMaxSeconds));
   RETURN_IF_ERROR(Range("images_per_s", r.images_per_s(), 0, kMaxImagesPerS));
   RETURN_IF_ERROR(Step("cooldown_steps", r.cooldown_steps()));
   return Step("start_step", r.start_step());

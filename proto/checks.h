@@ -42,7 +42,7 @@ absl::Status CheckHeartbeatRequest(const v1::HeartbeatRequest& r);
 // Report: the ids; failure within kMaxFailureChars; the COCO numbers absent or exactly 12
 // (pycocotools' stats), AP (stats[0]) in [0, 1] and the other eleven in [0, 1] or exactly -1
 // (pycocotools' "no ground truth in this area"), required unless the report is a failure;
-// train_seconds in [0, kMaxSeconds]; images_per_s in [0, kMaxImagesPerS]; cooldown_steps and
+// train_seconds, eval_seconds and checkpoint_seconds in [0, kMaxSeconds]; images_per_s in [0, kMaxImagesPerS]; cooldown_steps and
 // start_step in [0, kMaxStep]. NaN and infinities never pass.
 absl::Status CheckReportRequest(const v1::ReportRequest& r);
 

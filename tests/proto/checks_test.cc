@@ -16,6 +16,8 @@ v1::ReportRequest GoodReport() {
   r.set_lease(7);
   for (int i = 0; i < 12; ++i) r.mutable_ap()->add_stats(i == 3 ? -1 : 0.25);
   r.set_train_seconds(12.5);
+  r.set_eval_seconds(2);
+  r.set_checkpoint_seconds(0.25);
   r.set_images_per_s(40);
   return r;
 }
@@ -45,6 +47,12 @@ TEST(CheckReportRequest, RefusesNumbersOutOfRange) {
   r = GoodReport();
   r.set_train_seconds(-3);
   EXPECT_EQ(CheckReportRequest(r).message(), "train_seconds: must be in [0, 1e+08], got -3");
+  r = GoodReport();
+  r.set_eval_seconds(std::nan(""));
+  EXPECT_EQ(CheckReportRequest(r).message(), "eval_seconds: must be in [0, 1e+08], got nan");
+  r = GoodReport();
+  r.set_checkpoint_seconds(inf);
+  EXPECT_EQ(CheckReportRequest(r).message(), "checkpoint_seconds: must be in [0, 1e+08], got inf");
   r = GoodReport();
   r.set_images_per_s(inf);
   EXPECT_FALSE(CheckReportRequest(r).ok());

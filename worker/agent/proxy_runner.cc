@@ -89,6 +89,7 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   }
   o.warmup_steps = DefaultWarmupSteps(o.steps);
   o.eval_every = proxy.eval_every();
+  if (proxy.eval_batch() > 0) o.eval_batch = proxy.eval_batch();
   // The lease's seed (a final run's is fresh); an older controller sends none, and the rule it
   // used is this one (controller/final_stage.h: TrainingSeed).
   o.seed = lease.seed() != 0 ? lease.seed() : experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
@@ -134,6 +135,8 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   const auto stats = result->stats->AsArray();
   out.mutable_ap()->mutable_stats()->Add(stats.begin(), stats.end());
   out.set_train_seconds(result->train_seconds);
+  out.set_eval_seconds(result->eval_seconds);
+  out.set_checkpoint_seconds(result->checkpoint_seconds);
   out.set_images_per_s(result->images_per_s);
   out.set_continued(result->resumed_from > 0);
   out.set_start_step(result->resumed_from);

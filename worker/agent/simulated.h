@@ -54,7 +54,9 @@ std::array<double, 12> DerivedCocoStats(double ap);
 
 // Runs a lease by waiting `seconds x (steps - start) / full_steps` (in slices, reporting progress
 // on a falling loss curve) and returning SimulatedAp (full_steps: simulation.full_steps, else the
-// highest rung). `seconds_override` >= 0 replaces the experiment's simulation.seconds.
+// highest rung). `seconds_override` >= 0 replaces the experiment's simulation.seconds. The
+// report splits the lease's time into simulated shares: a tenth as eval_seconds, a fiftieth as
+// checkpoint_seconds when the lease continued or kept a run's state, the rest as train_seconds.
 //
 // With a work folder it keeps state as the real trainer does (run_folder.h): a file "state" in the
 // trial's run folder holds the run's length and the step a lease ended at, so that a promotion

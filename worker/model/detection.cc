@@ -188,42 +188,55 @@ DetectionLoss ComputeLoss(const HeadOutput& head, const AnchorSet& anchors, cons
   return loss;
 }
 
-at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
+at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t max_keep) {
   const at::TensorOptions i64 = boxes.options().dtype(torch::kInt64);
   if (boxes.size(0) == 0) return torch::empty({0}, i64);
   const at::Tensor order = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const at::Tensor sorted = boxes.index_select(0, order);
   const int64_t n = sorted.size(0);
-  // suppresses[i][j]: box j (j > i in score order) overlaps box i too much. Built in row chunks:
+  std::vector<uint8_t> removed(n, 0);
+  std::vector<int64_t> keep;
+  if (max_keep > 0) {
+    // At most max_keep rows are needed, each kept box's: computed one by one, a removed box's
+    // never (a weak detector's thousands of overlapping candidates keep few).
+    for (int64_t i = 0; i < n && static_cast<int64_t>(keep.size()) < max_keep; ++i) {
+      if (removed[i]) continue;
+      keep.push_back(i);
+      if (i + 1 == n || static_cast<int64_t>(keep.size()) == max_keep) break;
+      const at::Tensor row =
+          (BoxIou(sorted.slice(0, i, i + 1), sorted.slice(0, i + 1)) > iou_threshold).to(torch::kCPU).contiguous();
+      const bool* later = row.data_ptr<bool>();
+      for (int64_t j = i + 1; j < n; ++j) removed[j] |= static_cast<uint8_t>(later[j - i - 1]);
+    }
+    return order.index_select(0, torch::tensor(keep, torch::kInt64).to(boxes.device()));
+  }
+  // Row i of a block: box j (j > i in score order) overlaps box i too much. In blocks of rows:
   // BoxIou's [rows, n, 2] temporaries for all n rows at once would take ~0.6 GB at n = 5000.
-  at::Tensor suppresses = torch::empty({n, n}, torch::TensorOptions().dtype(torch::kBool));
   const at::Tensor columns = torch::arange(n, sorted.options().dtype(torch::kInt64));
   for (int64_t begin = 0; begin < n; begin += kNmsRowChunk) {
     const int64_t end = std::min(n, begin + kNmsRowChunk);
     const at::Tensor rows = torch::arange(begin, end, columns.options()).unsqueeze(1);
-    const at::Tensor chunk = (BoxIou(sorted.slice(0, begin, end), sorted) > iou_threshold) & (columns > rows);
-    suppresses.slice(0, begin, end).copy_(chunk);
-  }
-  const bool* matrix = suppresses.data_ptr<bool>();
-  std::vector<uint8_t> removed(n, 0);
-  std::vector<int64_t> keep;
-  for (int64_t i = 0; i < n; ++i) {
-    if (removed[i]) continue;
-    keep.push_back(i);
-    const bool* row = matrix + i * n;
-    for (int64_t j = i + 1; j < n; ++j) removed[j] |= static_cast<uint8_t>(row[j]);
+    const at::Tensor block =
+        ((BoxIou(sorted.slice(0, begin, end), sorted) > iou_threshold) & (columns > rows)).to(torch::kCPU).contiguous();
+    const bool* matrix = block.data_ptr<bool>();
+    for (int64_t i = begin; i < end; ++i) {
+      if (removed[i]) continue;
+      keep.push_back(i);
+      const bool* row = matrix + (i - begin) * n;
+      for (int64_t j = i + 1; j < n; ++j) removed[j] |= static_cast<uint8_t>(row[j]);
+    }
   }
   const at::Tensor kept = torch::tensor(keep, torch::kInt64).to(boxes.device());
   return order.index_select(0, kept);
 }
 
 at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& classes,
-                      double iou_threshold) {
+                      double iou_threshold, int64_t max_keep) {
   if (boxes.size(0) == 0) return torch::empty({0}, boxes.options().dtype(torch::kInt64));
   // Shift each class to its own region of the plane so that classes cannot overlap.
   const at::Tensor span = boxes.max() - boxes.min() + 1;
   const at::Tensor offsets = classes.to(boxes.dtype()) * span;
-  return Nms(boxes + offsets.unsqueeze(1), scores, iou_threshold);
+  return Nms(boxes + offsets.unsqueeze(1), scores, iou_threshold, max_keep);
 }
 
 std::vector<Detections> Postprocess(const HeadOutput& head, const AnchorSet& anchors, const std::vector<ImageMeta>& metas,
@@ -257,7 +270,7 @@ std::vector<Detections> Postprocess(const HeadOutput& head, const AnchorSet& anc
     }
     Detections d;
     at::Tensor b = torch::cat(boxes), s = torch::cat(scores), c = torch::cat(classes);
-    at::Tensor keep = BatchedNms(b, s, c, options.nms_iou);
+    at::Tensor keep = BatchedNms(b, s, c, options.nms_iou, options.nms_every_candidate ? 0 : options.max_detections);
     if (keep.size(0) > options.max_detections) keep = keep.slice(0, 0, options.max_detections);
     const ImageMeta& meta = metas[i];
     b = b.index_select(0, keep) / meta.scale;

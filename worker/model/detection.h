@@ -94,19 +94,25 @@ DetectionLoss ComputeLoss(const HeadOutput& head, const AnchorSet& anchors, cons
 // Sigmoid focal loss, elementwise (no reduction): logits and 0/1 targets of the same shape.
 at::Tensor SigmoidFocalLoss(const at::Tensor& logits, const at::Tensor& targets, double alpha, double gamma);
 
-// Greedy NMS: indices of the kept boxes, highest score first. IoU is computed as one matrix;
-// the greedy pass reads it once per kept box.
-at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold);
+// Greedy NMS: indices of the kept boxes, highest score first. IoU is computed in blocks of rows
+// of the matrix, in score order; the greedy pass reads each kept box's row. max_keep > 0: stop
+// once that many are kept, computing only the kept boxes' rows: the first max_keep of the full
+// answer, exactly, and a weak detector's thousands of overlapping candidates cost at most
+// max_keep rows instead of the whole matrix.
+at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t max_keep = 0);
 
-// Class-wise NMS: boxes of different classes never suppress each other.
+// Class-wise NMS: boxes of different classes never suppress each other. max_keep as Nms's.
 at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& classes,
-                      double iou_threshold);
+                      double iou_threshold, int64_t max_keep = 0);
 
 struct PostprocessOptions {
   double score_threshold = 0.05;
   int64_t top_k_per_level = 1000;
   double nms_iou = 0.5;
   int64_t max_detections = 100;
+  // Decide every candidate in NMS before keeping max_detections, as Postprocess once did: the same
+  // detections, slower; `vertebra bench eval`'s baseline.
+  bool nms_every_candidate = false;
 };
 
 // How an image was resized into the network input: input = original x scale (then padded).

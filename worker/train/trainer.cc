@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -50,6 +51,15 @@ const char* ScheduleName(ScheduleKind kind) {
 }
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Runs `io` (a checkpoint's write or read), adds its seconds to *seconds and returns its result.
+template <typename Io>
+auto Timed(double* seconds, const Io& io) {
+  const Clock::time_point start = Clock::now();
+  auto result = io();
+  *seconds += Seconds(start);
+  return result;
+}
 
 absl::Status ValidateTrainOptions(const TrainOptions& o) {
   auto bad = [](const std::string& m) { return absl::InvalidArgumentError(m); };
@@ -390,6 +400,7 @@ struct EvalOutput {
   std::vector<eval::Detection> detections;
   int64_t images = 0;
   int64_t skipped = 0;
+  double scoring_seconds = 0;  // Of the COCO evaluator, after the detections were made.
 };
 
 // Letterboxes every held-out image to the input size, detects, maps boxes back to the original
@@ -398,10 +409,17 @@ struct EvalOutput {
 absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset& val, const eval::GroundTruth& gt,
                                             const AnchorSet& anchors, const TrainOptions& o, c10::Device device,
                                             bool bf16) {
-  torch::NoGradGuard no_grad;
+  std::optional<c10::InferenceMode> inference;
+  std::optional<torch::NoGradGuard> no_grad;
+  if (o.former_evaluation) {
+    no_grad.emplace();
+  } else {
+    inference.emplace();
+  }
   model->eval();
   EvalOutput out;
-  const PostprocessOptions post;
+  PostprocessOptions post;
+  post.nms_every_candidate = o.former_evaluation;
   std::set<int64_t> skipped_ids;
   for (int start = 0; start < val.size(); start += o.eval_batch) {
     const int end = std::min(val.size(), start + o.eval_batch);
@@ -462,7 +480,9 @@ absl::StatusOr<EvalOutput> EvaluateDetector(Detector& model, const data::Dataset
                                      [&](const eval::Annotation& a) { return skipped_ids.count(a.image_id) > 0; }),
                       annotations.end());
   }
+  const Clock::time_point scoring_start = Clock::now();
   out.stats = eval::Evaluate(scored, out.detections);
+  out.scoring_seconds = Seconds(scoring_start);
   return out;
 }
 
@@ -543,6 +563,8 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["final_loss"] = std::isfinite(r.final_loss) ? json(r.final_loss) : json(nullptr);
   j["train_seconds"] = r.train_seconds;
   j["eval_seconds"] = r.eval_seconds;
+  j["eval_scoring_seconds"] = r.eval_scoring_seconds;
+  j["checkpoint_seconds"] = r.checkpoint_seconds;
   j["wall_seconds"] = r.wall_seconds;
   j["images_per_s"] = r.images_per_s;
   j["skipped_images"] = r.skipped_images;
@@ -560,6 +582,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   if (r.stats) {
     j["ap"] = StatsJson(*r.stats);
     j["eval_images"] = r.eval_images;
+    j["eval_detections"] = r.eval_detections;
   } else {
     j["ap"] = nullptr;
   }
@@ -623,6 +646,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     result.parameters = CountParameters(*model);
     result.macs = ss::CountCost(graph, head).total_macs;
     const int64_t end_step = o.rung_end > 0 ? o.rung_end : o.steps;
+    double checkpoint_seconds = 0;  // Writing and reading checkpoints.
     auto is_reading_point = [&](int64_t at) {
       return at == end_step || std::binary_search(o.readings.begin(), o.readings.end(), at);
     };
@@ -631,22 +655,25 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     // The unfinished reading at the resumed step: -1 none, else the cool-down steps already done.
     int64_t pending_reading = -1;
     if (o.resume) {
-      ASSIGN_OR_RETURN(const Checkpoint checkpoint,
-                       LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()));
+      ASSIGN_OR_RETURN(const Checkpoint checkpoint, Timed(&checkpoint_seconds, [&] {
+                         return LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get());
+                       }));
       step = checkpoint.step;
       result.resumed_from = step;
       // A reading at the end is always redone: its weights are not kept.
       if (is_reading_point(step) && (step == end_step || !HasReading(metrics_path, step, o.reading))) {
         pending_reading = 0;
         if (o.reading == Reading::kCooldown && fs::exists(cooldown_path)) {
-          absl::StatusOr<Checkpoint> fork =
-              LoadCheckpoint(cooldown_path, model, *optimizer, identity, device, /*average=*/nullptr);
+          absl::StatusOr<Checkpoint> fork = Timed(&checkpoint_seconds, [&] {
+            return LoadCheckpoint(cooldown_path, model, *optimizer, identity, device, /*average=*/nullptr);
+          });
           if (fork.ok() && fork->step == step && fork->cooldown_step < CooldownSteps(o, step)) {
             pending_reading = fork->cooldown_step;
           } else {
             // Another reading's fork, or unreadable: the pre-fork state is the truth.
-            RETURN_IF_ERROR(
-                LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()).status());
+            RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+                              return LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get());
+                            }).status());
           }
         }
       }
@@ -693,6 +720,11 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     const Clock::time_point train_start = Clock::now();
     Clock::time_point last_checkpoint = Clock::now();
     double eval_seconds = 0;
+    const double checkpoint_seconds_before = checkpoint_seconds;
+    // Seconds of training since train_start: evaluation and checkpoint I/O excluded.
+    auto training_seconds = [&] {
+      return Seconds(train_start) - eval_seconds - (checkpoint_seconds - checkpoint_seconds_before);
+    };
     double recent_images_per_s = 0;
     const int64_t start_step = step;
     const int64_t last_step = o.stop_after > 0 ? std::min(end_step, o.stop_after) : end_step;
@@ -703,11 +735,12 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       const Clock::time_point t0 = Clock::now();
       ASSIGN_OR_RETURN(EvalOutput e, EvaluateDetector(model, val, gt, anchors, o, device, bf16));
       eval_seconds += Seconds(t0);
+      result.eval_scoring_seconds += e.scoring_seconds;
       json line = StatsJson(e.stats);
       line["event"] = "eval";
       line["step"] = at_step;
       line["reading"] = ReadingName(reading);
-      line["elapsed_s"] = Seconds(train_start) - eval_seconds;
+      line["elapsed_s"] = training_seconds();
       metrics << line.dump() << "\n" << std::flush;
       if (reading != o.reading) return absl::OkStatus();
       if (on_progress) {
@@ -810,7 +843,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
         json line = step_line(at, *s, lr);
         line["event"] = "cooldown";
         line["cooldown_step"] = k + 1;
-        line["elapsed_s"] = Seconds(train_start) - eval_seconds;
+        line["elapsed_s"] = training_seconds();
         metrics << line.dump() << "\n" << std::flush;
         if (on_progress) {
           Progress p;
@@ -820,7 +853,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
           p.loss = s->loss;
           p.cooldown_step = k + 1;
           p.cooldown_steps = length;
-          p.elapsed_s = Seconds(train_start) - eval_seconds;
+          p.elapsed_s = training_seconds();
           on_progress(p);
         }
         const bool stopping = o.stop != nullptr && o.stop->load();
@@ -828,7 +861,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
             (o.checkpoint_every > 0 && (k + 1) % o.checkpoint_every == 0) ||
             (o.checkpoint_minutes > 0 && Seconds(last_fork_checkpoint) >= 60 * o.checkpoint_minutes);
         if ((periodic || stopping) && k + 1 < length) {
-          RETURN_IF_ERROR(SaveCheckpoint(cooldown_path, model, *optimizer, at, identity, device, nullptr, k + 1));
+          RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+            return SaveCheckpoint(cooldown_path, model, *optimizer, at, identity, device, nullptr, k + 1);
+          }));
           last_fork_checkpoint = Clock::now();
         }
         if (stopping && k + 1 < length) return ReadOutcome::kStopped;
@@ -837,7 +872,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       RETURN_IF_ERROR(evaluate(at, Reading::kCooldown));
       if (at != end_step) {
         // Back to the state before the fork.
-        RETURN_IF_ERROR(LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get()).status());
+        RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+                          return LoadCheckpoint(checkpoint_path, model, *optimizer, identity, device, average.get());
+                        }).status());
         if (o.channels_last) ToChannelsLast(*model);
         model->train();
       }
@@ -873,7 +910,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       const double step_seconds = Seconds(step_start);
       const double images_per_s = o.batch / step_seconds;
       recent_images_per_s = step == start_step + 1 ? images_per_s : 0.9 * recent_images_per_s + 0.1 * images_per_s;
-      const double elapsed = Seconds(train_start) - eval_seconds;
+      const double elapsed = training_seconds();
       json line = step_line(step, *s, lr);
       line["images_per_s"] = images_per_s;
       line["elapsed_s"] = elapsed;
@@ -896,7 +933,9 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       if (o.eval_every > 0 && step % o.eval_every == 0 && !reading_here) RETURN_IF_ERROR(evaluate(step, Reading::kWeights));
       // A cool-down fork returns to this checkpoint.
       if (periodic || stopping || step == last_step || (reading_here && o.reading == Reading::kCooldown)) {
-        RETURN_IF_ERROR(SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device, average.get()));
+        RETURN_IF_ERROR(Timed(&checkpoint_seconds, [&] {
+          return SaveCheckpoint(checkpoint_path, model, *optimizer, step, identity, device, average.get());
+        }));
         last_checkpoint = Clock::now();
       }
       if (stopping) {
@@ -910,7 +949,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     }
     result.steps_done = step;
     if (result.status == v1::TRAIN_COMPLETED && (step < end_step || !final_eval)) result.status = v1::TRAIN_STOPPED;
-    result.train_seconds = Seconds(train_start) - eval_seconds;
+    result.train_seconds = training_seconds();
     const int64_t trained = step - start_step + result.cooldown_steps;
     result.images_per_s = result.train_seconds > 0 ? trained * o.batch / result.train_seconds : 0;
     result.skipped_images = loader->skipped() + skipped_by_forks;
@@ -918,6 +957,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     if (result.status == v1::TRAIN_COMPLETED) {
       result.stats = final_eval->stats;
       result.eval_images = final_eval->images;
+      result.eval_detections = static_cast<int64_t>(final_eval->detections.size());
       result.skipped_images += final_eval->skipped;
       RETURN_IF_ERROR(
           WriteFileAtomically((fs::path(o.out_dir) / "detections.json").string(), DetectionsJson(final_eval->detections)));
@@ -929,6 +969,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
       }
     }
     result.eval_seconds = eval_seconds;
+    result.checkpoint_seconds = checkpoint_seconds;
     result.wall_seconds = Seconds(wall_start);
     RETURN_IF_ERROR(WriteFileAtomically((fs::path(o.out_dir) / "result.json").string(), TrainResultJson(result, o)));
     return result;

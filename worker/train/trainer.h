@@ -11,8 +11,8 @@
 //   cooldown.pt      during a cool-down fork only: the fork's state, so a stopped run resumes
 //                    into the cool-down; checkpoint.pt keeps the state before the fork.
 //   detections.json  the held-out detections in COCO results format.
-//   result.json      status, the 12 AP numbers, steps, times, images/s, parameters, MACs and the
-//                    precision the run computed in.
+//   result.json      status, the 12 AP numbers, steps, times (training, evaluation, checkpoint
+//                    I/O, wall), images/s, parameters, MACs and the precision the run computed in.
 //
 // The header is torch-free so that the CLI and the worker agent include it cheaply.
 #ifndef VERTEBRA_WORKER_TRAIN_TRAINER_H_
@@ -129,7 +129,12 @@ struct TrainOptions {
   int64_t checkpoint_every = 0;     // Steps between checkpoints (0: by time only).
   double checkpoint_minutes = 10;   // Also checkpoint when this long has passed since the last.
   int64_t eval_every = 0;           // Evaluate every N steps as well as at the end (0: end only).
-  int eval_batch = 32;
+  int eval_batch = 32;              // Held-out images per forward pass; the AP does not depend on it.
+  // Evaluation runs under torch::InferenceMode (no autograd records and no version counters on
+  // any tensor it makes), and its NMS stops at the 100 detections an image keeps. true: evaluate
+  // as it once did, under NoGradGuard alone and deciding every candidate in NMS (the same AP);
+  // `vertebra bench eval` times the two side by side.
+  bool former_evaluation = false;
   // Stop after this step (the run's schedule still spans `steps`): a test's interrupted run.
   int64_t stop_after = 0;
   // Train to this step of the schedule that spans `steps`, then checkpoint and evaluate: a rung
@@ -162,8 +167,10 @@ struct TrainResult {
   int64_t cooldown_steps = 0;      // Steps of cool-down forks run by this process (beyond steps_done).
   int64_t diverged_step = 0;       // The step whose loss was not finite (status "diverged").
   double final_loss = 0;
-  double train_seconds = 0;        // This process's training time, evaluation excluded.
-  double eval_seconds = 0;
+  double train_seconds = 0;        // This process's training time, evaluation and checkpoint I/O excluded.
+  double eval_seconds = 0;         // Held-out evaluations (every reading, eval_every's curve too).
+  double eval_scoring_seconds = 0;  // Of eval_seconds: the COCO evaluator's, after detection.
+  double checkpoint_seconds = 0;   // Writing and reading checkpoint.pt and cooldown.pt.
   double wall_seconds = 0;         // This process, from start to result.json.
   double images_per_s = 0;         // Training images (MaxUp: distinct images) per second.
   int64_t skipped_images = 0;      // Undecodable images skipped (training and evaluation).
@@ -171,6 +178,7 @@ struct TrainResult {
   int64_t macs = 0;                // Detector multiply-adds at `size`.
   std::optional<eval::CocoStats> stats;  // Held-out AP (status "completed").
   int64_t eval_images = 0;
+  int64_t eval_detections = 0;     // Detections the result's evaluation scored (at most 100 an image).
   std::string device;
   int threads = 0;
   v1::Precision precision = v1::PRECISION_FP32;  // What this process computed in.

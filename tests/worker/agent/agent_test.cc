@@ -86,6 +86,18 @@ TEST_F(AgentTest, RunsTheExperimentToItsEnd) {
             (std::vector<int64_t>{5, 2}));
   // Heartbeats carried progress into the store.
   EXPECT_FALSE(store_->Metrics(1)->empty());
+  // Every result splits its simulated time: a tenth evaluation, a fiftieth checkpoint I/O when
+  // the lease continued a run or kept its state (without a work folder: the promotions).
+  const absl::StatusOr<ctl::Snapshot> snapshot = store_->Load();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  for (const v1::Trial& t : snapshot->trials) {
+    for (const v1::RungResult& r : t.results()) {
+      const double all = r.train_seconds() + r.eval_seconds() + r.checkpoint_seconds();
+      EXPECT_NEAR(r.eval_seconds(), 0.1 * all, 1e-9);
+      EXPECT_NEAR(r.checkpoint_seconds(), r.continued() ? 0.02 * all : 0, 1e-9);
+      EXPECT_EQ(r.continued(), r.rung() == 1);
+    }
+  }
   EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
 }
 

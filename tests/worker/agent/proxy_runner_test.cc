@@ -85,6 +85,13 @@ TEST_F(ProxyRunnerTest, WsdReadsEachRungAfterACooldownAndAPromotionContinues) {
   EXPECT_FALSE(low.continued());
   EXPECT_EQ(high.cooldown_steps(), 4);  // Half of 8; no step of rung 0 again.
   EXPECT_TRUE(high.continued());
+  // Each lease evaluated and wrote its checkpoint (rung 1 also read rung 0's back), apart from
+  // its training.
+  for (const v1::ReportRequest* r : {&low, &high}) {
+    EXPECT_GT(r->eval_seconds(), 0);
+    EXPECT_GT(r->checkpoint_seconds(), 0);
+    EXPECT_GT(r->train_seconds(), 0);
+  }
 }
 
 TEST_F(ProxyRunnerTest, EmaAndCosineReadWithoutExtraSteps) {

@@ -161,6 +161,31 @@ TEST(NmsTest, MatchesBruteForceOnRandomBoxes) {
   EXPECT_EQ(Nms(torch::zeros({0, 4}), torch::zeros({0}), 0.5).numel(), 0);
 }
 
+// Postprocess keeps 100 of up to 5,000 candidates: stopping there must not change which 100.
+TEST(NmsTest, StoppingAtMaxKeepGivesTheFirstBoxesOfTheFullAnswer) {
+  for (int seed = 0; seed < 6; ++seed) {
+    torch::manual_seed(seed);
+    const int64_t n = 700 + seed * 300;  // Several blocks of rows.
+    const at::Tensor xy = torch::rand({n, 2}) * 400;
+    const at::Tensor boxes = torch::cat({xy, xy + torch::rand({n, 2}) * 60 + 1}, 1);
+    const at::Tensor scores = torch::rand({n});
+    const at::Tensor all = Nms(boxes, scores, 0.5);
+    ASSERT_GT(all.numel(), 300) << seed;
+    for (int64_t max_keep : {1, 100, 257, 300}) {
+      const at::Tensor some = Nms(boxes, scores, 0.5, max_keep);
+      ASSERT_EQ(some.numel(), max_keep) << seed;
+      EXPECT_TRUE(torch::equal(some, all.slice(0, 0, max_keep))) << "seed " << seed << " max_keep " << max_keep;
+    }
+    EXPECT_TRUE(torch::equal(Nms(boxes, scores, 0.5, 100000), all)) << seed;
+    // Crowded candidates, as a weak detector's: fewer than max_keep survive.
+    const at::Tensor near = torch::rand({n, 2}) * 40;
+    const at::Tensor crowded = torch::cat({near, near + torch::rand({n, 2}) * 60 + 20}, 1);
+    const at::Tensor crowded_all = Nms(crowded, scores, 0.5);
+    ASSERT_LT(crowded_all.numel(), 100) << seed;
+    EXPECT_TRUE(torch::equal(Nms(crowded, scores, 0.5, 100), crowded_all)) << seed;
+  }
+}
+
 TEST(NmsTest, ClassesDoNotSuppressEachOther) {
   const at::Tensor boxes = Boxes({0, 0, 10, 10, 0, 0, 10, 10, 1, 1, 10, 10});
   const at::Tensor scores = torch::tensor({0.9f, 0.8f, 0.7f});
