@@ -23,7 +23,7 @@ check "no page for a missing database" test ! -e missing.html
 
 # max_macs sits inside the range of sampled proxy costs (about 185-215 M at 128 px, median near
 # 205 M), so that some of the first, uniformly sampled proposals are rejected whatever the timing
-# of the workers.
+# of the workers (without predictor-guided proposals, which pass over-limit candidates by).
 cat >config.json <<'EOF'
 {
   "name": "report-test",
@@ -32,6 +32,7 @@ cat >config.json <<'EOF'
   "budget": {"trials": 20, "parallel": 2},
   "rungs": {"steps": [200, 600], "eta": 3},
   "objective": {"kind": "ap", "max_macs": 207000000},
+  "search": {"guided_candidates": 0},
   "lease": {"lease_seconds": 3, "heartbeat_seconds": 0.2, "max_attempts": 3},
   "simulation": {"seconds": 0.02, "noise": 0.01}
 }

@@ -67,12 +67,12 @@ TEST(SeedArchitectures, BadEntriesAreRefusedAtStartNamingTheEntry) {
             "x.json: search.promotion: must be one of rung_ap, predicted, got \"best\"");
   EXPECT_EQ(Error(R"({"name": "n", "search": {"guided_candidates": -1}})"),
             "x.json: search.guided_candidates: must be in [0, 1000], got -1");
-  // Defaults: no seeds, no cloning, promotion by the rung's AP, no guidance.
+  // Defaults: no seeds, no cloning, promotion by the rung's AP, 8 guided candidates.
   const v1::ExperimentConfig c = Parse(R"({"name": "n"})");
   EXPECT_EQ(c.seed_architectures_size(), 0);
   EXPECT_EQ(c.algorithm().clone_steps(), 0);
   EXPECT_EQ(c.search().promotion(), "rung_ap");
-  EXPECT_EQ(c.search().guided_candidates(), 0);
+  EXPECT_EQ(c.search().guided_candidates(), 8);
 }
 
 // A spec file of a sampled architecture of the default space; returns its path.
