@@ -277,16 +277,20 @@ def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0
     """The figures of one scheme on one data set, or None when it has too few readings."""
     at = collections.defaultdict(list)     # arch -> APs at the first rung, one per seed
     ref = collections.defaultdict(list)    # arch -> reference APs
+    at_seed = collections.defaultdict(dict)   # arch -> seed -> AP at the first rung
+    ref_seed = collections.defaultdict(dict)  # arch -> seed -> reference AP
     steps, cpu = [], []
     for r in rows:
         if r["dataset"] != dataset:
             continue
         if r["scheme"] == scheme and r["budget"] == rung:
             at[r["arch"]].append(r["ap"])
+            at_seed[r["arch"]][r["seed"]] = r["ap"]
             steps.append(r["scheme_steps"])
             cpu.append(r["job_cpu_s"] * r["scheme_steps"] / max(1, r["job_steps"]))
         if r["scheme"] == reference and r["budget"] == top:
             ref[r["arch"]].append(r["ap"])
+            ref_seed[r["arch"]][r["seed"]] = r["ap"]
     archs = sorted(a for a in at if a in ref)
     if len(archs) < 3:
         return None
@@ -317,7 +321,25 @@ def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0
             return (float("nan"), float("nan"))
         return (samples[int(0.05 * len(samples))], samples[int(0.95 * len(samples)) - 1])
 
+    # The first rung and the reference above come from one run per seed, so a seed's luck is in
+    # both. Across seeds, the first rung of seed 1 is ranked against the reference of seed 2 and
+    # the other way round (the mean of the two taus), over the architectures with both seeds: what
+    # a one-seed reward tells of a long run it does not share its seed with. Beside it the same
+    # pairs within a run, the figure the shared seed inflates.
+    paired = [a for a in archs if {1, 2} <= set(at_seed[a]) and {1, 2} <= set(ref_seed[a])]
+
+    def paired_tau(names, cross):
+        taus = []
+        for s in (1, 2):
+            t = 3 - s if cross else s
+            taus.append(kendall_tau_b([at_seed[a][s] for a in names], [ref_seed[a][t] for a in names]))
+        return statistics.mean(taus) if len(names) >= 3 else float("nan")
+
+    paired_learners = [a for a in paired if a in learners]
     return {"dataset": dataset, "scheme": scheme, "archs": len(archs), "seeded_archs": len(groups),
+            "paired": len(paired), "tau_within": paired_tau(paired, False), "tau_across": paired_tau(paired, True),
+            "paired_learners": len(paired_learners), "tau_within_learners": paired_tau(paired_learners, False),
+            "tau_across_learners": paired_tau(paired_learners, True),
             "spread": spread, "seed_sd": pooled,
             "spread_over_noise": spread / pooled if pooled > 0 else float("nan"),
             "tau_all": tau(archs), "tau_all_90": interval(archs), "learners": len(learners),
@@ -387,6 +409,15 @@ def report(args):
               f"{f['tau_all']:.2f} [{f['tau_all_90'][0]:.2f}, {f['tau_all_90'][1]:.2f}] | "
               f"{f['tau_learners']:.2f} ({f['learners']}) [{f['tau_learners_90'][0]:.2f}, "
               f"{f['tau_learners_90'][1]:.2f}] | {f['steps']:.0f} | {f['cpu_min']:.2f} |")
+    if any(f["paired"] >= 3 for f in results):
+        print(f"\nOne seed against another (architectures with seeds 1 and 2): the first rung of one seed ranked "
+              f"against the reference of the same run and of the other seed (mean of the two ways)\n")
+        print("| data | scheme | archs | tau, same run | tau, across seeds | learners | tau, same run | tau, across seeds |")
+        print("|---|---|---|---|---|---|---|---|")
+        for f in results:
+            if f["paired"] >= 3:
+                print(f"| {f['dataset']} | {f['scheme']} | {f['paired']} | {f['tau_within']:.2f} | {f['tau_across']:.2f} | "
+                      f"{f['paired_learners']} | {f['tau_within_learners']:.2f} | {f['tau_across_learners']:.2f} |")
     refs = collections.defaultdict(list)
     for r in rows:
         if r["scheme"] == "wsd" and r["budget"] == top and r["arch"] == "spinenet-49":
