@@ -74,6 +74,7 @@ struct TrainFlags {
   int head_width = 0;
   int head_convs = 0;
   uint64_t seed = 0;
+  uint64_t data_seed = 0;
   std::string device = "cpu";
   std::string precision = "auto";
   int threads = 1;
@@ -207,6 +208,7 @@ void RunTrain(const TrainFlags& f, bool write_safetensors = false) {
     o.augment.max_scale = f.jitter[1];
   }
   o.seed = f.seed;
+  o.data_seed = f.data_seed;
   o.device = f.device;
   o.precision = *ParseKind<v1::Precision>(f.precision);
   o.threads = f.threads;
@@ -341,6 +343,9 @@ void AddTrainingFlags(CLI::App* cmd, TrainFlags* f) {
   cmd->add_option("--head-width", f->head_width, "Override the head's width")->check(CLI::PositiveNumber);
   cmd->add_option("--head-convs", f->head_convs, "Override the head's conv count")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->seed, "Seed of initialization, data order and augmentation")->capture_default_str();
+  cmd->add_option("--data-seed", f->data_seed,
+                  "Seed of the data order and augmentation instead of --seed (a search's trials share one: "
+                  "LeaseReply.data_seed)");
   cmd->add_option("--device", f->device, "cpu, cuda, cuda:N or auto")->capture_default_str();
   cmd->add_option("--precision", f->precision,
                   "auto (bf16 on a CPU with AVX512_BF16 or AMX, else fp32), fp32, or bf16 (autocast; fp32 with a "

@@ -21,6 +21,8 @@ uint64_t TrainingSeed(uint64_t experiment_seed, int64_t id) {
   return experiment_seed * kSeedStride + static_cast<uint64_t>(id);
 }
 
+uint64_t DataSeed(uint64_t experiment_seed) { return TrainingSeed(experiment_seed, 0); }
+
 std::vector<int64_t> RankAtHighestRung(const std::map<int64_t, v1::Trial>& trials, int32_t* rung) {
   int32_t top = -1;
   for (const auto& [id, t] : trials) {

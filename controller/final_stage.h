@@ -3,7 +3,8 @@
 // times each, as trials of role TRIAL_ROLE_FINAL. Each run is an independent run of
 // FinalConfig.steps with its own annealed schedule (worker/agent/proxy_runner.h) and a fresh
 // seed: a trial's training seed is a function of the experiment's seed and the trial's id
-// (TrainingSeed), and a final run's id is new, so no final run trains with a seed the search used.
+// (TrainingSeed), and a final run's id is new, so no final run trains with a seed the search used
+// (its data seed is its training seed too, not the one the search's trials share: DataSeed).
 //
 // Re-use: the plan lists only the runs that do not exist yet (the same subject, seed index and
 // steps), so a launch with a larger final section on a finished search trains only what is
@@ -24,6 +25,13 @@ namespace vertebra::controller {
 // The seed trial `id` of an experiment seeded `experiment_seed` trains with (the worker's data
 // order, augmentation and initialization). Distinct ids give distinct seeds.
 uint64_t TrainingSeed(uint64_t experiment_seed, int64_t id);
+
+// The data seed the search trials and controls of an experiment share (LeaseReply.data_seed): the
+// order and augmentation of the training images, the same for every architecture at a rung, so
+// the comparison between two of them is not also a comparison between two draws of the data (the
+// fidelity study measures the reward this way, bench/fidelity_study.py). It is TrainingSeed of id
+// 0, which no trial has, so a final run's seeds are still fresh.
+uint64_t DataSeed(uint64_t experiment_seed);
 
 // The search trials eligible as finalists: trained (not reused) with a result at the highest rung
 // any search trial reached, best AP first (ties: lower id first). `rung` gets that rung (-1: none).

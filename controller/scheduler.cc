@@ -632,6 +632,7 @@ absl::StatusOr<v1::LeaseReply> Scheduler::Lease(const v1::LeaseRequest& req, con
   reply.set_previous_steps(RoleOf(t) != v1::TRIAL_ROLE_FINAL && t.rung() > 0 ? config_.rungs().steps(t.rung() - 1) : 0);
   reply.set_role(RoleOf(t));
   reply.set_seed(t.seed() != 0 ? t.seed() : TrainingSeed(config_.seed(), t.id()));
+  if (RoleOf(t) != v1::TRIAL_ROLE_FINAL) reply.set_data_seed(DataSeed(config_.seed()));
   *reply.mutable_spec() = std::move(proxy.spec);
   reply.set_hash(t.hash());
   reply.set_deadline(t.lease_deadline());

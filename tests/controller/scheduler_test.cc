@@ -1013,6 +1013,7 @@ TEST_F(WinnersTest, ControlsRunEveryRungOutsideThePolicyAndTheBudget) {
   EXPECT_EQ(c0.role(), v1::TRIAL_ROLE_CONTROL);
   EXPECT_EQ(c0.rung(), 0);
   EXPECT_EQ(c0.seed(), TrainingSeed(5, c0.trial()));
+  EXPECT_EQ(c0.data_seed(), DataSeed(5));  // The images every architecture of the search sees.
   EXPECT_GT(control.macs(), 0);
   // The worst result of its rung, and still leased at the next rung at once, ahead of new trials.
   MustReport(w, c0, 0.01);
@@ -1029,6 +1030,8 @@ TEST_F(WinnersTest, ControlsRunEveryRungOutsideThePolicyAndTheBudget) {
     const v1::LeaseReply g = MustLease(w);
     EXPECT_EQ(g.role(), v1::TRIAL_ROLE_SEARCH);
     EXPECT_EQ(g.rung(), 0);
+    EXPECT_EQ(g.data_seed(), c0.data_seed());  // Shared with the control: compared on the same images.
+    EXPECT_NE(g.seed(), c0.seed());            // Initialized apart.
     search.push_back(g.trial());
     MustReport(w, g, ap);
   }
@@ -1087,6 +1090,8 @@ TEST_F(WinnersTest, TheFinalStageRetrainsTopKAndControlsWithFreshSeedsAndReusesR
     EXPECT_EQ(g.steps(), 300);
     EXPECT_EQ(g.previous_steps(), 0);
     EXPECT_EQ(search_seeds.count(g.seed()), 0u) << "a seed of the search";
+    EXPECT_EQ(g.data_seed(), 0u) << "a final run draws its images with its own fresh seed";
+    EXPECT_NE(g.seed(), DataSeed(5)) << "the search's data seed";
     EXPECT_TRUE(final_seeds.insert(g.seed()).second) << "a seed used twice";
     const v1::Trial t = *scheduler_->GetTrial(g.trial());
     EXPECT_TRUE(runs[t.final_of()].insert(t.final_seed()).second);

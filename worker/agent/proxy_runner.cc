@@ -93,6 +93,7 @@ absl::StatusOr<v1::ReportRequest> ProxyRunner::Run(const v1::RegisterReply& expe
   // The lease's seed (a final run's is fresh); an older controller sends none, and the rule it
   // used is this one (controller/final_stage.h: TrainingSeed).
   o.seed = lease.seed() != 0 ? lease.seed() : experiment.seed() * 1000003ULL + static_cast<uint64_t>(lease.trial());
+  o.data_seed = lease.data_seed();
   o.threads = options_.threads > 0 ? options_.threads : std::max(1, proxy.threads());
   o.loader_threads = options_.loader_threads;
   o.device = options_.device;

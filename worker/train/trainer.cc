@@ -135,6 +135,7 @@ json RunIdentity(const TrainOptions& o, const ss::HeadOptions& head, int num_cla
                   {"max_scale", o.augment.max_scale}};
   j["maxup"] = o.maxup;
   j["seed"] = o.seed;
+  if (o.data_seed != 0 && o.data_seed != o.seed) j["data_seed"] = o.data_seed;
   return j;
 }
 
@@ -574,6 +575,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["batch"] = o.batch;
   j["maxup"] = o.maxup;
   j["seed"] = o.seed;
+  if (o.data_seed != 0 && o.data_seed != o.seed) j["data_seed"] = o.data_seed;
   j["device"] = r.device;
   j["threads"] = r.threads;
   j["precision"] = std::string(KindName(r.precision));
@@ -710,7 +712,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     loader_options.augment.size = o.size;
     loader_options.copies = o.maxup;
     loader_options.threads = o.loader_threads;
-    loader_options.seed = o.seed;
+    loader_options.seed = o.data_seed != 0 ? o.data_seed : o.seed;
     loader_options.start_step = step;
     ASSIGN_OR_RETURN(std::unique_ptr<data::Loader> loader, data::Loader::Create(train, loader_options));
     int64_t skipped_by_forks = 0;

@@ -107,6 +107,7 @@ struct TrainOptions {
   bool maxup_score_always = false;
 
   uint64_t seed = 0;                // Initialization, data order, augmentation, stochastic depth.
+  uint64_t data_seed = 0;           // Data order and augmentation instead of `seed` (0: `seed`).
   int threads = 1;                  // LibTorch intra-op threads.
   int loader_threads = 2;
   std::string device = "cpu";       // "cpu", "cuda", "cuda:N" or "auto".

@@ -375,6 +375,27 @@ TEST_F(TrainTest, MaxUpWithOneCopyIsPlainTrainingBitForBit) {
   EXPECT_EQ(Result("plain")["ap"], Result("scored")["ap"]);
 }
 
+// A data seed draws the images (order and augmentation) apart from the seed that initializes the
+// network: the seed's own value is the default, another one changes the run, it is recorded, and a
+// run with one resumes bit for bit.
+TEST_F(TrainTest, TheDataSeedDrawsTheImagesApartFromTheInitialization) {
+  TrainOptions implicit = Options("implicit");
+  TrainOptions explicit_same = Options("explicit");
+  explicit_same.data_seed = explicit_same.seed;
+  TrainOptions other = Options("other");
+  other.data_seed = 9;
+  for (const TrainOptions* o : {&implicit, &explicit_same, &other}) ASSERT_TRUE(Train(*train_, *val_, *o).ok());
+  EXPECT_EQ(Losses("implicit"), Losses("explicit"));
+  EXPECT_NE(Losses("implicit").front(), Losses("other").front());
+  EXPECT_FALSE(Result("implicit").contains("data_seed"));
+  EXPECT_EQ(Result("other")["data_seed"], 9);
+  EXPECT_EQ(Result("other")["seed"], 7);
+
+  TrainOptions resumed = Options("full");
+  resumed.data_seed = 9;
+  ExpectAResumedRunRepeatsTheUninterruptedOne(resumed);
+}
+
 TEST_F(TrainTest, DivergenceEndsTheRunWithItsStep) {
   TrainOptions o = Options("run");
   o.optimizer = OptimizerKind::kSgd;
