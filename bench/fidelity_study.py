@@ -393,6 +393,14 @@ def svg_plot(results, path):
 def report(args):
     rows = [r for r in load(args.csv) if math.isclose(r["lr"], args.lr)]
     rung, top = args.at or args.rung, args.rung * args.factor
+    if args.same_runs:
+        # Like for like: only the runs (data set, architecture, seed) read at every budget listed.
+        wanted = set(args.same_runs)
+        budgets = collections.defaultdict(set)
+        for r in rows:
+            budgets[(r["dataset"], r["arch"], r["seed"])].add(r["budget"])
+        rows = [r for r in rows if wanted <= budgets[(r["dataset"], r["arch"], r["seed"])]]
+        print(f"Only the runs read at {', '.join(str(b) for b in sorted(wanted))} steps.")
     results = []
     for dataset in sorted({r["dataset"] for r in rows}):
         for scheme in ("wsd", "ema", "constant", "cosine_per_rung", "cosine"):
@@ -450,6 +458,9 @@ def main():
                         "budgets; a job resumed past one lacks it)")
     p.add_argument("--at", type=int, help="--report: the figures of the readings at this budget instead of the "
                    "first rung's (e.g. an --extra-readings budget)")
+    p.add_argument("--same-runs", type=int, nargs="+", metavar="STEPS",
+                   help="--report: only the runs read at every one of these budgets (to compare --at budgets "
+                   "on the same runs)")
     p.add_argument("--job-kinds", default="wsd,cosine",
                    help="comma-separated: wsd (constant, ema and wsd readings and the reference), cosine")
     p.add_argument("--ema", type=float, default=0.99)
