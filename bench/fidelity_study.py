@@ -329,11 +329,10 @@ def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0
     paired = [a for a in archs if {1, 2} <= set(at_seed[a]) and {1, 2} <= set(ref_seed[a])]
 
     def paired_tau(names, cross):
-        taus = []
-        for s in (1, 2):
-            t = 3 - s if cross else s
-            taus.append(kendall_tau_b([at_seed[a][s] for a in names], [ref_seed[a][t] for a in names]))
-        return statistics.mean(taus) if len(names) >= 3 else float("nan")
+        if len(names) < 3:
+            return float("nan")
+        return statistics.mean(kendall_tau_b([at_seed[a][s] for a in names], [ref_seed[a][3 - s if cross else s] for a in names])
+                               for s in (1, 2))
 
     paired_learners = [a for a in paired if a in learners]
     return {"dataset": dataset, "scheme": scheme, "archs": len(archs), "seeded_archs": len(groups),

@@ -11,9 +11,9 @@
 // 0 otherwise, which costs the lower rungs' steps again; the seed is the experiment's and the
 // trial's, so the retrained run is the same run. The training images' order and augmentation
 // follow the lease's data seed, which a search's trials and controls share, so architectures are
-// compared on the same images (a final run draws its own). The trials whose checkpoint the work folder holds
-// are what HeldTrials tells the controller, which prefers to lease them to this worker. A run
-// folder loses its checkpoint when its trial has reached the top rung.
+// compared on the same images (a final run draws its own). The trials whose checkpoint the work
+// folder holds are what HeldTrials tells the controller, which prefers to lease them to this
+// worker. A run folder loses its checkpoint when its trial has reached the top rung.
 //
 // Failures: an architecture that does not fit in memory (ResourceExhausted) or whose training
 // diverges is a failure of that trial, not retried; a bad proxy task (missing dataset) fails

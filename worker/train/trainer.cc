@@ -106,6 +106,9 @@ absl::Status ValidateTrainOptions(const TrainOptions& o) {
 }
 
 // The options that define the run: a checkpoint only resumes a run with the same ones.
+// The seed of the training images' order and augmentation.
+uint64_t DataSeedOf(const TrainOptions& o) { return o.data_seed != 0 ? o.data_seed : o.seed; }
+
 json RunIdentity(const TrainOptions& o, const ss::HeadOptions& head, int num_classes) {
   json j;
   j["arch_hash"] = ss::ArchHash(o.spec);
@@ -135,7 +138,7 @@ json RunIdentity(const TrainOptions& o, const ss::HeadOptions& head, int num_cla
                   {"max_scale", o.augment.max_scale}};
   j["maxup"] = o.maxup;
   j["seed"] = o.seed;
-  if (o.data_seed != 0 && o.data_seed != o.seed) j["data_seed"] = o.data_seed;
+  if (DataSeedOf(o) != o.seed) j["data_seed"] = DataSeedOf(o);
   return j;
 }
 
@@ -575,7 +578,7 @@ std::string TrainResultJson(const TrainResult& r, const TrainOptions& o) {
   j["batch"] = o.batch;
   j["maxup"] = o.maxup;
   j["seed"] = o.seed;
-  if (o.data_seed != 0 && o.data_seed != o.seed) j["data_seed"] = o.data_seed;
+  if (DataSeedOf(o) != o.seed) j["data_seed"] = DataSeedOf(o);
   j["device"] = r.device;
   j["threads"] = r.threads;
   j["precision"] = std::string(KindName(r.precision));
@@ -712,7 +715,7 @@ absl::StatusOr<TrainResult> Train(const data::Dataset& train, const data::Datase
     loader_options.augment.size = o.size;
     loader_options.copies = o.maxup;
     loader_options.threads = o.loader_threads;
-    loader_options.seed = o.data_seed != 0 ? o.data_seed : o.seed;
+    loader_options.seed = DataSeedOf(o);
     loader_options.start_step = step;
     ASSIGN_OR_RETURN(std::unique_ptr<data::Loader> loader, data::Loader::Create(train, loader_options));
     int64_t skipped_by_forks = 0;
