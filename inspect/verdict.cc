@@ -157,7 +157,7 @@ std::string VerdictText(const Verdict& v) {
                             s.control ? "control" : "finalist", Num(Mean(s.aps)), Num(SampleSd(s.aps)), s.aps.size(),
                             s.macs / 1e6, s.params / 1e6, absl::StrJoin(aps, " "),
                             s.pending + s.failed > 0
-                                ? absl::StrFormat(" (%d running, %d failed)", s.pending, s.failed)
+                                ? absl::StrFormat(" (%d not finished, %d failed)", s.pending, s.failed)
                                 : "");
     }
   }
