@@ -34,6 +34,10 @@ std::string Num(double x, int digits = 3) {
 }
 
 std::string Describe(const FinalSubject& s) {
+  if (s.aps.empty()) {
+    return absl::StrFormat("%s (no final run finished yet, %.1f M multiply-adds, %.2f M parameters)", s.name,
+                           s.macs / 1e6, s.params / 1e6);
+  }
   return absl::StrFormat("%s (AP %s +- %s over %d seed%s, %.1f M multiply-adds, %.2f M parameters)", s.name,
                          Num(Mean(s.aps)), Num(SampleSd(s.aps)), s.aps.size(), s.aps.size() == 1 ? "" : "s",
                          s.macs / 1e6, s.params / 1e6);

@@ -159,6 +159,18 @@ TEST(VerdictTest, UnfinishedAndFailedRunsAreCountedAndLeaveTheVerdictOpen) {
   EXPECT_THAT(text, HasSubstr("trial 3 vs spinenet-49: not decided yet"));
 }
 
+TEST(VerdictTest, AControlWithNoFinishedRunIsSaidSo) {
+  std::vector<v1::Trial> t = {Control(1, "spinenet-49"), SearchTrial(3, 0.3)};
+  t.push_back(FinalRun(10, 3, 0, 600, 0.30));
+  t.push_back(FinalRun(11, 1, 0, 600, -1, v1::LEASED));
+  const std::optional<Verdict> v = ComputeVerdict(FinalConfig(1), t);
+  ASSERT_TRUE(v.has_value());
+  const std::vector<std::string> sentences = VerdictSentences(*v);
+  ASSERT_EQ(sentences.size(), 1u);
+  EXPECT_THAT(sentences[0], HasSubstr("Against spinenet-49 (no final run finished yet, 200.0 M multiply-adds"));
+  EXPECT_THAT(sentences[0], HasSubstr("trial 3 vs it: not decided yet"));
+}
+
 // A later launch asked for other steps: only the runs at the newest run's steps count.
 TEST(VerdictTest, OnlyTheNewestFinalStepsCount) {
   std::vector<v1::Trial> t = ClearAndUnclear();
