@@ -43,6 +43,7 @@ cat <<'EOF2'
 The demo is a tour of the whole system sized for 15 minutes on 2 cores, not a search whose verdict
 means something: its first rung (200 steps) sits in the focal-loss plateau, and its final stage
 (2 seeds of 300 steps) is far too small to tell architectures apart. The experiment that carries
-the full validation (Fashion-MNIST canvases, the fidelity study's rungs, 3 finalists x 3 seeds):
+the full validation (Fashion-MNIST canvases, the fidelity study's rungs, 3 finalists x 3 seeds;
+2 h 13 min on 2 cores, its verdict in the README):
   build/vertebra launch --config experiments/fashion.json --workers 2
 EOF2
