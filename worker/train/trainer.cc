@@ -105,10 +105,10 @@ absl::Status ValidateTrainOptions(const TrainOptions& o) {
   return absl::OkStatus();
 }
 
-// The options that define the run: a checkpoint only resumes a run with the same ones.
 // The seed of the training images' order and augmentation.
 uint64_t DataSeedOf(const TrainOptions& o) { return o.data_seed != 0 ? o.data_seed : o.seed; }
 
+// The options that define the run: a checkpoint only resumes a run with the same ones.
 json RunIdentity(const TrainOptions& o, const ss::HeadOptions& head, int num_classes) {
   json j;
   j["arch_hash"] = ss::ArchHash(o.spec);
