@@ -30,8 +30,8 @@ struct SynthFlags {
   // Empty: the kind's defaults.
   std::string spec;
   bool kind_set = false;
-  // Flags left unset keep the spec's values; set ones are added to the spec as keys, so giving
-  // one both ways is the spec's "given twice" error.
+  // Flags left unset keep the spec's values; set ones are added to the spec as keys (a flag and
+  // the spec's key for one option are refused together).
   int images = 0;
   int size = 0;
   uint64_t seed = 0;
