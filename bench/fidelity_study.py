@@ -16,7 +16,8 @@ Each reading is a CSV row: dataset, its data spec, architecture, seed, scheme, b
 the steps the scheme costs to produce it, and the wall and CPU seconds of the job it came from.
 The CSV is the study's record (the controller's simulator is calibrated on it); a job whose rows
 are in it is not run again, and an interrupted job resumes from its checkpoint, so the study can
-be stopped and restarted at will. `--report` prints the figures and writes the SVG plot.
+be stopped and restarted at will. `--report` prints the figures (with two data sets, also each
+set's reading ranked against each set's reference) and writes the SVG plot.
 
   bench/fidelity_study.py --csv bench/results/fidelity.csv --runs /tmp/fidelity          # run
   bench/fidelity_study.py --csv bench/results/fidelity.csv --report --svg docs/fidelity.svg
@@ -389,6 +390,46 @@ def svg_plot(results, path):
     os.replace(tmp, path)
 
 
+def across_data_sets(rows, rung, top, learn_threshold=0.5):
+    """With two data sets or more: does one set's cool-down reading at the first rung rank the
+    architectures as each set's reference does (mean over seeds, the architectures both have)? It
+    compares the sets at their own costs, and the references with each other."""
+    aps = collections.defaultdict(list)  # (data set, budget, arch) -> wsd APs, one per seed
+    cpu = collections.defaultdict(list)  # (data set, budget) -> CPU seconds of a reading
+    for r in rows:
+        if r["scheme"] == "wsd" and r["budget"] in (rung, top):
+            aps[(r["dataset"], r["budget"], r["arch"])].append(r["ap"])
+            cpu[(r["dataset"], r["budget"])].append(r["job_cpu_s"] * r["scheme_steps"] / max(1, r["job_steps"]))
+    datasets = sorted({d for d, _, _ in aps})
+    if len(datasets) < 2:
+        return
+
+    def mean(d, b, a):
+        return statistics.mean(aps[(d, b, a)])
+
+    def arch_names(d, b, t):
+        return sorted(a for dd, bb, a in aps if (dd, bb) == (d, b) and (t, top, a) in aps)
+
+    print(f"\nAcross data sets (wsd, mean over seeds): each set's reading at {rung} steps, and its reference, "
+          f"ranked against each set's reference at {top}\n")
+    print("| reading | CPU min | against | archs | tau, all | learners | tau, learners |")
+    print("|---|---|---|---|---|---|---|")
+    for d in datasets:
+        for b in (rung, top):
+            for t in datasets:
+                if b == top and t == d:
+                    continue
+                names = arch_names(d, b, t)
+                if len(names) < 3:
+                    continue
+                best = max(mean(t, top, a) for a in names)
+                learners = [a for a in names if mean(t, top, a) >= learn_threshold * best]
+                tau = kendall_tau_b([mean(d, b, a) for a in names], [mean(t, top, a) for a in names])
+                tau_l = kendall_tau_b([mean(d, b, a) for a in learners], [mean(t, top, a) for a in learners])
+                print(f"| {d} at {b} | {statistics.mean(cpu[(d, b)]) / 60:.2f} | {t} at {top} | {len(names)} | "
+                      f"{tau:.2f} | {len(learners)} | {tau_l:.2f} |")
+
+
 def report(args):
     rows = [r for r in load(args.csv) if math.isclose(r["lr"], args.lr)]
     rung, top = args.at or args.rung, args.rung * args.factor
@@ -425,6 +466,7 @@ def report(args):
             if f["paired"] >= 3:
                 print(f"| {f['dataset']} | {f['scheme']} | {f['paired']} | {f['tau_within']:.2f} | {f['tau_across']:.2f} | "
                       f"{f['paired_learners']} | {f['tau_within_learners']:.2f} | {f['tau_across_learners']:.2f} |")
+    across_data_sets(rows, rung, top)
     refs = collections.defaultdict(list)
     for r in rows:
         if r["scheme"] == "wsd" and r["budget"] == top and r["arch"] == "spinenet-49":
