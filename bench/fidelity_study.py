@@ -274,7 +274,18 @@ def load(csv_path):
     return rows
 
 
-def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0.5, boot=2000):
+def reading_cpu_s(r):
+    """The CPU seconds of one reading: its job's, in proportion to the steps the scheme costs."""
+    return r["job_cpu_s"] * r["scheme_steps"] / max(1, r["job_steps"])
+
+
+def learners_of(refs, learn_threshold=0.5):
+    """The architectures that learn: a reference AP at least learn_threshold x the best one's."""
+    best = max(refs.values())
+    return [a for a in sorted(refs) if refs[a] >= learn_threshold * best]
+
+
+def figures(rows, dataset, scheme, rung, top, reference="wsd", boot=2000):
     """The figures of one scheme on one data set, or None when it has too few readings."""
     at = collections.defaultdict(list)     # arch -> APs at the first rung, one per seed
     ref = collections.defaultdict(list)    # arch -> reference APs
@@ -288,7 +299,7 @@ def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0
             at[r["arch"]].append(r["ap"])
             at_seed[r["arch"]][r["seed"]] = r["ap"]
             steps.append(r["scheme_steps"])
-            cpu.append(r["job_cpu_s"] * r["scheme_steps"] / max(1, r["job_steps"]))
+            cpu.append(reading_cpu_s(r))
         if r["scheme"] == reference and r["budget"] == top:
             ref[r["arch"]].append(r["ap"])
             ref_seed[r["arch"]][r["seed"]] = r["ap"]
@@ -301,8 +312,7 @@ def figures(rows, dataset, scheme, rung, top, reference="wsd", learn_threshold=0
     pooled = (math.sqrt(sum(statistics.variance(g) * (len(g) - 1) for g in groups) / sum(len(g) - 1 for g in groups))
               if groups else float("nan"))
     spread = statistics.stdev(means.values())
-    best = max(refs.values())
-    learners = [a for a in archs if refs[a] >= learn_threshold * best]
+    learners = learners_of(refs)
     rng = random.Random(1)
 
     def tau(names):
@@ -390,7 +400,7 @@ def svg_plot(results, path):
     os.replace(tmp, path)
 
 
-def across_data_sets(rows, rung, top, learn_threshold=0.5):
+def across_data_sets(rows, rung, top):
     """With two data sets or more: does one set's cool-down reading at the first rung rank the
     architectures as each set's reference does (mean over seeds, the architectures both have)? It
     compares the sets at their own costs, and the references with each other."""
@@ -399,7 +409,7 @@ def across_data_sets(rows, rung, top, learn_threshold=0.5):
     for r in rows:
         if r["scheme"] == "wsd" and r["budget"] in (rung, top):
             aps[(r["dataset"], r["budget"], r["arch"])].append(r["ap"])
-            cpu[(r["dataset"], r["budget"])].append(r["job_cpu_s"] * r["scheme_steps"] / max(1, r["job_steps"]))
+            cpu[(r["dataset"], r["budget"])].append(reading_cpu_s(r))
     datasets = sorted({d for d, _, _ in aps})
     if len(datasets) < 2:
         return
@@ -422,8 +432,7 @@ def across_data_sets(rows, rung, top, learn_threshold=0.5):
                 names = arch_names(d, b, t)
                 if len(names) < 3:
                     continue
-                best = max(mean(t, top, a) for a in names)
-                learners = [a for a in names if mean(t, top, a) >= learn_threshold * best]
+                learners = learners_of({a: mean(t, top, a) for a in names})
                 tau = kendall_tau_b([mean(d, b, a) for a in names], [mean(t, top, a) for a in names])
                 tau_l = kendall_tau_b([mean(d, b, a) for a in learners], [mean(t, top, a) for a in learners])
                 print(f"| {d} at {b} | {statistics.mean(cpu[(d, b)]) / 60:.2f} | {t} at {top} | {len(names)} | "

@@ -11,9 +11,9 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "cli/commands.h"
 #include "worker/data/fashion_mnist.h"
+#include "worker/data/spec_keys.h"
 #include "worker/data/synthetic.h"
 
 namespace vertebra::cli {
@@ -49,17 +49,6 @@ SetSummary Summarize(const Options& o) {
   return SetSummary{o.images, o.size, o.classes, o.seed};
 }
 
-// The keys a KIND[:key=value,...] spec sets (its malformed entries are the parser's to report).
-std::vector<std::string> SpecKeys(const std::string& spec) {
-  std::vector<std::string> keys;
-  const size_t colon = spec.find(':');
-  if (colon == std::string::npos) return keys;
-  for (absl::string_view entry : absl::StrSplit(absl::string_view(spec).substr(colon + 1), ',')) {
-    keys.emplace_back(entry.substr(0, entry.find('=')));
-  }
-  return keys;
-}
-
 // The set a spec names, or exits with its error.
 std::unique_ptr<wd::Dataset> OpenSet(const std::string& spec, SetSummary& summary) {
   const auto opened = [&summary](const auto& options, auto created) -> std::unique_ptr<wd::Dataset> {
@@ -82,12 +71,13 @@ void RunSynth(const SynthFlags& f) {
   if (f.kind_set && spec_kind != f.kind) {
     Fail(absl::InvalidArgumentError(absl::StrFormat("--spec '%s' is not of --kind %s", spec, f.kind)));
   }
-  // A flag and the spec's key for one option would leave it ambiguous: say which two collide.
-  const std::vector<std::string> spec_keys = SpecKeys(spec);
+  // A flag and the spec's key for one option would leave it ambiguous: say which two collide. (A
+  // malformed spec has no entries here; opening it below reports what is wrong.)
+  const absl::StatusOr<std::vector<wd::spec_keys::Entry>> entries = wd::spec_keys::SplitSpec(spec, spec_kind);
   std::string extra;
   const auto add = [&](bool set, const char* key, uint64_t value) {
     if (!set) return;
-    if (absl::c_linear_search(spec_keys, key)) {
+    if (entries.ok() && absl::c_any_of(*entries, [key](const wd::spec_keys::Entry& e) { return e.key == key; })) {
       Fail(absl::InvalidArgumentError(
           absl::StrFormat("--%s and --spec's key '%s' are both given; give one of them", key, key)));
     }

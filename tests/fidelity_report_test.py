@@ -7,9 +7,10 @@ import subprocess
 import sys
 import tempfile
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "fidelity_study.py")
-FIELDS = ["dataset", "data", "lr", "arch", "kind", "seed", "scheme", "budget", "ap", "ap50", "macs", "params",
-          "scheme_steps", "job", "job_steps", "job_wall_s", "job_cpu_s"]
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench")
+SCRIPT = os.path.join(BENCH, "fidelity_study.py")
+sys.path.insert(0, BENCH)
+from fidelity_study import FIELDS  # noqa: E402  (the record's columns, as the study writes them)
 
 # Fashion-MNIST's first rung ranks x1 < x2 < x3 < x4 as both references do; the shapes set's
 # first rung swaps x1 and x2: one discordant pair of six, tau (5 - 1) / 6 = 0.67, and 1.00 over

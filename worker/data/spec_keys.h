@@ -1,6 +1,7 @@
-// Internal to worker/data: the "<kind>[:key=value,...]" form of the generated sets' data specs
-// (synthetic.h, fashion_mnist.h). One parser so every set reads keys, reports errors and checks
-// ranges the same way. Thread-safe (no state).
+// The "<kind>[:key=value,...]" form of the generated sets' data specs (synthetic.h,
+// fashion_mnist.h). One parser so every set reads keys, reports errors and checks ranges the same
+// way; outside worker/data only `data synth` uses it, to see which keys a spec sets. Thread-safe
+// (no state).
 //
 // No LibTorch here.
 #ifndef VERTEBRA_WORKER_DATA_SPEC_KEYS_H_
